@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * igbvf-vfio-pci: vfio-pci variant driver for the Intel 82576 Virtual
+ * Function (8086:10ca).
+ *
+ * PCI probe/remove, the vfio_device_ops and module glue. BAR0 is handled in
+ * bar.c; everything else is the vfio-pci core's.
+ */
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/uaccess.h>
+#include <linux/vfio.h>
+
+#include "ivf.h"
+
+static int ivf_open_device(struct vfio_device *core_vdev)
+{
+	struct ivf_device *ivf = ivf_from_vdev(core_vdev);
+	struct vfio_pci_core_device *vdev = &ivf->core;
+	int ret;
+
+	ret = vfio_pci_core_enable(vdev);
+	if (ret)
+		return ret;
+	ret = ivf_bar0_enable(ivf);
+	if (ret) {
+		pci_err(vdev->pdev, "cannot map BAR0: %d\n", ret);
+		vfio_pci_core_disable(vdev);
+		return ret;
+	}
+	vfio_pci_core_finish_enable(vdev);
+	return 0;
+}
+
+static long ivf_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
+		      unsigned long arg)
+{
+	struct ivf_device *ivf = ivf_from_vdev(core_vdev);
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case VFIO_DEVICE_GET_REGION_INFO: {
+		u32 index;
+
+		if (get_user(index, (u32 __user *)(uarg +
+				offsetof(struct vfio_region_info, index))))
+			return -EFAULT;
+		if (index == VFIO_PCI_BAR0_REGION_INDEX)
+			return ivf_bar0_region_info(ivf, uarg);
+		break;
+	}
+	case VFIO_DEVICE_IOEVENTFD:
+		/*
+		 * An ioeventfd writes the BAR from the kernel without passing
+		 * through read/write, which would bypass the page-0 trap. The
+		 * user struct can't be checked without a double fetch, so the
+		 * feature is off, as for other variants with trapped BARs.
+		 */
+		pci_info_ratelimited(ivf->core.pdev,
+				     "VFIO_DEVICE_IOEVENTFD is not supported (BAR0 is mediated)\n");
+		return -ENOTTY;
+	}
+	return vfio_pci_core_ioctl(core_vdev, cmd, arg);
+}
+
+static bool ivf_is_bar0(loff_t pos)
+{
+	return VFIO_PCI_OFFSET_TO_INDEX((u64)pos) == VFIO_PCI_BAR0_REGION_INDEX;
+}
+
+static ssize_t ivf_read(struct vfio_device *core_vdev, char __user *buf,
+			size_t count, loff_t *ppos)
+{
+	if (ivf_is_bar0(*ppos))
+		return ivf_bar0_rw(ivf_from_vdev(core_vdev), buf, count, ppos,
+				   false);
+	return vfio_pci_core_read(core_vdev, buf, count, ppos);
+}
+
+static ssize_t ivf_write(struct vfio_device *core_vdev, const char __user *buf,
+			 size_t count, loff_t *ppos)
+{
+	if (ivf_is_bar0(*ppos))
+		return ivf_bar0_rw(ivf_from_vdev(core_vdev), (char __user *)buf,
+				   count, ppos, true);
+	return vfio_pci_core_write(core_vdev, buf, count, ppos);
+}
+
+static int ivf_mmap(struct vfio_device *core_vdev, struct vm_area_struct *vma)
+{
+	u64 index = vma->vm_pgoff >> (VFIO_PCI_OFFSET_SHIFT - PAGE_SHIFT);
+
+	if (index == VFIO_PCI_BAR0_REGION_INDEX)
+		return ivf_bar0_mmap(ivf_from_vdev(core_vdev), vma);
+	return vfio_pci_core_mmap(core_vdev, vma);
+}
+
+static const struct vfio_device_ops ivf_vfio_ops = {
+	.name		= IVF_DRV_NAME,
+	.init		= vfio_pci_core_init_dev,
+	.release	= vfio_pci_core_release_dev,
+	.open_device	= ivf_open_device,
+	.close_device	= vfio_pci_core_close_device,
+	.ioctl		= ivf_ioctl,
+	.device_feature	= vfio_pci_core_ioctl_feature,
+	.read		= ivf_read,
+	.write		= ivf_write,
+	.mmap		= ivf_mmap,
+	.request	= vfio_pci_core_request,
+	.match		= vfio_pci_core_match,
+	IVF_COMPAT_TOKEN_OPS
+	.bind_iommufd	= vfio_iommufd_physical_bind,
+	.unbind_iommufd	= vfio_iommufd_physical_unbind,
+	.attach_ioas	= vfio_iommufd_physical_attach_ioas,
+	.detach_ioas	= vfio_iommufd_physical_detach_ioas,
+};
+
+static int ivf_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct ivf_device *ivf;
+	int ret;
+
+	if (PAGE_SIZE != IVF_BAR0_PAGE_SIZE) {
+		pci_err(pdev, "needs 4 KiB pages to trap BAR0 page 0\n");
+		return -EOPNOTSUPP;
+	}
+	if (pci_resource_len(pdev, VFIO_PCI_BAR0_REGION_INDEX) != IVF_BAR0_SIZE) {
+		pci_err(pdev, "BAR0 is %llu bytes, expected %u: not an 82576 VF?\n",
+			(u64)pci_resource_len(pdev, VFIO_PCI_BAR0_REGION_INDEX),
+			IVF_BAR0_SIZE);
+		return -ENODEV;
+	}
+
+	ivf = vfio_alloc_device(ivf_device, core.vdev, &pdev->dev,
+				&ivf_vfio_ops);
+	if (IS_ERR(ivf))
+		return PTR_ERR(ivf);
+
+	dev_set_drvdata(&pdev->dev, &ivf->core);
+	ret = vfio_pci_core_register_device(&ivf->core);
+	if (ret) {
+		vfio_put_device(&ivf->core.vdev);
+		return ret;
+	}
+	ivf_debugfs_add(ivf);
+	return 0;
+}
+
+static void ivf_remove(struct pci_dev *pdev)
+{
+	struct vfio_pci_core_device *vdev = dev_get_drvdata(&pdev->dev);
+	struct ivf_device *ivf = container_of(vdev, struct ivf_device, core);
+
+	ivf_debugfs_remove(ivf);
+	vfio_pci_core_unregister_device(vdev);
+	vfio_put_device(&vdev->vdev);
+}
+
+/* Bind only through driver_override: never take a VF by ourselves. */
+static const struct pci_device_id ivf_pci_table[] = {
+	{ PCI_DRIVER_OVERRIDE_DEVICE_VFIO(PCI_VENDOR_ID_INTEL,
+					  IVF_PCI_DEVICE_82576_VF) },
+	{}
+};
+MODULE_DEVICE_TABLE(pci, ivf_pci_table);
+
+static struct pci_driver ivf_pci_driver = {
+	.name			= IVF_DRV_NAME,
+	.id_table		= ivf_pci_table,
+	.probe			= ivf_probe,
+	.remove			= ivf_remove,
+	.err_handler		= &vfio_pci_core_err_handlers,
+	.driver_managed_dma	= true,
+};
+
+static int __init ivf_init(void)
+{
+	int ret;
+
+	ivf_debugfs_init();
+	ret = pci_register_driver(&ivf_pci_driver);
+	if (ret)
+		ivf_debugfs_exit();
+	return ret;
+}
+module_init(ivf_init);
+
+static void __exit ivf_exit(void)
+{
+	pci_unregister_driver(&ivf_pci_driver);
+	ivf_debugfs_exit();
+}
+module_exit(ivf_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("VFIO PCI variant driver with live migration for the Intel 82576 VF");

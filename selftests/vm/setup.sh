@@ -1,0 +1,112 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Prepare this machine for the lab: packages from Debian's registry (QEMU 10
+# and the guest kernel from bookworm-backports), the guest kernel tree and
+# the initramfs, all cached under $IVF_CACHE. Safe to run again: it only
+# does what is missing.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+add_backports() {
+	local f=/etc/apt/sources.list.d/igbvf-backports.sources
+	if grep -rqs "$IVF_SUITE" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		return 0
+	fi
+	# Same URI and keyring as the machine's own bookworm entry.
+	local uri key
+	uri=$(awk '/^URIs:/{u=$2} /^Suites:.*bookworm( |$)/{print u; exit}' \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+	key=$(awk '/^Signed-By:/{k=$2} /^Suites:.*bookworm( |$)/{f=1} f&&/^Signed-By:/{print $2; exit}' \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+	[ -n "$uri" ] || uri=$(awk '$1=="deb" && $3=="bookworm"{print $2; exit}' \
+		/etc/apt/sources.list 2>/dev/null || true)
+	[ -n "$uri" ] || uri=http://deb.debian.org/debian
+	[ -n "$key" ] || key=/usr/share/keyrings/debian-archive-keyring.gpg
+	log "adding $IVF_SUITE ($uri)"
+	printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\n' \
+		"$uri" "$IVF_SUITE" "$key" | as_root tee "$f" >/dev/null
+	APT_UPDATED=
+}
+
+need_pkgs() {
+	local p miss=
+	for p in "$@"; do
+		dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+			miss="$miss $p"
+	done
+	echo "$miss"
+}
+
+APT_UPDATED=
+apt_install() {
+	local miss
+	miss=$(need_pkgs "$@")
+	[ -n "$miss" ] || return 0
+	if [ -z "$APT_UPDATED" ]; then
+		as_root apt-get update -q >/dev/null
+		APT_UPDATED=1
+	fi
+	log "installing$miss"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends $APT_EXTRA $miss >/dev/null
+}
+
+add_backports
+if ! grep -rqs "$IVF_SUITE" /var/lib/apt/lists/ 2>/dev/null &&
+   ! ls /var/lib/apt/lists/*"${IVF_SUITE}"* >/dev/null 2>&1; then
+	as_root apt-get update -q >/dev/null
+	APT_UPDATED=1
+fi
+APT_EXTRA="-t $IVF_SUITE" apt_install qemu-system-x86 linux-headers-amd64
+APT_EXTRA= apt_install busybox-static dkms sparse linux-source-6.12 cpio \
+	xz-utils zstd kmod iproute2 gcc make libc6-dev bc flex bison libelf-dev \
+	ipxe-qemu seabios qemu-system-data
+
+KVER=$(ivf_kver) || die "cannot tell the guest kernel version"
+KROOT=$(ivf_kroot "$KVER")
+[ -d "$(ivf_kdir "$KVER")" ] || die "headers for $KVER missing"
+
+# Guest kernel: the unsigned image package, extracted (not installed).
+if [ ! -f "$KROOT/done" ]; then
+	log "fetching linux-image-$KVER-unsigned"
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -q "linux-image-$KVER-unsigned" >/dev/null)
+	rm -rf "$KROOT"
+	mkdir -p "$KROOT"
+	dpkg-deb -x "$tmp"/linux-image-*.deb "$KROOT"
+	rm -rf "$tmp"
+	# modules.dep for the extracted tree, so the guest can modprobe -d it.
+	depmod -b "$KROOT" "$KVER"
+	touch "$KROOT/done"
+fi
+
+# initramfs: busybox, the 9p modules, and our init. Rebuilt when init changes.
+INIT="$IVF_REPO/selftests/vm/init"
+sum=$(cat "$INIT" /bin/busybox | sha1sum | cut -c1-12)
+INITRD="$IVF_CACHE/initramfs-$KVER-$sum.cpio.gz"
+if [ ! -f "$INITRD" ]; then
+	log "building $INITRD"
+	tmp=$(mktemp -d)
+	mkdir -p "$tmp"/{bin,dev,proc,sys,host,mod}
+	cp /bin/busybox "$tmp/bin/busybox"
+	for a in sh mount mkdir insmod sleep cat echo poweroff chroot ls sync; do
+		ln -s busybox "$tmp/bin/$a"
+	done
+	for m in netfs 9pnet 9pnet_virtio 9p; do
+		f=$(find "$KROOT/lib/modules/$KVER" -name "$m.ko*" | head -n1)
+		[ -n "$f" ] || die "module $m not in the image"
+		case "$f" in
+		*.xz) xz -dc "$f" >"$tmp/mod/$m.ko" ;;
+		*.zst) zstd -qdc "$f" >"$tmp/mod/$m.ko" ;;
+		*) cp "$f" "$tmp/mod/$m.ko" ;;
+		esac
+	done
+	install -m 0755 "$INIT" "$tmp/init"
+	(cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) >"$INITRD.tmp"
+	mv "$INITRD.tmp" "$INITRD"
+	rm -rf "$tmp"
+fi
+echo "KVER=$KVER"
+echo "KROOT=$KROOT"
+echo "INITRD=$INITRD"
