@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Minimal userspace VFIO library for the igbvf-vfio-pci selftests:
+ * type1v2 container + group, device fd, regions, DMA, config space,
+ * MSI-X with eventfds, reset.
+ */
+#ifndef IVF_VFIO_H
+#define IVF_VFIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/vfio.h>
+
+struct vfio_dev {
+	char bdf[32];
+	int group_no;
+	int container_fd;
+	int group_fd;
+	int fd;
+	/* cached offsets of the PCI regions inside the device fd */
+	uint64_t region_off[VFIO_PCI_NUM_REGIONS];
+	uint64_t region_size[VFIO_PCI_NUM_REGIONS];
+	uint32_t region_flags[VFIO_PCI_NUM_REGIONS];
+	/* MSI-X eventfds, -1 if unused */
+	int nirq_fds;
+	int irq_fds[8];
+};
+
+struct vfio_dma {
+	void *vaddr;
+	uint64_t iova;
+	size_t size;
+	bool mapped;
+};
+
+/* open/close; bdf like "0000:00:12.0" */
+int vfio_dev_open(struct vfio_dev *d, const char *bdf);
+void vfio_dev_close(struct vfio_dev *d);
+
+/*
+ * Region info with the full capability chain.  *out is malloc()ed and
+ * holds info->argsz bytes; free() it.  Returns 0 or -errno.
+ */
+int vfio_region_info(struct vfio_dev *d, uint32_t index,
+		     struct vfio_region_info **out);
+/* walk the chain: returns the header of capability @id or NULL */
+const struct vfio_info_cap_header *
+vfio_region_cap_find(const struct vfio_region_info *info, uint16_t id);
+/* print every field and the raw capability bytes as '#' lines */
+void vfio_region_info_dump(const struct vfio_region_info *info,
+			   const char *prefix);
+
+int vfio_irq_info(struct vfio_dev *d, uint32_t index,
+		  struct vfio_irq_info *out);
+
+/* DMA: anonymous memory mapped at @iova (page aligned) */
+int vfio_dma_alloc(struct vfio_dev *d, struct vfio_dma *m, size_t size,
+		   uint64_t iova);
+void vfio_dma_free(struct vfio_dev *d, struct vfio_dma *m);
+
+/* region access through read/write on the device fd; returns 0 or -errno */
+int vfio_region_pread(struct vfio_dev *d, uint32_t index, uint64_t off,
+		      void *buf, size_t len);
+int vfio_region_pwrite(struct vfio_dev *d, uint32_t index, uint64_t off,
+		       const void *buf, size_t len);
+int vfio_bar_read32(struct vfio_dev *d, int bar, uint64_t off, uint32_t *v);
+int vfio_bar_write32(struct vfio_dev *d, int bar, uint64_t off, uint32_t v);
+
+/* mmap of a sub-range of a region; returns MAP_FAILED with errno set */
+void *vfio_region_mmap(struct vfio_dev *d, uint32_t index, uint64_t off,
+		       size_t len);
+
+/* config space */
+int vfio_cfg_read(struct vfio_dev *d, uint32_t off, void *buf, size_t len);
+int vfio_cfg_write(struct vfio_dev *d, uint32_t off, const void *buf,
+		   size_t len);
+int vfio_cfg_read16(struct vfio_dev *d, uint32_t off, uint16_t *v);
+int vfio_cfg_write16(struct vfio_dev *d, uint32_t off, uint16_t v);
+/* set COMMAND.MEM and BUS_MASTER */
+int vfio_enable_mem_bm(struct vfio_dev *d);
+
+/* MSI-X: create @n eventfds (d->irq_fds) and route vectors 0..n-1 */
+int vfio_msix_enable(struct vfio_dev *d, int n);
+int vfio_msix_disable(struct vfio_dev *d);
+/* wait on vector @vec: 1 if fired (counter consumed), 0 timeout, -errno */
+int vfio_irq_wait(struct vfio_dev *d, int vec, int timeout_ms);
+
+int vfio_dev_reset(struct vfio_dev *d);
+
+/* --- sysfs helpers (sysfs.c) --- */
+/* current driver name into @buf ("" if none); 0 or -errno */
+int sysfs_pci_driver(const char *bdf, char *buf, size_t len);
+/* unbind, set driver_override, probe, verify; 0 or -errno */
+int sysfs_pci_bind(const char *bdf, const char *driver);
+/* IOMMU group number or -errno */
+int sysfs_pci_iommu_group(const char *bdf);
+/* read a sysfs attribute of the device as text into @buf */
+int sysfs_pci_attr(const char *bdf, const char *attr, char *buf, size_t len);
+
+#endif /* IVF_VFIO_H */
