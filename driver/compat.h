@@ -1,28 +1,34 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Kernel-version differences for igbvf-vfio-pci.
+ * Kernel differences for igbvf-vfio-pci, by feature. Kbuild greps the
+ * headers we build against and defines IVF_HAVE_* for what it finds.
  *
- * The driver relies on the vfio-pci core zapping BAR mappings by file offset
- * on the per-device inode (unmap_mapping_range on vdev->inode->i_mapping),
- * which appeared in 6.10. Before that (Debian's 6.1) the core tracks VMAs in
- * a private list and a variant's own fault-based mappings are never zapped.
- * 6.19 moved region info to a .get_region_info_caps op and 7.2 replaced
- * vfio_pci_core_setup_barmap(); neither is handled yet. Refuse to build
- * where the result would be wrong rather than build something that is.
+ * IVF_HAVE_VFIO_DEVICE_INODE (6.10+): the vfio-pci core zaps BAR mappings
+ *	by file offset on the per-device inode, so our own fault-based BAR0
+ *	mappings are invalidated with the core's. Before that (Debian's 6.1)
+ *	the core tracks VMAs in a private list and would never zap ours.
+ * IVF_HAVE_SETUP_BARMAP (up to 7.1): vfio_pci_core_setup_barmap(); 7.2
+ *	replaced it with vfio_pci_core_get_iomap().
+ * IVF_HAVE_GET_REGION_INFO_CAPS (6.19+): region info goes through a new
+ *	op the driver must implement; not done yet.
+ * IVF_HAVE_MATCH_TOKEN_UUID (6.18+): VF token op for cdev binds.
+ *
+ * Where the result would be wrong, refuse to build rather than build it.
  */
 #ifndef IVF_COMPAT_H
 #define IVF_COMPAT_H
 
-#include <linux/version.h>
-
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 10, 0)
-#error "igbvf-vfio-pci needs Linux 6.10 or later (offset-based BAR zap in vfio-pci core)"
+#ifndef IVF_HAVE_VFIO_DEVICE_INODE
+#error "igbvf-vfio-pci needs a kernel whose vfio-pci core zaps BARs by inode offset (6.10+)"
 #endif
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 19, 0)
-#error "igbvf-vfio-pci does not support Linux 6.19+ yet (.get_region_info_caps)"
+#ifdef IVF_HAVE_GET_REGION_INFO_CAPS
+#error "igbvf-vfio-pci does not support .get_region_info_caps kernels (6.19+) yet"
+#endif
+#ifndef IVF_HAVE_SETUP_BARMAP
+#error "igbvf-vfio-pci needs vfio_pci_core_setup_barmap() (removed in 7.2)"
 #endif
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 18, 0)
+#ifdef IVF_HAVE_MATCH_TOKEN_UUID
 #define IVF_COMPAT_TOKEN_OPS .match_token_uuid = vfio_pci_core_match_token_uuid,
 #else
 #define IVF_COMPAT_TOKEN_OPS

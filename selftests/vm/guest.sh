@@ -6,7 +6,7 @@
 # Sets up the PF, its VFs and the modules, then runs the job and brings back
 # the kernel log.
 out=$1
-. "$out/env"
+set -a; . "$out/env"; set +a
 set -u
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 mkdir -p /dev/shm /dev/pts

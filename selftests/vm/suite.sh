@@ -1,0 +1,38 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The lab part of the test suite, run inside the guest by selftests/run.sh
+# (through lab.sh). Each test runs with a timeout; its output goes to the
+# console and to $IVF_OUT/<name>.log, its verdict to $IVF_OUT/results.
+set -u
+B=selftests/build
+res=$IVF_OUT/results
+: >"$res"
+
+run_test() {
+	local name=$1 rc
+	shift
+	echo "=== $name"
+	local t0=$SECONDS
+	timeout "${IVF_TEST_TIMEOUT:-600}" "$@" 2>&1 | tee "$IVF_OUT/$name.log"
+	rc=${PIPESTATUS[0]}
+	case $rc in
+	0) echo "ok $name $((SECONDS - t0))s" >>"$res" ;;
+	4) echo "skip $name" >>"$res" ;;
+	*) echo "not ok $name (exit $rc) $((SECONDS - t0))s" >>"$res" ;;
+	esac
+	# A test must leave the device usable; if it did not, say so.
+	if dmesg | grep -qE 'WARNING:|BUG:|Oops|refcount_t|lockdep'; then
+		echo "# kernel log has a splat after $name"
+	fi
+}
+
+for t in ${IVF_TESTS:-region_info bar_access invalidate traffic bind bench}; do
+	case $t in
+	bind) run_test bind bash selftests/tests/bind.sh ;;
+	bench) run_test bench bash selftests/bench/run.sh ;;
+	*) run_test "$t" "$B/$t" ;;
+	esac
+done
+cat "$res"
+! grep -q '^not ok' "$res"
