@@ -11,7 +11,8 @@
  * Usage: traffic [frames-each-way [window]]
  * Env: IVF_VF0, IVF_VF0_MAC (optional check), IVF_PEER_NS, IVF_PEER_IF,
  *      IVF_ACCESS=mmap|pio (pages 1-3 access, default mmap),
- *      IVF_IRQ=0 to poll instead of waiting on the MSI-X eventfd.
+ *      IVF_IRQ=0 to poll instead of waiting on the MSI-X eventfd,
+ *      IVF_HDR_SPLIT=1 for header-split RX descriptors (128-byte headers).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -99,6 +100,12 @@ int main(int argc, char **argv)
 	const char *acc = env_get("IVF_ACCESS");
 	const char *irq = env_get("IVF_IRQ");
 	const char *want_mac = env_get("IVF_VF0_MAC");
+	const char *split = env_get("IVF_HDR_SPLIT");
+	struct ivf_ring_cfg cfg = {
+		.rx_count = 256, .tx_count = 256, .buf_size = 2048,
+		.hdr_split = split && strcmp(split, "0"), .hdr_size = 128,
+		.iova_base = 0x10000000,
+	};
 	uint32_t nframes = argc > 1 ? strtoul(argv[1], NULL, 0) : 10000;
 	uint32_t window = argc > 2 ? strtoul(argv[2], NULL, 0) : 32;
 	struct rx_side at_peer = { .name = "peer rx", .stream = STREAM_VF_TO_PEER };
@@ -142,8 +149,9 @@ int main(int argc, char **argv)
 			   "PF reported the admin MAC %s (got %s)", want_mac, m1);
 	ret = ivf_set_lpe(&v, 1522);
 	ktap_check(!ret, "SET_LPE 1522 acked");
-	ret = ivf_rings_setup(&v, NULL);
-	if (!ktap_check(!ret, "RX/TX rings set up"))
+	ret = ivf_rings_setup(&v, &cfg);
+	if (!ktap_check(!ret, "RX/TX rings set up (%s)",
+			cfg.hdr_split ? "header split" : "one buffer"))
 		goto out;
 	if (!irq || strcmp(irq, "0")) {
 		ret = ivf_irq_enable(&v);
