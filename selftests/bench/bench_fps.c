@@ -9,16 +9,21 @@
  * work (checked with a probe frame first), and IVF_PEER_NS/IVF_PEER_IF are
  * set, a kernel peer echoes the frames back instead (--peer forces it).
  *
- * It uses whatever driver the VF is bound to: run it once under vfio-pci
- * and once under igbvf-vfio-pci and compare the "# fps" lines.
+ * By default it uses whatever driver the VF is bound to: run it once under
+ * vfio-pci and once under igbvf-vfio-pci and compare the "# fps" lines.
+ * With --compare it rebinds the VF itself and alternates stock vfio-pci and
+ * the variant (IVF_DRIVER, default igbvf-vfio-pci) repeat by repeat, so a
+ * drifting host load hits both alike; the VF is left on the variant.
  *
  * Usage: bench_fps [options] BDF [frames [repeats]]
  *   --pio        pages 1-3 through pread/pwrite instead of mmap
  *   --len N      frame length (60..1514, default 60)
  *   --window N   frames in flight (default 64)
  *   --peer       echo through the kernel peer instead of loopback
- * Output: "# repeat i: fps=..." lines and
+ *   --compare    A/B against stock vfio-pci (see above)
+ * Output: "# repeat i: fps=..." lines and per driver
  *   "# fps median=M min=A max=B driver=D access=X mode=Y len=L frames=N"
+ *   with --compare also "# fps-ratio variant/vfio-pci median=R"
  * Exit: 0 ok, 1 lost/corrupted frames or setup failure, 4 skipped.
  */
 #include <errno.h>
@@ -126,66 +131,40 @@ static int run_once(struct ivf *v, const uint8_t *dst, const uint8_t *src,
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_fps [--pio] [--len N] [--window N] [--peer] BDF [frames [repeats]]\n");
+	fprintf(stderr, "usage: bench_fps [--pio] [--len N] [--window N] [--peer] [--compare] BDF [frames [repeats]]\n");
 	exit(KTAP_SKIP);
 }
 
-int main(int argc, char **argv)
+struct opts {
+	const char *bdf;
+	enum ivf_access acc;
+	uint32_t frames, window;
+	size_t len;
+	bool force_peer;
+};
+
+/*
+ * One bring-up of the VF under its current driver, then @nrep timed
+ * repeats into @fps.  Returns 0 if every frame came back intact.
+ */
+static int session(const struct opts *o, double *fps, unsigned int nrep,
+		   const char **mode)
 {
-	enum ivf_access acc = IVF_ACCESS_MMAP;
-	uint32_t frames = 5000, repeats = 5, window = 64;
-	bool force_peer = false, use_peer = false;
-	const char *bdf = NULL;
 	struct echo echo = { .p.fd = -1 };
-	pthread_t echo_th;
-	bool echo_running = false;
-	size_t len = 60;
+	bool echo_running = false, use_peer = false;
 	struct rx_ctx c = { 0 };
-	char drv[64] = "";
+	pthread_t echo_th;
 	struct vfio_dev d;
 	struct ivf v;
-	double *fps;
-	int i, ret, pos = 0, rc = KTAP_PASS;
+	unsigned int i;
+	int ret, rc = 0;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--pio"))
-			acc = IVF_ACCESS_PIO;
-		else if (!strcmp(argv[i], "--peer"))
-			force_peer = true;
-		else if (!strcmp(argv[i], "--len") && i + 1 < argc)
-			len = strtoul(argv[++i], NULL, 0);
-		else if (!strcmp(argv[i], "--window") && i + 1 < argc)
-			window = strtoul(argv[++i], NULL, 0);
-		else if (argv[i][0] == '-')
-			usage();
-		else if (pos == 0 && ++pos)
-			bdf = argv[i];
-		else if (pos == 1 && ++pos)
-			frames = strtoul(argv[i], NULL, 0);
-		else if (pos == 2 && ++pos)
-			repeats = strtoul(argv[i], NULL, 0);
-		else
-			usage();
-	}
-	if (!bdf)
-		bdf = env_get("IVF_VF0");
-	if (!bdf || !frames || !repeats || !window || len < FRAME_MIN ||
-	    len > FRAME_MAX)
-		usage();
-	fps = calloc(repeats, sizeof(*fps));
-	if (!fps)
-		return KTAP_FAIL;
-
-	sysfs_pci_driver(bdf, drv, sizeof(drv));
-	printf("# bench_fps %s driver=%s access=%s len=%zu frames=%u repeats=%u window=%u\n",
-	       bdf, drv, acc == IVF_ACCESS_MMAP ? "mmap" : "pio", len, frames,
-	       repeats, window);
-	ret = vfio_dev_open(&d, bdf);
+	ret = vfio_dev_open(&d, o->bdf);
 	if (ret) {
-		printf("# open %s: %s\n", bdf, strerror(-ret));
-		return KTAP_FAIL;
+		printf("# open %s: %s\n", o->bdf, strerror(-ret));
+		return -1;
 	}
-	ret = ivf_open(&v, &d, acc);
+	ret = ivf_open(&v, &d, o->acc);
 	if (!ret)
 		ret = ivf_reset(&v);
 	if (!ret)
@@ -194,40 +173,41 @@ int main(int argc, char **argv)
 		ret = ivf_rings_setup(&v, NULL);
 	if (ret) {
 		printf("# VF bring-up failed: %s\n", strerror(-ret));
-		rc = KTAP_FAIL;
+		rc = -1;
 		goto out;
 	}
 
 	/* probe self-loopback with a few frames */
 	c.dst = c.src = v.mac;
-	c.len = len;
-	if (!force_peer) {
+	c.len = o->len;
+	if (!o->force_peer) {
 		double f;
 
-		ret = run_once(&v, v.mac, v.mac, &c, 4, 4, len, &f);
+		ret = run_once(&v, v.mac, v.mac, &c, 4, 4, o->len, &f);
 		use_peer = ret != 0;
-		printf("# self-loopback probe: %s (%u/4 frames back)\n",
-		       ret ? "FAILED" : "ok", c.rcvd);
+		if (ret)
+			printf("# self-loopback probe FAILED (%u/4 frames back)\n",
+			       c.rcvd);
 	}
-	if (force_peer || use_peer) {
+	if (o->force_peer || use_peer) {
 		const char *ns = env_get("IVF_PEER_NS");
 		const char *pif = env_get("IVF_PEER_IF");
 
 		use_peer = true;
 		if (!ns || !pif) {
 			printf("# no loopback and no IVF_PEER_NS/IVF_PEER_IF\n");
-			rc = KTAP_FAIL;
+			rc = -1;
 			goto out;
 		}
 		ret = peer_open(&echo.p, ns, pif, FRAME_ETHERTYPE);
 		if (ret) {
 			printf("# peer: %s\n", strerror(-ret));
-			rc = KTAP_FAIL;
+			rc = -1;
 			goto out;
 		}
 		memcpy(echo.vf_mac, v.mac, 6);
 		if (pthread_create(&echo_th, NULL, echo_thread, &echo)) {
-			rc = KTAP_FAIL;
+			rc = -1;
 			goto out;
 		}
 		echo_running = true;
@@ -235,22 +215,18 @@ int main(int argc, char **argv)
 		/* drain anything left from the probe */
 		ivf_rx_poll(&v, NULL, NULL, 1 << 20);
 	}
+	*mode = use_peer ? "peer-echo" : "loopback";
 
-	for (i = 0; i < (int)repeats; i++) {
+	for (i = 0; i < nrep; i++) {
 		ret = run_once(&v, use_peer ? echo.p.mac : v.mac, v.mac, &c,
-			       frames, window, len, &fps[i]);
-		printf("# repeat %d: fps=%.0f received=%u bad=%u\n", i, fps[i],
+			       o->frames, o->window, o->len, &fps[i]);
+		printf("# repeat: fps=%.0f received=%u bad=%u\n", fps[i],
 		       c.rcvd, c.bad);
 		if (ret)
-			rc = KTAP_FAIL;
+			rc = -1;
 	}
-	printf("# fps median=%.0f min=%.0f max=%.0f driver=%s access=%s mode=%s len=%zu frames=%u\n",
-	       stats_median(fps, repeats), stats_min(fps, repeats),
-	       stats_max(fps, repeats), drv,
-	       acc == IVF_ACCESS_MMAP ? "mmap" : "pio",
-	       use_peer ? "peer-echo" : "loopback", len, frames);
 	if (v.io_errors)
-		rc = KTAP_FAIL;
+		rc = -1;
 out:
 	if (echo_running) {
 		echo.stop = 1;
@@ -259,7 +235,103 @@ out:
 	peer_close(&echo.p);
 	ivf_close(&v);
 	vfio_dev_close(&d);
+	return rc;
+}
+
+static void summary(const struct opts *o, double *fps, unsigned int n,
+		    const char *drv, const char *mode, double *median)
+{
+	double lo = stats_min(fps, n), hi = stats_max(fps, n);
+
+	*median = stats_median(fps, n);
+	printf("# fps median=%.0f min=%.0f max=%.0f driver=%s access=%s mode=%s len=%zu frames=%u\n",
+	       *median, lo, hi, drv, o->acc == IVF_ACCESS_MMAP ? "mmap" : "pio",
+	       mode, o->len, o->frames);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {
+		.acc = IVF_ACCESS_MMAP, .frames = 5000, .window = 64, .len = 60,
+	};
+	const char *mode = "?", *variant = ivf_driver_name();
+	uint32_t repeats = 5;
+	bool compare = false;
+	double *fps, *fps2, m1, m2;
+	char drv[64] = "";
+	int i, pos = 0, rc = KTAP_PASS;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--pio"))
+			o.acc = IVF_ACCESS_PIO;
+		else if (!strcmp(argv[i], "--peer"))
+			o.force_peer = true;
+		else if (!strcmp(argv[i], "--compare"))
+			compare = true;
+		else if (!strcmp(argv[i], "--len") && i + 1 < argc)
+			o.len = strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--window") && i + 1 < argc)
+			o.window = strtoul(argv[++i], NULL, 0);
+		else if (argv[i][0] == '-')
+			usage();
+		else if (pos == 0 && ++pos)
+			o.bdf = argv[i];
+		else if (pos == 1 && ++pos)
+			o.frames = strtoul(argv[i], NULL, 0);
+		else if (pos == 2 && ++pos)
+			repeats = strtoul(argv[i], NULL, 0);
+		else
+			usage();
+	}
+	if (!o.bdf)
+		o.bdf = env_get("IVF_VF0");
+	if (!o.bdf || !o.frames || !repeats || !o.window ||
+	    o.len < FRAME_MIN || o.len > FRAME_MAX)
+		usage();
+	fps = calloc(repeats, sizeof(*fps));
+	fps2 = calloc(repeats, sizeof(*fps2));
+	if (!fps || !fps2)
+		return KTAP_FAIL;
+
+	sysfs_pci_driver(o.bdf, drv, sizeof(drv));
+	printf("# bench_fps %s driver=%s access=%s len=%zu frames=%u repeats=%u window=%u%s\n",
+	       o.bdf, compare ? "vfio-pci+variant" : drv,
+	       o.acc == IVF_ACCESS_MMAP ? "mmap" : "pio", o.len, o.frames,
+	       repeats, o.window, compare ? " compare" : "");
+	if (!compare) {
+		if (session(&o, fps, repeats, &mode))
+			rc = KTAP_FAIL;
+		summary(&o, fps, repeats, drv, mode, &m1);
+		goto out;
+	}
+
+	for (i = 0; i < (int)repeats; i++) {
+		int ret = sysfs_pci_bind(o.bdf, "vfio-pci");
+
+		if (ret || session(&o, &fps[i], 1, &mode)) {
+			printf("# vfio-pci round %d failed (%s)\n", i,
+			       ret ? strerror(-ret) : "session");
+			rc = KTAP_FAIL;
+			break;
+		}
+		ret = sysfs_pci_bind(o.bdf, variant);
+		if (ret || session(&o, &fps2[i], 1, &mode)) {
+			printf("# %s round %d failed (%s)\n", variant, i,
+			       ret ? strerror(-ret) : "session");
+			rc = KTAP_FAIL;
+			break;
+		}
+	}
+	sysfs_pci_bind(o.bdf, variant);
+	if (rc == KTAP_PASS) {
+		summary(&o, fps, repeats, "vfio-pci", mode, &m1);
+		summary(&o, fps2, repeats, variant, mode, &m2);
+		printf("# fps-ratio variant/vfio-pci median=%.3f\n",
+		       m1 > 0 ? m2 / m1 : 0);
+	}
+out:
 	free(fps);
+	free(fps2);
 	printf("# result: %s\n", rc ? "FAIL" : "ok");
 	return rc;
 }

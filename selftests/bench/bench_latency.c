@@ -9,9 +9,12 @@
  * Each read is timed with CLOCK_MONOTONIC; the clock's own cost is
  * measured and printed (op=clock) but not subtracted.
  *
- * Usage: bench_latency [BDF [iterations [repeats]]]  (default IVF_VF0)
+ * Usage: bench_latency [--compare] [BDF [iterations [repeats]]]
+ *   BDF defaults to IVF_VF0.  --compare rebinds the VF and alternates stock
+ *   vfio-pci and the variant (IVF_DRIVER) repeat by repeat; the VF is left
+ *   on the variant.
  * Output per repeat: "# repeat R op=OP median=.. min=.. max=.. mean=.. ns"
- * Summary per op:    "# latency op=OP median=M min=A max=B ns driver=D"
+ * Summary per op and driver: "# latency op=OP median=M min=A max=B ns driver=D"
  *   (median/min/max of the per-repeat medians)
  */
 #include <errno.h>
@@ -65,45 +68,38 @@ static inline void do_op(enum op op)
 	}
 }
 
-int main(int argc, char **argv)
+/* one repeat under the current driver: per-op median into med[op][r] */
+static int measure(const char *bdf, unsigned int iters, double *samples,
+		   double **med, unsigned int r, bool *have_map0)
 {
-	const char *bdf = argc > 1 ? argv[1] : env_get("IVF_VF0");
-	unsigned int iters = argc > 2 ? strtoul(argv[2], NULL, 0) : 20000;
-	unsigned int reps = argc > 3 ? strtoul(argv[3], NULL, 0) : 5;
-	double *samples, *med[OP_N];
+	const char *drv_name;
 	char drv[64] = "";
-	unsigned int r, i;
-	void *p;
 	int op, ret;
+	unsigned int i;
+	void *p;
 
-	if (!bdf || !iters || !reps) {
-		fprintf(stderr, "usage: bench_latency [BDF [iterations [repeats]]]\n");
-		return KTAP_SKIP;
-	}
 	sysfs_pci_driver(bdf, drv, sizeof(drv));
-	printf("# bench_latency %s driver=%s iterations=%u repeats=%u\n", bdf,
-	       drv, iters, reps);
+	drv_name = drv;
 	ret = vfio_dev_open(&dev, bdf);
 	if (ret) {
 		printf("# open %s: %s\n", bdf, strerror(-ret));
-		return KTAP_FAIL;
+		return ret;
 	}
 	vfio_enable_mem_bm(&dev);
 	p = vfio_region_mmap(&dev, VFIO_PCI_BAR0_REGION_INDEX, 0x1000, 0x1000);
 	if (p == MAP_FAILED) {
+		ret = -errno;
 		printf("# mmap of page 1 failed: %s\n", strerror(errno));
-		return KTAP_FAIL;
+		vfio_dev_close(&dev);
+		return ret;
 	}
 	map1 = p;
 	p = vfio_region_mmap(&dev, VFIO_PCI_BAR0_REGION_INDEX, 0, 0x1000);
 	map0 = p == MAP_FAILED ? NULL : p;
-	printf("# mmap of page 0: %s\n", map0 ? "allowed" : strerror(errno));
-
-	samples = calloc(iters, sizeof(*samples));
-	for (op = 0; op < OP_N; op++)
-		med[op] = calloc(reps, sizeof(double));
-	if (!samples)
-		return KTAP_FAIL;
+	*have_map0 = map0 != NULL;
+	if (!r)
+		printf("# %s: mmap of page 0: %s\n", drv_name,
+		       map0 ? "allowed" : strerror(errno));
 
 	/* warm up: fault the mappings in, touch the code paths */
 	for (op = 0; op < OP_N; op++)
@@ -111,42 +107,117 @@ int main(int argc, char **argv)
 			for (i = 0; i < 100; i++)
 				do_op(op);
 
-	for (r = 0; r < reps; r++) {
-		for (op = 0; op < OP_N; op++) {
-			double sum = 0;
-
-			if (op == OP_MMAP0 && !map0)
-				continue;
-			for (i = 0; i < iters; i++) {
-				uint64_t t0 = now_ns();
-
-				do_op(op);
-				samples[i] = now_ns() - t0;
-				sum += samples[i];
-			}
-			med[op][r] = stats_median(samples, iters);
-			printf("# repeat %u op=%s median=%.0f min=%.0f max=%.0f mean=%.0f ns\n",
-			       r, op_name[op], med[op][r], samples[0],
-			       samples[iters - 1], sum / iters);
-		}
-	}
 	for (op = 0; op < OP_N; op++) {
-		double lo, hi;
+		double sum = 0;
 
 		if (op == OP_MMAP0 && !map0)
 			continue;
-		lo = stats_min(med[op], reps);
-		hi = stats_max(med[op], reps);
-		printf("# latency op=%s median=%.0f min=%.0f max=%.0f ns driver=%s\n",
-		       op_name[op], stats_median(med[op], reps), lo, hi, drv);
+		for (i = 0; i < iters; i++) {
+			uint64_t t0 = now_ns();
+
+			do_op(op);
+			samples[i] = now_ns() - t0;
+			sum += samples[i];
+		}
+		med[op][r] = stats_median(samples, iters);
+		printf("# repeat %u op=%s median=%.0f min=%.0f max=%.0f mean=%.0f ns driver=%s\n",
+		       r, op_name[op], med[op][r], samples[0],
+		       samples[iters - 1], sum / iters, drv_name);
 	}
-	printf("# errors=%lu\n", errors);
 	munmap((void *)map1, 0x1000);
 	if (map0)
 		munmap((void *)map0, 0x1000);
+	map0 = NULL;
 	vfio_dev_close(&dev);
-	for (op = 0; op < OP_N; op++)
+	return 0;
+}
+
+static void summary(double **med, unsigned int reps, const char *drv,
+		    bool have_map0)
+{
+	int op;
+
+	for (op = 0; op < OP_N; op++) {
+		if (op == OP_MMAP0 && !have_map0)
+			continue;
+		printf("# latency op=%s median=%.0f min=%.0f max=%.0f ns driver=%s\n",
+		       op_name[op], stats_median(med[op], reps),
+		       stats_min(med[op], reps), stats_max(med[op], reps), drv);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *variant = ivf_driver_name();
+	const char *bdf = env_get("IVF_VF0");
+	unsigned int iters = 20000, reps = 5, r;
+	double *samples, *med[OP_N], *med2[OP_N];
+	bool compare = false, map0a = false, map0b = false;
+	char drv[64] = "";
+	int op, pos = 0, i, rc = KTAP_PASS;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--compare"))
+			compare = true;
+		else if (pos == 0 && ++pos)
+			bdf = argv[i];
+		else if (pos == 1 && ++pos)
+			iters = strtoul(argv[i], NULL, 0);
+		else if (pos == 2 && ++pos)
+			reps = strtoul(argv[i], NULL, 0);
+	}
+	if (!bdf || !iters || !reps) {
+		fprintf(stderr, "usage: bench_latency [--compare] [BDF [iterations [repeats]]]\n");
+		return KTAP_SKIP;
+	}
+	sysfs_pci_driver(bdf, drv, sizeof(drv));
+	printf("# bench_latency %s driver=%s iterations=%u repeats=%u\n", bdf,
+	       compare ? "vfio-pci+variant" : drv, iters, reps);
+	samples = calloc(iters, sizeof(*samples));
+	if (!samples)
+		return KTAP_FAIL;
+	for (op = 0; op < OP_N; op++) {
+		med[op] = calloc(reps, sizeof(double));
+		med2[op] = calloc(reps, sizeof(double));
+		if (!med[op] || !med2[op])
+			return KTAP_FAIL;
+	}
+
+	for (r = 0; r < reps; r++) {
+		if (compare && sysfs_pci_bind(bdf, "vfio-pci")) {
+			rc = KTAP_FAIL;
+			break;
+		}
+		if (measure(bdf, iters, samples, med, r, &map0a)) {
+			rc = KTAP_FAIL;
+			break;
+		}
+		if (!compare)
+			continue;
+		if (sysfs_pci_bind(bdf, variant) ||
+		    measure(bdf, iters, samples, med2, r, &map0b)) {
+			rc = KTAP_FAIL;
+			break;
+		}
+	}
+	if (compare)
+		sysfs_pci_bind(bdf, variant);
+	if (rc == KTAP_PASS) {
+		summary(med, reps, compare ? "vfio-pci" : drv, map0a);
+		if (compare) {
+			summary(med2, reps, variant, map0b);
+			printf("# latency-ratio pread_page0 variant/vfio-pci=%.3f mmap_page1 variant/vfio-pci=%.3f\n",
+			       stats_median(med2[OP_PREAD0], reps) /
+			       stats_median(med[OP_PREAD0], reps),
+			       stats_median(med2[OP_MMAP1], reps) /
+			       stats_median(med[OP_MMAP1], reps));
+		}
+	}
+	printf("# errors=%lu\n", errors);
+	for (op = 0; op < OP_N; op++) {
 		free(med[op]);
+		free(med2[op]);
+	}
 	free(samples);
-	return errors ? KTAP_FAIL : KTAP_PASS;
+	return errors || rc ? KTAP_FAIL : KTAP_PASS;
 }
