@@ -92,6 +92,27 @@ static void vf_rx_cb(void *arg, const uint8_t *data, uint32_t len,
 	rx_frame(s, data, len);
 }
 
+/* one frame from the peer must signal the RX vector's eventfd */
+static void check_rx_irq(struct ivf *v, struct peer *p)
+{
+	uint8_t buf[FRAME_MIN];
+	int ret, i;
+
+	vfio_irq_wait(v->dev, IVF_VEC_RX, 0);	/* drop stale events */
+	frame_build(buf, v->mac, p->mac, 3, 0, FRAME_MIN);
+	ret = peer_send(p, buf, FRAME_MIN);
+	if (!ktap_check(!ret, "peer sends an interrupt probe frame"))
+		return;
+	ret = vfio_irq_wait(v->dev, IVF_VEC_RX, 2000);
+	ktap_check(ret == 1, "RX MSI-X vector %d fired (eventfd) for it",
+		   IVF_VEC_RX);
+	for (i = 0; i < 1000 && !ivf_rx_ready(v); i++)
+		ivf_rx_wait(v, 1);
+	ktap_check(ivf_rx_poll(v, NULL, NULL, 16) >= 1,
+		   "interrupt probe frame received");
+	ivf_wr(v, IVF_EIMS, 1u << IVF_VEC_RX);
+}
+
 int main(int argc, char **argv)
 {
 	const char *bdf = env_need("IVF_VF0");
@@ -155,7 +176,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (!irq || strcmp(irq, "0")) {
 		ret = ivf_irq_enable(&v);
-		ktap_check(!ret, "MSI-X enabled");
+		if (ktap_check(!ret, "MSI-X enabled"))
+			check_rx_irq(&v, &p);
 	}
 	ivf_format_mac(p.mac, m2);
 	ktap_info("vf %s mac %s, peer %s mac %s, %u frames each way, window %u",
