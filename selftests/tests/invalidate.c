@@ -97,6 +97,10 @@ int main(int argc, char **argv)
 	int i, ret;
 
 	ktap_header("invalidate: BAR0 mapping vs MEM enable, reset, zap");
+	if (sysfs_pci_driver(bdf, faults_path, sizeof(faults_path)) ||
+	    strcmp(faults_path, ivf_driver_name()))
+		ktap_skip_all("%s is bound to '%s', not %s", bdf, faults_path,
+			      ivf_driver_name());
 	snprintf(faults_path, sizeof(faults_path), DEBUGFS "/%s/bar0_faults",
 		 bdf);
 	snprintf(zap_path, sizeof(zap_path), DEBUGFS "/%s/bar0_zap", bdf);
