@@ -1,0 +1,26 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Benchmarks, in the lab guest: our module against stock vfio-pci on the same
+# VF in the same run (the programs rebind the VF and alternate the two drivers
+# repeat by repeat, so host load drift hits both alike). Prints the figures
+# and a summary; exits non-zero if a benchmark could not run or lost frames.
+set -u
+B=selftests/build
+vf=${IVF_BENCH_VF:-$IVF_VF2}
+reps=${IVF_BENCH_REPEATS:-5}
+rc=0
+out=$(mktemp)
+
+bench() {
+	echo "## $*"
+	"$@" | tee -a "$out" || rc=1
+}
+bench $B/bench_fps --compare --len 60 "$vf" 20000 "$reps"
+bench $B/bench_fps --compare --len 1514 "$vf" 5000 "$reps"
+bench $B/bench_latency --compare "$vf" 20000 "$reps"
+
+echo "## summary (median of $reps repeats, min..max)"
+grep -E '^# (fps|fps-ratio|latency) ' "$out" | grep -v 'op=clock' | sed 's/^# /#   /'
+rm -f "$out"
+exit $rc
