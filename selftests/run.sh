@@ -20,6 +20,16 @@ verdict() { # name rc
 	*) fail=$((fail + 1)); echo "not ok - $1" ;;
 	esac
 }
+# Run a check with its output in a log; show the log's tail if it fails.
+quiet() {
+	local log
+	log=$IVF_CACHE/logs/$(basename "$1" .sh).log
+	mkdir -p "$(dirname "$log")"
+	"$@" >"$log" 2>&1 && return 0
+	local rc=$?
+	tail -n 25 "$log"
+	return $rc
+}
 summary() {
 	echo "$pass passed, $fail failed, $skip skipped"
 	[ $fail = 0 ]
@@ -37,9 +47,9 @@ if [ -z "${IVF_SKIP_HOST:-}" ]; then
 	rc=$?
 	echo "$out" | grep -E 'warning|error' && rc=1
 	verdict "module builds for $KVER with sparse and W=1, no warnings" $rc
-	selftests/checkpatch.sh
+	quiet selftests/checkpatch.sh
 	verdict "checkpatch clean" $?
-	selftests/dkms.sh
+	quiet selftests/dkms.sh
 	verdict "dkms add/build/install/remove for $KVER" $?
 fi
 
