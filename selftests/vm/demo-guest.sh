@@ -13,8 +13,9 @@ for l in /sys/bus/pci/devices/$IVF_PF/virtfn*; do
 done
 echo "  peer: igbvf netdev $IVF_PEER_IF in netns $IVF_PEER_NS ($IVF_PEER_MAC)"
 
-say "BAR0 of $IVF_VF0 as igbvf-vfio-pci reports it"
-$B/bar_access 2>&1 | grep -E 'sparse|area|flags' | head -n 4 || true
+say "BAR0 region info: stock vfio-pci, then igbvf-vfio-pci (same VF, $IVF_VF2)"
+$B/region_info | grep -E '^# (vfio-pci|variant): +(region 0:|sparse)' || true
+echo "  (flags 0xf = READ|WRITE|MMAP|CAPS; only pages 1-3 may be mapped, page 0 is trapped)"
 
 say "traffic: userspace 82576 VF driver on $IVF_VF0 <-> kernel igbvf peer"
 $B/traffic | grep -E '^(ok|not ok|#)' | grep -vE '^# (---|===)' | tail -n 20

@@ -48,13 +48,13 @@ run() {
 	log "booting the lab guest ($KVER), output in $out"
 	set +e
 	timeout "${IVF_TIMEOUT:-1800}" qemu-system-x86_64 \
-		-accel tcg,thread=multi -cpu max -smp "${IVF_SMP:-2}" -m 2048 \
+		-accel tcg,thread=multi -cpu max -smp "${IVF_SMP:-1}" -m 2048 \
 		-machine q35,kernel-irqchip=split \
 		-device intel-iommu,intremap=on \
 		-global q35-pcihost.pci-hole64-size=0 \
 		-netdev user,id=n0 -device igb,netdev=n0,addr=0x2 \
 		-kernel "$KROOT/boot/vmlinuz-$KVER" -initrd "$initrd" \
-		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=${IVF_LOGLEVEL:-4} ivf_out=$out" \
+		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=${IVF_LOGLEVEL:-4} ${IVF_APPEND-slub_debug=U,kmalloc-*} ivf_out=$out" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
 		-virtfs local,path="$out",mount_tag=ivfout,security_model=none \
 		-display none -serial stdio -monitor none -no-reboot \
