@@ -12,28 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "vfio.h"
 
 #define PCI_DEV_DIR "/sys/bus/pci/devices"
-
-static int write_file(const char *path, const char *val)
-{
-	size_t len = strlen(val);
-	ssize_t r;
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = write(fd, val, len);
-	if (r < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	close(fd);
-	return (size_t)r == len ? 0 : -EIO;
-}
 
 static int link_basename(const char *path, char *buf, size_t len)
 {
@@ -85,24 +67,9 @@ int sysfs_pci_iommu_group(const char *bdf)
 int sysfs_pci_attr(const char *bdf, const char *attr, char *buf, size_t len)
 {
 	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), PCI_DEV_DIR "/%s/%s", bdf, attr);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len ? len - 1 : 0);
-	if (n < 0) {
-		n = -errno;
-		close(fd);
-		return n;
-	}
-	close(fd);
-	buf[n] = 0;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = 0;
-	return 0;
+	return read_str_file(path, buf, len);
 }
 
 int sysfs_pci_bind(const char *bdf, const char *driver)
@@ -118,16 +85,16 @@ int sysfs_pci_bind(const char *bdf, const char *driver)
 			return 0;
 		snprintf(path, sizeof(path), PCI_DEV_DIR "/%s/driver/unbind",
 			 bdf);
-		ret = write_file(path, bdf);
+		ret = write_str_file(path, bdf);
 		if (ret)
 			return ret;
 	}
 	snprintf(path, sizeof(path), PCI_DEV_DIR "/%s/driver_override", bdf);
-	ret = write_file(path, driver);
+	ret = write_str_file(path, driver);
 	if (ret)
 		return ret;
 	/* probe failure shows up as a missing/other driver link below */
-	write_file("/sys/bus/pci/drivers_probe", bdf);
+	write_str_file("/sys/bus/pci/drivers_probe", bdf);
 
 	for (i = 0; i < 100; i++) {
 		ret = sysfs_pci_driver(bdf, cur, sizeof(cur));

@@ -88,16 +88,17 @@ double stats_max(const double *v, size_t n)
 	return m;
 }
 
-int read_u64_file(const char *path, uint64_t *val)
+int read_str_file(const char *path, char *buf, size_t len)
 {
-	char buf[64], *end;
 	ssize_t n;
 	int fd;
 
+	if (!len)
+		return -EINVAL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, len - 1);
 	if (n < 0) {
 		n = -errno;
 		close(fd);
@@ -105,6 +106,19 @@ int read_u64_file(const char *path, uint64_t *val)
 	}
 	close(fd);
 	buf[n] = 0;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	return 0;
+}
+
+int read_u64_file(const char *path, uint64_t *val)
+{
+	char buf[64], *end;
+	int ret;
+
+	ret = read_str_file(path, buf, sizeof(buf));
+	if (ret)
+		return ret;
 	errno = 0;
 	*val = strtoull(buf, &end, 0);
 	if (end == buf || errno)

@@ -24,6 +24,8 @@ double stats_max(const double *v, size_t n);
 int cmp_u64(const void *a, const void *b);
 
 /* read an unsigned decimal number from a file; 0 or -errno */
+/* read a small file, NUL-terminated, trailing newline/spaces stripped */
+int read_str_file(const char *path, char *buf, size_t len);
 int read_u64_file(const char *path, uint64_t *val);
 /* write a string to a file; 0 or -errno */
 int write_str_file(const char *path, const char *s);

@@ -9,7 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ktap.h"
 #include "vfio.h"
+
+/* the library's helpers report through the KTAP state */
+KTAP_DEFINE_STATE();
 
 int main(int argc, char **argv)
 {
