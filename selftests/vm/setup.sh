@@ -59,8 +59,11 @@ if ! grep -rqs "$IVF_SUITE" /var/lib/apt/lists/ 2>/dev/null &&
 	APT_UPDATED=1
 fi
 APT_EXTRA="-t $IVF_SUITE" apt_install qemu-system-x86 linux-headers-amd64
+# Only what the scripts use. Nothing that pins a library version: the
+# backports QEMU upgrades some (libelf1 among them), and e.g. bookworm's
+# libelf-dev then can't be installed ("held broken packages").
 APT_EXTRA= apt_install busybox-static dkms sparse linux-source-6.12 cpio \
-	xz-utils zstd kmod iproute2 gcc make libc6-dev bc flex bison libelf-dev \
+	xz-utils zstd kmod iproute2 gcc make libc6-dev rsync git \
 	ipxe-qemu seabios qemu-system-data
 
 KVER=$(ivf_kver) || die "cannot tell the guest kernel version"
