@@ -59,6 +59,8 @@ long ivf_bar0_region_info(struct ivf_device *ivf,
 	if (info.argsz < minsz)
 		return -EINVAL;
 
+	/* The caller saw index BAR0; answer for it whatever a re-read says. */
+	info.index = VFIO_PCI_BAR0_REGION_INDEX;
 	info.offset = IVF_BAR0_OFFSET;
 	info.size = pci_resource_len(vdev->pdev, VFIO_PCI_BAR0_REGION_INDEX);
 	info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;

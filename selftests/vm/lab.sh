@@ -35,7 +35,8 @@ run() {
 	[ -n "$initrd" ] || die "no initramfs, run selftests/vm/setup.sh"
 	[ -n "${IVF_NOBUILD:-}" ] || build
 	mkdir -p "$IVF_CACHE/runs"
-	out=$(mktemp -d "$IVF_CACHE/runs/$(date +%Y%m%d-%H%M%S)-XXXX")
+	out=$IVF_CACHE/runs/$(date +%Y%m%d-%H%M%S)-$$
+	mkdir "$out"
 	ln -sfn "$out" "$IVF_CACHE/runs/latest"
 	cp "$IVF_REPO/selftests/vm/guest.sh" "$out/guest.sh"
 	printf '%s\n' "$cmd" >"$out/job.sh"
