@@ -123,6 +123,10 @@ ssize_t ivf_bar0_rw(struct ivf_device *ivf, char __user *buf, size_t count,
 	down_read(&vdev->memory_lock);
 	if (!ivf_bar0_decodes(vdev))
 		ret = -EIO;
+	else if (off < IVF_BAR0_MAP_START)
+		/* page 0: control, mailbox, statistics are mediated */
+		data = cpu_to_le32(ivf_mbx_access(ivf, io, off,
+						  le32_to_cpu(data), iswrite));
 	else if (iswrite)
 		iowrite32(le32_to_cpu(data), io + off);
 	else

@@ -6,9 +6,12 @@
  *   /sys/kernel/debug/igbvf-vfio-pci/<BDF>/bar0_faults  BAR0 mmap faults served
  *   /sys/kernel/debug/igbvf-vfio-pci/<BDF>/bar0_zap     write "OFFSET LENGTH":
  *                       drop user mappings of that BAR0 range (they refault)
+ *   /sys/kernel/debug/igbvf-vfio-pci/<BDF>/pf_config    the PF configuration
+ *                       learnt from the guest's mailbox (mbx.c)
  */
 #include <linux/debugfs.h>
 #include <linux/kstrtox.h>
+#include <linux/seq_file.h>
 #include <linux/uaccess.h>
 
 #include "ivf.h"
@@ -50,6 +53,13 @@ static const struct file_operations ivf_zap_fops = {
 	.llseek	= default_llseek,
 };
 
+static int ivf_pf_config_show(struct seq_file *m, void *unused)
+{
+	ivf_mbx_show(m->private, m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ivf_pf_config);
+
 void ivf_debugfs_init(void)
 {
 	ivf_debugfs_root = debugfs_create_dir(IVF_DRV_NAME, NULL);
@@ -69,6 +79,7 @@ void ivf_debugfs_add(struct ivf_device *ivf)
 	debugfs_create_file_unsafe("bar0_faults", 0400, dir, ivf,
 				   &ivf_faults_fops);
 	debugfs_create_file("bar0_zap", 0200, dir, ivf, &ivf_zap_fops);
+	debugfs_create_file("pf_config", 0400, dir, ivf, &ivf_pf_config_fops);
 	ivf->debugfs = dir;
 }
 

@@ -13,6 +13,24 @@
 
 #include "ivf.h"
 
+static int ivf_init_dev(struct vfio_device *core_vdev)
+{
+	struct ivf_device *ivf = ivf_from_vdev(core_vdev);
+	int ret;
+
+	ret = vfio_pci_core_init_dev(core_vdev);
+	if (ret)
+		return ret;
+	ivf_mbx_init(ivf);
+	return 0;
+}
+
+static void ivf_release_dev(struct vfio_device *core_vdev)
+{
+	ivf_mbx_destroy(ivf_from_vdev(core_vdev));
+	vfio_pci_core_release_dev(core_vdev);
+}
+
 static int ivf_open_device(struct vfio_device *core_vdev)
 {
 	struct ivf_device *ivf = ivf_from_vdev(core_vdev);
@@ -28,8 +46,16 @@ static int ivf_open_device(struct vfio_device *core_vdev)
 		vfio_pci_core_disable(vdev);
 		return ret;
 	}
+	/* The core reset the VF on enable, so the PF forgot it. */
+	ivf_mbx_reset(ivf);
 	vfio_pci_core_finish_enable(vdev);
 	return 0;
+}
+
+static void ivf_close_device(struct vfio_device *core_vdev)
+{
+	vfio_pci_core_close_device(core_vdev);
+	ivf_mbx_reset(ivf_from_vdev(core_vdev));
 }
 
 static long ivf_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
@@ -97,10 +123,10 @@ static int ivf_mmap(struct vfio_device *core_vdev, struct vm_area_struct *vma)
 
 static const struct vfio_device_ops ivf_vfio_ops = {
 	.name		= IVF_DRV_NAME,
-	.init		= vfio_pci_core_init_dev,
-	.release	= vfio_pci_core_release_dev,
+	.init		= ivf_init_dev,
+	.release	= ivf_release_dev,
 	.open_device	= ivf_open_device,
-	.close_device	= vfio_pci_core_close_device,
+	.close_device	= ivf_close_device,
 	.ioctl		= ivf_ioctl,
 	.device_feature	= vfio_pci_core_ioctl_feature,
 	.read		= ivf_read,
@@ -156,10 +182,24 @@ static void ivf_remove(struct pci_dev *pdev)
 	vfio_put_device(&vdev->vdev);
 }
 
+/* Any reset of the VF (FLR from VFIO_DEVICE_RESET, hot reset) clears it PF-side. */
+static void ivf_reset_done(struct pci_dev *pdev)
+{
+	struct vfio_pci_core_device *vdev = dev_get_drvdata(&pdev->dev);
+
+	if (vdev)
+		ivf_mbx_reset(container_of(vdev, struct ivf_device, core));
+}
+
+static const struct pci_error_handlers ivf_err_handlers = {
+	.reset_done	= ivf_reset_done,
+	.error_detected	= vfio_pci_core_aer_err_detected,
+};
+
 /* Bind only through driver_override: never take a VF by ourselves. */
 static const struct pci_device_id ivf_pci_table[] = {
-	{ PCI_DRIVER_OVERRIDE_DEVICE_VFIO(PCI_VENDOR_ID_INTEL,
-					  IVF_PCI_DEVICE_82576_VF) },
+	{ PCI_DRIVER_OVERRIDE_DEVICE_VFIO(IVF_PCI_VENDOR_ID,
+					  IVF_PCI_DEVICE_ID) },
 	{}
 };
 MODULE_DEVICE_TABLE(pci, ivf_pci_table);
@@ -169,7 +209,7 @@ static struct pci_driver ivf_pci_driver = {
 	.id_table		= ivf_pci_table,
 	.probe			= ivf_probe,
 	.remove			= ivf_remove,
-	.err_handler		= &vfio_pci_core_err_handlers,
+	.err_handler		= &ivf_err_handlers,
 	.driver_managed_dma	= true,
 };
 

@@ -29,6 +29,31 @@ static void check_xfer(struct ivf *v, const uint32_t *msg, unsigned int n,
 		   want ? "NACK" : "ACK", reply, ret ? strerror(-ret) : "ok");
 }
 
+/*
+ * The driver's log of what the PF acknowledged, from debugfs: check that
+ * line KEY reads WANT.
+ */
+static void expect_log(const char *bdf, const char *key, const char *want)
+{
+	char path[256], buf[1024], line[256] = "";
+	const char *p;
+	size_t klen = strlen(key);
+	int ret;
+
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/debug/igbvf-vfio-pci/%s/pf_config", bdf);
+	ret = read_str_file(path, buf, sizeof(buf));
+	for (p = ret ? "" : buf; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "") {
+		if (!strncmp(p, key, klen) && p[klen] == ' ') {
+			snprintf(line, sizeof(line), "%.*s",
+				 (int)strcspn(p + klen + 1, "\n"), p + klen + 1);
+			break;
+		}
+	}
+	ktap_check(!ret && !strcmp(line, want), "pf_config %s: \"%s\" == \"%s\"%s%s",
+		   key, line, want, ret ? ": " : "", ret ? strerror(-ret) : "");
+}
+
 int main(int argc, char **argv)
 {
 	const char *bdf = argc > 1 ? argv[1] : env_need("IVF_VF2");
@@ -59,6 +84,10 @@ int main(int argc, char **argv)
 	if (want_mac && !ivf_parse_mac(want_mac, mac))
 		ktap_check(!memcmp(mac, v.mac, 6), "MAC is the admin MAC %s",
 			   want_mac);
+	ivf_format_mac(v.mac, m);
+	expect_log(bdf, "cts", "1");
+	expect_log(bdf, "mac", m);
+	expect_log(bdf, "mc", "0");
 
 	/* SET_MAC: admin MAC set, VF untrusted -> NACK, for any address */
 	msg[0] = IVF_MSG_SET_MAC_ADDR;
@@ -69,12 +98,14 @@ int main(int argc, char **argv)
 	ret = ivf_set_mac(&v, other);
 	ktap_check(ret == -EPERM, "ivf_set_mac() reports the NACK (%s)",
 		   ret ? strerror(-ret) : "ok");
+	expect_log(bdf, "mac", m);	/* a NACK changes nothing */
 
 	/* multicast hashes */
 	memset(msg, 0, sizeof(msg));
 	ret = ivf_set_multicast(&v, hashes, 3);
 	ktap_check(!ret, "SET_MULTICAST with 3 hashes acked (%s)",
 		   ret ? strerror(-ret) : "ok");
+	expect_log(bdf, "mc", "3 0x123 0x456 0x789");
 	ret = ivf_set_multicast(&v, hashes, 0);
 	ktap_check(!ret, "SET_MULTICAST with 0 hashes acked (%s)",
 		   ret ? strerror(-ret) : "ok");
@@ -82,20 +113,44 @@ int main(int argc, char **argv)
 	/* VLAN add/remove */
 	ret = ivf_set_vlan(&v, 100, true);
 	ktap_check(!ret, "SET_VLAN add 100 acked (%s)", ret ? strerror(-ret) : "ok");
+	ret = ivf_set_vlan(&v, 7, true);
+	ktap_check(!ret, "SET_VLAN add 7 acked (%s)", ret ? strerror(-ret) : "ok");
+	expect_log(bdf, "mc", "0");
+	expect_log(bdf, "vlans", "2 7 100");
 	ret = ivf_set_vlan(&v, 100, false);
 	ktap_check(!ret, "SET_VLAN remove 100 acked (%s)",
 		   ret ? strerror(-ret) : "ok");
+	expect_log(bdf, "vlans", "1 7");
 
 	/* max frame */
 	msg[0] = IVF_MSG_SET_LPE;
 	msg[1] = 9018;
 	check_xfer(&v, msg, 2, 0, "SET_LPE 9018");
+	expect_log(bdf, "max_frame", "9018");
 	ret = ivf_set_lpe(&v, 1522);
 	ktap_check(!ret, "SET_LPE 1522 acked (%s)", ret ? strerror(-ret) : "ok");
+	expect_log(bdf, "max_frame", "1522");
 
 	/* unknown message */
 	msg[0] = 0x0077;
 	check_xfer(&v, msg, 1, -EPERM, "unknown message 0x77");
+	expect_log(bdf, "pending", "none");
+
+	/* The guest's own VF reset and an FLR both make the PF forget. */
+	ret = vfio_bar_write32(&d, 0, IVF_CTRL, IVF_CTRL_RST);
+	ktap_check(!ret, "CTRL.RST written");
+	expect_log(bdf, "cts", "0");
+	expect_log(bdf, "vlans", "0");
+	ret = ivf_reset(&v);
+	ret = ret ? ret : ivf_set_vlan(&v, 5, true);
+	ktap_check(!ret, "reset handshake and VLAN 5 again (%s)",
+		   ret ? strerror(-ret) : "ok");
+	expect_log(bdf, "vlans", "1 5");
+	ret = vfio_dev_reset(&d);
+	ktap_check(!ret, "VFIO_DEVICE_RESET (%s)", ret ? strerror(-ret) : "ok");
+	expect_log(bdf, "cts", "0");
+	expect_log(bdf, "mac", "none");
+	expect_log(bdf, "vlans", "0");
 
 	ktap_check(v.io_errors == 0, "no register access errors (%lu)",
 		   v.io_errors);
