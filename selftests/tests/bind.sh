@@ -56,6 +56,7 @@ check "open/close through /dev/vfio works" open_close "$vf"
 # batches), so they are left out here; the live ioremaps they describe (the
 # BAR maps made on each open) are counted exactly in /proc/vmallocinfo.
 snap() {
+	echo "# slab snapshot at ${SECONDS}s" >&2
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
 	awk '
@@ -80,7 +81,7 @@ cycle() {
 		bind_ours "$vf"
 		[ "$(drv_of "$vf")" = $DRV ] || bad=$((bad + 1))
 		open_close "$vf" || bad=$((bad + 1))
-		((i % 10 == 9)) && echo "# $((i + 1)) loops"
+		((i % 10 == 9)) && echo "# $((i + 1)) loops (${SECONDS}s into the test)"
 	done
 }
 loops=${IVF_BIND_LOOPS:-20}
