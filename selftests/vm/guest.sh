@@ -28,6 +28,7 @@ mp() { modprobe -d "$IVF_KROOT" "$@" || fail "modprobe $*"; }
 mp igb
 mp igbvf
 mp vfio-pci
+mp libcrc32c
 insmod "$IVF_MODULE" || fail "insmod $IVF_MODULE"
 
 pf=
