@@ -171,6 +171,7 @@ void ivf_vf_io_unlock(struct ivf_device *ivf);
 int ivf_vf_quiesce(struct ivf_device *ivf);
 int ivf_vf_unquiesce(struct ivf_device *ivf);
 int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st);
+int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg);
 int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st);
 
 /* stream.c */
@@ -188,6 +189,7 @@ void ivf_lm_destroy(struct ivf_device *ivf);
 void ivf_lm_open(struct ivf_device *ivf);
 void ivf_lm_close(struct ivf_device *ivf);
 void ivf_lm_reset_done(struct ivf_device *ivf);
+void ivf_lm_show(struct ivf_device *ivf, struct seq_file *m);
 extern const struct vfio_migration_ops ivf_mig_ops;
 
 /* debugfs.c */
