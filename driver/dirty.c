@@ -334,7 +334,20 @@ static void ivf_rxq_poll(struct ivf_device *ivf, void __iomem *io,
 		SEEN(IVF_RXDCTL(q)) = rxdctl;
 	}
 
-	/* 2. Ring base, length, buffer sizes, anything else; then the head. */
+	/*
+	 * 2. Ring base, length, buffer sizes, anything else; then the head.
+	 * A guest that moved its ring between two polls never had the
+	 * device see it disabled: disable it here for the move.
+	 */
+	if ((SEEN(IVF_RXDCTL(q)) & IVF_XDCTL_ENABLE) &&
+	    (READ_ONCE(*ivf_sh(d, IVF_RDBAL(q))) != SEEN(IVF_RDBAL(q)) ||
+	     READ_ONCE(*ivf_sh(d, IVF_RDBAH(q))) != SEEN(IVF_RDBAH(q)) ||
+	     READ_ONCE(*ivf_sh(d, IVF_RDLEN(q))) != SEEN(IVF_RDLEN(q)) ||
+	     READ_ONCE(*ivf_sh(d, IVF_RDH(q))) != SEEN(IVF_RDH(q)))) {
+		iowrite32(SEEN(IVF_RXDCTL(q)) & ~IVF_XDCTL_ENABLE,
+			  io + IVF_RXDCTL(q));
+		SEEN(IVF_RXDCTL(q)) &= ~IVF_XDCTL_ENABLE;
+	}
 	for (reg = base; reg < base + 0x100; reg += 4) {
 		if (ivf_rxq_special(reg, q))
 			continue;
