@@ -149,7 +149,7 @@ static ssize_t ivf_mig_write(struct file *filp, const char __user *ubuf,
 	struct ivf_mig_file *migf = filp->private_data;
 	struct pci_dev *pdev = migf->ivf->core.pdev;
 	const size_t hlen = sizeof(struct ivf_mig_hdr);
-	size_t done = 0, n;
+	size_t done = 0, accepted = 0, n;
 	int ret = 0;
 
 	if (pos)
@@ -178,13 +178,22 @@ static ssize_t ivf_mig_write(struct file *filp, const char __user *ubuf,
 		if (migf->have == hlen && !migf->pkt_len)
 			ret = ivf_stream_check_header(pdev, migf->pkt,
 						      &migf->pkt_len);
-		if (!ret && migf->pkt_len && migf->have == migf->pkt_len)
+		if (!ret && migf->pkt_len && migf->have == migf->pkt_len) {
 			ret = ivf_mig_take_packet(migf);
+			if (!ret)
+				accepted = done;
+		}
 	}
 	if (ret && ret != -EFAULT)
 		migf->error = ret;
 out:
 	mutex_unlock(&migf->lock);
+	/*
+	 * Packets taken before a refused one count as written; the refusal
+	 * is sticky and the next write reports it.
+	 */
+	if (ret && accepted)
+		return accepted;
 	return ret ? ret : done;
 }
 
@@ -230,9 +239,11 @@ static long ivf_mig_ioctl(struct file *filp, unsigned int cmd,
 static int ivf_mig_release(struct inode *inode, struct file *filp)
 {
 	struct ivf_mig_file *migf = filp->private_data;
+	struct ivf_device *ivf = migf->ivf;
 
 	mutex_destroy(&migf->lock);
 	kvfree(migf);
+	vfio_put_device(&ivf->core.vdev);
 	return 0;
 }
 
@@ -255,11 +266,17 @@ static struct ivf_mig_file *ivf_mig_file_new(struct ivf_device *ivf,
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&migf->lock);
 	migf->ivf = ivf;
+	/*
+	 * The fd may outlive the binding (unbind waits for the device fd,
+	 * not for this one): keep the device's memory until it is closed.
+	 */
+	get_device(&ivf->core.vdev.device);
 	migf->filp = anon_inode_getfile("igbvf_vfio_mig", &ivf_mig_fops, migf,
 					saving ? O_RDONLY : O_WRONLY);
 	if (IS_ERR(migf->filp)) {
 		struct file *err = migf->filp;
 
+		vfio_put_device(&ivf->core.vdev);
 		mutex_destroy(&migf->lock);
 		kvfree(migf);
 		return ERR_CAST(err);
@@ -422,8 +439,10 @@ static struct file *ivf_lm_step(struct ivf_device *ivf,
 	    (cur == VFIO_DEVICE_STATE_STOP &&
 	     next == VFIO_DEVICE_STATE_RUNNING_P2P))
 		return NULL;
-	if (cur == VFIO_DEVICE_STATE_RUNNING &&
-	    next == VFIO_DEVICE_STATE_PRE_COPY) {
+	if ((cur == VFIO_DEVICE_STATE_RUNNING &&
+	     next == VFIO_DEVICE_STATE_PRE_COPY) ||
+	    (cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
+	     next == VFIO_DEVICE_STATE_PRE_COPY_P2P)) {
 		/*
 		 * A VMM migrating memory while the device runs: track the
 		 * device's writes from now on (a failure leaves the VMM

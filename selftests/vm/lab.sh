@@ -57,7 +57,7 @@ run() {
 		-global q35-pcihost.pci-hole64-size=0 \
 		-netdev user,id=n0 -device igb,netdev=n0,addr=0x2 \
 		-kernel "$KROOT/boot/vmlinuz-$KVER" -initrd "$initrd" \
-		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=${IVF_LOGLEVEL:-4} ${IVF_APPEND-slub_debug=U,kmalloc-*} ivf_out=$out" \
+		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=${IVF_LOGLEVEL:-4} ${IVF_APPEND-slub_debug=UP,kmalloc-*} ivf_out=$out" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
 		-virtfs local,path="$out",mount_tag=ivfout,security_model=none \
 		-display none -serial stdio -monitor none -no-reboot \
