@@ -27,33 +27,75 @@ kver=$(uname -r)
 mp() { modprobe -d "$IVF_KROOT" "$@" || fail "modprobe $*"; }
 mp igb
 mp igbvf
+mp e1000e
 mp vfio-pci
 mp libcrc32c
 insmod "$IVF_MODULE" || fail "insmod $IVF_MODULE"
 
-pf=
-for d in /sys/bus/pci/devices/*; do
-	[ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x8086:0x10c9 ] && { pf=${d##*/}; break; }
-done
-[ -n "$pf" ] || fail "no igb PF"
-for i in $(seq 50); do
-	pf_if=$(ls /sys/bus/pci/devices/$pf/net 2>/dev/null | head -n1)
-	[ -n "$pf_if" ] && break
-	sleep 0.1
-done
-[ -n "$pf_if" ] || fail "PF $pf has no netdev"
-ip link set "$pf_if" up || fail "PF up"
-echo 0 >/sys/bus/pci/devices/$pf/sriov_drivers_autoprobe
-echo "$IVF_NUMVFS" >/sys/bus/pci/devices/$pf/sriov_numvfs || fail "sriov_numvfs"
+# PCI functions by id, in BDF order: igb PFs (A = slot 2, B = slot 4) and
+# the e1000e peer, all on one QEMU hub (lab.sh).
+pci_ids() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor"):$(cat "$d/device")" = "$1" ] && echo "${d##*/}"
+	done
+}
+netdev_of() { # BDF: wait for its netdev, print its name
+	local i n
+	for i in $(seq 50); do
+		n=$(ls "/sys/bus/pci/devices/$1/net" 2>/dev/null | head -n1)
+		[ -n "$n" ] && { echo "$n"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+wait_carrier() { # [netns] IF: up to 10 s for the link
+	local i ns=() c
+	[ $# = 2 ] && { ns=(-n "$1"); shift; }
+	for i in $(seq 100); do
+		c=$(ip "${ns[@]}" -o link show "$1" 2>/dev/null)
+		case $c in *LOWER_UP*) return 0 ;; esac
+		sleep 0.1
+	done
+	return 1
+}
+pfs=($(pci_ids 0x8086:0x10c9))
+((${#pfs[@]} == 2)) || fail "want 2 igb PFs, found ${#pfs[@]}: ${pfs[*]}"
+peer_pci=$(pci_ids 0x8086:0x10d3 | head -n1)
+[ -n "$peer_pci" ] || fail "no e1000e peer NIC"
 
-declare -a vf mac
+# setup_pf VAR BDF NUMVFS MACFMT: PF up, VFs with admin MACs, BARs below
+# 4 GiB; sets VAR_if and the arrays VAR_vf, VAR_mac.
+setup_pf() {
+	local var=$1 pf=$2 n=$3 fmt=$4 pf_if k bdf start
+	pf_if=$(netdev_of "$pf") || fail "PF $pf has no netdev"
+	ip link set "$pf_if" up || fail "PF $pf_if up"
+	echo 0 >/sys/bus/pci/devices/$pf/sriov_drivers_autoprobe
+	echo "$n" >/sys/bus/pci/devices/$pf/sriov_numvfs || fail "sriov_numvfs of $pf"
+	eval "${var}_if=$pf_if"
+	for ((k = 0; k < n; k++)); do
+		bdf=$(basename "$(readlink /sys/bus/pci/devices/$pf/virtfn$k)")
+		start=$(head -n1 /sys/bus/pci/devices/$bdf/resource | cut -d' ' -f1)
+		# QEMU 10.0 does not decode VF BARs above 4 GiB (shared/LAB.md).
+		((start < 0x100000000)) || fail "VF $bdf BAR0 at $start, above 4 GiB"
+		eval "${var}_vf[$k]=$bdf"
+		# shellcheck disable=SC2059
+		eval "${var}_mac[$k]=$(printf "$fmt" $((k + 16)))"
+	done
+}
+((IVF_NUMVFS >= 3)) || fail "IVF_NUMVFS must be at least 3"
+((IVF_NUMVFS_B >= 1)) || fail "IVF_NUMVFS_B must be at least 1"
+declare -a a_vf a_mac b_vf b_mac
+setup_pf a "${pfs[0]}" "$IVF_NUMVFS" '02:00:00:00:01:%02x'
+setup_pf b "${pfs[1]}" "$IVF_NUMVFS_B" '02:00:00:00:02:%02x'
+# The destination of a migration gets the migrating VF's MAC as its admin
+# MAC, as libvirt does for the destination host.
+b_mac[0]=${a_mac[0]}
 for ((k = 0; k < IVF_NUMVFS; k++)); do
-	vf[k]=$(basename "$(readlink /sys/bus/pci/devices/$pf/virtfn$k)")
-	mac[k]=$(printf '02:00:00:00:01:%02x' $((k + 16)))
-	start=$(head -n1 /sys/bus/pci/devices/${vf[k]}/resource | cut -d' ' -f1)
-	# QEMU 10.0 does not decode VF BARs above 4 GiB (shared/LAB.md).
-	((start < 0x100000000)) || fail "VF ${vf[k]} BAR0 at $start, above 4 GiB"
-	ip link set "$pf_if" vf $k mac "${mac[k]}" || fail "admin MAC of VF $k"
+	ip link set "$a_if" vf $k mac "${a_mac[k]}" || fail "admin MAC of VF $k on PF A"
+done
+for ((k = 0; k < IVF_NUMVFS_B; k++)); do
+	ip link set "$b_if" vf $k mac "${b_mac[k]}" || fail "admin MAC of VF $k on PF B"
 done
 
 bind() {
@@ -63,27 +105,48 @@ bind() {
 	echo "$bdf" >/sys/bus/pci/drivers_probe
 	[ "$(basename "$(readlink "$d/driver")")" = "$drv" ] || fail "bind $bdf to $drv"
 }
-bind "${vf[0]}" igbvf-vfio-pci
-bind "${vf[2]}" igbvf-vfio-pci
-bind "${vf[1]}" igbvf
-for i in $(seq 50); do
-	peer_if=$(ls /sys/bus/pci/devices/${vf[1]}/net 2>/dev/null | head -n1)
-	[ -n "$peer_if" ] && break
-	sleep 0.1
+bind "${a_vf[0]}" igbvf-vfio-pci
+bind "${a_vf[2]}" igbvf-vfio-pci
+for ((k = 0; k < IVF_NUMVFS_B; k++)); do
+	bind "${b_vf[k]}" igbvf-vfio-pci
 done
-[ -n "$peer_if" ] || fail "igbvf netdev for ${vf[1]}"
-ip netns add ivfpeer || fail "netns"
-ip link set "$peer_if" netns ivfpeer || fail "netns move"
-ip -n ivfpeer link set "$peer_if" name peer0
-ip -n ivfpeer link set peer0 up
-ip -n ivfpeer link set lo up
+bind "${a_vf[1]}" igbvf
 
-export IVF_PF=$pf IVF_PF_IF=$pf_if
-export IVF_VF0=${vf[0]} IVF_VF0_MAC=${mac[0]}
-export IVF_VF2=${vf[2]} IVF_VF2_MAC=${mac[2]}
-export IVF_PEER_NS=ivfpeer IVF_PEER_IF=peer0 IVF_PEER_MAC=${mac[1]}
+# Peers, each in its own netns, IPv6 off (no ND/MLD chatter on the wire):
+# the e1000e on the hub (ivfpeer/peer0, outside both PFs: the peer of a
+# migration) and igbvf on PF A's VF1 (ivfpeer1/peer1, through PF A's
+# internal switch).
+peer_ns() { # NS BDF NAME
+	local i
+	i=$(netdev_of "$2") || fail "no netdev for $2"
+	ip netns add "$1" || fail "netns $1"
+	ip link set "$i" netns "$1" || fail "netns move of $i"
+	ip -n "$1" link set "$i" name "$3" || fail "rename $i"
+	ip netns exec "$1" sh -c "echo 1 >/proc/sys/net/ipv6/conf/$3/disable_ipv6" 2>/dev/null
+	ip -n "$1" link set "$3" up || fail "$3 up"
+	ip -n "$1" link set lo up
+}
+peer_ns ivfpeer "$peer_pci" peer0
+peer_ns ivfpeer1 "${a_vf[1]}" peer1
+wait_carrier "$a_if" || fail "no link on PF A $a_if"
+wait_carrier "$b_if" || fail "no link on PF B $b_if"
+wait_carrier ivfpeer peer0 || fail "no link on the e1000e peer"
+peer_mac=$(ip -n ivfpeer -o link show peer0 | sed -E 's/.*link\/ether ([^ ]+).*/\1/')
+
+export IVF_PF=${pfs[0]} IVF_PF_IF=$a_if
+export IVF_VF0=${a_vf[0]} IVF_VF0_MAC=${a_mac[0]}
+export IVF_VF2=${a_vf[2]} IVF_VF2_MAC=${a_mac[2]}
+export IVF_PFB=${pfs[1]} IVF_PFB_IF=$b_if
+export IVF_DST=${b_vf[0]} IVF_DST_MAC=${b_mac[0]}
+if ((IVF_NUMVFS_B > 1)); then
+	export IVF_DST2=${b_vf[1]} IVF_DST2_MAC=${b_mac[1]}
+fi
+export IVF_PEER_NS=ivfpeer IVF_PEER_IF=peer0 IVF_PEER_MAC=$peer_mac
+export IVF_PEER1_NS=ivfpeer1 IVF_PEER1_IF=peer1 IVF_PEER1_MAC=${a_mac[1]}
 export IVF_OUT=$out IVF_KVER=$kver
-echo "lab-guest: PF $pf ($pf_if), VF0 ${vf[0]}, VF2 ${vf[2]}, peer ${vf[1]} in ivfpeer"
+echo "lab-guest: PF A $IVF_PF ($a_if): VF0 $IVF_VF0, VF2 $IVF_VF2, VF1 ${a_vf[1]} = peer1 in ivfpeer1"
+echo "lab-guest: PF B $IVF_PFB ($b_if): DST $IVF_DST ($IVF_DST_MAC)${IVF_DST2:+, DST2 $IVF_DST2 ($IVF_DST2_MAC)}"
+echo "lab-guest: peer e1000e $peer_pci = peer0 in ivfpeer ($peer_mac)"
 
 cd "$IVF_REPO"
 bash "$out/job.sh"
