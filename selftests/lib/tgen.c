@@ -335,3 +335,39 @@ void tgen_tally(const struct tgen *g, const struct tgen_dir *d,
 			t->lost_outside++;
 	}
 }
+
+void tgen_print_lost(const struct tgen *g, const struct tgen_dir *d,
+		     unsigned int max)
+{
+	uint32_t i = 0, j, sent = d->sent;
+	unsigned int runs = 0, w, bw;
+
+	while (i < sent && runs < max) {
+		double best = 1e18, rel = 0;
+
+		if (d->seen[i]) {
+			i++;
+			continue;
+		}
+		for (j = i; j < sent && !d->seen[j]; j++)
+			;
+		for (bw = 0, w = 0; w < g->nwin; w++) {
+			double r = ((double)d->t0[i] - (double)g->win_b[w]) / 1e6;
+			double a = r < 0 ? -r : r;
+
+			if (a < best) {
+				best = a;
+				rel = r;
+				bw = w;
+			}
+		}
+		if (g->nwin)
+			ktap_info("%s: lost seq %u..%u (%u), sent %+.1f ms from the start of stop window %u",
+				  d->name, i, j - 1, j - i, rel, bw);
+		else
+			ktap_info("%s: lost seq %u..%u (%u)", d->name, i, j - 1,
+				  j - i);
+		runs++;
+		i = j;
+	}
+}

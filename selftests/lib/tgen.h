@@ -89,6 +89,12 @@ void tgen_window(struct tgen *g, uint64_t b, uint64_t e);
 /* losses of @d: lost frames sent overlapping a window +- @slack_ns */
 void tgen_tally(const struct tgen *g, const struct tgen_dir *d,
 		uint64_t slack_ns, struct tgen_tally *t);
+/*
+ * print (ktap_info) up to @max runs of lost frames of @d: first seq, count,
+ * send time relative to the nearest stop window
+ */
+void tgen_print_lost(const struct tgen *g, const struct tgen_dir *d,
+		     unsigned int max);
 /* frames of @d lost whose send overlapped [b, e] */
 uint32_t tgen_lost_between(const struct tgen_dir *d, uint64_t b, uint64_t e);
 
