@@ -298,6 +298,16 @@ void tgen_window(struct tgen *g, uint64_t b, uint64_t e)
 	}
 }
 
+uint32_t tgen_sent_between(const struct tgen_dir *d, uint64_t b, uint64_t e)
+{
+	uint32_t i, n = 0, sent = d->sent;
+
+	for (i = 0; i < sent; i++)
+		if (d->t1[i] >= b && d->t0[i] <= e)
+			n++;
+	return n;
+}
+
 uint32_t tgen_lost_between(const struct tgen_dir *d, uint64_t b, uint64_t e)
 {
 	uint32_t i, n = 0, sent = d->sent;

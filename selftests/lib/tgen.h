@@ -95,6 +95,8 @@ void tgen_tally(const struct tgen *g, const struct tgen_dir *d,
  */
 void tgen_print_lost(const struct tgen *g, const struct tgen_dir *d,
 		     unsigned int max);
+/* frames of @d whose send overlapped [b, e] */
+uint32_t tgen_sent_between(const struct tgen_dir *d, uint64_t b, uint64_t e);
 /* frames of @d lost whose send overlapped [b, e] */
 uint32_t tgen_lost_between(const struct tgen_dir *d, uint64_t b, uint64_t e);
 

@@ -57,7 +57,10 @@ void vmm_hop_free(struct vmm_hop *h)
 #define STEP(a, expr)							\
 	({								\
 		uint64_t t_ = now_ns();					\
-		int r_ = (expr);					\
+		int r_;							\
+									\
+		h->t_at[a] = t_;					\
+		r_ = (expr);						\
 		h->t_arc[a] = now_ns() - t_ + 1;			\
 		if (r_ && !h->failed) {					\
 			h->failed = vmm_arc_name(a);			\
@@ -89,6 +92,7 @@ int vmm_migrate(struct ivf *src, struct vfio_dev *sd, struct ivf *dst,
 	size_t pre_written = 0;
 
 	memset(h->t_arc, 0, sizeof(h->t_arc));
+	memset(h->t_at, 0, sizeof(h->t_at));
 	h->stop_begin = h->stop_end = 0;
 	h->data_size = h->precopy_initial = 0;
 	h->failed = NULL;

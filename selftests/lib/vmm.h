@@ -61,6 +61,7 @@ struct vmm_hop {
 
 	/* out */
 	uint64_t t_arc[VMM_NARCS];	/* ns, 0 = arc not taken */
+	uint64_t t_at[VMM_NARCS];	/* now_ns() when the arc began */
 	uint64_t stop_begin, stop_end;	/* now_ns() of the stop window */
 	uint64_t data_size;		/* MIG_DATA_SIZE before STOP_COPY */
 	uint64_t precopy_initial;	/* PRECOPY_INFO initial_bytes */
