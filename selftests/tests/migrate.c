@@ -18,7 +18,9 @@
  *    alternately with and without pre-copy.
  * 3. cancelled migrations on the source (PRE_COPY -> RUNNING, after
  *    STOP_COPY -> RUNNING, STOP -> RUNNING) and a refused destination (PF B
- *    VF with another admin MAC, IVF_DST2): traffic goes on on the source.
+ *    VF with another admin MAC, IVF_DST2: with pre-copy the CONFIG write
+ *    fails before the source stops, without it RESUMING -> STOP fails):
+ *    traffic goes on on the source.
  * 4. an idle VF (the guest never touched it), a VF with its handshake done
  *    but no rings (catch-up interrupt checked), a VF whose guest sent
  *    VF_RESET but never read the PF's reply, and one that only wrote
@@ -629,29 +631,44 @@ static void test_cancel(struct tgen *g, const char *dst2)
 		   "RUNNING -> STOP -> RUNNING, traffic goes on (%.1f ms stopped)",
 		   (e - b) / 1e6);
 
-	/* a destination that can't take the MAC */
+	/*
+	 * A destination that can't take the MAC: with pre-copy the CONFIG
+	 * packet's write fails before the source stops; without, the
+	 * RESUMING -> STOP arc fails and the source resumes.
+	 */
 	if (dst2) {
-		int to = !cur;
+		int to = !cur, k;
 		const char *saved = where[to];
 
-		ok0 = g->to_vf.ok;
-		where[to] = dst2;
-		ret = hop(&h, g);
-		ktap_check(ret == -EADDRNOTAVAIL && h.failed &&
-			   !strcmp(h.failed, vmm_arc_name(VMM_DST_STOP)),
-			   "to %s (another admin MAC): refused in %s with EADDRNOTAVAIL (%s)",
-			   dst2, h.failed ? h.failed : "-",
-			   ret ? strerror(-ret) : "migrated");
-		if (!ret) {	/* it did move: come back */
+		for (k = 0; k < 2; k++) {
+			enum vmm_arc want = k ? VMM_DST_STOP : VMM_PRE_WRITE;
+
 			vmm_hop_free(&h);
-			h.precopy = false;
-			hop(&h, g);
+			memset(&h, 0, sizeof(h));
+			h.precopy = !k;
+			ok0 = g->to_vf.ok;
+			where[to] = dst2;
+			ret = hop(&h, g);
+			ktap_check(ret == -EADDRNOTAVAIL && h.failed &&
+				   !strcmp(h.failed, vmm_arc_name(want)) &&
+				   (k || !h.stop_begin),
+				   "to %s (another admin MAC, %s): refused in %s with EADDRNOTAVAIL%s (%s)",
+				   dst2, k ? "no pre-copy" : "pre-copy",
+				   h.failed ? h.failed : "-",
+				   k ? "" : ", before the source stopped",
+				   ret ? strerror(-ret) : "migrated");
+			if (!ret) {	/* it did move: come back */
+				vmm_hop_free(&h);
+				h.precopy = false;
+				hop(&h, g);
+			}
+			where[to] = saved;
+			tgen_guest(g, &vm[cur], 300);
+			ktap_check(!mig_get_state(&dev[cur], &st) &&
+				   st == VFIO_DEVICE_STATE_RUNNING &&
+				   g->to_vf.ok > ok0,
+				   "the source runs on after the refused migration");
 		}
-		where[to] = saved;
-		tgen_guest(g, &vm[cur], 300);
-		ktap_check(!mig_get_state(&dev[cur], &st) &&
-			   st == VFIO_DEVICE_STATE_RUNNING && g->to_vf.ok > ok0,
-			   "the source runs on after the refused migration");
 		vmm_hop_free(&h);
 	}
 	free(buf);
