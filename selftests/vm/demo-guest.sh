@@ -31,5 +31,3 @@ say "BAR0 mmap faults served by the driver so far: $faults (pages 1-3 mapped onc
 
 say "live migration under traffic: $IVF_VF0 (PF A) -> $IVF_DST (PF B), pre-copy, VFIO migration v2"
 $B/bench_migration --demo | grep -vE '^# (repeat|bench_migration|errors)'
-echo
-echo "Dirty tracking (issue 4) is not in this build yet."
