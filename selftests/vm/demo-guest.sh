@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# The demo's guest side: show the binding and BAR0 layout, then pass frames.
+# The demo's guest side: show the binding and BAR0 layout, pass frames, then
+# migrate the userspace-driven VF live from PF A to PF B under traffic.
 set -eo pipefail
 B=selftests/build
 say() { printf '\n== %s\n' "$*"; }
