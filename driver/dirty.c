@@ -878,7 +878,7 @@ out:
 	return ret;
 }
 
-const struct vfio_log_ops ivf_log_ops = {
+static const struct vfio_log_ops ivf_log_ops = {
 	.log_start		= ivf_log_start,
 	.log_stop		= ivf_log_stop,
 	.log_read_and_clear	= ivf_log_read_and_clear,
