@@ -340,7 +340,7 @@ int main(int argc, char **argv)
 	tgen_tally(&g, &g.to_vf, SLACK_NS, &ta);
 	tgen_tally(&g, &g.to_peer, SLACK_NS, &tb);
 	if (ta.lost)
-		tgen_print_lost(&g, &g.to_vf, 8);
+		tgen_print_lost(&g, &g.to_vf, 8, SLACK_NS, ta.lost_outside > 0);
 	printf("# peer->guest: sent %u ok %u lost %u (in stop windows %u, outside %u) dup %u bad %u reordered %u\n",
 	       ta.sent, ta.ok, ta.lost, ta.lost_in_window, ta.lost_outside,
 	       ta.dup, ta.bad, ta.ooo);

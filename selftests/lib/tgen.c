@@ -318,11 +318,22 @@ uint32_t tgen_lost_between(const struct tgen_dir *d, uint64_t b, uint64_t e)
 	return n;
 }
 
+static bool in_window(const struct tgen *g, const struct tgen_dir *d,
+		      uint32_t i, uint64_t slack_ns)
+{
+	unsigned int w;
+
+	for (w = 0; w < g->nwin; w++)
+		if (d->t1[i] + slack_ns >= g->win_b[w] &&
+		    d->t0[i] <= g->win_e[w] + slack_ns)
+			return true;
+	return false;
+}
+
 void tgen_tally(const struct tgen *g, const struct tgen_dir *d,
 		uint64_t slack_ns, struct tgen_tally *t)
 {
 	uint32_t i, sent = d->sent;
-	unsigned int w;
 
 	memset(t, 0, sizeof(*t));
 	t->sent = sent;
@@ -331,15 +342,10 @@ void tgen_tally(const struct tgen *g, const struct tgen_dir *d,
 	t->bad = d->bad;
 	t->ooo = d->ooo;
 	for (i = 0; i < sent; i++) {
-		bool in = false;
-
 		if (d->seen[i])
 			continue;
 		t->lost++;
-		for (w = 0; w < g->nwin && !in; w++)
-			in = d->t1[i] + slack_ns >= g->win_b[w] &&
-			     d->t0[i] <= g->win_e[w] + slack_ns;
-		if (in)
+		if (in_window(g, d, i, slack_ns))
 			t->lost_in_window++;
 		else
 			t->lost_outside++;
@@ -347,7 +353,7 @@ void tgen_tally(const struct tgen *g, const struct tgen_dir *d,
 }
 
 void tgen_print_lost(const struct tgen *g, const struct tgen_dir *d,
-		     unsigned int max)
+		     unsigned int max, uint64_t slack_ns, bool outside_only)
 {
 	uint32_t i = 0, j, sent = d->sent;
 	unsigned int runs = 0, w, bw;
@@ -361,6 +367,10 @@ void tgen_print_lost(const struct tgen *g, const struct tgen_dir *d,
 		}
 		for (j = i; j < sent && !d->seen[j]; j++)
 			;
+		if (outside_only && in_window(g, d, i, slack_ns)) {
+			i = j;
+			continue;
+		}
 		for (bw = 0, w = 0; w < g->nwin; w++) {
 			double r = ((double)d->t0[i] - (double)g->win_b[w]) / 1e6;
 			double a = r < 0 ? -r : r;

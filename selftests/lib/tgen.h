@@ -91,10 +91,11 @@ void tgen_tally(const struct tgen *g, const struct tgen_dir *d,
 		uint64_t slack_ns, struct tgen_tally *t);
 /*
  * print (ktap_info) up to @max runs of lost frames of @d: first seq, count,
- * send time relative to the nearest stop window
+ * send time relative to the nearest stop window; with @outside_only only
+ * runs that start outside every window (+- @slack_ns)
  */
 void tgen_print_lost(const struct tgen *g, const struct tgen_dir *d,
-		     unsigned int max);
+		     unsigned int max, uint64_t slack_ns, bool outside_only);
 /* frames of @d whose send overlapped [b, e] */
 uint32_t tgen_sent_between(const struct tgen_dir *d, uint64_t b, uint64_t e);
 /* frames of @d lost whose send overlapped [b, e] */
