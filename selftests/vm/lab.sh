@@ -51,6 +51,13 @@ run() {
 	IVF_NUMVFS=${IVF_NUMVFS:-3}
 	IVF_NUMVFS_B=${IVF_NUMVFS_B:-2}
 	EOT
+	# Test knobs reach the guest (IVF_TESTS="traffic bind" ./selftests/run.sh).
+	local v
+	for v in ${!IVF_@}; do
+		if [[ $v =~ ^IVF_(TESTS|TEST_TIMEOUT|BIND_LOOPS|BENCH_[A-Z_]+|MIG_[A-Z_]+|ACCESS|IRQ|HDR_SPLIT|DRIVER)$ ]]; then
+			printf '%s=%q\n' "$v" "${!v}" >>"$out/env"
+		fi
+	done
 	log "booting the lab guest ($KVER), output in $out"
 	set +e
 	timeout "${IVF_TIMEOUT:-1800}" qemu-system-x86_64 \
