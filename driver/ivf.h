@@ -14,8 +14,10 @@
 #include <linux/if_ether.h>
 #include <linux/if_vlan.h>
 #include <linux/mutex.h>
+#include <linux/spinlock.h>
 
 #include "compat.h"
+#include "ivf_migration.h"
 #include "ivf_regs.h"
 
 #define IVF_DRV_NAME		"igbvf-vfio-pci"
@@ -49,16 +51,80 @@ struct ivf_pf_config {
 	DECLARE_BITMAP(vlans, VLAN_N_VID);
 };
 
+/* Page-0 statistics counters, in stream order (struct ivf_mig_stats). */
+#define IVF_NSTATS		9
+
 struct ivf_mbx {
-	struct mutex lock;		/* serialises page-0 mailbox accesses */
+	struct mutex lock;		/* serialises page-0 accesses */
 	bool req_pending;		/* a request awaits the PF's reply */
+	bool req_replied;		/* PFSTS seen since the request */
 	u32 req[IVF_VMBMEM_WORDS];	/* that request, as the guest wrote it */
 	struct ivf_pf_config cfg;
+	u32 cfg_gen;			/* bumped on every change of cfg */
+	/*
+	 * Read-to-clear V2PMAILBOX bits (PFSTS, PFACK, RSTD) the driver read
+	 * on the guest's behalf; the guest's next read of V2PMAILBOX gets
+	 * them.
+	 */
+	u32 r2c;
+	/* Added to the device's statistics counters on guest reads. */
+	u32 stats_off[IVF_NSTATS];
+};
+
+/* Registers of one RX/TX queue pair. */
+struct ivf_queue_regs {
+	u32 rdbal, rdbah, rdlen, srrctl, rdh, rdt, rxdctl;
+	u32 tdbal, tdbah, tdlen, tdh, tdt, txdctl, txctl, tdwbal, tdwbah;
+};
+
+struct ivf_irq_regs {
+	u32 eims, eiac, eiam, eitr[3], ivar0, ivar_misc;
+};
+
+/* The mailbox as the guest sees it. */
+struct ivf_mbx_image {
+	bool req_pending;
+	bool vfu;
+	u32 r2c;
+	u32 vmbmem[IVF_VMBMEM_WORDS];
+	u32 req[IVF_VMBMEM_WORDS];
+};
+
+/* A VF's whole migratable state, host-endian; stream.c (de)serialises it. */
+struct ivf_vf_state {
+	struct ivf_pf_config cfg;
+	struct ivf_queue_regs q[IVF_NUM_QUEUES];
+	struct ivf_irq_regs irq;
+	struct ivf_mbx_image mbx;
+	bool have_stats;
+	u32 stats[IVF_NSTATS];
+};
+
+struct ivf_mig_file;
+
+/* Migration (lm.c). */
+struct ivf_lm {
+	struct mutex state_mutex;	/* the FSM; never held over user copies */
+	enum vfio_device_mig_state state;
+	struct ivf_mig_file *saving;
+	struct ivf_mig_file *resuming;
+	spinlock_t reset_lock;		/* protects deferred_reset */
+	bool deferred_reset;
+	/*
+	 * Quiesced (P2P and stopped states): queues disabled, interrupts
+	 * masked. What to put back on resume: queue enables and the guest's
+	 * interrupt mask.
+	 */
+	bool quiesced;
+	u32 rxdctl[IVF_NUM_QUEUES];
+	u32 txdctl[IVF_NUM_QUEUES];
+	u32 eims;
 };
 
 struct ivf_device {
 	struct vfio_pci_core_device core;
 	struct ivf_mbx mbx;
+	struct ivf_lm lm;
 	/* BAR0 mmap faults served (a PTE inserted); debugfs reports it. */
 	atomic64_t bar0_faults;
 	struct dentry *debugfs;
@@ -82,9 +148,47 @@ void ivf_bar0_zap(struct ivf_device *ivf, u64 offset, u64 len);
 void ivf_mbx_init(struct ivf_device *ivf);
 void ivf_mbx_destroy(struct ivf_device *ivf);
 void ivf_mbx_reset(struct ivf_device *ivf);
+void ivf_mbx_open(struct ivf_device *ivf);
 u32 ivf_mbx_access(struct ivf_device *ivf, void __iomem *io, u32 off, u32 val,
 		   bool iswrite);
 void ivf_mbx_show(struct ivf_device *ivf, struct seq_file *m);
+
+u32 ivf_mbx_read_v2p(struct ivf_device *ivf, void __iomem *io);
+int ivf_mbx_xfer(struct ivf_device *ivf, void __iomem *io, const u32 *msg,
+		 unsigned int n, u32 *reply, unsigned int nreply,
+		 unsigned int timeout_ms);
+void ivf_mbx_commit_req(struct ivf_device *ivf, const u32 *req);
+int ivf_mbx_settle(struct ivf_device *ivf, void __iomem *io);
+void ivf_mbx_save(struct ivf_device *ivf, void __iomem *io,
+		  struct ivf_vf_state *st);
+void ivf_mbx_load(struct ivf_device *ivf, void __iomem *io,
+		  const struct ivf_vf_state *st, const u32 *reply);
+u32 ivf_mbx_config(struct ivf_device *ivf, struct ivf_pf_config *cfg);
+
+/* vf.c */
+void __iomem *ivf_vf_io_lock(struct ivf_device *ivf);
+void ivf_vf_io_unlock(struct ivf_device *ivf);
+int ivf_vf_quiesce(struct ivf_device *ivf);
+int ivf_vf_unquiesce(struct ivf_device *ivf);
+int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st);
+int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st);
+
+/* stream.c */
+size_t ivf_stream_config_size(void);
+size_t ivf_stream_final_size(void);
+size_t ivf_stream_put_config(const struct ivf_pf_config *cfg, u8 *buf);
+size_t ivf_stream_put_final(const struct ivf_vf_state *st, u8 *buf);
+int ivf_stream_check_header(struct pci_dev *pdev, const u8 *buf, u32 *len);
+int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
+		     struct ivf_vf_state *st, bool *final);
+
+/* lm.c */
+void ivf_lm_init(struct ivf_device *ivf);
+void ivf_lm_destroy(struct ivf_device *ivf);
+void ivf_lm_open(struct ivf_device *ivf);
+void ivf_lm_close(struct ivf_device *ivf);
+void ivf_lm_reset_done(struct ivf_device *ivf);
+extern const struct vfio_migration_ops ivf_mig_ops;
 
 /* debugfs.c */
 void ivf_debugfs_init(void);

@@ -4,7 +4,8 @@
  * Function (8086:10ca).
  *
  * PCI probe/remove, the vfio_device_ops and module glue. BAR0 is handled in
- * bar.c; everything else is the vfio-pci core's.
+ * bar.c and mbx.c, migration in lm.c, vf.c and stream.c; everything else is
+ * the vfio-pci core's.
  */
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -22,12 +23,16 @@ static int ivf_init_dev(struct vfio_device *core_vdev)
 	if (ret)
 		return ret;
 	ivf_mbx_init(ivf);
+	ivf_lm_init(ivf);
 	return 0;
 }
 
 static void ivf_release_dev(struct vfio_device *core_vdev)
 {
-	ivf_mbx_destroy(ivf_from_vdev(core_vdev));
+	struct ivf_device *ivf = ivf_from_vdev(core_vdev);
+
+	ivf_lm_destroy(ivf);
+	ivf_mbx_destroy(ivf);
 	vfio_pci_core_release_dev(core_vdev);
 }
 
@@ -48,14 +53,20 @@ static int ivf_open_device(struct vfio_device *core_vdev)
 	}
 	/* The core reset the VF on enable, so the PF forgot it. */
 	ivf_mbx_reset(ivf);
+	ivf_mbx_open(ivf);
+	ivf_lm_open(ivf);
 	vfio_pci_core_finish_enable(vdev);
 	return 0;
 }
 
 static void ivf_close_device(struct vfio_device *core_vdev)
 {
+	struct ivf_device *ivf = ivf_from_vdev(core_vdev);
+
+	/* Any migration fd ends here, before the core resets the VF. */
+	ivf_lm_close(ivf);
 	vfio_pci_core_close_device(core_vdev);
-	ivf_mbx_reset(ivf_from_vdev(core_vdev));
+	ivf_mbx_reset(ivf);
 }
 
 static long ivf_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
@@ -186,9 +197,13 @@ static void ivf_remove(struct pci_dev *pdev)
 static void ivf_reset_done(struct pci_dev *pdev)
 {
 	struct vfio_pci_core_device *vdev = dev_get_drvdata(&pdev->dev);
+	struct ivf_device *ivf;
 
-	if (vdev)
-		ivf_mbx_reset(container_of(vdev, struct ivf_device, core));
+	if (!vdev)
+		return;
+	ivf = container_of(vdev, struct ivf_device, core);
+	ivf_mbx_reset(ivf);
+	ivf_lm_reset_done(ivf);
 }
 
 static const struct pci_error_handlers ivf_err_handlers = {

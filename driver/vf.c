@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * igbvf-vfio-pci: the VF's registers for migration.
+ *
+ * Quiesce (entering a P2P or stopped state): disable both queue pairs so the
+ * device starts no new DMA, mask its interrupts, let the interrupt throttle
+ * timers run out (a timer that fires still signals, whatever the mask), and
+ * let a mailbox request the guest sent be answered. Unquiesce puts the
+ * queue enables and the interrupt mask back, re-writes the tails (in QEMU
+ * only a TDT write makes the device look at pending TX descriptors) and
+ * raises every enabled vector once, for anything that happened meanwhile.
+ *
+ * Save reads the registers the guest programmed. Restore, on a freshly
+ * reset destination VF: reset the VF, redo the PF handshake and replay the
+ * configuration the source PF had acknowledged, checking every answer, then
+ * program the rings with the queues still disabled; they are enabled on the
+ * way to RUNNING, when the VMM has restored bus mastering.
+ */
+#include <linux/delay.h>
+#include <linux/etherdevice.h>
+#include <linux/io.h>
+#include <linux/jiffies.h>
+
+#include "ivf.h"
+
+#define IVF_MBX_TIMEOUT_MS	1000
+#define IVF_EIMS_ALL		((1U << IVF_MSIX_VECTORS) - 1)
+
+/*
+ * Device access for migration. The driver's own accesses don't depend on
+ * the guest's COMMAND.MEM (a VF always decodes), but the device must be
+ * powered: D3 or runtime-suspended is refused. memory_lock is held (read)
+ * until ivf_vf_io_unlock(), which orders us against the core's resets.
+ */
+void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
+{
+	struct vfio_pci_core_device *vdev = &ivf->core;
+	void __iomem *io = vdev->barmap[VFIO_PCI_BAR0_REGION_INDEX];
+
+	down_read(&vdev->memory_lock);
+	if (io && !vdev->pm_runtime_engaged &&
+	    (__force int)vdev->pdev->current_state < (__force int)PCI_D3hot)
+		return io;
+	up_read(&vdev->memory_lock);
+	pci_err(vdev->pdev,
+		"migration: the VF is not accessible (low power state or BAR0 not mapped)\n");
+	return NULL;
+}
+
+void ivf_vf_io_unlock(struct ivf_device *ivf)
+{
+	up_read(&ivf->core.memory_lock);
+}
+
+int ivf_vf_quiesce(struct ivf_device *ivf)
+{
+	struct ivf_lm *lm = &ivf->lm;
+	unsigned int q, i, interval = 0;
+	void __iomem *io;
+	int ret;
+
+	if (lm->quiesced)
+		return 0;
+	io = ivf_vf_io_lock(ivf);
+	if (!io)
+		return -EIO;
+	/* RX first: in-flight frames are then dropped, not half-written. */
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		lm->rxdctl[q] = ioread32(io + IVF_RXDCTL(q));
+		iowrite32(lm->rxdctl[q] & ~IVF_XDCTL_ENABLE, io + IVF_RXDCTL(q));
+	}
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		lm->txdctl[q] = ioread32(io + IVF_TXDCTL(q));
+		iowrite32(lm->txdctl[q] & ~IVF_XDCTL_ENABLE, io + IVF_TXDCTL(q));
+	}
+	/* EIMS reads back the guest's last EIMS write: its mask. */
+	lm->eims = ioread32(io + IVF_EIMS) & IVF_EIMS_ALL;
+	iowrite32(IVF_EIMS_ALL, io + IVF_EIMC);
+	for (i = 0; i < IVF_MSIX_VECTORS; i++)
+		interval = max(interval,
+			       ioread32(io + IVF_EITR(i)) & IVF_EITR_INTERVAL_MASK);
+	lm->quiesced = true;
+	ivf_vf_io_unlock(ivf);
+
+	/* A running throttle timer fires within interval * 1.024 us. */
+	if (interval)
+		usleep_range(interval + interval / 32 + 10,
+			     interval + interval / 32 + 100);
+
+	io = ivf_vf_io_lock(ivf);
+	if (!io)
+		return -EIO;
+	ret = ivf_mbx_settle(ivf, io);
+	ivf_vf_io_unlock(ivf);
+	if (ret)
+		pci_warn(ivf->core.pdev,
+			 "migration: the PF has not answered the guest's mailbox request; it will be sent again after migration\n");
+	return 0;
+}
+
+int ivf_vf_unquiesce(struct ivf_device *ivf)
+{
+	struct ivf_lm *lm = &ivf->lm;
+	void __iomem *io;
+	unsigned int q;
+
+	if (!lm->quiesced)
+		return 0;
+	io = ivf_vf_io_lock(ivf);
+	if (!io)
+		return -EIO;
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		iowrite32(lm->rxdctl[q], io + IVF_RXDCTL(q));
+		iowrite32(lm->txdctl[q], io + IVF_TXDCTL(q));
+	}
+	iowrite32(lm->eims, io + IVF_EIMS);
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		if (lm->txdctl[q] & IVF_XDCTL_ENABLE)
+			iowrite32(ioread32(io + IVF_TDT(q)), io + IVF_TDT(q));
+		if (lm->rxdctl[q] & IVF_XDCTL_ENABLE)
+			iowrite32(ioread32(io + IVF_RDT(q)), io + IVF_RDT(q));
+	}
+	if (lm->eims)
+		iowrite32(lm->eims, io + IVF_EICS);
+	lm->quiesced = false;
+	ivf_vf_io_unlock(ivf);
+	return 0;
+}
+
+/* The state of a quiesced VF. */
+int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st)
+{
+	struct ivf_lm *lm = &ivf->lm;
+	void __iomem *io;
+	unsigned int q, i;
+
+	if (WARN_ON(!lm->quiesced))
+		return -EINVAL;
+	io = ivf_vf_io_lock(ivf);
+	if (!io)
+		return -EIO;
+	memset(st, 0, sizeof(*st));
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		struct ivf_queue_regs *r = &st->q[q];
+
+		r->rdbal = ioread32(io + IVF_RDBAL(q));
+		r->rdbah = ioread32(io + IVF_RDBAH(q));
+		r->rdlen = ioread32(io + IVF_RDLEN(q));
+		r->srrctl = ioread32(io + IVF_SRRCTL(q));
+		r->rdh = ioread32(io + IVF_RDH(q));
+		r->rdt = ioread32(io + IVF_RDT(q));
+		r->rxdctl = lm->rxdctl[q];
+		r->tdbal = ioread32(io + IVF_TDBAL(q));
+		r->tdbah = ioread32(io + IVF_TDBAH(q));
+		r->tdlen = ioread32(io + IVF_TDLEN(q));
+		r->tdh = ioread32(io + IVF_TDH(q));
+		r->tdt = ioread32(io + IVF_TDT(q));
+		r->txdctl = lm->txdctl[q];
+		r->txctl = ioread32(io + IVF_TXCTL(q));
+		r->tdwbal = ioread32(io + IVF_TDWBAL(q));
+		r->tdwbah = ioread32(io + IVF_TDWBAH(q));
+	}
+	st->irq.eims = lm->eims;
+	st->irq.eiac = ioread32(io + IVF_EIAC);
+	st->irq.eiam = ioread32(io + IVF_EIAM);
+	for (i = 0; i < IVF_MSIX_VECTORS; i++)
+		st->irq.eitr[i] = ioread32(io + IVF_EITR(i));
+	st->irq.ivar0 = ioread32(io + IVF_IVAR0);
+	st->irq.ivar_misc = ioread32(io + IVF_IVAR_MISC);
+	ivf_mbx_save(ivf, io, st);
+	ivf_vf_io_unlock(ivf);
+	return 0;
+}
+
+/* A MAC in message words 1-2, in memory order. */
+static void ivf_vf_put_mac(u32 *msg, const u8 *mac)
+{
+	__le32 w[2] = { 0, 0 };
+
+	memcpy(w, mac, ETH_ALEN);
+	msg[1] = le32_to_cpu(w[0]);
+	msg[2] = le32_to_cpu(w[1]);
+}
+
+/*
+ * Send one message to the destination PF; 0 on ACK, 1 on NACK, -errno if
+ * the PF did not answer sensibly (logged).
+ */
+static int ivf_vf_send(struct ivf_device *ivf, void __iomem *io, u32 *msg,
+		       unsigned int n, u32 *reply, unsigned int nreply,
+		       const char *what)
+{
+	struct pci_dev *pdev = ivf->core.pdev;
+	int ret;
+
+	ret = ivf_mbx_xfer(ivf, io, msg, n, reply, nreply, IVF_MBX_TIMEOUT_MS);
+	if (ret) {
+		pci_err(pdev, "migration: the destination PF did not answer %s (%d): is its interface up?\n",
+			what, ret);
+		return -ETIMEDOUT;
+	}
+	if ((reply[0] & IVF_MSG_TYPE_MASK) != (msg[0] & IVF_MSG_TYPE_MASK) ||
+	    !(reply[0] & (IVF_MSG_ACK | IVF_MSG_NACK))) {
+		pci_err(pdev, "migration: unexpected PF reply 0x%08x to %s\n",
+			reply[0], what);
+		return -EPROTO;
+	}
+	return (reply[0] & IVF_MSG_ACK) ? 0 : 1;
+}
+
+/* Reset the VF and replay the source's PF configuration to this PF. */
+static int ivf_vf_replay(struct ivf_device *ivf, void __iomem *io,
+			 const struct ivf_pf_config *cfg)
+{
+	struct pci_dev *pdev = ivf->core.pdev;
+	u32 msg[IVF_VMBMEM_WORDS], reply[IVF_VMBMEM_WORDS];
+	u8 pf_mac[ETH_ALEN] = { 0 };
+	unsigned long end;
+	unsigned int i, vid;
+	__le32 w[2];
+	int ret;
+
+	/* VF reset, as igbvf does at probe; the PF forgets the VF. */
+	iowrite32(IVF_CTRL_RST, io + IVF_CTRL);
+	ivf_mbx_reset(ivf);
+	end = jiffies + msecs_to_jiffies(IVF_MBX_TIMEOUT_MS);
+	while (ivf_mbx_read_v2p(ivf, io) & IVF_MBX_RSTI) {
+		if (time_after(jiffies, end)) {
+			pci_err(pdev, "migration: the destination PF is resetting or down (mailbox RSTI stays set)\n");
+			return -EAGAIN;
+		}
+		usleep_range(1000, 2000);
+	}
+	if (!cfg->cts)
+		return 0;	/* the guest never did its handshake */
+
+	msg[0] = IVF_MSG_VF_RESET;
+	ret = ivf_vf_send(ivf, io, msg, 1, reply, IVF_VF_RESET_REPLY_WORDS,
+			  "VF_RESET");
+	if (ret < 0)
+		return ret;
+	if (!ret) {
+		w[0] = cpu_to_le32(reply[1]);
+		w[1] = cpu_to_le32(reply[2]);
+		memcpy(pf_mac, w, ETH_ALEN);
+	}
+
+	if (cfg->mac_valid && !ether_addr_equal(pf_mac, cfg->mac)) {
+		memset(msg, 0, sizeof(msg));
+		msg[0] = IVF_MSG_SET_MAC_ADDR;
+		ivf_vf_put_mac(msg, cfg->mac);
+		ret = ivf_vf_send(ivf, io, msg, 3, reply, 1, "SET_MAC_ADDR");
+		if (ret < 0)
+			return ret;
+		if (ret) {
+			pci_err(pdev, "migration: the destination PF refused MAC %pM: this VF's admin MAC there is %pM; give it the migrating MAC (ip link set PF vf N mac %pM)\n",
+				cfg->mac, pf_mac, cfg->mac);
+			return -EADDRNOTAVAIL;
+		}
+	}
+	for (i = 0; i < cfg->n_uc; i++) {
+		memset(msg, 0, sizeof(msg));
+		msg[0] = IVF_MSG_SET_MAC_ADDR | IVF_MSG_MAC_FILTER_ADD;
+		ivf_vf_put_mac(msg, cfg->uc[i]);
+		ret = ivf_vf_send(ivf, io, msg, 3, reply, 1, "MAC_FILTER_ADD");
+		if (ret < 0)
+			return ret;
+		if (ret) {
+			pci_err(pdev, "migration: the destination PF refused unicast filter %pM (no free filter, or an admin MAC is set)\n",
+				cfg->uc[i]);
+			return -ENOSPC;
+		}
+	}
+	if (cfg->n_mc) {
+		memset(msg, 0, sizeof(msg));
+		msg[0] = IVF_MSG_SET_MULTICAST |
+			 (cfg->n_mc << IVF_MSG_INFO_SHIFT);
+		for (i = 0; i < cfg->n_mc; i++)
+			msg[1 + i / 2] |= (u32)cfg->mc[i] << (16 * (i & 1));
+		ret = ivf_vf_send(ivf, io, msg, IVF_VMBMEM_WORDS, reply, 1,
+				  "SET_MULTICAST");
+		if (ret < 0)
+			return ret;
+		if (ret) {
+			pci_err(pdev, "migration: the destination PF refused %u multicast hashes\n",
+				cfg->n_mc);
+			return -EREMOTEIO;
+		}
+	}
+	for_each_set_bit(vid, cfg->vlans, VLAN_N_VID) {
+		msg[0] = IVF_MSG_SET_VLAN | (1 << IVF_MSG_INFO_SHIFT);
+		msg[1] = vid;
+		ret = ivf_vf_send(ivf, io, msg, 2, reply, 1, "SET_VLAN");
+		if (ret < 0)
+			return ret;
+		if (ret) {
+			pci_err(pdev, "migration: the destination PF refused VLAN %u (a port VLAN is set, or its VLAN filters are full)\n",
+				vid);
+			return -EREMOTEIO;
+		}
+	}
+	if (cfg->max_frame) {
+		msg[0] = IVF_MSG_SET_LPE;
+		msg[1] = cfg->max_frame;
+		ret = ivf_vf_send(ivf, io, msg, 2, reply, 1, "SET_LPE");
+		if (ret < 0)
+			return ret;
+		if (ret) {
+			pci_err(pdev, "migration: the destination PF refused max frame %u\n",
+				cfg->max_frame);
+			return -EREMOTEIO;
+		}
+	}
+	if (cfg->promisc) {
+		msg[0] = IVF_MSG_SET_PROMISC | cfg->promisc;
+		ret = ivf_vf_send(ivf, io, msg, 1, reply, 1, "SET_PROMISC");
+		if (ret < 0)
+			return ret;
+		if (ret) {
+			pci_err(pdev, "migration: the destination PF refused promiscuous mode 0x%x\n",
+				cfg->promisc);
+			return -EREMOTEIO;
+		}
+	}
+	return 0;
+}
+
+int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)
+{
+	struct ivf_lm *lm = &ivf->lm;
+	u32 reply[IVF_VMBMEM_WORDS];
+	bool resent = false;
+	void __iomem *io;
+	unsigned int q, i;
+	int ret;
+
+	io = ivf_vf_io_lock(ivf);
+	if (!io)
+		return -EIO;
+	ret = ivf_vf_replay(ivf, io, &st->cfg);
+	if (ret)
+		goto out;
+
+	/*
+	 * A request the source PF never answered: send it to this PF, and
+	 * present its answer to the guest as the answer to its request.
+	 */
+	if (st->mbx.req_pending &&
+	    (st->cfg.cts ||
+	     (st->mbx.req[0] & IVF_MSG_TYPE_MASK) == IVF_MSG_VF_RESET)) {
+		ret = ivf_vf_send(ivf, io, (u32 *)st->mbx.req, IVF_VMBMEM_WORDS,
+				  reply, IVF_VMBMEM_WORDS,
+				  "the guest's pending request");
+		if (ret < 0)
+			goto out;
+		resent = true;
+	}
+
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		const struct ivf_queue_regs *r = &st->q[q];
+
+		iowrite32(r->rxdctl & ~IVF_XDCTL_ENABLE, io + IVF_RXDCTL(q));
+		iowrite32(r->txdctl & ~IVF_XDCTL_ENABLE, io + IVF_TXDCTL(q));
+		iowrite32(r->rdbal, io + IVF_RDBAL(q));
+		iowrite32(r->rdbah, io + IVF_RDBAH(q));
+		iowrite32(r->rdlen, io + IVF_RDLEN(q));
+		iowrite32(r->srrctl, io + IVF_SRRCTL(q));
+		iowrite32(r->rdh, io + IVF_RDH(q));
+		iowrite32(r->rdt, io + IVF_RDT(q));
+		iowrite32(r->tdbal, io + IVF_TDBAL(q));
+		iowrite32(r->tdbah, io + IVF_TDBAH(q));
+		iowrite32(r->tdlen, io + IVF_TDLEN(q));
+		iowrite32(r->txctl, io + IVF_TXCTL(q));
+		iowrite32(r->tdwbal, io + IVF_TDWBAL(q));
+		iowrite32(r->tdwbah, io + IVF_TDWBAH(q));
+		iowrite32(r->tdh, io + IVF_TDH(q));
+		/* A disabled queue ignores its tail: this does not transmit. */
+		iowrite32(r->tdt, io + IVF_TDT(q));
+		lm->rxdctl[q] = r->rxdctl;
+		lm->txdctl[q] = r->txdctl;
+	}
+	iowrite32(st->irq.ivar0, io + IVF_IVAR0);
+	iowrite32(st->irq.ivar_misc, io + IVF_IVAR_MISC);
+	for (i = 0; i < IVF_MSIX_VECTORS; i++)
+		iowrite32(st->irq.eitr[i], io + IVF_EITR(i));
+	iowrite32(st->irq.eiac, io + IVF_EIAC);
+	iowrite32(IVF_EIMS_ALL, io + IVF_EIMC);
+	lm->eims = st->irq.eims & IVF_EIMS_ALL;
+	lm->quiesced = true;
+
+	ivf_mbx_load(ivf, io, st, resent ? reply : NULL);
+out:
+	ivf_vf_io_unlock(ivf);
+	return ret;
+}
