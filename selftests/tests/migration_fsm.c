@@ -18,7 +18,9 @@
  * Usage: migration_fsm [steps [seed]]
  * Env: IVF_VF0 (bound to igbvf-vfio-pci), IVF_PEER_NS/IVF_PEER_IF (the
  *      frame check; skipped without them), IVF_WALK_STEPS (default 1000),
- *      IVF_SEED, IVF_WALK_SECS (time cap of the walk, default 150).
+ *      IVF_SEED, IVF_WALK_SECS (time cap of the walk, default 150),
+ *      IVF_FSM_PARTS (any of data,matrix,error,walk; default all),
+ *      IVF_VERBOSE=1 (say what is about to happen).
  */
 #include <endian.h>
 #include <errno.h>
@@ -120,6 +122,7 @@ static const uint32_t state_needs[S_NUM] = {
 };
 
 static uint64_t mig_flags_dev;
+static bool verbose;
 
 static bool state_ok(uint32_t s)
 {
@@ -413,6 +416,8 @@ static void matrix_cell(struct mdev *m, uint32_t from, uint32_t to)
 	uint32_t path[S_NUM];
 	int n;
 
+	if (verbose)
+		ktap_info("cell %s -> %s", sname(from), sname(to));
 	if (enter(m, from, why, sizeof(why))) {
 		ktap_check(false, "%s -> %s: could not reach %s: %s",
 			   sname(from), sname(to), sname(from), why);
@@ -848,6 +853,9 @@ static void test_walk(struct mdev *m, unsigned int steps, uint64_t seed,
 		    m->resume_ok)
 			resumed++;
 		sets++;
+		if (verbose)
+			ktap_info("step %u: %s -> %s", i, sname(m->state),
+				  sname(target));
 		if (!do_set(m, target, why, sizeof(why), NULL)) {
 			if (bad++ < 10)
 				ktap_info("step %u: %s", i, why);
@@ -946,6 +954,13 @@ static void check_usable(struct mdev *m, const char *ns, const char *ifname)
 	peer_close(&p);
 }
 
+static const char *parts;
+
+static bool part(const char *name)
+{
+	return !parts || strstr(parts, name);
+}
+
 static void on_alarm(int sig)
 {
 	static const char msg[] = "not ok - migration_fsm: timed out (hang?)\n";
@@ -977,6 +992,8 @@ int main(int argc, char **argv)
 	char why[256];
 	int ret;
 
+	parts = env_get("IVF_FSM_PARTS");
+	verbose = env_get("IVF_VERBOSE") != NULL;
 	ktap_header("migration_fsm: VFIO migration v2 state machine");
 	signal(SIGALRM, on_alarm);
 	alarm(560);
@@ -1018,20 +1035,24 @@ int main(int argc, char **argv)
 			m.good_len, ret ? ": " : "", ret ? why : ""))
 		goto out;
 
-	test_stop_copy(&m);
-	test_precopy(&m);
-	test_resuming_fd(&m);
-	test_reset_kills(&m, S_PRE_COPY);
-	test_reset_kills(&m, S_STOP_COPY);
-	test_reset_kills(&m, S_RESUMING);
-	ktap_info("setup and data fd checks: %.1f s", (now_ns() - t0) / 1e9);
-
-	t0 = now_ns();
-	test_matrix(&m);
-	ktap_info("matrix: %.1f s", (now_ns() - t0) / 1e9);
-	test_resume_empty_and_error(&m);
-
-	test_walk(&m, steps, seed, cap);
+	if (part("data")) {
+		test_stop_copy(&m);
+		test_precopy(&m);
+		test_resuming_fd(&m);
+		test_reset_kills(&m, S_PRE_COPY);
+		test_reset_kills(&m, S_STOP_COPY);
+		test_reset_kills(&m, S_RESUMING);
+		ktap_info("data fd checks: %.1f s", (now_ns() - t0) / 1e9);
+	}
+	if (part("matrix")) {
+		t0 = now_ns();
+		test_matrix(&m);
+		ktap_info("matrix: %.1f s", (now_ns() - t0) / 1e9);
+	}
+	if (part("error"))
+		test_resume_empty_and_error(&m);
+	if (part("walk"))
+		test_walk(&m, steps, seed, cap);
 	check_usable(&m, ns, ifname);
 	ktap_check(m.v.io_errors == 0, "no register access errors (%lu)",
 		   m.v.io_errors);
