@@ -20,7 +20,8 @@
  *      frame check; skipped without them), IVF_WALK_STEPS (default 1000),
  *      IVF_SEED, IVF_WALK_SECS (time cap of the walk, default 150),
  *      IVF_FSM_PARTS (any of data,matrix,error,walk; default all),
- *      IVF_VERBOSE=1 (say what is about to happen).
+ *      IVF_VERBOSE=1 (say what is about to happen), IVF_FSM_SAFE=1 (leave
+ *      out STOP_COPY -> PRE_COPY[_P2P], see hangs_core()).
  */
 #include <endian.h>
 #include <errno.h>
@@ -123,6 +124,19 @@ static const uint32_t state_needs[S_NUM] = {
 
 static uint64_t mig_flags_dev;
 static bool verbose;
+/*
+ * Debian's 6.12.95 vfio_mig_get_next_state() spins forever (soft lockup)
+ * on the arcs its table marks ERROR, STOP_COPY -> PRE_COPY[_P2P], unless
+ * the driver refuses them before asking the core. IVF_FSM_SAFE=1 leaves
+ * them out, to test the rest on a driver that does not.
+ */
+static bool safe_mode;
+
+static bool hangs_core(uint32_t cur, uint32_t target)
+{
+	return safe_mode && cur == S_STOP_COPY &&
+	       (target == S_PRE_COPY || target == S_PRE_COPY_P2P);
+}
 
 static bool state_ok(uint32_t s)
 {
@@ -418,6 +432,10 @@ static void matrix_cell(struct mdev *m, uint32_t from, uint32_t to)
 
 	if (verbose)
 		ktap_info("cell %s -> %s", sname(from), sname(to));
+	if (hangs_core(from, to)) {
+		ktap_info("SKIP %s -> %s (IVF_FSM_SAFE)", sname(from), sname(to));
+		return;
+	}
 	if (enter(m, from, why, sizeof(why))) {
 		ktap_check(false, "%s -> %s: could not reach %s: %s",
 			   sname(from), sname(to), sname(from), why);
@@ -849,6 +867,8 @@ static void test_walk(struct mdev *m, unsigned int steps, uint64_t seed,
 			target = rnd(2) ? S_ERROR : S_NUM + rnd(4);
 		else
 			target = 1 + rnd(S_NUM - 1);
+		if (hangs_core(m->state, target))
+			target = S_STOP;
 		if (m->state == S_RESUMING && target != S_RESUMING &&
 		    m->resume_ok)
 			resumed++;
@@ -994,6 +1014,7 @@ int main(int argc, char **argv)
 
 	parts = env_get("IVF_FSM_PARTS");
 	verbose = env_get("IVF_VERBOSE") != NULL;
+	safe_mode = env_get("IVF_FSM_SAFE") != NULL;
 	ktap_header("migration_fsm: VFIO migration v2 state machine");
 	signal(SIGALRM, on_alarm);
 	alarm(560);
