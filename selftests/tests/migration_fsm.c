@@ -817,7 +817,9 @@ static void test_walk(struct mdev *m, unsigned int steps, uint64_t seed,
 {
 	unsigned int i, bad = 0, sets = 0, resets = 0, saved = 0, resumed = 0;
 	unsigned int visits[S_NUM] = { 0 };
+	static unsigned int arc_bad[S_NUM + 1][S_NUM + 4];
 	uint64_t t0 = now_ns();
+	unsigned int a, b;
 	char why[256];
 
 	rng = seed ? seed : 1;
@@ -879,6 +881,8 @@ static void test_walk(struct mdev *m, unsigned int steps, uint64_t seed,
 		if (!do_set(m, target, why, sizeof(why), NULL)) {
 			if (bad++ < 10)
 				ktap_info("step %u: %s", i, why);
+			arc_bad[before < S_NUM ? before : S_NUM]
+			       [target < S_NUM + 4 ? target : S_NUM + 3]++;
 		}
 		if (m->state < S_NUM)
 			visits[m->state]++;
@@ -897,6 +901,11 @@ static void test_walk(struct mdev *m, unsigned int steps, uint64_t seed,
 		  visits[S_RUNNING], visits[S_STOP], visits[S_RUNNING_P2P],
 		  visits[S_PRE_COPY], visits[S_PRE_COPY_P2P],
 		  visits[S_STOP_COPY], visits[S_RESUMING]);
+	for (a = 0; a <= S_NUM; a++)
+		for (b = 0; b < S_NUM + 4; b++)
+			if (arc_bad[a][b])
+				ktap_info("mismatches on SET %s -> %s: %u", sname(a),
+					  sname(b), arc_bad[a][b]);
 	ktap_check(!bad, "random walk (seed %llu, %u steps): %u mismatches",
 		   (unsigned long long)seed, i, bad);
 }
