@@ -366,6 +366,25 @@ static void test_unbind(struct vfio_dev *d, struct ivf *v, uint32_t state)
 	ktap_check(!ret, "%s unbind: the VF works after: %s", sn, why);
 }
 
+/*
+ * A data fd used after its device was unbound and freed is only caught if
+ * freed slab objects are poisoned (slub_debug=P): say whether they are.
+ */
+static void note_poisoning(void)
+{
+	char path[128], buf[16];
+	int sizes[] = { 2048, 4096, 8192 }, on = 0, i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "/sys/kernel/slab/kmalloc-%dk/poison",
+			 sizes[i] / 1024);
+		if (!read_str_file(path, buf, sizeof(buf)) && buf[0] == '1')
+			on++;
+	}
+	if (on < 3)
+		ktap_info("slab poisoning is off (kmalloc-2k/4k/8k): a use of the freed device after unbind would go unseen; boot with slub_debug=P to catch it");
+}
+
 int main(void)
 {
 	struct vfio_dev d;
@@ -416,6 +435,7 @@ int main(void)
 	test_close(&d, &v, S_STOP_COPY, false);
 	test_close(&d, &v, S_RESUMING, false);
 
+	note_poisoning();
 	test_unbind(&d, &v, S_STOP_COPY);
 	test_unbind(&d, &v, S_RESUMING);
 	ktap_info("%.1f s", (now_ns() - t0) / 1e9);
