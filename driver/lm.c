@@ -132,6 +132,9 @@ static int ivf_mig_take_packet(struct ivf_mig_file *migf)
 		migf->st = migf->scratch;
 		migf->got_final = true;
 	} else {
+		ret = ivf_vf_precheck(migf->ivf, &migf->scratch.cfg);
+		if (ret)
+			return ret;
 		migf->st.cfg = migf->scratch.cfg;
 		migf->got_config = true;
 	}
@@ -369,9 +372,13 @@ static int ivf_lm_apply(struct ivf_device *ivf)
 	int ret;
 
 	mutex_lock(&migf->lock);
-	if (!migf->got_final) {
-		pci_err(pdev, "migration: RESUMING -> STOP without a complete device state (%s%u bytes of a packet received)\n",
-			migf->error ? "stream refused, " : "", migf->have);
+	if (migf->error) {
+		pci_err(pdev, "migration: RESUMING -> STOP refused: the stream was refused (%d)\n",
+			migf->error);
+		ret = -ENODATA;
+	} else if (!migf->got_final) {
+		pci_err(pdev, "migration: RESUMING -> STOP without a complete device state (%u bytes of a packet received)\n",
+			migf->have);
 		ret = -ENODATA;
 	} else {
 		ret = ivf_vf_restore(ivf, &migf->st);
@@ -416,8 +423,15 @@ static struct file *ivf_lm_step(struct ivf_device *ivf,
 	     next == VFIO_DEVICE_STATE_RUNNING_P2P))
 		return NULL;
 	if (cur == VFIO_DEVICE_STATE_RUNNING &&
-	    next == VFIO_DEVICE_STATE_PRE_COPY)
+	    next == VFIO_DEVICE_STATE_PRE_COPY) {
+		/*
+		 * A VMM migrating memory while the device runs: track the
+		 * device's writes from now on (a failure leaves the VMM
+		 * seeing all memory dirty, which is still correct).
+		 */
+		ivf_dirty_engage(ivf);
 		return ivf_lm_open_saving(ivf, false);
+	}
 	if ((cur == VFIO_DEVICE_STATE_PRE_COPY &&
 	     next == VFIO_DEVICE_STATE_RUNNING) ||
 	    (cur == VFIO_DEVICE_STATE_PRE_COPY_P2P &&
@@ -449,6 +463,7 @@ static struct file *ivf_lm_step(struct ivf_device *ivf,
 		ret = ivf_lm_apply(ivf);
 		if (ret)
 			return ERR_PTR(ret);
+		ivf_dirty_reload(ivf);
 		ivf_mig_file_end(&lm->resuming);
 		return NULL;
 	}
@@ -509,6 +524,27 @@ const struct vfio_migration_ops ivf_mig_ops = {
 	.migration_get_state	= ivf_get_state,
 	.migration_get_data_size = ivf_get_data_size,
 };
+
+void ivf_lm_show(struct ivf_device *ivf, struct seq_file *m)
+{
+	static const char * const names[] = {
+		[VFIO_DEVICE_STATE_ERROR] = "ERROR",
+		[VFIO_DEVICE_STATE_STOP] = "STOP",
+		[VFIO_DEVICE_STATE_RUNNING] = "RUNNING",
+		[VFIO_DEVICE_STATE_STOP_COPY] = "STOP_COPY",
+		[VFIO_DEVICE_STATE_RESUMING] = "RESUMING",
+		[VFIO_DEVICE_STATE_RUNNING_P2P] = "RUNNING_P2P",
+		[VFIO_DEVICE_STATE_PRE_COPY] = "PRE_COPY",
+		[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
+	};
+	struct ivf_lm *lm = &ivf->lm;
+
+	mutex_lock(&lm->state_mutex);
+	seq_printf(m, "state %s\nquiesced %d\nsaving %d\nresuming %d\n",
+		   lm->state < ARRAY_SIZE(names) ? names[lm->state] : "?",
+		   lm->quiesced, !!lm->saving, !!lm->resuming);
+	ivf_lm_unlock(ivf);
+}
 
 void ivf_lm_init(struct ivf_device *ivf)
 {

@@ -455,5 +455,9 @@ void ivf_mbx_show(struct ivf_device *ivf, struct seq_file *m)
 		seq_printf(m, "pending 0x%08x\n", mbx->req[0]);
 	else
 		seq_puts(m, "pending none\n");
+	seq_printf(m, "r2c 0x%02x\nstats_off", mbx->r2c);
+	for (i = 0; i < IVF_NSTATS; i++)
+		seq_printf(m, " %u", mbx->stats_off[i]);
+	seq_puts(m, "\n");
 	mutex_unlock(&mbx->lock);
 }

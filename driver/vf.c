@@ -61,6 +61,8 @@ int ivf_vf_quiesce(struct ivf_device *ivf)
 
 	if (lm->quiesced)
 		return 0;
+	/* The guest's last RX doorbell writes reach the device first. */
+	ivf_dirty_pause(ivf, true);
 	io = ivf_vf_io_lock(ivf);
 	if (!io)
 		return -EIO;
@@ -124,6 +126,7 @@ int ivf_vf_unquiesce(struct ivf_device *ivf)
 		iowrite32(lm->eims, io + IVF_EICS);
 	lm->quiesced = false;
 	ivf_vf_io_unlock(ivf);
+	ivf_dirty_pause(ivf, false);
 	return 0;
 }
 
@@ -323,6 +326,30 @@ static int ivf_vf_replay(struct ivf_device *ivf, void __iomem *io,
 		}
 	}
 	return 0;
+}
+
+/*
+ * Destination, as soon as a CONFIG packet arrives in RESUMING: replay the
+ * source's PF configuration to this PF now, so that a PF that refuses it
+ * (another admin MAC, a port VLAN, no free filter, PF down) fails the
+ * migration before the source stops. RESUMING -> STOP does it again for
+ * real, after a VF reset.
+ */
+int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg)
+{
+	void __iomem *io;
+	int ret;
+
+	io = ivf_vf_io_lock(ivf);
+	if (!io)
+		return -EIO;
+	ret = ivf_vf_replay(ivf, io, cfg);
+	ivf_vf_io_unlock(ivf);
+	if (ret)
+		pci_err(ivf->core.pdev,
+			"migration: the source's PF configuration does not fit this VF's PF (%d); refusing the stream\n",
+			ret);
+	return ret;
 }
 
 int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)

@@ -51,8 +51,21 @@
  *			overruns its packet
  *   EBADMSG		CRC mismatch, malformed or inconsistent record
  *   EPROTO		unknown mandatory record, missing record
- * The device is not touched by write(): the state is applied in the
- * RESUMING -> STOP arc, which fails with ENODATA if no FINAL packet arrived.
+ * A stream refused for its content never reaches the device. A valid
+ * CONFIG packet is checked against the destination PF at once (the VF is
+ * reset and the configuration replayed through its mailbox), so that a PF
+ * that would refuse it fails the migration before the source stops; the
+ * state itself is applied in the RESUMING -> STOP arc, which fails with
+ * ENODATA if no FINAL packet arrived. Refusals of the destination PF, from
+ * write() of a CONFIG packet or from RESUMING -> STOP:
+ *   EADDRNOTAVAIL	the PF refused the MAC: the destination VF has another
+ *			admin MAC
+ *   ENOSPC		the PF refused an extra unicast filter
+ *   EREMOTEIO		the PF refused a VLAN (port VLAN, table full), the
+ *			multicast list, the max frame or promiscuous mode
+ *   EAGAIN		the PF is resetting or down (mailbox RSTI set)
+ *   ETIMEDOUT		the PF does not answer the mailbox
+ *   EPROTO		the PF answered something unexpected
  */
 #ifndef IVF_MIGRATION_H
 #define IVF_MIGRATION_H
