@@ -11,11 +11,14 @@
  *  - write() returns the errno of the ABI table, RESUMING -> STOP fails
  *    (ENODATA if the stream just stops early), or both succeed;
  *  - the kernel log says why (named cases);
- *  - write() and a refused STOP leave VF2's ring registers alone;
+ *  - a refused stream never reaches VF2's ring registers (only a valid
+ *    CONFIG packet may: it is checked against the PF at once, which resets
+ *    the VF and replays its configuration);
  *  - after VFIO_DEVICE_RESET the VF does the PF mailbox handshake.
  * A good stream needs VF2's admin MAC to be VF0's: the test sets it with
  * ip(8) and restores it. With VF2's own admin MAC the replay must fail
- * with EADDRNOTAVAIL.
+ * with EADDRNOTAVAIL: in RESUMING -> STOP for a FINAL-only stream, in the
+ * write() of the CONFIG packet for a PRE_COPY stream.
  *
  * Env: IVF_VF0, IVF_VF2, IVF_PF, IVF_PF_IF, IVF_VF0_MAC, IVF_VF2_MAC;
  *      IVF_FLIPS=all to flip every bit of the stream (slow), or a number of
@@ -219,14 +222,18 @@ static int handshake(struct dst *t)
 	return ret;
 }
 
+#define R_LOG	1	/* the kernel log must say why */
+#define R_TOUCH	2	/* a valid CONFIG packet may reset the VF */
+
 /*
  * A stream the destination must refuse: in write() with @werr, or (writes
- * accepted) in RESUMING -> STOP with @serr. Nothing may reach the device,
- * the log must say why (if @want_log), and the VF must work after a reset.
+ * accepted) in RESUMING -> STOP with @serr. Nothing may reach the device
+ * (unless R_TOUCH: a valid CONFIG packet is checked against the PF at
+ * once), the log must say why (R_LOG), and the VF must work after a reset.
  */
 static void expect_refused(struct dst *t, const char *name, const uint8_t *buf,
 			   size_t len, size_t chunk, int werr, int serr,
-			   bool want_log)
+			   unsigned int flags)
 {
 	struct result r;
 	int ret = run_case(t, buf, len, chunk, &r);
@@ -248,11 +255,12 @@ static void expect_refused(struct dst *t, const char *name, const uint8_t *buf,
 			   name, r.written, ename(r.werr), ename(r.serr),
 			   ename(serr), mig_state_name(r.state));
 	}
-	ktap_check(r.regs_after_write && r.regs_after_stop,
-		   "%s: ring registers untouched%s%s", name,
-		   r.regs_after_stop && r.regs_after_write ? "" : ": ",
-		   r.reg_diff);
-	if (want_log)
+	if (!(flags & R_TOUCH))
+		ktap_check(r.regs_after_write && r.regs_after_stop,
+			   "%s: ring registers untouched%s%s", name,
+			   r.regs_after_stop && r.regs_after_write ? "" : ": ",
+			   r.reg_diff);
+	if (flags & R_LOG)
 		ktap_check(r.nlog > 0, "%s: kernel log: %s", name,
 			   r.nlog ? r.log : "(nothing about the device)");
 	else if (r.nlog)
@@ -647,12 +655,12 @@ static void truncations(struct dst *t, const uint8_t *buf, size_t len,
 		/* CONFIG complete, FINAL missing or partial */
 		ms_parse(&s, pbuf, plen);
 		expect_refused(t, "CONFIG packet only", pbuf, s.pkt[1].off, 0,
-			       0, -ENODATA, true);
+			       0, -ENODATA, R_LOG | R_TOUCH);
 		expect_refused(t, "CONFIG + half a FINAL header", pbuf,
-			       s.pkt[1].off + 12, 0, 0, -ENODATA, false);
+			       s.pkt[1].off + 12, 0, 0, -ENODATA, R_TOUCH);
 	} else {
 		expect_refused(t, "truncated before the last byte", buf,
-			       len - 1, 0, 0, -ENODATA, true);
+			       len - 1, 0, 0, -ENODATA, R_LOG);
 	}
 }
 
@@ -774,29 +782,29 @@ static void edits(struct dst *t, const uint8_t *buf, size_t len)
 	l = copy_stream(buf, len);
 	set32(offsetof(struct ivf_mig_hdr, magic), 0x4d465648);
 	mig_packet_fix_crc(work);
-	expect_refused(t, "wrong magic", work, l, 0, -EINVAL, 0, true);
+	expect_refused(t, "wrong magic", work, l, 0, -EINVAL, 0, R_LOG);
 	l = copy_stream(buf, len);
 	set16(offsetof(struct ivf_mig_hdr, major), IVF_MIG_MAJOR + 1);
 	mig_packet_fix_crc(work);
 	expect_refused(t, "newer major version", work, l, 0, -EPROTONOSUPPORT,
-		       0, true);
+		       0, R_LOG);
 	l = copy_stream(buf, len);
 	set16(offsetof(struct ivf_mig_hdr, device), 0x10cb);
 	mig_packet_fix_crc(work);
 	expect_refused(t, "other device id 8086:10cb", work, l, 0, -EXDEV, 0,
-		       true);
+		       R_LOG);
 	l = copy_stream(buf, len);
 	set16(offsetof(struct ivf_mig_hdr, vendor), 0x8087);
 	mig_packet_fix_crc(work);
 	expect_refused(t, "other vendor id 8087:10ca", work, l, 0, -EXDEV, 0,
-		       true);
+		       R_LOG);
 	l = copy_stream(buf, len);
 	set16(offsetof(struct ivf_mig_hdr, kind), 3);
 	mig_packet_fix_crc(work);
-	expect_refused(t, "unknown packet kind 3", work, l, 0, -EINVAL, 0, true);
+	expect_refused(t, "unknown packet kind 3", work, l, 0, -EINVAL, 0, R_LOG);
 	l = copy_stream(buf, len);
 	set32(offsetof(struct ivf_mig_hdr, crc32c), s.pkt[0].crc ^ 0x80);
-	expect_refused(t, "CRC off by one bit", work, l, 0, -EBADMSG, 0, true);
+	expect_refused(t, "CRC off by one bit", work, l, 0, -EBADMSG, 0, R_LOG);
 	l = copy_stream(buf, len);
 	set16(rsv, 1);
 	mig_packet_fix_crc(work);
@@ -813,49 +821,49 @@ static void edits(struct dst *t, const uint8_t *buf, size_t len)
 	l = copy_stream(buf, len);
 	set32(offsetof(struct ivf_mig_hdr, length), IVF_MIG_MAX_PACKET + 8);
 	expect_refused(t, "packet length above IVF_MIG_MAX_PACKET", work, l, 0,
-		       -EMSGSIZE, 0, true);
+		       -EMSGSIZE, 0, R_LOG);
 	l = copy_stream(buf, len);
 	set32(offsetof(struct ivf_mig_hdr, length), 0xfffffff8);
 	expect_refused(t, "packet length 0xfffffff8", work, l, 0, -EMSGSIZE, 0,
-		       true);
+		       R_LOG);
 	l = copy_stream(buf, len);
 	set32(offsetof(struct ivf_mig_hdr, length), 16);
 	expect_refused(t, "packet length 16 (< header)", work, l, 0, -EMSGSIZE,
-		       0, true);
+		       0, R_LOG);
 
 	/* records */
 	l = copy_stream(buf, len);
 	set32(last->off + 4, last->len + 64);
 	mig_packet_fix_crc(work);
 	expect_refused(t, "last record overruns the packet", work, l, 0,
-		       -EMSGSIZE, 0, true);
+		       -EMSGSIZE, 0, R_LOG);
 	l = copy_stream(buf, len);
 	set32(s.rec[0].off + 4, 0xfffffff8);
 	mig_packet_fix_crc(work);
 	expect_refused(t, "record length 0xfffffff8", work, l, 0, -EMSGSIZE, 0,
-		       true);
+		       R_LOG);
 	l = rebuild(&s, -1, IVF_MIG_REC_PF_CONFIG, 8, -1, 0, 0, 0);
 	expect_refused(t, "PF_CONFIG shorter than its struct", work, l, 0,
-		       -EBADMSG, 0, true);
+		       -EBADMSG, 0, R_LOG);
 	l = copy_stream(buf, len);
 	work[cfg + offsetof(struct ivf_mig_pf_config, n_mc)] = IVF_MIG_MAX_MC + 1;
 	mig_packet_fix_crc(work);
 	expect_refused(t, "PF_CONFIG with 31 multicast hashes", work, l, 0,
-		       -EBADMSG, 0, true);
+		       -EBADMSG, 0, R_LOG);
 	l = copy_stream(buf, len);
 	work[cfg + offsetof(struct ivf_mig_pf_config, n_uc)] = IVF_MIG_MAX_UC + 1;
 	mig_packet_fix_crc(work);
 	expect_refused(t, "PF_CONFIG with 4 unicast filters", work, l, 0,
-		       -EBADMSG, 0, true);
+		       -EBADMSG, 0, R_LOG);
 	l = rebuild(&s, -1, -1, 0, -1, 0, 0x7ff1, IVF_MIG_REC_MANDATORY);
 	expect_refused(t, "unknown mandatory record", work, l, 0, -EPROTO, 0,
-		       true);
+		       R_LOG);
 	l = rebuild(&s, IVF_MIG_REC_MAILBOX, -1, 0, -1, 0, 0, 0);
 	expect_refused(t, "FINAL without the MAILBOX record", work, l, 0,
-		       -EPROTO, 0, true);
+		       -EPROTO, 0, R_LOG);
 	l = rebuild(&s, IVF_MIG_REC_QUEUES, -1, 0, -1, 0, 0, 0);
 	expect_refused(t, "FINAL without the QUEUES record", work, l, 0,
-		       -EPROTO, 0, true);
+		       -EPROTO, 0, R_LOG);
 	{
 		/* 8 bytes of nothing after the last record, inside the packet */
 		struct ms_build b;
@@ -867,20 +875,20 @@ static void edits(struct dst *t, const uint8_t *buf, size_t len)
 		mb_raw(&b, NULL, 4);
 		mb_pkt_end(&b);
 		expect_refused(t, "4 stray bytes after the last record", work,
-			       b.len, 0, -EMSGSIZE, 0, true);
+			       b.len, 0, -EMSGSIZE, 0, R_LOG);
 	}
 
 	/* after the FINAL packet */
 	l = copy_stream(buf, len);
 	memset(work + l, 0xaa, 8);
 	expect_refused(t, "8 bytes of garbage after FINAL", work, l + 8, 0,
-		       -EINVAL, 0, true);
+		       -EINVAL, 0, R_LOG);
 	two = malloc(2 * len);
 	if (two) {
 		memcpy(two, buf, len);
 		memcpy(two + len, buf, len);
 		expect_refused(t, "a second FINAL packet", two, 2 * len, len,
-			       -EINVAL, 0, true);
+			       -EINVAL, 0, R_LOG);
 		free(two);
 	}
 }
@@ -924,7 +932,7 @@ int main(void)
 	if (!ret)
 		ret = ivf_set_multicast(&sv, src_hashes, 3);
 	if (!ret)
-		ret = ivf_set_vlan(&sv, 100, true);
+		ret = ivf_set_vlan(&sv, 100, R_LOG);
 	if (!ret)
 		ret = ivf_set_vlan(&sv, 7, true);
 	if (!ret)
@@ -989,6 +997,25 @@ int main(void)
 			   r.nlog ? r.log : "(nothing)");
 		ret = handshake(&t);
 		ktap_check(!ret, "refused replay: reset and handshake after (%s)",
+			   err_str(ret));
+	}
+	/* with a CONFIG packet first, the refusal comes from its write() */
+	if (pstream) {
+		struct ms_stream ps;
+		struct result r;
+
+		ms_parse(&ps, pstream, plen);
+		/* the first write() is the whole CONFIG packet */
+		ret = run_case(&t, pstream, plen, ps.pkt[0].len, &r);
+		ktap_check(!ret && r.werr == -EADDRNOTAVAIL && r.written == 0 &&
+			   r.serr,
+			   "CONFIG + FINAL on VF2 with its own admin MAC: write of the CONFIG packet %s (EADDRNOTAVAIL), RESUMING -> STOP %s",
+			   ename(r.werr), ename(r.serr));
+		ktap_check(r.nlog && str_has(r.log, "mac"),
+			   "the kernel log names the MAC: %s",
+			   r.nlog ? r.log : "(nothing)");
+		ret = handshake(&t);
+		ktap_check(!ret, "CONFIG refused: reset and handshake after (%s)",
 			   err_str(ret));
 	}
 
