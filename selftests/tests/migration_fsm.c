@@ -130,7 +130,8 @@ static bool verbose;
  * on the arcs its table marks ERROR, STOP_COPY -> PRE_COPY[_P2P], unless
  * the driver refuses them before asking the core. The matrix and the walk
  * leave them out; they are tried once, at the very end, after a warning
- * (IVF_FSM_SAFE=1: not at all).
+ * (IVF_FSM_SAFE=1: not at all); in the lab the kernel is told to panic on
+ * a soft lockup first, so that a hang ends the run at once.
  */
 static bool safe_mode;
 
@@ -993,19 +994,31 @@ static void check_usable(struct mdev *m, const char *ns, const char *ifname)
  */
 static void test_blocked_arcs(struct mdev *m)
 {
+	static const char lockup[] = "/proc/sys/kernel/softlockup_panic";
 	static const uint32_t targets[] = { S_PRE_COPY, S_PRE_COPY_P2P };
+	char why[256], msg[400], old[16] = "";
 	uint8_t buf[64];
-	char why[256];
 	unsigned int i;
 	ssize_t n;
 
+	/*
+	 * In the lab guest (IVF_OUT set), a hang should end the run in
+	 * seconds, not at the lab's timeout: panic on a soft lockup (the
+	 * guest powers off on panic).
+	 */
+	if (env_get("IVF_OUT") && !read_str_file(lockup, old, sizeof(old)))
+		write_str_file(lockup, "1");
 	for (i = 0; i < 2; i++) {
 		if (enter(m, S_STOP_COPY, why, sizeof(why))) {
 			ktap_check(false, "reach STOP_COPY: %s", why);
 			continue;
 		}
-		ktap_info("next: STOP_COPY -> %s. If the machine hangs here (soft lockup in vfio_mig_get_next_state), the driver hands an arc the core marks ERROR to a core that loops on it: refuse STOP_COPY -> PRE_COPY[_P2P] before calling it",
-			  sname(targets[i]));
+		/* in the kernel log too: a hang starves the console's tee */
+		snprintf(msg, sizeof(msg),
+			 "<3>migration_fsm: trying STOP_COPY -> %s; a soft lockup in vfio_mig_get_next_state() now means the driver passed an arc the core marks ERROR to a core that loops on it: refuse STOP_COPY -> PRE_COPY[_P2P] first\n",
+			 sname(targets[i]));
+		write_str_file("/dev/kmsg", msg);
+		ktap_info("%s", msg + 3);
 		if (!do_set(m, targets[i], why, sizeof(why), NULL)) {
 			ktap_check(false, "STOP_COPY -> %s: %s", sname(targets[i]),
 				   why);
@@ -1015,6 +1028,8 @@ static void test_blocked_arcs(struct mdev *m)
 		ktap_check(n > 0, "STOP_COPY -> %s refused (EINVAL), the saving fd still reads (%zd)",
 			   sname(targets[i]), n);
 	}
+	if (old[0])
+		write_str_file(lockup, old);
 	dev_reset(m);
 }
 
