@@ -471,6 +471,33 @@ static struct file *ivf_lm_step(struct ivf_device *ivf,
 	return ERR_PTR(-EINVAL);
 }
 
+/*
+ * Requests we refuse before asking vfio_mig_get_next_state(): from ERROR
+ * (only a reset leaves it; the core WARNs if asked), and the arcs its table
+ * marks invalid, STOP_COPY -> PRE_COPY[_P2P]. Kernels before the fix that
+ * taught its skip loop to stop at ERROR (Debian's 6.12.95 among them) spin
+ * there forever.
+ */
+static int ivf_lm_refused(struct ivf_device *ivf,
+			  enum vfio_device_mig_state new)
+{
+	enum vfio_device_mig_state cur = ivf->lm.state;
+
+	if (cur == VFIO_DEVICE_STATE_ERROR) {
+		pci_info_ratelimited(ivf->core.pdev,
+				     "migration: the device is in the ERROR state; VFIO_DEVICE_RESET it\n");
+		return -EINVAL;
+	}
+	if (new == VFIO_DEVICE_STATE_ERROR ||
+	    new > VFIO_DEVICE_STATE_PRE_COPY_P2P)
+		return -EINVAL;
+	if (cur == VFIO_DEVICE_STATE_STOP_COPY &&
+	    (new == VFIO_DEVICE_STATE_PRE_COPY ||
+	     new == VFIO_DEVICE_STATE_PRE_COPY_P2P))
+		return -EINVAL;
+	return 0;
+}
+
 static struct file *ivf_set_state(struct vfio_device *vdev,
 				  enum vfio_device_mig_state new)
 {
@@ -481,6 +508,11 @@ static struct file *ivf_set_state(struct vfio_device *vdev,
 	int ret;
 
 	mutex_lock(&lm->state_mutex);
+	ret = ivf_lm_refused(ivf, new);
+	if (ret) {
+		ivf_lm_unlock(ivf);
+		return ERR_PTR(ret);
+	}
 	while (lm->state != new) {
 		ret = vfio_mig_get_next_state(vdev, lm->state, new, &next);
 		if (ret) {
