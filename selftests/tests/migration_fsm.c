@@ -996,7 +996,7 @@ static void test_blocked_arcs(struct mdev *m)
 {
 	static const char lockup[] = "/proc/sys/kernel/softlockup_panic";
 	static const uint32_t targets[] = { S_PRE_COPY, S_PRE_COPY_P2P };
-	char why[256], msg[400], old[16] = "";
+	char why[256], msg[160], old[16] = "";
 	uint8_t buf[64];
 	unsigned int i;
 	ssize_t n;
@@ -1015,7 +1015,7 @@ static void test_blocked_arcs(struct mdev *m)
 		}
 		/* in the kernel log too: a hang starves the console's tee */
 		snprintf(msg, sizeof(msg),
-			 "<3>migration_fsm: trying STOP_COPY -> %s; a soft lockup in vfio_mig_get_next_state() now means the driver passed an arc the core marks ERROR to a core that loops on it: refuse STOP_COPY -> PRE_COPY[_P2P] first\n",
+			 "<4>migration_fsm: STOP_COPY -> %s next (a soft lockup here: see hangs_core() in the test)\n",
 			 sname(targets[i]));
 		write_str_file("/dev/kmsg", msg);
 		ktap_info("%.*s", (int)strlen(msg) - 4, msg + 3);
