@@ -1015,7 +1015,7 @@ static void test_blocked_arcs(struct mdev *m)
 		}
 		/* in the kernel log too: a hang starves the console's tee */
 		snprintf(msg, sizeof(msg),
-			 "<4>migration_fsm: STOP_COPY -> %s next (a soft lockup here: see hangs_core() in the test)\n",
+			 "<3>migration_fsm: STOP_COPY -> %s next (a soft lockup here: see hangs_core() in the test)\n",
 			 sname(targets[i]));
 		write_str_file("/dev/kmsg", msg);
 		ktap_info("%.*s", (int)strlen(msg) - 4, msg + 3);
