@@ -4,6 +4,8 @@
  *  - VFIO_DEVICE_RESET in PRE_COPY, STOP_COPY (stream partly read, a
  *    second thread reading the fd meanwhile) and RESUMING (stream partly
  *    written): the device is RUNNING, the fd gives -ENODEV;
+ *  - a thread using the saving fd while the device moves between PRE_COPY
+ *    states and the guest changes its PF configuration;
  *  - the device fd closed while the data fd stays open (STOP_COPY,
  *    RESUMING), and the reverse order;
  *  - the device unbound from its driver (sysfs) with a migration fd open in
@@ -281,6 +283,84 @@ static void test_close(struct vfio_dev *d, struct ivf *v, uint32_t state,
 		   data_last ? "data fd" : "device fd", why);
 }
 
+/*
+ * The saving fd used by a second thread while the device moves between
+ * PRE_COPY and PRE_COPY_P2P, the guest changes its PF configuration
+ * (new CONFIG packets), then STOP_COPY and a reset. The thread may only
+ * see data, ENOMSG, EOF, EINVAL (PRECOPY_INFO outside PRE_COPY) or ENODEV.
+ */
+struct racer {
+	pthread_t th;
+	int fd;
+	volatile int stop;
+	unsigned long ops, odd;
+	int odd_err;
+};
+
+static void *racer_fn(void *arg)
+{
+	struct racer *r = arg;
+	uint8_t buf[256];
+
+	while (!r->stop) {
+		uint64_t a, b;
+		ssize_t n = read(r->fd, buf, 1 + r->ops % sizeof(buf));
+		int e = n < 0 ? errno : 0;
+		int ret = mig_precopy_info(r->fd, &a, &b);
+
+		r->ops++;
+		if (e && e != ENOMSG && e != ENODEV) {
+			r->odd++;
+			r->odd_err = e;
+		}
+		if (ret && ret != -EINVAL && ret != -ENODEV) {
+			r->odd++;
+			r->odd_err = -ret;
+		}
+	}
+	return NULL;
+}
+
+static void test_race(struct vfio_dev *d, struct ivf *v)
+{
+	struct racer r = { .fd = -1 };
+	int ret = 0, i, bad = 0;
+	char why[160];
+
+	ret = ivf_reset(v);
+	if (!ret)
+		ret = mig_set_state(d, S_PRE_COPY, &r.fd);
+	if (!ktap_check(!ret && r.fd >= 0, "race: PRE_COPY session (%s)",
+			err_str(ret)))
+		return;
+	if (pthread_create(&r.th, NULL, racer_fn, &r)) {
+		close(r.fd);
+		return;
+	}
+	for (i = 0; i < 60; i++) {
+		ret = mig_set_state(d, VFIO_DEVICE_STATE_PRE_COPY_P2P, NULL);
+		if (!ret)
+			ret = mig_set_state(d, S_PRE_COPY, NULL);
+		if (!ret)
+			ret = ivf_set_vlan(v, 100 + (i / 2) % 8, i % 2 == 0);
+		if (ret && bad++ < 3)
+			ktap_info("race: round %d: %s", i, err_str(ret));
+	}
+	ret = mig_set_state(d, S_STOP_COPY, NULL);
+	usleep(50000);
+	if (!ret)
+		ret = vfio_dev_reset(d);
+	usleep(50000);
+	r.stop = 1;
+	pthread_join(r.th, NULL);
+	close(r.fd);
+	ktap_check(!bad && !ret && !r.odd,
+		   "race: 60 rounds of PRE_COPY <-> PRE_COPY_P2P and guest config changes, STOP_COPY, reset, with a thread on the fd (%lu calls, %lu odd, last odd %s)",
+		   r.ops, r.odd, r.odd ? strerror(r.odd_err) : "none");
+	ret = usable(d, v, why, sizeof(why));
+	ktap_check(!ret, "race: the VF works after: %s", why);
+}
+
 struct unbinder {
 	pthread_t th;
 	volatile int done;
@@ -428,6 +508,8 @@ int main(void)
 	test_reset(&d, &v, S_PRE_COPY);
 	test_reset(&d, &v, S_STOP_COPY);
 	test_reset(&d, &v, S_RESUMING);
+
+	test_race(&d, &v);
 
 	test_close(&d, &v, S_STOP_COPY, true);
 	test_close(&d, &v, S_RESUMING, true);
