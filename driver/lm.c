@@ -404,6 +404,15 @@ static int ivf_lm_apply(struct ivf_device *ivf)
 	return ret;
 }
 
+/* A device access that failed half-way leaves the device in ERROR. */
+static struct file *ivf_lm_hw(struct ivf_lm *lm, int ret)
+{
+	if (!ret)
+		return NULL;
+	lm->state = VFIO_DEVICE_STATE_ERROR;
+	return ERR_PTR(ret);
+}
+
 /* One arc of the FSM; the core only asks for arcs it allows. */
 static struct file *ivf_lm_step(struct ivf_device *ivf,
 				enum vfio_device_mig_state next)
@@ -416,23 +425,13 @@ static struct file *ivf_lm_step(struct ivf_device *ivf,
 	     next == VFIO_DEVICE_STATE_RUNNING_P2P) ||
 	    (cur == VFIO_DEVICE_STATE_PRE_COPY &&
 	     next == VFIO_DEVICE_STATE_PRE_COPY_P2P)) {
-		ret = ivf_vf_quiesce(ivf);
-		if (ret) {
-			lm->state = VFIO_DEVICE_STATE_ERROR;
-			return ERR_PTR(ret);
-		}
-		return NULL;
+		return ivf_lm_hw(lm, ivf_vf_quiesce(ivf));
 	}
 	if ((cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
 	     next == VFIO_DEVICE_STATE_RUNNING) ||
 	    (cur == VFIO_DEVICE_STATE_PRE_COPY_P2P &&
 	     next == VFIO_DEVICE_STATE_PRE_COPY)) {
-		ret = ivf_vf_unquiesce(ivf);
-		if (ret) {
-			lm->state = VFIO_DEVICE_STATE_ERROR;
-			return ERR_PTR(ret);
-		}
-		return NULL;
+		return ivf_lm_hw(lm, ivf_vf_unquiesce(ivf));
 	}
 	if ((cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
 	     next == VFIO_DEVICE_STATE_STOP) ||

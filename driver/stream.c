@@ -262,24 +262,6 @@ static int ivf_check_state(struct pci_dev *pdev, const struct ivf_vf_state *st)
 	return 0;
 }
 
-/* The payload a known record needs; longer ones come from newer minors. */
-static size_t ivf_rec_min(u16 type)
-{
-	switch (type) {
-	case IVF_MIG_REC_PF_CONFIG:
-		return sizeof(struct ivf_mig_pf_config);
-	case IVF_MIG_REC_QUEUES:
-		return sizeof(struct ivf_mig_queues);
-	case IVF_MIG_REC_IRQ:
-		return sizeof(struct ivf_mig_irq);
-	case IVF_MIG_REC_MAILBOX:
-		return sizeof(struct ivf_mig_mailbox);
-	case IVF_MIG_REC_STATS:
-		return sizeof(struct ivf_mig_stats);
-	}
-	return 0;
-}
-
 int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
 		     struct ivf_vf_state *st, bool *final)
 {
@@ -331,7 +313,7 @@ int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
 			return -EBADMSG;
 		}
 
-		min = ivf_rec_min(type);
+		min = ivf_mig_rec_min_len(type);
 		if (rlen < min) {
 			pci_err(pdev, "migration stream refused: record type %u is %u bytes, needs %zu\n",
 				type, rlen, min);

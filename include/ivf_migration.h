@@ -164,4 +164,22 @@ struct ivf_mig_stats {
 	__le32 pad;
 };
 
+/* The payload a known record type needs at least; 0 for unknown types. */
+static inline __u32 ivf_mig_rec_min_len(__u16 type)
+{
+	switch (type) {
+	case IVF_MIG_REC_PF_CONFIG:
+		return sizeof(struct ivf_mig_pf_config);
+	case IVF_MIG_REC_QUEUES:
+		return sizeof(struct ivf_mig_queues);
+	case IVF_MIG_REC_IRQ:
+		return sizeof(struct ivf_mig_irq);
+	case IVF_MIG_REC_MAILBOX:
+		return sizeof(struct ivf_mig_mailbox);
+	case IVF_MIG_REC_STATS:
+		return sizeof(struct ivf_mig_stats);
+	}
+	return 0;
+}
+
 #endif /* IVF_MIGRATION_H */

@@ -54,23 +54,6 @@ static int fail(struct ms_stream *s, size_t off, int err, const char *fmt, ...)
 	return -err;
 }
 
-static uint32_t known_min_len(uint16_t type)
-{
-	switch (type) {
-	case IVF_MIG_REC_PF_CONFIG:
-		return sizeof(struct ivf_mig_pf_config);
-	case IVF_MIG_REC_QUEUES:
-		return sizeof(struct ivf_mig_queues);
-	case IVF_MIG_REC_IRQ:
-		return sizeof(struct ivf_mig_irq);
-	case IVF_MIG_REC_MAILBOX:
-		return sizeof(struct ivf_mig_mailbox);
-	case IVF_MIG_REC_STATS:
-		return sizeof(struct ivf_mig_stats);
-	}
-	return 0;
-}
-
 static int parse_records(struct ms_stream *s, struct ms_pkt *p)
 {
 	size_t end = p->off + p->len, off = p->off + MS_HDR_LEN;
@@ -105,7 +88,7 @@ static int parse_records(struct ms_stream *s, struct ms_pkt *p)
 			return fail(s, off, EMSGSIZE,
 				    "record type %u padding overruns the packet",
 				    rec->type);
-		min = known_min_len(rec->type);
+		min = ivf_mig_rec_min_len(rec->type);
 		if (min && rec->len < min)
 			return fail(s, off, EBADMSG,
 				    "record type %u is %u bytes, less than %u",
