@@ -46,7 +46,9 @@
 #include <linux/iova_bitmap.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
+#include <linux/minmax.h>
 #include <linux/moduleparam.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/vfio.h>
 #include <linux/xarray.h>
@@ -201,6 +203,23 @@ static void ivf_rxq_drop_bufs(struct ivf_device *ivf, struct ivf_rxq_trk *t)
 
 	for (i = 0; i < 2 * t->ndesc; i++)
 		ivf_span_drop(ivf, &t->bufs[i]);
+	for (i = 0; i < t->ndesc; i++)
+		t->seq[i] = U64_MAX;
+}
+
+/* Nothing posted: head and tail at the ring index @idx. */
+static void ivf_rxq_restart(struct ivf_device *ivf, struct ivf_rxq_trk *t,
+			    u32 idx)
+{
+	ivf_rxq_drop_bufs(ivf, t);
+	t->head_seq = idx;
+	t->tail_seq = idx;
+}
+
+/* Move an unwrapped count forward to ring index @idx. */
+static u64 ivf_seq_to(u64 seq, u32 idx, u32 n)
+{
+	return seq + (idx + n - (u32)(seq % n)) % n;
 }
 
 /* Buffer sizes from SRRCTL; unknown (0) means "as large as possible". */
@@ -219,37 +238,38 @@ static u64 ivf_hdr_size(u32 srrctl)
 }
 
 /*
- * Arm the buffers of descriptors [from, to) of ring @t: read them from
- * guest memory and pin what they point to.
+ * Arm postings [from, to) of ring @t: read their descriptors from guest
+ * memory and pin what they point to.
  */
 static void ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
-			u32 from, u32 to)
+			u64 from, u64 to)
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	bool split = (t->srrctl & IVF_SRRCTL_DESCTYPE_MASK) !=
 		     IVF_SRRCTL_DESCTYPE_ONEBUF;
 	__le64 desc[2 * 16];
-	u32 i = from, n, k;
+	u32 slot, n, k;
+	u64 p = from;
 	int ret;
 
-	if (!t->ndesc || from >= t->ndesc || to >= t->ndesc)
-		return;
-	while (i != to) {
-		n = (to > i ? to : t->ndesc) - i;
+	while (t->ndesc && p < to) {
+		slot = p % t->ndesc;
+		n = min_t(u64, to - p, t->ndesc - slot);
 		n = min_t(u32, n, ARRAY_SIZE(desc) / 2);
-		ret = ivf_guest_read(ivf, t->base + (u64)i * 16, desc, n * 16);
-		if (ret) {
-			/* An unreadable ring: the device can't read it either. */
-			d->pin_failures++;
-			i = (i + n) % t->ndesc;
-			continue;
-		}
-		for (k = 0; k < n; k++, i = (i + 1) % t->ndesc) {
-			struct ivf_span *pkt = &t->bufs[2 * i];
-			struct ivf_span *hdr = &t->bufs[2 * i + 1];
+		ret = ivf_guest_read(ivf, t->base + (u64)slot * 16, desc,
+				     n * 16);
+		for (k = 0; k < n; k++, p++, slot++) {
+			struct ivf_span *pkt = &t->bufs[2 * slot];
+			struct ivf_span *hdr = &t->bufs[2 * slot + 1];
 
 			ivf_span_drop(ivf, pkt);
 			ivf_span_drop(ivf, hdr);
+			t->seq[slot] = p;
+			if (ret) {
+				/* An unreadable ring: the device can't read it. */
+				d->pin_failures++;
+				continue;
+			}
 			ivf_span_set(ivf, pkt, le64_to_cpu(desc[2 * k]) & ~1ULL,
 				     ivf_pkt_size(t->srrctl));
 			if (split)
@@ -260,20 +280,33 @@ static void ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 	}
 }
 
-/* Unpin the buffers the device is done with: [retire, head). */
+/*
+ * The device's head is at ring index @idx: unpin the postings it consumed,
+ * and only those (a slot armed again since holds a later posting).
+ */
 static void ivf_rxq_retire(struct ivf_device *ivf, struct ivf_rxq_trk *t,
-			   u32 head)
+			   u32 idx)
 {
-	if (!t->ndesc || head >= t->ndesc || t->retire >= t->ndesc)
-		return;
-	while (t->retire != head) {
-		struct ivf_span *pkt = &t->bufs[2 * t->retire];
-		struct ivf_span *hdr = &t->bufs[2 * t->retire + 1];
+	u64 head, p;
+	u32 slot;
 
-		ivf_span_drop(ivf, pkt);
-		ivf_span_drop(ivf, hdr);
-		t->retire = (t->retire + 1) % t->ndesc;
+	if (!t->ndesc || idx >= t->ndesc)
+		return;
+	head = ivf_seq_to(t->head_seq, idx, t->ndesc);
+	if (head > t->tail_seq) {
+		/* Past what we armed: the ring was reset behind us. */
+		ivf_rxq_restart(ivf, t, idx);
+		return;
 	}
+	for (p = t->head_seq; p < head; p++) {
+		slot = p % t->ndesc;
+		if (t->seq[slot] != p)
+			continue;
+		ivf_span_drop(ivf, &t->bufs[2 * slot]);
+		ivf_span_drop(ivf, &t->bufs[2 * slot + 1]);
+		t->seq[slot] = U64_MAX;
+	}
+	t->head_seq = head;
 }
 
 /* The ring's geometry changed (or tracking starts): pin the new ring. */
@@ -282,17 +315,25 @@ static int ivf_rxq_layout(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 {
 	u32 ndesc = (rdlen & 0xfff80) / 16;
 	struct ivf_span *bufs = NULL;
+	u64 *seq = NULL;
 
 	ivf_rxq_drop_bufs(ivf, t);
 	if (ndesc != t->ndesc) {
 		if (ndesc) {
 			bufs = kvcalloc(2 * ndesc, sizeof(*bufs), GFP_KERNEL);
-			if (!bufs)
+			seq = kvcalloc(ndesc, sizeof(*seq), GFP_KERNEL);
+			if (!bufs || !seq) {
+				kvfree(bufs);
+				kvfree(seq);
 				return -ENOMEM;
+			}
 		}
 		kvfree(t->bufs);
+		kvfree(t->seq);
 		t->bufs = bufs;
+		t->seq = seq;
 		t->ndesc = ndesc;
+		ivf_rxq_drop_bufs(ivf, t);
 	}
 	t->base = ivf_ring_base(rdbal, rdbah);
 	t->srrctl = srrctl;
@@ -369,9 +410,7 @@ static void ivf_rxq_poll(struct ivf_device *ivf, void __iomem *io,
 		if (v != SEEN(IVF_RDH(q)))
 			iowrite32(v, io + IVF_RDH(q));
 		SEEN(IVF_RDH(q)) = v;
-		ivf_rxq_drop_bufs(ivf, t);
-		t->retire = v & 0xffff;
-		t->tail = v & 0xffff;
+		ivf_rxq_restart(ivf, t, t->ndesc ? (v & 0xffff) % t->ndesc : 0);
 	}
 
 	/* 3. Enable. */
@@ -379,11 +418,17 @@ static void ivf_rxq_poll(struct ivf_device *ivf, void __iomem *io,
 		iowrite32(rxdctl, io + IVF_RXDCTL(q));
 		SEEN(IVF_RXDCTL(q)) = rxdctl;
 	}
+	/* A VF reset disables the queue behind the guest's back: show it. */
+	v = ioread32(io + IVF_RXDCTL(q));
+	if (v != SEEN(IVF_RXDCTL(q)) &&
+	    cmpxchg(ivf_sh(d, IVF_RXDCTL(q)), SEEN(IVF_RXDCTL(q)), v) ==
+	    SEEN(IVF_RXDCTL(q)))
+		SEEN(IVF_RXDCTL(q)) = v;
 
 	/*
-	 * 4. Retire what the device consumed. The head can't pass the tail
-	 * forwarded so far, so this only retires buffers of earlier postings,
-	 * never those armed below. Show the guest its head.
+	 * 4. Retire what the device consumed (by posting number: a slot the
+	 * guest posts again below keeps its new buffer pinned whatever the
+	 * head does meanwhile). Show the guest its head.
 	 */
 	head = ioread32(io + IVF_RDH(q));
 	ivf_rxq_retire(ivf, t, head & 0xffff);
@@ -395,8 +440,13 @@ static void ivf_rxq_poll(struct ivf_device *ivf, void __iomem *io,
 	/* 5. The tail, once what it posts is armed. */
 	v = READ_ONCE(*ivf_sh(d, IVF_RDT(q)));
 	if (v != SEEN(IVF_RDT(q))) {
-		ivf_rxq_arm(ivf, t, t->tail, v & 0xffff);
-		t->tail = v & 0xffff;
+		if (t->ndesc && (v & 0xffff) < t->ndesc) {
+			u64 tail = ivf_seq_to(t->tail_seq, v & 0xffff,
+					      t->ndesc);
+
+			ivf_rxq_arm(ivf, t, t->tail_seq, tail);
+			t->tail_seq = tail;
+		}
 		iowrite32(v, io + IVF_RDT(q));
 		SEEN(IVF_RDT(q)) = v;
 		d->tails++;
@@ -462,14 +512,17 @@ static void ivf_dirty_resync(struct ivf_device *ivf)
 		struct ivf_rxq_trk *t = &d->rx[q];
 
 		memcpy(t->seen, d->reset_seen[q], sizeof(t->seen));
-		ivf_rxq_drop_bufs(ivf, t);
-		t->retire = t->seen[(IVF_RDH(q) - IVF_RDBAL(q)) / 4] & 0xffff;
-		t->tail = t->retire;
+		ivf_rxq_restart(ivf, t, t->ndesc ?
+				(t->seen[(IVF_RDH(q) - IVF_RDBAL(q)) / 4] &
+				 0xffff) % t->ndesc : 0);
 	}
 }
 
-/* One pass; dirty->lock held. */
-static void ivf_dirty_poll(struct ivf_device *ivf)
+/*
+ * One pass; dirty->lock held. @full: also the TX rings and fenced spans,
+ * which routine passes only look at every IVF_TX_CHECK_POLLS.
+ */
+static void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	void __iomem *io;
@@ -482,7 +535,7 @@ static void ivf_dirty_poll(struct ivf_device *ivf)
 		ivf_dirty_resync(ivf);
 	for (q = 0; q < IVF_NUM_QUEUES; q++)
 		ivf_rxq_poll(ivf, io, q);
-	if (!(d->polls % IVF_TX_CHECK_POLLS)) {
+	if (full || !(d->polls % IVF_TX_CHECK_POLLS)) {
 		for (q = 0; q < IVF_NUM_QUEUES; q++)
 			ivf_txq_poll(ivf, io, q);
 		if (d->fenced && d->pin_mode)
@@ -498,11 +551,16 @@ static int ivf_dirty_thread(void *data)
 	struct ivf_dirty *d = &ivf->dirty;
 	unsigned int us;
 
+	/*
+	 * The guest's RX waits for us: run as soon as the period is over,
+	 * ahead of ordinary (and busy-polling) threads.
+	 */
+	sched_set_fifo_low(current);
 	while (!kthread_should_stop()) {
 		/* Never blocks on the lock: it may be held to stop us. */
 		if (mutex_trylock(&d->lock)) {
 			if (!d->paused)
-				ivf_dirty_poll(ivf);
+				ivf_dirty_poll(ivf, false);
 			mutex_unlock(&d->lock);
 		}
 		us = max(READ_ONCE(dirty_poll_us), 5U);
@@ -589,15 +647,24 @@ static int ivf_dirty_start_rings(struct ivf_device *ivf)
 		return -EIO;
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
 		struct ivf_rxq_trk *t = &d->rx[q];
-		u32 *s = t->seen, head;
+		u32 *s = t->seen, head, tail;
 
 		ret = ivf_rxq_layout(ivf, t, s[0], s[1], s[2], s[3]);
 		if (ret)
 			break;
 		head = ioread32(io + IVF_RDH(q)) & 0xffff;
-		t->retire = head;
-		t->tail = s[(IVF_RDT(q) - IVF_RDBAL(q)) / 4] & 0xffff;
-		ivf_rxq_arm(ivf, t, head, t->tail);
+		tail = s[(IVF_RDT(q) - IVF_RDBAL(q)) / 4] & 0xffff;
+		if (t->ndesc && head < t->ndesc && tail < t->ndesc) {
+			ivf_rxq_restart(ivf, t, head);
+			t->tail_seq = ivf_seq_to(t->head_seq, tail, t->ndesc);
+			ivf_rxq_arm(ivf, t, t->head_seq, t->tail_seq);
+			/*
+			 * The device kept receiving: what it consumed meanwhile
+			 * may have been read as written-back descriptors.
+			 * Those buffers were written before tracking started.
+			 */
+			ivf_rxq_retire(ivf, t, ioread32(io + IVF_RDH(q)) & 0xffff);
+		}
 		ivf_txq_poll(ivf, io, q);
 	}
 	ivf_vf_io_unlock(ivf);
@@ -630,7 +697,9 @@ static void ivf_dirty_drop_all(struct ivf_device *ivf)
 		ivf_rxq_drop_bufs(ivf, &d->rx[q]);
 		ivf_span_drop(ivf, &d->rx[q].ring);
 		kvfree(d->rx[q].bufs);
+		kvfree(d->rx[q].seq);
 		d->rx[q].bufs = NULL;
+		d->rx[q].seq = NULL;
 		d->rx[q].ndesc = 0;
 		ivf_span_drop(ivf, &d->tx[q].ring);
 		ivf_span_drop(ivf, &d->tx[q].wb);
@@ -704,7 +773,7 @@ static void ivf_dirty_stop(struct ivf_device *ivf)
 	kthread_stop(d->thread);
 	d->thread = NULL;
 	/* The guest's last writes reach the device, then the real page. */
-	ivf_dirty_poll(ivf);
+	ivf_dirty_poll(ivf, true);
 	ivf_dirty_switch(ivf, false);
 	ivf_dirty_drop_all(ivf);
 	WARN_ON(d->pinned);
@@ -895,7 +964,7 @@ void ivf_dirty_pause(struct ivf_device *ivf, bool pause)
 
 	mutex_lock(&d->lock);
 	if (d->engaged && pause && !d->paused)
-		ivf_dirty_poll(ivf);
+		ivf_dirty_poll(ivf, true);
 	d->paused = pause;
 	mutex_unlock(&d->lock);
 }

@@ -143,8 +143,14 @@ struct ivf_rxq_trk {
 	u64 base;			/* ring, as forwarded */
 	u32 ndesc;
 	u32 srrctl;
-	u32 tail;			/* descriptors armed up to here */
-	u32 retire;			/* ... and retired up to here */
+	/*
+	 * Postings counted without wrapping: [head_seq, tail_seq) are posted
+	 * and armed, the device consumed those before head_seq. seq[slot]
+	 * is the posting armed in a slot, so a slot re-armed for a later
+	 * posting is never retired for an earlier one.
+	 */
+	u64 head_seq, tail_seq;
+	u64 *seq;
 	struct ivf_span ring;
 	struct ivf_span *bufs;		/* 2 per descriptor: packet, header */
 };
