@@ -127,6 +127,9 @@ ssize_t ivf_bar0_rw(struct ivf_device *ivf, char __user *buf, size_t count,
 		/* page 0: control, mailbox, statistics are mediated */
 		data = cpu_to_le32(ivf_mbx_access(ivf, io, off,
 						  le32_to_cpu(data), iswrite));
+	else if ((off >> PAGE_SHIFT) == IVF_SHADOW_PAGE &&
+		 ivf_dirty_shadow_rw(ivf, off, &data, iswrite))
+		; /* RX registers while tracking: the shadow, as for mmap */
 	else if (iswrite)
 		iowrite32(le32_to_cpu(data), io + off);
 	else
@@ -158,7 +161,13 @@ static vm_fault_t ivf_bar0_fault(struct vm_fault *vmf)
 	       PAGE_SHIFT) + page;
 
 	down_read(&vdev->memory_lock);
-	if (ivf_bar0_decodes(vdev))
+	if (!ivf_bar0_decodes(vdev))
+		ret = VM_FAULT_SIGBUS;
+	else if (page == IVF_SHADOW_PAGE && ivf_dirty_shadow(ivf, &pfn))
+		/* RAM: its own (cacheable) protection, not the MMIO one. */
+		ret = vmf_insert_pfn_prot(vma, vmf->address, pfn,
+					  vm_get_page_prot(vma->vm_flags));
+	else
 		ret = vmf_insert_pfn(vma, vmf->address, pfn);
 	up_read(&vdev->memory_lock);
 

@@ -10,6 +10,7 @@
  *                       learnt from the guest's mailbox, the mailbox bits
  *                       kept for the guest and the statistics offsets (mbx.c)
  *   /sys/kernel/debug/igbvf-vfio-pci/<BDF>/migration    migration state (lm.c)
+ *   /sys/kernel/debug/igbvf-vfio-pci/<BDF>/dirty        dirty tracker (dirty.c)
  */
 #include <linux/debugfs.h>
 #include <linux/kstrtox.h>
@@ -69,6 +70,13 @@ static int ivf_migration_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(ivf_migration);
 
+static int ivf_dirty_dbg_show(struct seq_file *m, void *unused)
+{
+	ivf_dirty_show(m->private, m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ivf_dirty_dbg);
+
 void ivf_debugfs_init(void)
 {
 	ivf_debugfs_root = debugfs_create_dir(IVF_DRV_NAME, NULL);
@@ -90,6 +98,7 @@ void ivf_debugfs_add(struct ivf_device *ivf)
 	debugfs_create_file("bar0_zap", 0200, dir, ivf, &ivf_zap_fops);
 	debugfs_create_file("pf_config", 0400, dir, ivf, &ivf_pf_config_fops);
 	debugfs_create_file("migration", 0400, dir, ivf, &ivf_migration_fops);
+	debugfs_create_file("dirty", 0400, dir, ivf, &ivf_dirty_dbg_fops);
 	ivf->debugfs = dir;
 }
 

@@ -29,6 +29,8 @@
  */
 #define IVF_BAR0_PAGE_SIZE	SZ_4K
 #define IVF_BAR0_MAP_START	IVF_BAR0_PAGE_SIZE
+/* Page 2, RX queue registers, moves onto a shadow while tracking. */
+#define IVF_SHADOW_PAGE		2
 
 /* Unicast filters a VF can ask for (igbvf sends at most 3). */
 #define IVF_MAX_UC_FILTERS	3
@@ -121,10 +123,61 @@ struct ivf_lm {
 	u32 eims;
 };
 
+/* A range of IOVA pages the device may write, and whether we pinned it. */
+struct ivf_span {
+	u64 iova;
+	u32 npages;			/* 0: nothing */
+	bool pinned;
+};
+
+/* An IOVA range the user is unmapping: not pinned again for a while. */
+struct ivf_fence {
+	u64 iova, len;
+	unsigned long expires;
+};
+
+struct ivf_rxq_trk {
+	/* Last value seen in the shadow, RDBAL(q)..RDBAL(q) + 0xfc. */
+	u32 seen[0x100 / 4];
+	u64 base;			/* ring, as forwarded */
+	u32 ndesc;
+	u32 srrctl;
+	u32 tail;			/* descriptors armed up to here */
+	u32 retire;			/* ... and retired up to here */
+	struct ivf_span ring;
+	struct ivf_span *bufs;		/* 2 per descriptor: packet, header */
+};
+
+struct ivf_txq_trk {
+	u32 tdbal, tdbah, tdlen, tdwbal, tdwbah;
+	struct ivf_span ring, wb;
+};
+
+/* Dirty tracking (dirty.c). */
+struct ivf_dirty {
+	struct mutex lock;		/* all but shadow_on and resync */
+	bool engaged;
+	bool paused;			/* device quiesced: no polling */
+	bool shadow_on;			/* page 2 faults onto the shadow; memory_lock */
+	struct page *shadow;
+	u32 *shadow_va;
+	struct task_struct *thread;
+	struct page **pages;		/* scratch for vfio_pin_pages() */
+	struct ivf_rxq_trk rx[IVF_NUM_QUEUES];
+	struct ivf_txq_trk tx[IVF_NUM_QUEUES];
+	atomic_t resync;		/* the VF was reset: reload seen[] */
+	u32 reset_seen[IVF_NUM_QUEUES][0x100 / 4];
+	struct ivf_fence fence[8];
+	unsigned int next_fence;
+	bool fenced;
+	u64 pinned, polls, tails, pin_failures;
+};
+
 struct ivf_device {
 	struct vfio_pci_core_device core;
 	struct ivf_mbx mbx;
 	struct ivf_lm lm;
+	struct ivf_dirty dirty;
 	/* BAR0 mmap faults served (a PTE inserted); debugfs reports it. */
 	atomic64_t bar0_faults;
 	struct dentry *debugfs;
@@ -173,6 +226,20 @@ int ivf_vf_unquiesce(struct ivf_device *ivf);
 int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st);
 int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg);
 int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st);
+
+/* dirty.c */
+void ivf_dirty_init(struct ivf_device *ivf);
+void ivf_dirty_destroy(struct ivf_device *ivf);
+int ivf_dirty_engage(struct ivf_device *ivf);
+void ivf_dirty_disengage(struct ivf_device *ivf);
+void ivf_dirty_reload(struct ivf_device *ivf);
+void ivf_dirty_pause(struct ivf_device *ivf, bool pause);
+void ivf_dirty_reset(struct ivf_device *ivf);
+void ivf_dirty_dma_unmap(struct ivf_device *ivf, u64 iova, u64 length);
+bool ivf_dirty_shadow(struct ivf_device *ivf, unsigned long *pfn);
+bool ivf_dirty_shadow_rw(struct ivf_device *ivf, u64 off, __le32 *data,
+			 bool iswrite);
+void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m);
 
 /* stream.c */
 size_t ivf_stream_config_size(void);

@@ -423,8 +423,15 @@ static struct file *ivf_lm_step(struct ivf_device *ivf,
 	     next == VFIO_DEVICE_STATE_RUNNING_P2P))
 		return NULL;
 	if (cur == VFIO_DEVICE_STATE_RUNNING &&
-	    next == VFIO_DEVICE_STATE_PRE_COPY)
+	    next == VFIO_DEVICE_STATE_PRE_COPY) {
+		/*
+		 * A VMM migrating memory while the device runs: track the
+		 * device's writes from now on (a failure leaves the VMM
+		 * seeing all memory dirty, which is still correct).
+		 */
+		ivf_dirty_engage(ivf);
 		return ivf_lm_open_saving(ivf, false);
+	}
 	if ((cur == VFIO_DEVICE_STATE_PRE_COPY &&
 	     next == VFIO_DEVICE_STATE_RUNNING) ||
 	    (cur == VFIO_DEVICE_STATE_PRE_COPY_P2P &&
@@ -456,6 +463,7 @@ static struct file *ivf_lm_step(struct ivf_device *ivf,
 		ret = ivf_lm_apply(ivf);
 		if (ret)
 			return ERR_PTR(ret);
+		ivf_dirty_reload(ivf);
 		ivf_mig_file_end(&lm->resuming);
 		return NULL;
 	}

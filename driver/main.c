@@ -24,6 +24,7 @@ static int ivf_init_dev(struct vfio_device *core_vdev)
 		return ret;
 	ivf_mbx_init(ivf);
 	ivf_lm_init(ivf);
+	ivf_dirty_init(ivf);
 	return 0;
 }
 
@@ -31,6 +32,7 @@ static void ivf_release_dev(struct vfio_device *core_vdev)
 {
 	struct ivf_device *ivf = ivf_from_vdev(core_vdev);
 
+	ivf_dirty_destroy(ivf);
 	ivf_lm_destroy(ivf);
 	ivf_mbx_destroy(ivf);
 	vfio_pci_core_release_dev(core_vdev);
@@ -65,6 +67,7 @@ static void ivf_close_device(struct vfio_device *core_vdev)
 
 	/* Any migration fd ends here, before the core resets the VF. */
 	ivf_lm_close(ivf);
+	ivf_dirty_disengage(ivf);
 	vfio_pci_core_close_device(core_vdev);
 	ivf_mbx_reset(ivf);
 }
@@ -132,6 +135,12 @@ static int ivf_mmap(struct vfio_device *core_vdev, struct vm_area_struct *vma)
 	return vfio_pci_core_mmap(core_vdev, vma);
 }
 
+/* The user unmaps IOVA: the dirty tracker drops its pins there. */
+static void ivf_dma_unmap(struct vfio_device *core_vdev, u64 iova, u64 length)
+{
+	ivf_dirty_dma_unmap(ivf_from_vdev(core_vdev), iova, length);
+}
+
 static const struct vfio_device_ops ivf_vfio_ops = {
 	.name		= IVF_DRV_NAME,
 	.init		= ivf_init_dev,
@@ -143,6 +152,7 @@ static const struct vfio_device_ops ivf_vfio_ops = {
 	.read		= ivf_read,
 	.write		= ivf_write,
 	.mmap		= ivf_mmap,
+	.dma_unmap	= ivf_dma_unmap,
 	.request	= vfio_pci_core_request,
 	.match		= vfio_pci_core_match,
 	IVF_COMPAT_TOKEN_OPS
@@ -203,6 +213,7 @@ static void ivf_reset_done(struct pci_dev *pdev)
 		return;
 	ivf = container_of(vdev, struct ivf_device, core);
 	ivf_mbx_reset(ivf);
+	ivf_dirty_reset(ivf);
 	ivf_lm_reset_done(ivf);
 }
 

@@ -61,6 +61,8 @@ int ivf_vf_quiesce(struct ivf_device *ivf)
 
 	if (lm->quiesced)
 		return 0;
+	/* The guest's last RX doorbell writes reach the device first. */
+	ivf_dirty_pause(ivf, true);
 	io = ivf_vf_io_lock(ivf);
 	if (!io)
 		return -EIO;
@@ -124,6 +126,7 @@ int ivf_vf_unquiesce(struct ivf_device *ivf)
 		iowrite32(lm->eims, io + IVF_EICS);
 	lm->quiesced = false;
 	ivf_vf_io_unlock(ivf);
+	ivf_dirty_pause(ivf, false);
 	return 0;
 }
 

@@ -1,0 +1,787 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * igbvf-vfio-pci: dirty tracking of the VF's DMA.
+ *
+ * The 82576 VF writes guest memory in three places only: RX buffers named by
+ * RX descriptors, RX descriptor write-back (in the RX ring) and TX
+ * completion write-back (the TX ring, or the head write-back word). The
+ * rings and the head write-back word are found in registers at any time.
+ * RX buffers are not: write-back overwrites the buffer address in the
+ * descriptor, so a buffer must be seen before the device may use it.
+ *
+ * So while tracking, user mappings of BAR0 page 2 (RX queue registers) are
+ * moved onto a shadow page of RAM. A poller thread picks up what the guest
+ * wrote there: it forwards ring changes in a safe order (queue disable
+ * first, then base, length, buffer sizes and head, then enable), reads the
+ * descriptors between the last forwarded tail and the new one from guest
+ * memory, "arms" their buffers, and only then forwards the tail to the
+ * device. It copies the fields the device updates (RDH, the drop counter)
+ * back into the shadow.
+ *
+ * Reporting (type1 pinned-page scope): armed buffers, both rings and the
+ * head write-back page are pinned with vfio_pin_pages(). Once a group has
+ * pinned a page, type1's VFIO_IOMMU_DIRTY_PAGES reports only pinned pages
+ * (and pages pinned since the last report) instead of all mapped memory.
+ * A buffer is unpinned when the device's head has passed it; type1 keeps its
+ * dirty bit until the next report, so it is reported "until one report
+ * after". A page pinned late (a ring the guest moved, noticed at the next
+ * poll) is still reported in the next report, because type1 marks a page
+ * dirty when it is pinned; only RX buffers need arming before the fact.
+ *
+ * The tracker is engaged the first time the device enters PRE_COPY and
+ * stays on until the device is closed: the driver can't see the container's
+ * dirty-tracking ioctls, and once engaged type1 would report nothing for
+ * this group if we stopped pinning.
+ *
+ * Locking: dirty->lock serialises the poller, engagement, user unmaps and
+ * teardown; it is taken before memory_lock. The core resets the VF with
+ * memory_lock held for write and can't take dirty->lock: ivf_dirty_reset()
+ * only touches the shadow (no poll runs, as polls hold memory_lock) and
+ * leaves a note for the next poll.
+ */
+#include <linux/delay.h>
+#include <linux/io.h>
+#include <linux/iommu.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/moduleparam.h>
+#include <linux/slab.h>
+#include <linux/vfio.h>
+
+#include "ivf.h"
+
+static unsigned int dirty_poll_us = 50;
+module_param(dirty_poll_us, uint, 0644);
+MODULE_PARM_DESC(dirty_poll_us,
+		 "While tracking dirty pages: period of the RX doorbell poller in microseconds (default 50)");
+
+#define IVF_PAGE2		0x2000
+#define IVF_SH(reg)		(((reg) - IVF_PAGE2) / 4)
+/* The two RX queue register blocks, 0x2800-0x29ff, are shadowed. */
+#define IVF_RXQ_FIRST		IVF_RDBAL(0)
+#define IVF_RXQ_WORDS		(2 * 0x100 / 4)
+#define IVF_MAX_PIN		512	/* VFIO_PIN_PAGES_MAX_ENTRIES */
+#define IVF_TX_CHECK_POLLS	16
+#define IVF_FENCE_MS		1000
+
+static u64 ivf_ring_base(u32 lo, u32 hi)
+{
+	return ((u64)hi << 32) | (lo & ~0x7fU);
+}
+
+static bool ivf_fenced(struct ivf_dirty *d, u64 iova, u32 npages)
+{
+	u64 end = iova + ((u64)npages << PAGE_SHIFT);
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(d->fence); i++) {
+		struct ivf_fence *f = &d->fence[i];
+
+		if (!f->len || time_after(jiffies, f->expires))
+			continue;
+		if (iova < f->iova + f->len && f->iova < end)
+			return true;
+	}
+	return false;
+}
+
+/* Pin a span if it is not pinned yet and not in a range being unmapped. */
+static void ivf_span_try(struct ivf_device *ivf, struct ivf_span *s)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	int ret;
+
+	if (!s->npages || s->pinned || ivf_fenced(d, s->iova, s->npages))
+		return;
+	ret = vfio_pin_pages(&ivf->core.vdev, s->iova, s->npages,
+			     IOMMU_READ | IOMMU_WRITE, d->pages);
+	if (ret == s->npages) {
+		s->pinned = true;
+		d->pinned += s->npages;
+		return;
+	}
+	/*
+	 * Not mapped (or not writable) for the device: it can't write there
+	 * either. Forget the span.
+	 */
+	d->pin_failures++;
+	pci_info_ratelimited(ivf->core.pdev,
+			     "dirty tracking: IOVA 0x%llx+%u pages not pinnable (%d), the device can't write it\n",
+			     s->iova, s->npages, ret);
+	s->npages = 0;
+}
+
+static void ivf_span_set(struct ivf_device *ivf, struct ivf_span *s,
+			 u64 addr, u64 len)
+{
+	u64 first, last;
+
+	s->npages = 0;
+	s->pinned = false;
+	if (!len || addr + len < addr)
+		return;
+	first = addr & PAGE_MASK;
+	last = (addr + len - 1) & PAGE_MASK;
+	s->iova = first;
+	s->npages = min_t(u64, ((last - first) >> PAGE_SHIFT) + 1, IVF_MAX_PIN);
+	ivf_span_try(ivf, s);
+}
+
+static void ivf_span_drop(struct ivf_device *ivf, struct ivf_span *s)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+
+	if (s->pinned) {
+		vfio_unpin_pages(&ivf->core.vdev, s->iova, s->npages);
+		d->pinned -= s->npages;
+	}
+	s->pinned = false;
+	s->npages = 0;
+}
+
+static void ivf_rxq_drop_bufs(struct ivf_device *ivf, struct ivf_rxq_trk *t)
+{
+	u32 i;
+
+	for (i = 0; i < 2 * t->ndesc; i++)
+		ivf_span_drop(ivf, &t->bufs[i]);
+}
+
+/* Buffer sizes from SRRCTL; unknown (0) means "as large as possible". */
+static u64 ivf_pkt_size(u32 srrctl)
+{
+	u32 kb = srrctl & IVF_SRRCTL_BSIZEPKT_MASK;
+
+	return kb ? (u64)kb << 10 : SZ_16K;
+}
+
+static u64 ivf_hdr_size(u32 srrctl)
+{
+	u32 n = (srrctl & IVF_SRRCTL_BSIZEHDR_MASK) >> 8;
+
+	return n ? (u64)n << 6 : PAGE_SIZE;
+}
+
+/*
+ * Arm the buffers of descriptors [from, to) of ring @t: read them from
+ * guest memory and pin what they point to.
+ */
+static void ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
+			u32 from, u32 to)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	bool split = (t->srrctl & IVF_SRRCTL_DESCTYPE_MASK) !=
+		     IVF_SRRCTL_DESCTYPE_ONEBUF;
+	__le64 desc[2 * 16];
+	u32 i = from, n, k;
+	int ret;
+
+	if (!t->ndesc || from >= t->ndesc || to >= t->ndesc)
+		return;
+	while (i != to) {
+		n = (to > i ? to : t->ndesc) - i;
+		n = min_t(u32, n, ARRAY_SIZE(desc) / 2);
+		ret = vfio_dma_rw(&ivf->core.vdev, t->base + (u64)i * 16, desc,
+				  n * 16, false);
+		if (ret) {
+			/* An unreadable ring: the device can't read it either. */
+			d->pin_failures++;
+			i = (i + n) % t->ndesc;
+			continue;
+		}
+		for (k = 0; k < n; k++, i = (i + 1) % t->ndesc) {
+			struct ivf_span *pkt = &t->bufs[2 * i];
+			struct ivf_span *hdr = &t->bufs[2 * i + 1];
+
+			ivf_span_drop(ivf, pkt);
+			ivf_span_drop(ivf, hdr);
+			ivf_span_set(ivf, pkt, le64_to_cpu(desc[2 * k]) & ~1ULL,
+				     ivf_pkt_size(t->srrctl));
+			if (split)
+				ivf_span_set(ivf, hdr,
+					     le64_to_cpu(desc[2 * k + 1]) & ~1ULL,
+					     ivf_hdr_size(t->srrctl));
+		}
+	}
+}
+
+/* Unpin the buffers the device is done with: [retire, head). */
+static void ivf_rxq_retire(struct ivf_device *ivf, struct ivf_rxq_trk *t,
+			   u32 head)
+{
+	if (!t->ndesc || head >= t->ndesc || t->retire >= t->ndesc)
+		return;
+	while (t->retire != head) {
+		struct ivf_span *pkt = &t->bufs[2 * t->retire];
+		struct ivf_span *hdr = &t->bufs[2 * t->retire + 1];
+
+		ivf_span_drop(ivf, pkt);
+		ivf_span_drop(ivf, hdr);
+		t->retire = (t->retire + 1) % t->ndesc;
+	}
+}
+
+/* The ring's geometry changed (or tracking starts): pin the new ring. */
+static int ivf_rxq_layout(struct ivf_device *ivf, struct ivf_rxq_trk *t,
+			  u32 rdbal, u32 rdbah, u32 rdlen, u32 srrctl)
+{
+	u32 ndesc = (rdlen & 0xfff80) / 16;
+	struct ivf_span *bufs = NULL;
+
+	ivf_rxq_drop_bufs(ivf, t);
+	if (ndesc != t->ndesc) {
+		if (ndesc) {
+			bufs = kvcalloc(2 * ndesc, sizeof(*bufs), GFP_KERNEL);
+			if (!bufs)
+				return -ENOMEM;
+		}
+		kvfree(t->bufs);
+		t->bufs = bufs;
+		t->ndesc = ndesc;
+	}
+	t->base = ivf_ring_base(rdbal, rdbah);
+	t->srrctl = srrctl;
+	ivf_span_drop(ivf, &t->ring);
+	ivf_span_set(ivf, &t->ring, t->base, (u64)ndesc * 16);
+	return 0;
+}
+
+static u32 *ivf_sh(struct ivf_dirty *d, u32 reg)
+{
+	return &d->shadow_va[IVF_SH(reg)];
+}
+
+static bool ivf_rxq_special(u32 reg, unsigned int q)
+{
+	return reg == IVF_RXDCTL(q) || reg == IVF_RDT(q) || reg == IVF_RDH(q) ||
+	       reg == IVF_RQDPC(q);
+}
+
+/*
+ * One RX queue: forward what the guest wrote to the shadow, in a safe
+ * order, arming buffers before the tail moves.
+ */
+static void ivf_rxq_poll(struct ivf_device *ivf, void __iomem *io,
+			 unsigned int q)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	struct ivf_rxq_trk *t = &d->rx[q];
+	u32 *seen = t->seen;
+	u32 base = IVF_RDBAL(q), reg, v, rxdctl, head;
+	bool relayout = false;
+
+#define SEEN(r)	seen[((r) - base) / 4]
+
+	/* 1. A queue disable goes first. */
+	rxdctl = READ_ONCE(*ivf_sh(d, IVF_RXDCTL(q)));
+	if (rxdctl != SEEN(IVF_RXDCTL(q)) && !(rxdctl & IVF_XDCTL_ENABLE)) {
+		iowrite32(rxdctl, io + IVF_RXDCTL(q));
+		SEEN(IVF_RXDCTL(q)) = rxdctl;
+	}
+
+	/* 2. Ring base, length, buffer sizes, anything else; then the head. */
+	for (reg = base; reg < base + 0x100; reg += 4) {
+		if (ivf_rxq_special(reg, q))
+			continue;
+		v = READ_ONCE(*ivf_sh(d, reg));
+		if (v == SEEN(reg))
+			continue;
+		iowrite32(v, io + reg);
+		SEEN(reg) = v;
+		if (reg == IVF_RDBAL(q) || reg == IVF_RDBAH(q) ||
+		    reg == IVF_RDLEN(q) || reg == IVF_SRRCTL(q))
+			relayout = true;
+	}
+	if (relayout)
+		ivf_rxq_layout(ivf, t, SEEN(IVF_RDBAL(q)), SEEN(IVF_RDBAH(q)),
+			       SEEN(IVF_RDLEN(q)), SEEN(IVF_SRRCTL(q)));
+	v = READ_ONCE(*ivf_sh(d, IVF_RDH(q)));
+	if (v != SEEN(IVF_RDH(q)) || relayout) {
+		/* A new head: nothing is posted until the tail moves again. */
+		if (v != SEEN(IVF_RDH(q)))
+			iowrite32(v, io + IVF_RDH(q));
+		SEEN(IVF_RDH(q)) = v;
+		ivf_rxq_drop_bufs(ivf, t);
+		t->retire = v & 0xffff;
+		t->tail = v & 0xffff;
+	}
+
+	/* 3. Enable. */
+	if (rxdctl != SEEN(IVF_RXDCTL(q))) {
+		iowrite32(rxdctl, io + IVF_RXDCTL(q));
+		SEEN(IVF_RXDCTL(q)) = rxdctl;
+	}
+
+	/*
+	 * 4. Retire what the device consumed. The head can't pass the tail
+	 * forwarded so far, so this only retires buffers of earlier postings,
+	 * never those armed below. Show the guest its head.
+	 */
+	head = ioread32(io + IVF_RDH(q));
+	ivf_rxq_retire(ivf, t, head & 0xffff);
+	if (cmpxchg(ivf_sh(d, IVF_RDH(q)), SEEN(IVF_RDH(q)), head) ==
+	    SEEN(IVF_RDH(q)))
+		SEEN(IVF_RDH(q)) = head;
+	WRITE_ONCE(*ivf_sh(d, IVF_RQDPC(q)), ioread32(io + IVF_RQDPC(q)));
+
+	/* 5. The tail, once what it posts is armed. */
+	v = READ_ONCE(*ivf_sh(d, IVF_RDT(q)));
+	if (v != SEEN(IVF_RDT(q))) {
+		ivf_rxq_arm(ivf, t, t->tail, v & 0xffff);
+		t->tail = v & 0xffff;
+		iowrite32(v, io + IVF_RDT(q));
+		SEEN(IVF_RDT(q)) = v;
+		d->tails++;
+	}
+#undef SEEN
+}
+
+/* TX rings and head write-back: found in registers, pinned as they are. */
+static void ivf_txq_poll(struct ivf_device *ivf, void __iomem *io,
+			 unsigned int q)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	struct ivf_txq_trk *t = &d->tx[q];
+	u32 bal = ioread32(io + IVF_TDBAL(q)), bah = ioread32(io + IVF_TDBAH(q));
+	u32 len = ioread32(io + IVF_TDLEN(q)) & 0xfff80;
+	u32 wbl = ioread32(io + IVF_TDWBAL(q)), wbh = ioread32(io + IVF_TDWBAH(q));
+
+	if (bal != t->tdbal || bah != t->tdbah || len != t->tdlen ||
+	    !t->ring.npages) {
+		ivf_span_drop(ivf, &t->ring);
+		ivf_span_set(ivf, &t->ring, ivf_ring_base(bal, bah), len);
+		t->tdbal = bal;
+		t->tdbah = bah;
+		t->tdlen = len;
+	} else {
+		ivf_span_try(ivf, &t->ring);
+	}
+	if (wbl != t->tdwbal || wbh != t->tdwbah) {
+		ivf_span_drop(ivf, &t->wb);
+		if (wbl & IVF_TDWBAL_ENABLE)
+			ivf_span_set(ivf, &t->wb,
+				     ((u64)wbh << 32) | (wbl & ~3U), 4);
+		t->tdwbal = wbl;
+		t->tdwbah = wbh;
+	} else {
+		ivf_span_try(ivf, &t->wb);
+	}
+}
+
+/* Spans left unpinned by a fence: pin them once it is lifted. */
+static void ivf_dirty_retry(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	unsigned int q;
+	u32 i;
+
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		struct ivf_rxq_trk *t = &d->rx[q];
+
+		ivf_span_try(ivf, &t->ring);
+		for (i = 0; i < 2 * t->ndesc; i++)
+			if (t->bufs[i].npages && !t->bufs[i].pinned)
+				ivf_span_try(ivf, &t->bufs[i]);
+	}
+}
+
+/* After a VF reset: the shadow holds what the device now has. */
+static void ivf_dirty_resync(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	unsigned int q;
+
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		struct ivf_rxq_trk *t = &d->rx[q];
+
+		memcpy(t->seen, d->reset_seen[q], sizeof(t->seen));
+		ivf_rxq_drop_bufs(ivf, t);
+		t->retire = t->seen[(IVF_RDH(q) - IVF_RDBAL(q)) / 4] & 0xffff;
+		t->tail = t->retire;
+	}
+}
+
+/* One pass; dirty->lock held. */
+static void ivf_dirty_poll(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	void __iomem *io;
+	unsigned int q;
+
+	io = ivf_vf_io_lock(ivf);
+	if (!io)
+		return;
+	if (atomic_xchg(&d->resync, 0))
+		ivf_dirty_resync(ivf);
+	for (q = 0; q < IVF_NUM_QUEUES; q++)
+		ivf_rxq_poll(ivf, io, q);
+	if (!(d->polls % IVF_TX_CHECK_POLLS)) {
+		for (q = 0; q < IVF_NUM_QUEUES; q++)
+			ivf_txq_poll(ivf, io, q);
+		if (d->fenced)
+			ivf_dirty_retry(ivf);
+	}
+	d->polls++;
+	ivf_vf_io_unlock(ivf);
+}
+
+static int ivf_dirty_thread(void *data)
+{
+	struct ivf_device *ivf = data;
+	struct ivf_dirty *d = &ivf->dirty;
+	unsigned int us;
+
+	while (!kthread_should_stop()) {
+		mutex_lock(&d->lock);
+		if (!d->paused)
+			ivf_dirty_poll(ivf);
+		mutex_unlock(&d->lock);
+		us = max(READ_ONCE(dirty_poll_us), 5U);
+		usleep_range(us, us + us / 4);
+	}
+	return 0;
+}
+
+/*
+ * Fault on BAR0 page 2 while tracking: the shadow, with RAM's own
+ * protection (the vma's is uncached, for MMIO). memory_lock held.
+ */
+bool ivf_dirty_shadow(struct ivf_device *ivf, unsigned long *pfn)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+
+	if (!d->shadow_on)
+		return false;
+	*pfn = page_to_pfn(d->shadow);
+	return true;
+}
+
+/*
+ * read/write of page 2 while tracking go to the shadow too, or a write of
+ * the tail through the file would skip the arming. memory_lock held.
+ */
+bool ivf_dirty_shadow_rw(struct ivf_device *ivf, u64 off, __le32 *data,
+			 bool iswrite)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	u32 *w;
+
+	if (!d->shadow_on)
+		return false;
+	w = &d->shadow_va[IVF_SH(off)];
+	if (iswrite)
+		WRITE_ONCE(*w, le32_to_cpu(*data));
+	else
+		*data = cpu_to_le32(READ_ONCE(*w));
+	return true;
+}
+
+/* Put the shadow in place of page 2 (or take it away), under memory_lock. */
+static void ivf_dirty_switch(struct ivf_device *ivf, bool on)
+{
+	struct vfio_pci_core_device *vdev = &ivf->core;
+	struct ivf_dirty *d = &ivf->dirty;
+	void __iomem *io = vdev->barmap[VFIO_PCI_BAR0_REGION_INDEX];
+	unsigned int q, i;
+
+	down_write(&vdev->memory_lock);
+	unmap_mapping_range(vdev->vdev.inode->i_mapping,
+			    VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_BAR0_REGION_INDEX) +
+			    IVF_PAGE2, PAGE_SIZE, true);
+	if (on) {
+		/* No user write can reach the device from here on. */
+		for (q = 0; q < IVF_NUM_QUEUES; q++) {
+			for (i = 0; i < IVF_RXQ_WORDS / 2; i++) {
+				u32 reg = IVF_RDBAL(q) + 4 * i;
+				u32 v = io ? ioread32(io + reg) : 0;
+
+				d->shadow_va[IVF_SH(reg)] = v;
+				d->rx[q].seen[i] = v;
+			}
+		}
+	}
+	d->shadow_on = on;
+	up_write(&vdev->memory_lock);
+}
+
+/*
+ * The shadow was just loaded from the device: pin the rings and arm what is
+ * posted already (hardware head to tail). dirty->lock held.
+ */
+static int ivf_dirty_start_rings(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	void __iomem *io;
+	unsigned int q;
+	int ret = 0;
+
+	io = ivf_vf_io_lock(ivf);
+	if (!io)
+		return -EIO;
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		struct ivf_rxq_trk *t = &d->rx[q];
+		u32 *s = t->seen, head;
+
+		ret = ivf_rxq_layout(ivf, t, s[0], s[1], s[2], s[3]);
+		if (ret)
+			break;
+		head = ioread32(io + IVF_RDH(q)) & 0xffff;
+		t->retire = head;
+		t->tail = s[(IVF_RDT(q) - IVF_RDBAL(q)) / 4] & 0xffff;
+		ivf_rxq_arm(ivf, t, head, t->tail);
+		ivf_txq_poll(ivf, io, q);
+	}
+	ivf_vf_io_unlock(ivf);
+	return ret;
+}
+
+/*
+ * The device's registers were set behind the shadow's back (a migration
+ * restored into this VF while it is tracked): load them again.
+ */
+void ivf_dirty_reload(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+
+	mutex_lock(&d->lock);
+	if (d->engaged) {
+		ivf_dirty_switch(ivf, true);
+		if (ivf_dirty_start_rings(ivf))
+			pci_warn(ivf->core.pdev, "dirty tracking: could not reload the rings\n");
+	}
+	mutex_unlock(&d->lock);
+}
+
+/* Start tracking: the first entry to PRE_COPY. state_mutex held. */
+int ivf_dirty_engage(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	struct pci_dev *pdev = ivf->core.pdev;
+	unsigned int q;
+	int ret = 0;
+
+	mutex_lock(&d->lock);
+	if (d->engaged)
+		goto out;
+	d->shadow = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+	d->pages = kvcalloc(IVF_MAX_PIN, sizeof(*d->pages), GFP_KERNEL);
+	if (!d->shadow || !d->pages) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	d->shadow_va = page_address(d->shadow);
+	memset(d->rx, 0, sizeof(d->rx));
+	memset(d->tx, 0, sizeof(d->tx));
+	memset(d->fence, 0, sizeof(d->fence));
+	d->pinned = 0;
+	d->polls = 0;
+	d->tails = 0;
+	d->pin_failures = 0;
+	d->fenced = false;
+	atomic_set(&d->resync, 0);
+
+	ivf_dirty_switch(ivf, true);
+
+	ret = ivf_dirty_start_rings(ivf);
+	if (ret)
+		goto fail_switch;
+
+	d->paused = ivf->lm.quiesced;
+	d->thread = kthread_run(ivf_dirty_thread, ivf, "ivf-dirty/%s",
+				pci_name(pdev));
+	if (IS_ERR(d->thread)) {
+		ret = PTR_ERR(d->thread);
+		d->thread = NULL;
+		goto fail_switch;
+	}
+	d->engaged = true;
+	pci_info(pdev, "dirty tracking engaged: RX doorbell shadowed, %llu pages pinned\n",
+		 d->pinned);
+	goto out;
+
+fail_switch:
+	ivf_dirty_switch(ivf, false);
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		ivf_rxq_drop_bufs(ivf, &d->rx[q]);
+		ivf_span_drop(ivf, &d->rx[q].ring);
+		kvfree(d->rx[q].bufs);
+		d->rx[q].bufs = NULL;
+		d->rx[q].ndesc = 0;
+		ivf_span_drop(ivf, &d->tx[q].ring);
+		ivf_span_drop(ivf, &d->tx[q].wb);
+	}
+fail:
+	if (d->shadow)
+		__free_page(d->shadow);
+	d->shadow = NULL;
+	d->shadow_va = NULL;
+	kvfree(d->pages);
+	d->pages = NULL;
+	pci_warn(pdev, "dirty tracking not engaged (%d): the VMM sees every mapped page as dirty\n",
+		 ret);
+out:
+	mutex_unlock(&d->lock);
+	return ret;
+}
+
+/* Stop tracking: the device is closed. Page 2 maps the registers again. */
+void ivf_dirty_disengage(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	unsigned int q;
+
+	mutex_lock(&d->lock);
+	if (!d->engaged)
+		goto out;
+	mutex_unlock(&d->lock);
+	kthread_stop(d->thread);
+	mutex_lock(&d->lock);
+	d->thread = NULL;
+
+	/* Hand the guest's last writes to the device, then the real page. */
+	ivf_dirty_poll(ivf);
+	ivf_dirty_switch(ivf, false);
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		ivf_rxq_drop_bufs(ivf, &d->rx[q]);
+		ivf_span_drop(ivf, &d->rx[q].ring);
+		kvfree(d->rx[q].bufs);
+		d->rx[q].bufs = NULL;
+		d->rx[q].ndesc = 0;
+		ivf_span_drop(ivf, &d->tx[q].ring);
+		ivf_span_drop(ivf, &d->tx[q].wb);
+	}
+	WARN_ON(d->pinned);
+	__free_page(d->shadow);
+	d->shadow = NULL;
+	d->shadow_va = NULL;
+	kvfree(d->pages);
+	d->pages = NULL;
+	d->engaged = false;
+out:
+	mutex_unlock(&d->lock);
+}
+
+/*
+ * Quiesce: forward what the guest wrote last (the saved state must have
+ * its tail) and stop polling; unquiesce: poll again.
+ */
+void ivf_dirty_pause(struct ivf_device *ivf, bool pause)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+
+	mutex_lock(&d->lock);
+	if (d->engaged && pause && !d->paused)
+		ivf_dirty_poll(ivf);
+	d->paused = pause;
+	mutex_unlock(&d->lock);
+}
+
+/*
+ * The VF was reset (memory_lock held for write by the core, so no poll is
+ * running): put the device's registers in the shadow and tell the poller.
+ */
+void ivf_dirty_reset(struct ivf_device *ivf)
+{
+	struct vfio_pci_core_device *vdev = &ivf->core;
+	struct ivf_dirty *d = &ivf->dirty;
+	void __iomem *io = vdev->barmap[VFIO_PCI_BAR0_REGION_INDEX];
+	unsigned int q, i;
+
+	if (!READ_ONCE(d->shadow_on) || !io)
+		return;
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		for (i = 0; i < IVF_RXQ_WORDS / 2; i++) {
+			u32 reg = IVF_RDBAL(q) + 4 * i;
+			u32 v = ioread32(io + reg);
+
+			d->shadow_va[IVF_SH(reg)] = v;
+			d->reset_seen[q][i] = v;
+		}
+	}
+	atomic_set(&d->resync, 1);
+}
+
+static bool ivf_span_hit(const struct ivf_span *s, u64 iova, u64 end)
+{
+	return s->pinned && s->iova < end &&
+	       iova < s->iova + ((u64)s->npages << PAGE_SHIFT);
+}
+
+/* The user unmaps [iova, iova + length): drop our pins there. */
+void ivf_dirty_dma_unmap(struct ivf_device *ivf, u64 iova, u64 length)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	struct ivf_fence *f;
+	unsigned int q, i;
+	u64 end = iova + length;
+
+	mutex_lock(&d->lock);
+	if (!d->engaged)
+		goto out;
+	/*
+	 * Don't pin there again while type1 finishes the unmap (it would
+	 * call us again, and gives up after ten tries). Spans hit keep their
+	 * address and are pinned again once the fence is lifted, if the range
+	 * is mapped again by then.
+	 */
+	f = &d->fence[d->next_fence++ % ARRAY_SIZE(d->fence)];
+	f->iova = iova;
+	f->len = length;
+	f->expires = jiffies + msecs_to_jiffies(IVF_FENCE_MS);
+	d->fenced = true;
+
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		struct ivf_rxq_trk *t = &d->rx[q];
+		struct ivf_span *spans[] = { &t->ring, &d->tx[q].ring,
+					     &d->tx[q].wb };
+
+		for (i = 0; i < ARRAY_SIZE(spans); i++) {
+			if (ivf_span_hit(spans[i], iova, end)) {
+				vfio_unpin_pages(&ivf->core.vdev, spans[i]->iova,
+						 spans[i]->npages);
+				d->pinned -= spans[i]->npages;
+				spans[i]->pinned = false;
+			}
+		}
+		for (i = 0; i < 2 * t->ndesc; i++) {
+			struct ivf_span *s = &t->bufs[i];
+
+			if (ivf_span_hit(s, iova, end)) {
+				vfio_unpin_pages(&ivf->core.vdev, s->iova,
+						 s->npages);
+				d->pinned -= s->npages;
+				s->pinned = false;
+			}
+		}
+	}
+out:
+	mutex_unlock(&d->lock);
+}
+
+void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	unsigned int q, armed = 0;
+	u32 i;
+
+	mutex_lock(&d->lock);
+	for (q = 0; q < IVF_NUM_QUEUES; q++)
+		for (i = 0; i < d->rx[q].ndesc; i++)
+			if (d->rx[q].bufs[2 * i].npages ||
+			    d->rx[q].bufs[2 * i + 1].npages)
+				armed++;
+	seq_printf(m, "tracking %d\npaused %d\npinned %llu\narmed %u\npolls %llu\nforwarded_tails %llu\npin_failures %llu\npoll_us %u\n",
+		   d->engaged, d->paused, d->pinned, armed, d->polls, d->tails,
+		   d->pin_failures, READ_ONCE(dirty_poll_us));
+	mutex_unlock(&d->lock);
+}
+
+void ivf_dirty_init(struct ivf_device *ivf)
+{
+	mutex_init(&ivf->dirty.lock);
+}
+
+void ivf_dirty_destroy(struct ivf_device *ivf)
+{
+	mutex_destroy(&ivf->dirty.lock);
+}
