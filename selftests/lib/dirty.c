@@ -308,6 +308,46 @@ void dmem_snap(struct dmem *m)
 			memcpy(m->r[i].snap, m->r[i].vaddr, m->r[i].size);
 }
 
+int dirty_get_dmem(struct vfio_dev *d, const struct dmem *m, uint64_t *bm)
+{
+	static uint64_t *tmp;
+	static size_t tmp_words;
+	size_t words, i, base;
+	int r, ret;
+
+	memset(bm, 0, dmem_words(m) * 8);
+	for (r = 0; r < m->n; r++) {
+		const struct dmem_region *reg = &m->r[r];
+
+		words = dirty_bm_words(reg->size);
+		if (words > tmp_words) {
+			free(tmp);
+			tmp = calloc(words, 8);
+			if (!tmp) {
+				tmp_words = 0;
+				return -ENOMEM;
+			}
+			tmp_words = words;
+		}
+		ret = dirty_get(d, reg->iova, reg->size, tmp);
+		if (ret)
+			return ret;
+		base = dmem_pg(m, reg->iova);
+		for (i = 0; i < words; i++) {
+			uint64_t w = tmp[i];
+
+			while (w) {
+				size_t pg = i * 64 + __builtin_ctzll(w);
+
+				w &= w - 1;
+				if (pg < reg->size >> DIRTY_PGSHIFT)
+					bm_set(bm, base + pg);
+			}
+		}
+	}
+	return 0;
+}
+
 /* ----------------------------------------------------- driver (debugfs) */
 
 int ivf_dbg_read(const char *bdf, const char *file, char *buf, size_t len)

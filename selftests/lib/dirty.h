@@ -129,6 +129,14 @@ void dmem_fill(struct dmem_region *r, uint32_t seed);
 size_t dmem_snap_diff(struct dmem *m, uint64_t *changed);
 /* take a snapshot without comparing */
 void dmem_snap(struct dmem *m);
+/*
+ * GET_BITMAP of every region on its own (as QEMU asks per memory section),
+ * assembled into @bm over the span (zeroed here). One GET over several
+ * mappings that are not 64-page aligned to the range's start makes 6.12's
+ * type1 shift stale bits past a mapping's end into the next report: they
+ * show up as pages outside any mapping.
+ */
+int dirty_get_dmem(struct vfio_dev *d, const struct dmem *m, uint64_t *bm);
 
 /* ----------------------------------------------------- driver (debugfs) */
 

@@ -34,7 +34,9 @@ int rxpool_init(struct rxpool *p, struct ivf *v, const struct dmem *mem,
 	p->pkt = calloc(v->rx_count, sizeof(*p->pkt));
 	p->hdr = calloc(v->rx_count, sizeof(*p->hdr));
 	p->tmp = malloc(v->buf_size + v->hdr_size + 64);
-	if (!p->pkt || !p->hdr || !p->tmp) {
+	p->buf_desc = calloc(nbuf ? nbuf : 1, sizeof(*p->buf_desc));
+	p->buf_serial = calloc(nbuf ? nbuf : 1, sizeof(*p->buf_serial));
+	if (!p->pkt || !p->hdr || !p->tmp || !p->buf_desc || !p->buf_serial) {
 		rxpool_free(p);
 		return -ENOMEM;
 	}
@@ -52,8 +54,12 @@ void rxpool_free(struct rxpool *p)
 	free(p->pkt);
 	free(p->hdr);
 	free(p->tmp);
+	free(p->buf_desc);
+	free(p->buf_serial);
 	p->pkt = p->hdr = NULL;
 	p->tmp = NULL;
+	p->buf_desc = NULL;
+	p->buf_serial = NULL;
 }
 
 static void post(struct rxpool *p, unsigned int i)
@@ -61,7 +67,10 @@ static void post(struct rxpool *p, unsigned int i)
 	struct ivf *v = p->v;
 
 	if (p->nbuf) {
-		unsigned int b = p->next++ % p->nbuf;
+		unsigned int b = p->next % p->nbuf;
+
+		p->buf_desc[b] = i;
+		p->buf_serial[b] = p->next++;
 
 		p->pkt[i] = p->pkt_iova + (uint64_t)b * v->buf_size;
 		if (v->hdr_split)
@@ -322,6 +331,29 @@ static void idle(unsigned int *idle_loops)
 	nanosleep(&ts, NULL);
 }
 
+/* what the ring looks like when the stream stalls */
+static void dtraffic_diag(struct dtraffic *t)
+{
+	struct ivf *v = t->v;
+	char dbg[1024], *p;
+	unsigned int i, n = v->rx_next, dd = 0;
+
+	for (i = 0; i < v->rx_count; i++)
+		if (v->rx_ring[i].wb.status_error & IVF_RXD_STAT_DD)
+			dd++;
+	ktap_info("stall: rx_next %u, RDH %u RDT %u RXDCTL 0x%x (as the VF sees them), %u descriptors with DD, desc[rx_next] 0x%llx 0x%llx",
+		  n, ivf_rd(v, IVF_RDH(0)), ivf_rd(v, IVF_RDT(0)),
+		  ivf_rd(v, IVF_RXDCTL(0)), dd,
+		  (unsigned long long)v->rx_ring[n].read.pkt_addr,
+		  (unsigned long long)v->rx_ring[n].read.hdr_addr);
+	if (!ivf_dbg_read(v->dev->bdf, "dirty", dbg, sizeof(dbg))) {
+		for (p = dbg; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		ktap_info("stall: debugfs dirty: %s", dbg);
+	}
+}
+
 int dtraffic_run(struct dtraffic *t)
 {
 	uint64_t t0 = now_ns(), last = t0, stall = t->c.stall_ms * 1000000ull;
@@ -333,6 +365,15 @@ int dtraffic_run(struct dtraffic *t)
 
 		if (__atomic_load_n(&t->stop, __ATOMIC_RELAXED) || fin)
 			break;
+		if (__atomic_load_n(&t->pause, __ATOMIC_ACQUIRE)) {
+			struct timespec ts = { 0, 200000 };
+
+			__atomic_store_n(&t->paused, 1, __ATOMIC_RELEASE);
+			nanosleep(&ts, NULL);
+			last = now_ns();
+			continue;
+		}
+		__atomic_store_n(&t->paused, 0, __ATOMIC_RELEASE);
 		if (step(t, true)) {
 			last = now_ns();
 			idle_loops = 0;
@@ -346,6 +387,7 @@ int dtraffic_run(struct dtraffic *t)
 					  t->c.stall_ms,
 					  (unsigned long long)rx_outstanding(t),
 					  (unsigned long long)(t->vf_sent - t->peer_rcvd - t->peer_lost));
+			dtraffic_diag(t);
 			t->vf_lost += rx_outstanding(t);
 			t->expect = t->peer_sent;
 			t->peer_lost = t->vf_sent - t->peer_rcvd;
@@ -369,6 +411,37 @@ int dtraffic_run(struct dtraffic *t)
 	t->t_ns += now_ns() - t0;
 	__atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+void dtraffic_pause(struct dtraffic *t)
+{
+	struct timespec ts = { 0, 200000 };
+
+	__atomic_store_n(&t->pause, 1, __ATOMIC_RELEASE);
+	while (t->running && !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE) &&
+	       !__atomic_load_n(&t->paused, __ATOMIC_ACQUIRE))
+		nanosleep(&ts, NULL);
+}
+
+void dtraffic_resume(struct dtraffic *t)
+{
+	__atomic_store_n(&t->pause, 0, __ATOMIC_RELEASE);
+}
+
+unsigned int rxpool_mark_owned(const struct rxpool *p, uint64_t *bm)
+{
+	struct ivf *v = p->v;
+	unsigned int i = v->rx_next, n = 0, tail;
+
+	tail = ivf_rd(v, IVF_RDT(0)) % v->rx_count;
+	while (i != tail && (v->rx_ring[i].wb.status_error & IVF_RXD_STAT_DD))
+		i = (i + 1) % v->rx_count;
+	for (; i != tail; i = (i + 1) % v->rx_count, n++) {
+		dmem_mark_range(p->mem, p->pkt[i], v->buf_size, bm);
+		if (v->hdr_split)
+			dmem_mark_range(p->mem, p->hdr[i], v->hdr_size, bm);
+	}
+	return n;
 }
 
 static void *dtraffic_thread(void *arg)

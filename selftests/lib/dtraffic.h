@@ -35,6 +35,8 @@ struct rxpool {
 	unsigned int next;	/* next pool buffer to hand out */
 	uint64_t *pkt, *hdr;	/* per descriptor: the buffers posted */
 	uint8_t *tmp;		/* reassembly for header split */
+	uint32_t *buf_desc;	/* per pool buffer: descriptor it went to */
+	uint64_t *buf_serial;	/* ... and its hand-out number (next) */
 	uint64_t frames, errors;
 };
 
@@ -74,6 +76,8 @@ struct dtraffic {
 	bool running;
 	volatile int stop;
 	volatile int done;		/* dtraffic_run() returned */
+	volatile int pause;		/* set: the thread stops touching the VF */
+	volatile int paused;		/* ... and says so here */
 
 	/* peer -> VF */
 	volatile uint64_t peer_sent, vf_rcvd, vf_ok, vf_bad, vf_lost, vf_dup;
@@ -94,6 +98,15 @@ void dtraffic_free(struct dtraffic *t);
 int dtraffic_run(struct dtraffic *t);
 int dtraffic_start(struct dtraffic *t);
 void dtraffic_stop(struct dtraffic *t);
+/* hold the traffic thread still (and wait until it is) / let it go */
+void dtraffic_pause(struct dtraffic *t);
+void dtraffic_resume(struct dtraffic *t);
+/*
+ * Descriptors the device owns, as the (paused) driver sees them: from the
+ * first one at or after rx_next without DD up to the tail it wrote. Their
+ * buffer pages are ORed into @bm; returns how many descriptors.
+ */
+unsigned int rxpool_mark_owned(const struct rxpool *p, uint64_t *bm);
 /* frames received by the VF so far (for pacing from another thread) */
 static inline uint64_t dtraffic_rcvd(const struct dtraffic *t)
 {
