@@ -41,12 +41,15 @@
  */
 #include <linux/delay.h>
 #include <linux/io.h>
+#include <linux/highmem.h>
 #include <linux/iommu.h>
+#include <linux/iova_bitmap.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
 #include <linux/slab.h>
 #include <linux/vfio.h>
+#include <linux/xarray.h>
 
 #include "ivf.h"
 
@@ -85,13 +88,66 @@ static bool ivf_fenced(struct ivf_dirty *d, u64 iova, u32 npages)
 	return false;
 }
 
+/*
+ * DMA logging: a page the device may write from now on is reported at the
+ * next read_and_clear, even if the device is done with it by then.
+ */
+static void ivf_log_mark(struct ivf_dirty *d, const struct ivf_span *s)
+{
+	unsigned long idx = s->iova >> PAGE_SHIFT;
+	u32 i;
+
+	if (!d->logging)
+		return;
+	for (i = 0; i < s->npages; i++)
+		if (xa_err(xa_store(&d->log, idx + i, xa_mk_value(1),
+				    GFP_KERNEL)))
+			d->log_overflow = true;
+}
+
+/*
+ * Read guest memory at @iova: through the VFIO container (type1), or, for a
+ * device bound through iommufd (no container), through the device's IOMMU
+ * translation. Never written.
+ */
+static int ivf_guest_read(struct ivf_device *ivf, u64 iova, void *buf,
+			  size_t len)
+{
+	struct iommu_domain *dom;
+	size_t n;
+	int ret;
+
+	ret = vfio_dma_rw(&ivf->core.vdev, iova, buf, len, false);
+	if (ret != -EINVAL)
+		return ret;
+	dom = iommu_get_domain_for_dev(&ivf->core.pdev->dev);
+	if (!dom || !(dom->type & __IOMMU_DOMAIN_PAGING))
+		return -EINVAL;
+	while (len) {
+		phys_addr_t pa = iommu_iova_to_phys(dom, iova);
+
+		n = min_t(size_t, len, PAGE_SIZE - offset_in_page(iova));
+		if (!pa || !pfn_valid(PHYS_PFN(pa)))
+			return -EFAULT;
+		memcpy_from_page(buf, pfn_to_page(PHYS_PFN(pa)),
+				 offset_in_page(pa), n);
+		buf += n;
+		iova += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /* Pin a span if it is not pinned yet and not in a range being unmapped. */
 static void ivf_span_try(struct ivf_device *ivf, struct ivf_span *s)
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	int ret;
 
-	if (!s->npages || s->pinned || ivf_fenced(d, s->iova, s->npages))
+	if (!s->npages || s->pinned)
+		return;
+	ivf_log_mark(d, s);
+	if (!d->pin_mode || ivf_fenced(d, s->iova, s->npages))
 		return;
 	ret = vfio_pin_pages(&ivf->core.vdev, s->iova, s->npages,
 			     IOMMU_READ | IOMMU_WRITE, d->pages);
@@ -181,8 +237,7 @@ static void ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 	while (i != to) {
 		n = (to > i ? to : t->ndesc) - i;
 		n = min_t(u32, n, ARRAY_SIZE(desc) / 2);
-		ret = vfio_dma_rw(&ivf->core.vdev, t->base + (u64)i * 16, desc,
-				  n * 16, false);
+		ret = ivf_guest_read(ivf, t->base + (u64)i * 16, desc, n * 16);
 		if (ret) {
 			/* An unreadable ring: the device can't read it either. */
 			d->pin_failures++;
@@ -279,7 +334,20 @@ static void ivf_rxq_poll(struct ivf_device *ivf, void __iomem *io,
 		SEEN(IVF_RXDCTL(q)) = rxdctl;
 	}
 
-	/* 2. Ring base, length, buffer sizes, anything else; then the head. */
+	/*
+	 * 2. Ring base, length, buffer sizes, anything else; then the head.
+	 * A guest that moved its ring between two polls never had the
+	 * device see it disabled: disable it here for the move.
+	 */
+	if ((SEEN(IVF_RXDCTL(q)) & IVF_XDCTL_ENABLE) &&
+	    (READ_ONCE(*ivf_sh(d, IVF_RDBAL(q))) != SEEN(IVF_RDBAL(q)) ||
+	     READ_ONCE(*ivf_sh(d, IVF_RDBAH(q))) != SEEN(IVF_RDBAH(q)) ||
+	     READ_ONCE(*ivf_sh(d, IVF_RDLEN(q))) != SEEN(IVF_RDLEN(q)) ||
+	     READ_ONCE(*ivf_sh(d, IVF_RDH(q))) != SEEN(IVF_RDH(q)))) {
+		iowrite32(SEEN(IVF_RXDCTL(q)) & ~IVF_XDCTL_ENABLE,
+			  io + IVF_RXDCTL(q));
+		SEEN(IVF_RXDCTL(q)) &= ~IVF_XDCTL_ENABLE;
+	}
 	for (reg = base; reg < base + 0x100; reg += 4) {
 		if (ivf_rxq_special(reg, q))
 			continue;
@@ -346,8 +414,7 @@ static void ivf_txq_poll(struct ivf_device *ivf, void __iomem *io,
 	u32 len = ioread32(io + IVF_TDLEN(q)) & 0xfff80;
 	u32 wbl = ioread32(io + IVF_TDWBAL(q)), wbh = ioread32(io + IVF_TDWBAH(q));
 
-	if (bal != t->tdbal || bah != t->tdbah || len != t->tdlen ||
-	    !t->ring.npages) {
+	if (bal != t->tdbal || bah != t->tdbah || len != t->tdlen) {
 		ivf_span_drop(ivf, &t->ring);
 		ivf_span_set(ivf, &t->ring, ivf_ring_base(bal, bah), len);
 		t->tdbal = bal;
@@ -418,7 +485,7 @@ static void ivf_dirty_poll(struct ivf_device *ivf)
 	if (!(d->polls % IVF_TX_CHECK_POLLS)) {
 		for (q = 0; q < IVF_NUM_QUEUES; q++)
 			ivf_txq_poll(ivf, io, q);
-		if (d->fenced)
+		if (d->fenced && d->pin_mode)
 			ivf_dirty_retry(ivf);
 	}
 	d->polls++;
@@ -432,10 +499,12 @@ static int ivf_dirty_thread(void *data)
 	unsigned int us;
 
 	while (!kthread_should_stop()) {
-		mutex_lock(&d->lock);
-		if (!d->paused)
-			ivf_dirty_poll(ivf);
-		mutex_unlock(&d->lock);
+		/* Never blocks on the lock: it may be held to stop us. */
+		if (mutex_trylock(&d->lock)) {
+			if (!d->paused)
+				ivf_dirty_poll(ivf);
+			mutex_unlock(&d->lock);
+		}
 		us = max(READ_ONCE(dirty_poll_us), 5U);
 		usleep_range(us, us + us / 4);
 	}
@@ -552,17 +621,30 @@ void ivf_dirty_reload(struct ivf_device *ivf)
 	mutex_unlock(&d->lock);
 }
 
-/* Start tracking: the first entry to PRE_COPY. state_mutex held. */
-int ivf_dirty_engage(struct ivf_device *ivf)
+static void ivf_dirty_drop_all(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	unsigned int q;
+
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		ivf_rxq_drop_bufs(ivf, &d->rx[q]);
+		ivf_span_drop(ivf, &d->rx[q].ring);
+		kvfree(d->rx[q].bufs);
+		d->rx[q].bufs = NULL;
+		d->rx[q].ndesc = 0;
+		ivf_span_drop(ivf, &d->tx[q].ring);
+		ivf_span_drop(ivf, &d->tx[q].wb);
+	}
+}
+
+/* Shadow the doorbell and start the poller. dirty->lock held. */
+static int ivf_dirty_start(struct ivf_device *ivf)
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	struct pci_dev *pdev = ivf->core.pdev;
 	unsigned int q;
-	int ret = 0;
+	int ret;
 
-	mutex_lock(&d->lock);
-	if (d->engaged)
-		goto out;
 	d->shadow = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
 	d->pages = kvcalloc(IVF_MAX_PIN, sizeof(*d->pages), GFP_KERNEL);
 	if (!d->shadow || !d->pages) {
@@ -572,6 +654,8 @@ int ivf_dirty_engage(struct ivf_device *ivf)
 	d->shadow_va = page_address(d->shadow);
 	memset(d->rx, 0, sizeof(d->rx));
 	memset(d->tx, 0, sizeof(d->tx));
+	for (q = 0; q < IVF_NUM_QUEUES; q++)
+		d->tx[q].tdlen = U32_MAX;	/* lay the TX rings out */
 	memset(d->fence, 0, sizeof(d->fence));
 	d->pinned = 0;
 	d->polls = 0;
@@ -581,7 +665,6 @@ int ivf_dirty_engage(struct ivf_device *ivf)
 	atomic_set(&d->resync, 0);
 
 	ivf_dirty_switch(ivf, true);
-
 	ret = ivf_dirty_start_rings(ivf);
 	if (ret)
 		goto fail_switch;
@@ -595,21 +678,11 @@ int ivf_dirty_engage(struct ivf_device *ivf)
 		goto fail_switch;
 	}
 	d->engaged = true;
-	pci_info(pdev, "dirty tracking engaged: RX doorbell shadowed, %llu pages pinned\n",
-		 d->pinned);
-	goto out;
+	return 0;
 
 fail_switch:
 	ivf_dirty_switch(ivf, false);
-	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		ivf_rxq_drop_bufs(ivf, &d->rx[q]);
-		ivf_span_drop(ivf, &d->rx[q].ring);
-		kvfree(d->rx[q].bufs);
-		d->rx[q].bufs = NULL;
-		d->rx[q].ndesc = 0;
-		ivf_span_drop(ivf, &d->tx[q].ring);
-		ivf_span_drop(ivf, &d->tx[q].wb);
-	}
+	ivf_dirty_drop_all(ivf);
 fail:
 	if (d->shadow)
 		__free_page(d->shadow);
@@ -617,39 +690,23 @@ fail:
 	d->shadow_va = NULL;
 	kvfree(d->pages);
 	d->pages = NULL;
-	pci_warn(pdev, "dirty tracking not engaged (%d): the VMM sees every mapped page as dirty\n",
-		 ret);
-out:
-	mutex_unlock(&d->lock);
 	return ret;
 }
 
-/* Stop tracking: the device is closed. Page 2 maps the registers again. */
-void ivf_dirty_disengage(struct ivf_device *ivf)
+/* Stop the poller, hand the device its registers back. dirty->lock held. */
+static void ivf_dirty_stop(struct ivf_device *ivf)
 {
 	struct ivf_dirty *d = &ivf->dirty;
-	unsigned int q;
 
-	mutex_lock(&d->lock);
 	if (!d->engaged)
-		goto out;
-	mutex_unlock(&d->lock);
+		return;
+	/* The poller only ever trylocks, so it can't be waiting on us. */
 	kthread_stop(d->thread);
-	mutex_lock(&d->lock);
 	d->thread = NULL;
-
-	/* Hand the guest's last writes to the device, then the real page. */
+	/* The guest's last writes reach the device, then the real page. */
 	ivf_dirty_poll(ivf);
 	ivf_dirty_switch(ivf, false);
-	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		ivf_rxq_drop_bufs(ivf, &d->rx[q]);
-		ivf_span_drop(ivf, &d->rx[q].ring);
-		kvfree(d->rx[q].bufs);
-		d->rx[q].bufs = NULL;
-		d->rx[q].ndesc = 0;
-		ivf_span_drop(ivf, &d->tx[q].ring);
-		ivf_span_drop(ivf, &d->tx[q].wb);
-	}
+	ivf_dirty_drop_all(ivf);
 	WARN_ON(d->pinned);
 	__free_page(d->shadow);
 	d->shadow = NULL;
@@ -657,9 +714,176 @@ void ivf_dirty_disengage(struct ivf_device *ivf)
 	kvfree(d->pages);
 	d->pages = NULL;
 	d->engaged = false;
+}
+
+/*
+ * The device enters PRE_COPY (state_mutex held): a VMM migrates memory while
+ * it runs. With a type1 container, pin what the device may write so type1
+ * reports only that; from then on until close. Through iommufd there is no
+ * container to pin in: DMA logging (log_ops) reports instead.
+ */
+int ivf_dirty_engage(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	struct pci_dev *pdev = ivf->core.pdev;
+	int ret = 0;
+
+#if IS_ENABLED(CONFIG_IOMMUFD)
+	if (ivf->core.vdev.iommufd_device)
+		return 0;
+#endif
+	mutex_lock(&d->lock);
+	if (d->pin_mode)
+		goto out;
+	d->pin_mode = true;
+	if (d->engaged) {
+		/* Logging already runs the tracker: pin what it armed. */
+		ivf_dirty_retry(ivf);
+	} else {
+		ret = ivf_dirty_start(ivf);
+	}
+	if (ret) {
+		d->pin_mode = false;
+		pci_warn(pdev, "dirty tracking not engaged (%d): the VMM sees every mapped page as dirty\n",
+			 ret);
+	} else {
+		pci_info(pdev, "dirty tracking engaged: RX doorbell shadowed, %llu pages pinned\n",
+			 d->pinned);
+	}
 out:
 	mutex_unlock(&d->lock);
+	return ret;
 }
+
+/* The device is closed: tracking ends, page 2 maps the registers again. */
+void ivf_dirty_disengage(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+
+	mutex_lock(&d->lock);
+	ivf_dirty_stop(ivf);
+	d->pin_mode = false;
+	d->logging = false;
+	xa_destroy(&d->log);
+	mutex_unlock(&d->lock);
+}
+
+#if IS_REACHABLE(CONFIG_IOMMUFD_DRIVER)
+/*
+ * DMA logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*): the same tracker, with
+ * the pages it arms recorded until the next report instead of pinned. The
+ * core keeps no state: a second start is refused, stop is idempotent, a
+ * report needs a start. Whatever the ranges asked, we track every page the
+ * device may write, in 4 KiB pages.
+ */
+static int ivf_log_start(struct vfio_device *vdev,
+			 struct rb_root_cached *ranges, u32 nnodes,
+			 u64 *page_size)
+{
+	struct ivf_device *ivf = ivf_from_vdev(vdev);
+	struct ivf_dirty *d = &ivf->dirty;
+	int ret = 0;
+
+	mutex_lock(&d->lock);
+	if (d->logging) {
+		ret = -EBUSY;
+		goto out;
+	}
+	*page_size = PAGE_SIZE;
+	xa_destroy(&d->log);
+	d->log_overflow = false;
+	d->logging = true;
+	if (!d->engaged)
+		ret = ivf_dirty_start(ivf);
+	else
+		ivf_dirty_retry(ivf);
+	if (ret)
+		d->logging = false;
+out:
+	mutex_unlock(&d->lock);
+	return ret;
+}
+
+static int ivf_log_stop(struct vfio_device *vdev)
+{
+	struct ivf_device *ivf = ivf_from_vdev(vdev);
+	struct ivf_dirty *d = &ivf->dirty;
+
+	mutex_lock(&d->lock);
+	if (d->logging) {
+		d->logging = false;
+		xa_destroy(&d->log);
+		if (!d->pin_mode)
+			ivf_dirty_stop(ivf);
+	}
+	mutex_unlock(&d->lock);
+	return 0;
+}
+
+static void ivf_log_span(struct iova_bitmap *dirty, const struct ivf_span *s,
+			 u64 iova, u64 end)
+{
+	u64 a, b;
+
+	if (!s->npages)
+		return;
+	a = max(s->iova, iova);
+	b = min(s->iova + ((u64)s->npages << PAGE_SHIFT), end);
+	if (a < b)
+		iova_bitmap_set(dirty, a, b - a);
+}
+
+static int ivf_log_read_and_clear(struct vfio_device *vdev,
+				  unsigned long iova, unsigned long length,
+				  struct iova_bitmap *dirty)
+{
+	struct ivf_device *ivf = ivf_from_vdev(vdev);
+	struct ivf_dirty *d = &ivf->dirty;
+	u64 end = (u64)iova + length;
+	unsigned long idx;
+	unsigned int q;
+	void *entry;
+	u32 i;
+	int ret = 0;
+
+	mutex_lock(&d->lock);
+	if (!d->logging) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (d->log_overflow) {
+		/* A page we could not record: report everything once. */
+		iova_bitmap_set(dirty, iova, length);
+		d->log_overflow = false;
+		xa_destroy(&d->log);
+		goto out;
+	}
+	xa_for_each_range(&d->log, idx, entry, iova >> PAGE_SHIFT,
+			  (end - 1) >> PAGE_SHIFT) {
+		iova_bitmap_set(dirty, (u64)idx << PAGE_SHIFT, PAGE_SIZE);
+		xa_erase(&d->log, idx);
+	}
+	/* What the device may still write is dirty until it is done. */
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		struct ivf_rxq_trk *t = &d->rx[q];
+
+		ivf_log_span(dirty, &t->ring, iova, end);
+		ivf_log_span(dirty, &d->tx[q].ring, iova, end);
+		ivf_log_span(dirty, &d->tx[q].wb, iova, end);
+		for (i = 0; i < 2 * t->ndesc; i++)
+			ivf_log_span(dirty, &t->bufs[i], iova, end);
+	}
+out:
+	mutex_unlock(&d->lock);
+	return ret;
+}
+
+static const struct vfio_log_ops ivf_log_ops = {
+	.log_start		= ivf_log_start,
+	.log_stop		= ivf_log_stop,
+	.log_read_and_clear	= ivf_log_read_and_clear,
+};
+#endif
 
 /*
  * Quiesce: forward what the guest wrote last (the saved state must have
@@ -779,6 +1003,10 @@ void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 void ivf_dirty_init(struct ivf_device *ivf)
 {
 	mutex_init(&ivf->dirty.lock);
+	xa_init(&ivf->dirty.log);
+#if IS_REACHABLE(CONFIG_IOMMUFD_DRIVER)
+	ivf->core.vdev.log_ops = &ivf_log_ops;
+#endif
 }
 
 void ivf_dirty_destroy(struct ivf_device *ivf)

@@ -15,6 +15,7 @@
 #include <linux/if_vlan.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
+#include <linux/xarray.h>
 
 #include "compat.h"
 #include "ivf_migration.h"
@@ -170,6 +171,10 @@ struct ivf_dirty {
 	struct ivf_fence fence[8];
 	unsigned int next_fence;
 	bool fenced;
+	bool pin_mode;			/* type1: pin what the device may write */
+	bool logging;			/* DMA logging: record it in log */
+	bool log_overflow;		/* a page could not be recorded */
+	struct xarray log;		/* IOVA pfns armed since the last report */
 	u64 pinned, polls, tails, pin_failures;
 };
 

@@ -56,9 +56,12 @@ fi
 make -s -C selftests
 verdict "selftests build" $?
 
-IVF_NOBUILD=1 selftests/vm/lab.sh run 'bash selftests/vm/suite.sh'
+runfile=$(mktemp)
+IVF_NOBUILD=1 IVF_RUN_FILE=$runfile selftests/vm/lab.sh run 'bash selftests/vm/suite.sh'
 lab_rc=$?
-run=$(readlink -f "$IVF_CACHE/runs/latest")
+# Our own run's directory: runs/latest may be another lab's by now.
+run=$(cat "$runfile")
+rm -f "$runfile"
 if [ -f "$run/results" ]; then
 	while read -r line; do
 		name=$(echo "$line" | sed -E 's/^(not ok|ok|skip) ([^ ]+).*/\2/')

@@ -10,7 +10,8 @@
 #                         is CMD's; non-zero as well on any splat in the log.
 #
 # Each run keeps its output (guest log, kernel log, results) in
-# $IVF_CACHE/runs/<id>; $IVF_CACHE/runs/latest points at the last one.
+# $IVF_CACHE/runs/<id>; $IVF_CACHE/runs/latest points at the last one, and
+# the file named by $IVF_RUN_FILE (if set) gets this run's directory.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -38,6 +39,7 @@ run() {
 	out=$IVF_CACHE/runs/$(date +%Y%m%d-%H%M%S)-$$
 	mkdir "$out"
 	ln -sfn "$out" "$IVF_CACHE/runs/latest"
+	[ -z "${IVF_RUN_FILE:-}" ] || echo "$out" >"$IVF_RUN_FILE"
 	cp "$IVF_REPO/selftests/vm/guest.sh" "$out/guest.sh"
 	printf '%s\n' "$cmd" >"$out/job.sh"
 	cat >"$out/env" <<-EOT
