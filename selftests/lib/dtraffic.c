@@ -368,12 +368,15 @@ int dtraffic_run(struct dtraffic *t)
 		if (__atomic_load_n(&t->pause, __ATOMIC_ACQUIRE)) {
 			struct timespec ts = { 0, 200000 };
 
-			__atomic_store_n(&t->paused, 1, __ATOMIC_RELEASE);
+			uint64_t p0 = now_ns();
+
+			__atomic_store_n(&t->pause_ack,
+					 __atomic_load_n(&t->pause_gen, __ATOMIC_ACQUIRE),
+					 __ATOMIC_RELEASE);
 			nanosleep(&ts, NULL);
-			last = now_ns();
+			last += now_ns() - p0;	/* a pause is no stall */
 			continue;
 		}
-		__atomic_store_n(&t->paused, 0, __ATOMIC_RELEASE);
 		if (step(t, true)) {
 			last = now_ns();
 			idle_loops = 0;
@@ -417,9 +420,11 @@ void dtraffic_pause(struct dtraffic *t)
 {
 	struct timespec ts = { 0, 200000 };
 
+	unsigned int gen = __atomic_add_fetch(&t->pause_gen, 1, __ATOMIC_ACQ_REL);
+
 	__atomic_store_n(&t->pause, 1, __ATOMIC_RELEASE);
 	while (t->running && !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE) &&
-	       !__atomic_load_n(&t->paused, __ATOMIC_ACQUIRE))
+	       __atomic_load_n(&t->pause_ack, __ATOMIC_ACQUIRE) != gen)
 		nanosleep(&ts, NULL);
 }
 
@@ -520,7 +525,7 @@ int dsess_open(struct dsess *s, const char *bdf, const struct dsess_cfg *c)
 
 	memset(s, 0, sizeof(*s));
 	s->data_fd = -1;
-	s->r_hdr = s->r_hpool = s->r_idle = -1;
+	s->r_hdr = s->r_hpool = s->r_idle = s->r_spare = -1;
 	s->c = *c;
 	if (!s->c.rx_count)
 		s->c.rx_count = 128;
@@ -579,6 +584,10 @@ int dsess_open(struct dsess *s, const char *bdf, const struct dsess_cfg *c)
 	ret = vfio_dma_alloc(&s->d, &s->idle, c->idle, iova);
 	if (ret)
 		return sess_fail("idle region", ret);
+	iova = (iova + s->idle.size + 0xffff) & ~0xffffull;
+	ret = vfio_dma_alloc(&s->d, &s->spare, 1 << 20, iova);
+	if (ret)
+		return sess_fail("spare region", ret);
 
 #define ADD(idx, name, dma, kind)						\
 	do {								\
@@ -598,6 +607,7 @@ int dsess_open(struct dsess *s, const char *bdf, const struct dsess_cfg *c)
 	if (c->hdr_split)
 		ADD(s->r_hpool, "hdr pool", s->hpool, DMEM_DEV);
 	ADD(s->r_idle, "idle", s->idle, DMEM_IDLE);
+	ADD(s->r_spare, "spare", s->spare, DMEM_DEV);
 #undef ADD
 	ret = dmem_finish(&s->m, c->snapshots);
 	if (ret)
@@ -631,6 +641,7 @@ void dsess_close(struct dsess *s)
 		vfio_dma_free(&s->d, &s->pool);
 		vfio_dma_free(&s->d, &s->hpool);
 		vfio_dma_free(&s->d, &s->idle);
+		vfio_dma_free(&s->d, &s->spare);
 		vfio_dev_close(&s->d);
 	}
 	s->dev_open = false;
@@ -660,6 +671,47 @@ int dsess_engage(struct dsess *s)
 	if (ret)
 		return sess_fail("RUNNING -> PRE_COPY", ret);
 	return 0;
+}
+
+void dsess_reprogram(struct dsess *s)
+{
+	struct ivf *v = &s->v;
+	uint32_t srrctl;
+	unsigned int i;
+
+	ivf_wr(v, IVF_TXDCTL(0), ivf_rd(v, IVF_TXDCTL(0)) & ~IVF_XDCTL_ENABLE);
+	ivf_wr(v, IVF_TDBAL(0), (uint32_t)v->tx_ring_dma.iova);
+	ivf_wr(v, IVF_TDBAH(0), (uint32_t)(v->tx_ring_dma.iova >> 32));
+	ivf_wr(v, IVF_TDLEN(0), v->tx_count * sizeof(union ivf_tx_desc));
+	ivf_wr(v, IVF_TDH(0), 0);
+	ivf_wr(v, IVF_TDT(0), 0);
+	memset((void *)v->tx_ring, 0, v->tx_ring_dma.size);
+	v->tx_next = v->tx_clean = 0;
+	ivf_wr(v, IVF_TXDCTL(0), IVF_XDCTL_ENABLE);
+
+	ivf_wr(v, IVF_RXDCTL(0), ivf_rd(v, IVF_RXDCTL(0)) & ~IVF_XDCTL_ENABLE);
+	ivf_wr(v, IVF_RDBAL(0), (uint32_t)v->rx_ring_dma.iova);
+	ivf_wr(v, IVF_RDBAH(0), (uint32_t)(v->rx_ring_dma.iova >> 32));
+	ivf_wr(v, IVF_RDLEN(0), v->rx_count * sizeof(union ivf_rx_desc));
+	ivf_wr(v, IVF_RDH(0), 0);
+	ivf_wr(v, IVF_RDT(0), 0);
+	srrctl = IVF_SRRCTL_DROP_EN |
+		 ((v->buf_size >> IVF_SRRCTL_BSIZEPKT_SHIFT) &
+		  IVF_SRRCTL_BSIZEPKT_MASK);
+	if (v->hdr_split)
+		srrctl |= IVF_SRRCTL_DESCTYPE_SPLIT_ALWAYS |
+			  ((v->hdr_size << IVF_SRRCTL_BSIZEHDR_SHIFT) &
+			   IVF_SRRCTL_BSIZEHDR_MASK);
+	else
+		srrctl |= IVF_SRRCTL_DESCTYPE_ONEBUF;
+	ivf_wr(v, IVF_SRRCTL(0), srrctl);
+	for (i = 0; i < v->rx_count; i++)
+		post(&s->rx, i);
+	v->rx_next = 0;
+	ivf_wr(v, IVF_RXDCTL(0), IVF_XDCTL_ENABLE | IVF_XDCTL_PTHRESH(16) |
+	       IVF_XDCTL_HTHRESH(8) | IVF_XDCTL_WTHRESH(1));
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	ivf_wr(v, IVF_RDT(0), v->rx_count - 1);
 }
 
 uint64_t dsess_dbg(struct dsess *s, const char *key)

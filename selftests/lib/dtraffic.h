@@ -77,7 +77,7 @@ struct dtraffic {
 	volatile int stop;
 	volatile int done;		/* dtraffic_run() returned */
 	volatile int pause;		/* set: the thread stops touching the VF */
-	volatile int paused;		/* ... and says so here */
+	volatile unsigned int pause_gen, pause_ack;	/* ... and says so */
 
 	/* peer -> VF */
 	volatile uint64_t peer_sent, vf_rcvd, vf_ok, vf_bad, vf_lost, vf_dup;
@@ -122,7 +122,6 @@ bool dtraffic_clean(const struct dtraffic *t);
 /* ip -n NS link set IF mtu N; 0 or -1 */
 int peer_set_mtu(const char *ns, const char *ifname, unsigned int mtu);
 
-#endif /* IVF_DTRAFFIC_H */
 
 /*
  * A test session on one VF: device open, userspace driver reset, rings,
@@ -131,6 +130,7 @@ int peer_set_mtu(const char *ns, const char *ifname, unsigned int mtu);
  *   tx buffers                                              : DMEM_CPU
  *   pool, [header pool]                                     : DMEM_DEV
  *   idle                                                    : DMEM_IDLE
+ *   spare (1 MiB, for rings or buffers a test moves)        : DMEM_DEV
  */
 struct dsess_cfg {
 	unsigned int rx_count, tx_count;	/* default 128 */
@@ -155,7 +155,8 @@ struct dsess {
 	bool dev_open, ivf_open;
 	/* region indexes in m */
 	int r_rx_ring, r_tx_ring, r_rx_buf, r_tx_buf, r_hdr, r_pool, r_hpool,
-	    r_idle;
+	    r_idle, r_spare;
+	struct vfio_dma spare;	/* 1 MiB a test may put new rings/buffers in */
 };
 
 /* open and set up everything; 0 or -errno (what failed is printed) */
@@ -168,5 +169,13 @@ int dsess_engage(struct dsess *s);
 int dsess_state(struct dsess *s, uint32_t state);
 /* canary in the buffers, pools and idle region (not the rings) */
 void dsess_canary(struct dsess *s, uint32_t seed);
+/*
+ * Program the rings again on the device as they are in memory (after a
+ * reset): TX from the start, RX with every descriptor posted anew from the
+ * pool, RDT = count - 1. The software ring state restarts at 0.
+ */
+void dsess_reprogram(struct dsess *s);
 /* debugfs "dirty" key of this device, or UINT64_MAX */
 uint64_t dsess_dbg(struct dsess *s, const char *key);
+
+#endif /* IVF_DTRAFFIC_H */
