@@ -28,6 +28,7 @@ int rxpool_init(struct rxpool *p, struct ivf *v, const struct dmem *mem,
 		return -EINVAL;
 	p->v = v;
 	p->mem = mem;
+	p->pending_rdt = -1;
 	p->pkt_iova = pkt_iova;
 	p->hdr_iova = hdr_iova;
 	p->nbuf = nbuf;
@@ -155,11 +156,23 @@ int rxpool_poll(struct rxpool *p, ivf_rx_cb cb, void *arg, int budget)
 		v->rx_next = (i + 1) % v->rx_count;
 		n++;
 	}
-	if (n) {
+	if (n && p->defer_doorbell) {
+		p->pending_rdt = last;
+	} else if (n) {
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		ivf_wr(v, IVF_RDT(0), last);
 	}
 	return n;
+}
+
+int rxpool_doorbell(struct rxpool *p)
+{
+	if (p->pending_rdt < 0)
+		return 0;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	ivf_wr(p->v, IVF_RDT(0), p->pending_rdt);
+	p->pending_rdt = -1;
+	return 1;
 }
 
 /* -------------------------------------------------------------- dtraffic */

@@ -38,6 +38,8 @@ struct rxpool {
 	uint32_t *buf_desc;	/* per pool buffer: descriptor it went to */
 	uint64_t *buf_serial;	/* ... and its hand-out number (next) */
 	uint64_t frames, errors;
+	bool defer_doorbell;	/* rxpool_poll() leaves RDT to rxpool_doorbell() */
+	int pending_rdt;	/* -1: nothing to ring */
 };
 
 /*
@@ -49,6 +51,8 @@ int rxpool_init(struct rxpool *p, struct ivf *v, const struct dmem *mem,
 void rxpool_free(struct rxpool *p);
 /* like ivf_rx_poll(), refilling from the pool */
 int rxpool_poll(struct rxpool *p, ivf_rx_cb cb, void *arg, int budget);
+/* write the RDT that rxpool_poll() held back (defer_doorbell); 1 if any */
+int rxpool_doorbell(struct rxpool *p);
 /* pages of the buffers currently posted in the ring, ORed into @bm */
 void rxpool_mark_posted(const struct rxpool *p, uint64_t *bm);
 /* rewrite the ring's descriptors i with pkt[i]/hdr[i] (after a move) */
