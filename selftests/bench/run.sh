@@ -19,8 +19,9 @@ bench() {
 bench $B/bench_fps --compare --len 60 "$vf" 20000 "$reps"
 bench $B/bench_fps --compare --len 1514 "$vf" 5000 "$reps"
 bench $B/bench_latency --compare "$vf" 20000 "$reps"
+bench $B/bench_dirty "$vf" "${IVF_BENCH_DIRTY_FRAMES:-4000}" "$reps" "${IVF_BENCH_DIRTY_MIB:-256}"
 
 echo "## summary (median of $reps repeats, min..max)"
-grep -E '^# (fps|fps-ratio|latency) ' "$out" | grep -v 'op=clock' | sed 's/^# /#   /'
+grep -E '^# (fps|fps-ratio|latency|dirty-[a-z-]*) ' "$out" | grep -v 'op=clock' | sed 's/^# /#   /'
 rm -f "$out"
 exit $rc

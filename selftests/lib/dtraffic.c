@@ -727,6 +727,64 @@ void dsess_reprogram(struct dsess *s)
 	ivf_wr(v, IVF_RDT(0), v->rx_count - 1);
 }
 
+static void lag_cb(void *arg, const uint8_t *d, uint32_t len, uint32_t st)
+{
+	(void)d;
+	(void)len;
+	(void)st;
+	(*(unsigned int *)arg)++;
+}
+
+static bool lag_probe(struct dsess *s, struct peer *p)
+{
+	static uint32_t seq;
+	uint8_t buf[FRAME_MIN];
+
+	frame_build(buf, s->v.mac, p->mac, 5, seq++, FRAME_MIN);
+	return !peer_send(p, buf, FRAME_MIN);
+}
+
+/* poll for frames for up to @us; frames received */
+static unsigned int lag_rx(struct dsess *s, unsigned int us)
+{
+	unsigned int got = 0;
+	uint64_t t0 = now_ns();
+
+	do {
+		if (rxpool_poll(&s->rx, lag_cb, &got, 64) > 0)
+			break;
+		/* leave the CPU to the poller (one vCPU in the lab) */
+		usleep(20);
+	} while (now_ns() - t0 < us * 1000ull);
+	return got;
+}
+
+double dsess_doorbell_lag(struct dsess *s, struct peer *p,
+			  unsigned int probe_us)
+{
+	unsigned int i;
+	uint64_t t0;
+
+	s->rx.defer_doorbell = true;
+	for (i = 0; i < 4 * s->v.rx_count; i++) {
+		if (!lag_probe(s, p))
+			break;
+		if (!lag_rx(s, 60000))
+			break;		/* the device is out of descriptors */
+	}
+	s->rx.defer_doorbell = false;
+	if (i == 4 * s->v.rx_count)
+		return -1;
+	t0 = now_ns();
+	rxpool_doorbell(&s->rx);
+	while (now_ns() - t0 < 3000000000ull) {
+		lag_probe(s, p);
+		if (lag_rx(s, probe_us))
+			return (now_ns() - t0) / 1e6;
+	}
+	return -1;
+}
+
 uint64_t dsess_dbg(struct dsess *s, const char *key)
 {
 	uint64_t v;

@@ -179,6 +179,14 @@ void dsess_canary(struct dsess *s, uint32_t seed);
  * pool, RDT = count - 1. The software ring state restarts at 0.
  */
 void dsess_reprogram(struct dsess *s);
+/*
+ * Doorbell lag: take every RX descriptor the device has without giving any
+ * back (frames from @p, stream 5), then ring the held-back tail and time
+ * the first frame that gets in, probing every @probe_us. Milliseconds, or
+ * -1. Frames sent while the device has no descriptor are dropped by it.
+ */
+double dsess_doorbell_lag(struct dsess *s, struct peer *p,
+			  unsigned int probe_us);
 /* debugfs "dirty" key of this device, or UINT64_MAX */
 uint64_t dsess_dbg(struct dsess *s, const char *key);
 

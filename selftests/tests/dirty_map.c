@@ -85,37 +85,6 @@ static unsigned int rx_for(struct dsess *s, unsigned int ms)
 	return got;
 }
 
-/*
- * Take every descriptor the device has without giving any back, then ring
- * the held-back tail through the mapping and time the first frame that
- * gets in (probes every 2 ms). Milliseconds, or -1.
- */
-static double doorbell_lag(struct dsess *s)
-{
-	unsigned int i, got;
-	uint64_t t0;
-
-	s->rx.defer_doorbell = true;
-	for (i = 0; i < 4 * s->v.rx_count; i++) {
-		if (!send_probe(s))
-			return -1;
-		if (!rx_for(s, 60))
-			break;		/* the device is out of descriptors */
-	}
-	s->rx.defer_doorbell = false;
-	if (i == 4 * s->v.rx_count)
-		return -1;
-	t0 = now_ns();
-	rxpool_doorbell(&s->rx);
-	for (got = 0; now_ns() - t0 < 3000000000ull;) {
-		send_probe(s);
-		got = rx_for(s, 2);
-		if (got)
-			return (now_ns() - t0) / 1e6;
-	}
-	return -1;
-}
-
 static void lags(struct dsess *s, unsigned int trials, double *min,
 		 double *max)
 {
@@ -124,7 +93,7 @@ static void lags(struct dsess *s, unsigned int trials, double *min,
 	*min = 1e9;
 	*max = -1;
 	for (i = 0; i < trials; i++) {
-		double l = doorbell_lag(s);
+		double l = dsess_doorbell_lag(s, &peer, 2000);
 
 		if (l < 0) {
 			*max = -1;
