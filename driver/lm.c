@@ -149,7 +149,7 @@ static ssize_t ivf_mig_write(struct file *filp, const char __user *ubuf,
 	struct ivf_mig_file *migf = filp->private_data;
 	struct pci_dev *pdev = migf->ivf->core.pdev;
 	const size_t hlen = sizeof(struct ivf_mig_hdr);
-	size_t done = 0, n;
+	size_t done = 0, accepted = 0, n;
 	int ret = 0;
 
 	if (pos)
@@ -178,13 +178,22 @@ static ssize_t ivf_mig_write(struct file *filp, const char __user *ubuf,
 		if (migf->have == hlen && !migf->pkt_len)
 			ret = ivf_stream_check_header(pdev, migf->pkt,
 						      &migf->pkt_len);
-		if (!ret && migf->pkt_len && migf->have == migf->pkt_len)
+		if (!ret && migf->pkt_len && migf->have == migf->pkt_len) {
 			ret = ivf_mig_take_packet(migf);
+			if (!ret)
+				accepted = done;
+		}
 	}
 	if (ret && ret != -EFAULT)
 		migf->error = ret;
 out:
 	mutex_unlock(&migf->lock);
+	/*
+	 * Packets taken before a refused one count as written; the refusal
+	 * is sticky and the next write reports it.
+	 */
+	if (ret && accepted)
+		return accepted;
 	return ret ? ret : done;
 }
 
@@ -230,9 +239,11 @@ static long ivf_mig_ioctl(struct file *filp, unsigned int cmd,
 static int ivf_mig_release(struct inode *inode, struct file *filp)
 {
 	struct ivf_mig_file *migf = filp->private_data;
+	struct ivf_device *ivf = migf->ivf;
 
 	mutex_destroy(&migf->lock);
 	kvfree(migf);
+	vfio_put_device(&ivf->core.vdev);
 	return 0;
 }
 
@@ -255,11 +266,17 @@ static struct ivf_mig_file *ivf_mig_file_new(struct ivf_device *ivf,
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&migf->lock);
 	migf->ivf = ivf;
+	/*
+	 * The fd may outlive the binding (unbind waits for the device fd,
+	 * not for this one): keep the device's memory until it is closed.
+	 */
+	get_device(&ivf->core.vdev.device);
 	migf->filp = anon_inode_getfile("igbvf_vfio_mig", &ivf_mig_fops, migf,
 					saving ? O_RDONLY : O_WRONLY);
 	if (IS_ERR(migf->filp)) {
 		struct file *err = migf->filp;
 
+		vfio_put_device(&ivf->core.vdev);
 		mutex_destroy(&migf->lock);
 		kvfree(migf);
 		return ERR_CAST(err);
@@ -422,8 +439,10 @@ static struct file *ivf_lm_step(struct ivf_device *ivf,
 	    (cur == VFIO_DEVICE_STATE_STOP &&
 	     next == VFIO_DEVICE_STATE_RUNNING_P2P))
 		return NULL;
-	if (cur == VFIO_DEVICE_STATE_RUNNING &&
-	    next == VFIO_DEVICE_STATE_PRE_COPY) {
+	if ((cur == VFIO_DEVICE_STATE_RUNNING &&
+	     next == VFIO_DEVICE_STATE_PRE_COPY) ||
+	    (cur == VFIO_DEVICE_STATE_RUNNING_P2P &&
+	     next == VFIO_DEVICE_STATE_PRE_COPY_P2P)) {
 		/*
 		 * A VMM migrating memory while the device runs: track the
 		 * device's writes from now on (a failure leaves the VMM
@@ -471,6 +490,33 @@ static struct file *ivf_lm_step(struct ivf_device *ivf,
 	return ERR_PTR(-EINVAL);
 }
 
+/*
+ * Requests we refuse before asking vfio_mig_get_next_state(): from ERROR
+ * (only a reset leaves it; the core WARNs if asked), and the arcs its table
+ * marks invalid, STOP_COPY -> PRE_COPY[_P2P]. Kernels before the fix that
+ * taught its skip loop to stop at ERROR (Debian's 6.12.95 among them) spin
+ * there forever.
+ */
+static int ivf_lm_refused(struct ivf_device *ivf,
+			  enum vfio_device_mig_state new)
+{
+	enum vfio_device_mig_state cur = ivf->lm.state;
+
+	if (cur == VFIO_DEVICE_STATE_ERROR) {
+		pci_info_ratelimited(ivf->core.pdev,
+				     "migration: the device is in the ERROR state; VFIO_DEVICE_RESET it\n");
+		return -EINVAL;
+	}
+	if (new == VFIO_DEVICE_STATE_ERROR ||
+	    new > VFIO_DEVICE_STATE_PRE_COPY_P2P)
+		return -EINVAL;
+	if (cur == VFIO_DEVICE_STATE_STOP_COPY &&
+	    (new == VFIO_DEVICE_STATE_PRE_COPY ||
+	     new == VFIO_DEVICE_STATE_PRE_COPY_P2P))
+		return -EINVAL;
+	return 0;
+}
+
 static struct file *ivf_set_state(struct vfio_device *vdev,
 				  enum vfio_device_mig_state new)
 {
@@ -481,6 +527,11 @@ static struct file *ivf_set_state(struct vfio_device *vdev,
 	int ret;
 
 	mutex_lock(&lm->state_mutex);
+	ret = ivf_lm_refused(ivf, new);
+	if (ret) {
+		ivf_lm_unlock(ivf);
+		return ERR_PTR(ret);
+	}
 	while (lm->state != new) {
 		ret = vfio_mig_get_next_state(vdev, lm->state, new, &next);
 		if (ret) {

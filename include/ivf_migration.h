@@ -87,7 +87,7 @@ struct ivf_mig_hdr {
 	__le16 vendor;
 	__le16 device;
 	__le16 kind;
-	__le16 reserved;	/* 0 */
+	__le16 reserved;	/* 0 when written, ignored when read */
 	__le32 length;
 	__le32 crc32c;
 };				/* 24 bytes */

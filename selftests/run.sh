@@ -51,6 +51,8 @@ if [ -z "${IVF_SKIP_HOST:-}" ]; then
 	verdict "checkpatch clean" $?
 	quiet selftests/dkms.sh
 	verdict "dkms add/build/install/remove for $KVER" $?
+	quiet selftests/kbuild-iommufd.sh
+	verdict "module builds with CONFIG_IOMMUFD_DRIVER (DMA logging), sparse and W=1 clean" $?
 fi
 
 make -s -C selftests

@@ -667,6 +667,101 @@ int ivf_read_stats(struct ivf *v, struct ivf_stats *s)
 	return 0;
 }
 
+/* -------------------------------------------------------------- migration */
+
+static struct vfio_dma *dma_areas(struct ivf *v, unsigned int i)
+{
+	struct vfio_dma *a[] = {
+		&v->rx_ring_dma, &v->tx_ring_dma, &v->rx_buf_dma,
+		&v->tx_buf_dma, &v->rx_hdr_dma,
+	};
+
+	return i < sizeof(a) / sizeof(a[0]) ? a[i] : NULL;
+}
+
+void ivf_mig_unmap(const struct ivf *src, struct vfio_dev *d)
+{
+	struct vfio_dma *m;
+	unsigned int i;
+
+	for (i = 0; (m = dma_areas((struct ivf *)src, i)); i++)
+		if (m->mapped)
+			vfio_dma_unmap(d, m->iova, m->size);
+}
+
+int ivf_mig_map(const struct ivf *src, struct vfio_dev *d)
+{
+	struct vfio_dma *m;
+	unsigned int i, j;
+	int ret;
+
+	for (i = 0; (m = dma_areas((struct ivf *)src, i)); i++) {
+		if (!m->mapped)
+			continue;
+		ret = vfio_dma_map(d, m->vaddr, m->size, m->iova);
+		if (ret) {
+			for (j = 0; j < i; j++) {
+				m = dma_areas((struct ivf *)src, j);
+				if (m->mapped)
+					vfio_dma_unmap(d, m->iova, m->size);
+			}
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int ivf_adopt(struct ivf *dst, struct vfio_dev *d, const struct ivf *src,
+	      enum ivf_access access)
+{
+	int ret;
+
+	*dst = *src;
+	dst->dev = d;
+	dst->map = NULL;
+	dst->io_errors = 0;
+	dst->irq_on = false;
+	ret = vfio_enable_mem_bm(d);
+	if (!ret)
+		ret = ivf_set_access(dst, access);
+	if (!ret && src->irq_on) {
+		/* IVAR/EITR/EIAC/EIMS come from the stream: eventfds only */
+		ret = vfio_msix_enable(d, IVF_MSIX_VECTORS);
+		dst->irq_on = !ret;
+	}
+	if (ret) {
+		if (dst->map)
+			munmap((void *)dst->map, MAP_LEN);
+		memset(dst, 0, sizeof(*dst));
+	}
+	return ret;
+}
+
+void ivf_detach(struct ivf *v)
+{
+	struct vfio_dma *m;
+	unsigned int i;
+
+	if (!v->dev)
+		return;
+	if (v->irq_on)
+		vfio_msix_disable(v->dev);
+	if (v->map)
+		munmap((void *)v->map, MAP_LEN);
+	for (i = 0; (m = dma_areas(v, i)); i++) {
+		if (m->mapped && v->dev->container_fd >= 0)
+			vfio_dma_unmap(v->dev, m->iova, m->size);
+		memset(m, 0, sizeof(*m));
+	}
+	v->rx_tmp = NULL;
+	v->rx_ring = NULL;
+	v->tx_ring = NULL;
+	v->rings_up = false;
+	v->irq_on = false;
+	v->map = NULL;
+	v->dev = NULL;
+}
+
 /* ---------------------------------------------------------------- helpers */
 
 int ivf_parse_mac(const char *s, uint8_t mac[6])

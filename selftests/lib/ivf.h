@@ -129,6 +129,35 @@ int ivf_rx_wait(struct ivf *v, int timeout_ms);
 
 int ivf_read_stats(struct ivf *v, struct ivf_stats *s);
 
+/*
+ * Live migration of the userspace-driven VF, as a VMM moves a guest: the
+ * ring and buffer memory of @src (the "guest RAM") is mapped into the
+ * destination device's container at the same IOVAs, the device state
+ * travels in the migration stream, and the software state (ring indices,
+ * mailbox shadow, MAC, counters) moves with the guest.
+ *
+ * ivf_mig_map: map @src's DMA memory into @d's container (before the
+ * destination leaves RESUMING, outside the downtime); 0 or -errno, nothing
+ * left mapped on failure. ivf_mig_unmap undoes it (aborted migration).
+ */
+int ivf_mig_map(const struct ivf *src, struct vfio_dev *d);
+void ivf_mig_unmap(const struct ivf *src, struct vfio_dev *d);
+/*
+ * Take over @src's software state on the destination device @d (which
+ * ivf_mig_map prepared): COMMAND.MEM|BUS_MASTER, pages 1-3 with @access,
+ * MSI-X eventfds if @src had interrupts, as a VMM restores the config
+ * space. No device register is written: the driver restores them from
+ * the stream. @dst then owns the DMA memory; finish with ivf_detach(@src).
+ */
+int ivf_adopt(struct ivf *dst, struct vfio_dev *d, const struct ivf *src,
+	      enum ivf_access access);
+/*
+ * The source side after its state moved: drop the BAR mapping, MSI-X and
+ * the DMA mappings in its own container, without touching device
+ * registers or freeing the memory (the destination owns it now).
+ */
+void ivf_detach(struct ivf *v);
+
 /* helpers */
 int ivf_parse_mac(const char *s, uint8_t mac[6]);
 void ivf_format_mac(const uint8_t mac[6], char *buf);	/* 18 bytes */

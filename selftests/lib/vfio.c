@@ -255,6 +255,30 @@ void vfio_dma_free(struct vfio_dev *d, struct vfio_dma *m)
 	memset(m, 0, sizeof(*m));
 }
 
+int vfio_dma_map(struct vfio_dev *d, void *vaddr, size_t size, uint64_t iova)
+{
+	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
+
+	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	map.vaddr = (uintptr_t)vaddr;
+	map.iova = iova;
+	map.size = size;
+	if (ioctl(d->container_fd, VFIO_IOMMU_MAP_DMA, &map))
+		return neg_errno();
+	return 0;
+}
+
+int vfio_dma_unmap(struct vfio_dev *d, uint64_t iova, size_t size)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap) };
+
+	unmap.iova = iova;
+	unmap.size = size;
+	if (ioctl(d->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap))
+		return neg_errno();
+	return 0;
+}
+
 int vfio_region_pread(struct vfio_dev *d, uint32_t index, uint64_t off,
 		      void *buf, size_t len)
 {

@@ -59,6 +59,13 @@ int vfio_irq_info(struct vfio_dev *d, uint32_t index,
 int vfio_dma_alloc(struct vfio_dev *d, struct vfio_dma *m, size_t size,
 		   uint64_t iova);
 void vfio_dma_free(struct vfio_dev *d, struct vfio_dma *m);
+/*
+ * Map memory someone else owns (e.g. already mapped in another device's
+ * container, as a VMM maps guest RAM into the destination's container) at
+ * @iova in @d's container; 0 or -errno. Unmap with vfio_dma_unmap().
+ */
+int vfio_dma_map(struct vfio_dev *d, void *vaddr, size_t size, uint64_t iova);
+int vfio_dma_unmap(struct vfio_dev *d, uint64_t iova, size_t size);
 
 /* region access through read/write on the device fd; returns 0 or -errno */
 int vfio_region_pread(struct vfio_dev *d, uint32_t index, uint64_t off,

@@ -24,7 +24,18 @@ slab_kb() { awk '/^Slab:/{print $2}' /proc/meminfo; }
 # the core enables and resets the device, our open_device maps BAR0.
 open_close() { selftests/build/vfio_open "$1" 1; }
 
-echo "# binding tests on $vf"
+# Every other device of ours (the migration destinations on PF B among
+# them) is bound again at the end, so later tests find them bound. In
+# between only VF0 is kept bound: each bind costs seconds in the lab.
+others=$(ls $SYS/drivers/$DRV 2>/dev/null | grep -E "^[0-9a-f]{4}:" | grep -vx "$vf")
+rebind_others() {
+	local o
+	for o in $others; do
+		[ -n "$(drv_of "$o")" ] || bind_ours "$o"
+	done
+}
+
+echo "# binding tests on $vf (others bound to $DRV: $(echo $others))"
 unbind "$vf"
 override "$vf" ""
 echo "$vf" >$SYS/drivers/$DRV/bind 2>/dev/null
@@ -125,8 +136,9 @@ for ((i = 0; i < 5; i++)); do
 	bind_ours "$vf"; bind_ours "$IVF_VF0"
 done
 check "rmmod/insmod with bound VFs, 5 times" [ $bad = 0 ]
+rebind_others
 check "no debugfs directory left for unbound devices" \
-	[ "$(ls /sys/kernel/debug/$DRV | sort | tr '\n' ' ')" = "$(printf '%s\n' "$IVF_VF0" "$vf" | sort | tr '\n' ' ')" ]
+	[ "$(ls /sys/kernel/debug/$DRV | sort | tr '\n' ' ')" = "$(printf '%s\n' $others "$vf" | sort | tr '\n' ' ')" ]
 
 echo "1..$n"
 exit $failed

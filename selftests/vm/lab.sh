@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The emulated lab: a QEMU TCG guest with an emulated 82576 (igb) PF with
-# SR-IOV, our module loaded and VFs bound.
+# The emulated lab: a QEMU TCG guest with two emulated 82576 (igb) PFs with
+# SR-IOV, the "source host" (PF A, slot 2) and the "destination host" (PF B,
+# slot 4), and an e1000e traffic peer (slot 6), all on one QEMU hub (every
+# frame goes to all other ports); our module loaded and VFs bound.
 #
 #   lab.sh build          build the module for the guest kernel and the selftests
 #   lab.sh run 'CMD'      build, boot the guest, run CMD (bash, in the repo,
@@ -47,7 +49,15 @@ run() {
 	IVF_KROOT=$KROOT
 	IVF_MODULE=$IVF_REPO/igbvf-vfio-pci.ko
 	IVF_NUMVFS=${IVF_NUMVFS:-3}
+	IVF_NUMVFS_B=${IVF_NUMVFS_B:-2}
 	EOT
+	# Test knobs reach the guest (IVF_TESTS="traffic bind" ./selftests/run.sh).
+	local v
+	for v in ${!IVF_@}; do
+		if [[ $v =~ ^IVF_(TESTS|TEST_TIMEOUT|BIND_LOOPS|BENCH_[A-Z_]+|MIG_[A-Z_]+|ACCESS|IRQ|HDR_SPLIT|DRIVER)$ ]]; then
+			printf '%s=%q\n' "$v" "${!v}" >>"$out/env"
+		fi
+	done
 	log "booting the lab guest ($KVER), output in $out"
 	set +e
 	timeout "${IVF_TIMEOUT:-1800}" qemu-system-x86_64 \
@@ -55,9 +65,14 @@ run() {
 		-machine q35,kernel-irqchip=split \
 		-device intel-iommu,intremap=on \
 		-global q35-pcihost.pci-hole64-size=0 \
-		-netdev user,id=n0 -device igb,netdev=n0,addr=0x2 \
+		-netdev hubport,id=pA,hubid=0 \
+		-device igb,netdev=pA,addr=0x2,mac=52:54:00:00:0a:01 \
+		-netdev hubport,id=pB,hubid=0 \
+		-device igb,netdev=pB,addr=0x4,mac=52:54:00:00:0b:01 \
+		-netdev hubport,id=pP,hubid=0 \
+		-device e1000e,netdev=pP,addr=0x6,mac=52:54:00:00:0c:01 \
 		-kernel "$KROOT/boot/vmlinuz-$KVER" -initrd "$initrd" \
-		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=${IVF_LOGLEVEL:-4} ${IVF_APPEND-slub_debug=U,kmalloc-*} ivf_out=$out" \
+		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=${IVF_LOGLEVEL:-4} ${IVF_APPEND-slub_debug=UP,kmalloc-*} ivf_out=$out" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
 		-virtfs local,path="$out",mount_tag=ivfout,security_model=none \
 		-display none -serial stdio -monitor none -no-reboot \
@@ -79,5 +94,5 @@ run() {
 case "${1:-}" in
 build) build ;;
 run) shift; run "$*" ;;
-*) sed -n '4,13p' "$0"; exit 2 ;;
+*) sed -n '4,15p' "$0"; exit 2 ;;
 esac
