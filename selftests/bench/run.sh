@@ -20,6 +20,7 @@ bench() {
 bench $B/bench_fps --compare --len 60 "$vf" 20000 "$reps"
 bench $B/bench_fps --compare --len 1514 "$vf" 5000 "$reps"
 bench $B/bench_latency --compare "$vf" 20000 "$reps"
+bench $B/bench_dirty "$vf" "${IVF_BENCH_DIRTY_FRAMES:-4000}" "$reps" "${IVF_BENCH_DIRTY_MIB:-256}"
 # live migration VF0 (PF A) <-> DST (PF B) under traffic at a fixed load
 if [ -n "${IVF_DST:-}" ]; then
 	bench $B/bench_migration --rate "${IVF_BENCH_MIG_RATE:-1000}" "$reps"
@@ -28,6 +29,6 @@ else
 fi
 
 echo "## summary (median of $reps repeats, min..max)"
-grep -E '^# (fps|fps-ratio|latency|mig) ' "$out" | grep -v 'op=clock' | sed 's/^# /#   /'
+grep -E '^# (fps|fps-ratio|latency|mig|dirty-[a-z-]*) ' "$out" | grep -v 'op=clock' | sed 's/^# /#   /'
 rm -f "$out"
 exit $rc
