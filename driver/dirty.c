@@ -358,7 +358,7 @@ static bool ivf_rxq_special(u32 reg, unsigned int q)
  * order, arming buffers before the tail moves.
  */
 static void ivf_rxq_poll(struct ivf_device *ivf, void __iomem *io,
-			 unsigned int q)
+			 unsigned int q, bool full)
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	struct ivf_rxq_trk *t = &d->rx[q];
@@ -418,6 +418,13 @@ static void ivf_rxq_poll(struct ivf_device *ivf, void __iomem *io,
 		iowrite32(rxdctl, io + IVF_RXDCTL(q));
 		SEEN(IVF_RXDCTL(q)) = rxdctl;
 	}
+	/*
+	 * A disabled queue's head doesn't move and the device doesn't
+	 * enable it by itself: no register reads for it (each one is a
+	 * device access; an idle queue costs nothing).
+	 */
+	if (!(SEEN(IVF_RXDCTL(q)) & IVF_XDCTL_ENABLE))
+		goto tail;
 	/* A VF reset disables the queue behind the guest's back: show it. */
 	v = ioread32(io + IVF_RXDCTL(q));
 	if (v != SEEN(IVF_RXDCTL(q)) &&
@@ -435,7 +442,11 @@ static void ivf_rxq_poll(struct ivf_device *ivf, void __iomem *io,
 	if (cmpxchg(ivf_sh(d, IVF_RDH(q)), SEEN(IVF_RDH(q)), head) ==
 	    SEEN(IVF_RDH(q)))
 		SEEN(IVF_RDH(q)) = head;
-	WRITE_ONCE(*ivf_sh(d, IVF_RQDPC(q)), ioread32(io + IVF_RQDPC(q)));
+	if (full || !(d->polls % IVF_TX_CHECK_POLLS))
+		WRITE_ONCE(*ivf_sh(d, IVF_RQDPC(q)),
+			   ioread32(io + IVF_RQDPC(q)));
+
+tail:
 
 	/* 5. The tail, once what it posts is armed. */
 	v = READ_ONCE(*ivf_sh(d, IVF_RDT(q)));
@@ -534,7 +545,7 @@ static void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 	if (atomic_xchg(&d->resync, 0))
 		ivf_dirty_resync(ivf);
 	for (q = 0; q < IVF_NUM_QUEUES; q++)
-		ivf_rxq_poll(ivf, io, q);
+		ivf_rxq_poll(ivf, io, q, full);
 	if (full || !(d->polls % IVF_TX_CHECK_POLLS)) {
 		for (q = 0; q < IVF_NUM_QUEUES; q++)
 			ivf_txq_poll(ivf, io, q);
