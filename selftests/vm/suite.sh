@@ -27,7 +27,7 @@ run_test() {
 	fi
 }
 
-for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset migrate dirty_exact dirty_contract dirty_map dirty_vmm bind bench}; do
+for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset migration_pfdown migrate dirty_exact dirty_contract dirty_map dirty_vmm bind bench}; do
 	case $t in
 	bind) run_test bind bash selftests/tests/bind.sh ;;
 	bench) run_test bench bash selftests/bench/run.sh ;;
