@@ -59,7 +59,9 @@ make -s -C selftests
 verdict "selftests build" $?
 
 runfile=$(mktemp)
-IVF_NOBUILD=1 IVF_RUN_FILE=$runfile selftests/vm/lab.sh run 'bash selftests/vm/suite.sh'
+# The guest part takes 20-30 min under TCG (the host's speed varies 2-3x).
+IVF_TIMEOUT=${IVF_TIMEOUT:-3600} IVF_NOBUILD=1 IVF_RUN_FILE=$runfile \
+	selftests/vm/lab.sh run 'bash selftests/vm/suite.sh'
 lab_rc=$?
 # Our own run's directory: runs/latest may be another lab's by now.
 run=$(cat "$runfile")

@@ -218,7 +218,7 @@ int main(int argc, char **argv)
 	 * a write the reports missed is then never covered by a later pin of
 	 * the same page, and shows in the proof.
 	 */
-	struct dsess_cfg sc = { .snapshots = false, .nbuf = 16384 };
+	struct dsess_cfg sc = { .snapshots = false, .nbuf = 32768 };
 	struct dtraffic_cfg tc = {
 		.min_len = 60, .max_len = 1514, .window = 32, .tx_every = 4,
 		.stall_ms = 1000,

@@ -30,7 +30,7 @@ run_test() {
 for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset migration_pfdown migrate dirty_exact dirty_contract dirty_map dirty_vmm bind bench}; do
 	case $t in
 	bind) run_test bind bash selftests/tests/bind.sh ;;
-	bench) run_test bench bash selftests/bench/run.sh ;;
+	bench) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test bench bash selftests/bench/run.sh ;;
 	*) run_test "$t" "$B/$t" ;;
 	esac
 done
