@@ -686,45 +686,19 @@ int dsess_engage(struct dsess *s)
 	return 0;
 }
 
+static void post_cb(void *arg, unsigned int i)
+{
+	post(arg, i);
+}
+
+/* The rings again from scratch, RX buffers from the pool. */
 void dsess_reprogram(struct dsess *s)
 {
 	struct ivf *v = &s->v;
-	uint32_t srrctl;
-	unsigned int i;
 
 	ivf_wr(v, IVF_TXDCTL(0), ivf_rd(v, IVF_TXDCTL(0)) & ~IVF_XDCTL_ENABLE);
-	ivf_wr(v, IVF_TDBAL(0), (uint32_t)v->tx_ring_dma.iova);
-	ivf_wr(v, IVF_TDBAH(0), (uint32_t)(v->tx_ring_dma.iova >> 32));
-	ivf_wr(v, IVF_TDLEN(0), v->tx_count * sizeof(union ivf_tx_desc));
-	ivf_wr(v, IVF_TDH(0), 0);
-	ivf_wr(v, IVF_TDT(0), 0);
 	memset((void *)v->tx_ring, 0, v->tx_ring_dma.size);
-	v->tx_next = v->tx_clean = 0;
-	ivf_wr(v, IVF_TXDCTL(0), IVF_XDCTL_ENABLE);
-
-	ivf_wr(v, IVF_RXDCTL(0), ivf_rd(v, IVF_RXDCTL(0)) & ~IVF_XDCTL_ENABLE);
-	ivf_wr(v, IVF_RDBAL(0), (uint32_t)v->rx_ring_dma.iova);
-	ivf_wr(v, IVF_RDBAH(0), (uint32_t)(v->rx_ring_dma.iova >> 32));
-	ivf_wr(v, IVF_RDLEN(0), v->rx_count * sizeof(union ivf_rx_desc));
-	ivf_wr(v, IVF_RDH(0), 0);
-	ivf_wr(v, IVF_RDT(0), 0);
-	srrctl = IVF_SRRCTL_DROP_EN |
-		 ((v->buf_size >> IVF_SRRCTL_BSIZEPKT_SHIFT) &
-		  IVF_SRRCTL_BSIZEPKT_MASK);
-	if (v->hdr_split)
-		srrctl |= IVF_SRRCTL_DESCTYPE_SPLIT_ALWAYS |
-			  ((v->hdr_size << IVF_SRRCTL_BSIZEHDR_SHIFT) &
-			   IVF_SRRCTL_BSIZEHDR_MASK);
-	else
-		srrctl |= IVF_SRRCTL_DESCTYPE_ONEBUF;
-	ivf_wr(v, IVF_SRRCTL(0), srrctl);
-	for (i = 0; i < v->rx_count; i++)
-		post(&s->rx, i);
-	v->rx_next = 0;
-	ivf_wr(v, IVF_RXDCTL(0), IVF_XDCTL_ENABLE | IVF_XDCTL_PTHRESH(16) |
-	       IVF_XDCTL_HTHRESH(8) | IVF_XDCTL_WTHRESH(1));
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	ivf_wr(v, IVF_RDT(0), v->rx_count - 1);
+	ivf_rings_program(v, post_cb, &s->rx);
 }
 
 static void lag_cb(void *arg, const uint8_t *d, uint32_t len, uint32_t st)

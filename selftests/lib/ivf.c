@@ -356,11 +356,63 @@ void ivf_rings_stop(struct ivf *v)
 	v->rings_up = false;
 }
 
+/*
+ * Program ring 0 of both directions on the device (queues disabled while
+ * they change), post every RX descriptor through @post (the driver's own
+ * buffers if NULL) and enable.
+ */
+void ivf_rings_program(struct ivf *v, void (*post)(void *arg, unsigned int i),
+		       void *arg)
+{
+	uint32_t srrctl;
+	unsigned int i;
+
+	/* TX: disable, program, enable */
+	ivf_wr(v, IVF_TXDCTL(0), ivf_rd(v, IVF_TXDCTL(0)) & ~IVF_XDCTL_ENABLE);
+	ivf_wr(v, IVF_TDBAL(0), (uint32_t)v->tx_ring_dma.iova);
+	ivf_wr(v, IVF_TDBAH(0), (uint32_t)(v->tx_ring_dma.iova >> 32));
+	ivf_wr(v, IVF_TDLEN(0), v->tx_count * sizeof(union ivf_tx_desc));
+	ivf_wr(v, IVF_TDH(0), 0);
+	ivf_wr(v, IVF_TDT(0), 0);
+	ivf_wr(v, IVF_TDWBAL(0), 0);
+	ivf_wr(v, IVF_TDWBAH(0), 0);
+	ivf_wr(v, IVF_TXCTL(0), ivf_rd(v, IVF_TXCTL(0)) & ~IVF_TXCTL_WB_RO_EN);
+	v->tx_next = v->tx_clean = 0;
+	ivf_wr(v, IVF_TXDCTL(0), IVF_XDCTL_ENABLE);
+
+	/* RX */
+	ivf_wr(v, IVF_RXDCTL(0), ivf_rd(v, IVF_RXDCTL(0)) & ~IVF_XDCTL_ENABLE);
+	ivf_wr(v, IVF_RDBAL(0), (uint32_t)v->rx_ring_dma.iova);
+	ivf_wr(v, IVF_RDBAH(0), (uint32_t)(v->rx_ring_dma.iova >> 32));
+	ivf_wr(v, IVF_RDLEN(0), v->rx_count * sizeof(union ivf_rx_desc));
+	ivf_wr(v, IVF_RDH(0), 0);
+	ivf_wr(v, IVF_RDT(0), 0);
+	srrctl = IVF_SRRCTL_DROP_EN |
+		 ((v->buf_size >> IVF_SRRCTL_BSIZEPKT_SHIFT) &
+		  IVF_SRRCTL_BSIZEPKT_MASK);
+	if (v->hdr_split)
+		srrctl |= IVF_SRRCTL_DESCTYPE_SPLIT_ALWAYS |
+			  ((v->hdr_size << IVF_SRRCTL_BSIZEHDR_SHIFT) &
+			   IVF_SRRCTL_BSIZEHDR_MASK);
+	else
+		srrctl |= IVF_SRRCTL_DESCTYPE_ONEBUF;
+	ivf_wr(v, IVF_SRRCTL(0), srrctl);
+	for (i = 0; i < v->rx_count; i++)
+		if (post)
+			post(arg, i);
+		else
+			rx_post(v, i);
+	v->rx_next = 0;
+	ivf_wr(v, IVF_RXDCTL(0), IVF_XDCTL_ENABLE | IVF_XDCTL_PTHRESH(16) |
+	       IVF_XDCTL_HTHRESH(8) | IVF_XDCTL_WTHRESH(1));
+	mb_full();
+	/* hardware owns [RDH, RDT): keep one slot free */
+	ivf_wr(v, IVF_RDT(0), v->rx_count - 1);
+}
+
 int ivf_rings_setup(struct ivf *v, const struct ivf_ring_cfg *cfg)
 {
 	uint64_t iova;
-	uint32_t srrctl;
-	unsigned int i;
 	int ret;
 
 	if (!cfg)
@@ -414,44 +466,7 @@ int ivf_rings_setup(struct ivf *v, const struct ivf_ring_cfg *cfg)
 	v->rx_ring = v->rx_ring_dma.vaddr;
 	v->tx_ring = v->tx_ring_dma.vaddr;
 
-	/* TX: disable, program, enable */
-	ivf_wr(v, IVF_TXDCTL(0), ivf_rd(v, IVF_TXDCTL(0)) & ~IVF_XDCTL_ENABLE);
-	ivf_wr(v, IVF_TDBAL(0), (uint32_t)v->tx_ring_dma.iova);
-	ivf_wr(v, IVF_TDBAH(0), (uint32_t)(v->tx_ring_dma.iova >> 32));
-	ivf_wr(v, IVF_TDLEN(0), v->tx_count * sizeof(union ivf_tx_desc));
-	ivf_wr(v, IVF_TDH(0), 0);
-	ivf_wr(v, IVF_TDT(0), 0);
-	ivf_wr(v, IVF_TDWBAL(0), 0);
-	ivf_wr(v, IVF_TDWBAH(0), 0);
-	ivf_wr(v, IVF_TXCTL(0), ivf_rd(v, IVF_TXCTL(0)) & ~IVF_TXCTL_WB_RO_EN);
-	v->tx_next = v->tx_clean = 0;
-	ivf_wr(v, IVF_TXDCTL(0), IVF_XDCTL_ENABLE);
-
-	/* RX */
-	ivf_wr(v, IVF_RXDCTL(0), ivf_rd(v, IVF_RXDCTL(0)) & ~IVF_XDCTL_ENABLE);
-	ivf_wr(v, IVF_RDBAL(0), (uint32_t)v->rx_ring_dma.iova);
-	ivf_wr(v, IVF_RDBAH(0), (uint32_t)(v->rx_ring_dma.iova >> 32));
-	ivf_wr(v, IVF_RDLEN(0), v->rx_count * sizeof(union ivf_rx_desc));
-	ivf_wr(v, IVF_RDH(0), 0);
-	ivf_wr(v, IVF_RDT(0), 0);
-	srrctl = IVF_SRRCTL_DROP_EN |
-		 ((v->buf_size >> IVF_SRRCTL_BSIZEPKT_SHIFT) &
-		  IVF_SRRCTL_BSIZEPKT_MASK);
-	if (v->hdr_split)
-		srrctl |= IVF_SRRCTL_DESCTYPE_SPLIT_ALWAYS |
-			  ((v->hdr_size << IVF_SRRCTL_BSIZEHDR_SHIFT) &
-			   IVF_SRRCTL_BSIZEHDR_MASK);
-	else
-		srrctl |= IVF_SRRCTL_DESCTYPE_ONEBUF;
-	ivf_wr(v, IVF_SRRCTL(0), srrctl);
-	for (i = 0; i < v->rx_count; i++)
-		rx_post(v, i);
-	v->rx_next = 0;
-	ivf_wr(v, IVF_RXDCTL(0), IVF_XDCTL_ENABLE | IVF_XDCTL_PTHRESH(16) |
-	       IVF_XDCTL_HTHRESH(8) | IVF_XDCTL_WTHRESH(1));
-	mb_full();
-	/* hardware owns [RDH, RDT): keep one slot free */
-	ivf_wr(v, IVF_RDT(0), v->rx_count - 1);
+	ivf_rings_program(v, NULL, NULL);
 	return 0;
 
 fail:

@@ -103,6 +103,9 @@ int ivf_set_lpe(struct ivf *v, uint32_t max_frame);
 /* rings; default configuration if @cfg is NULL */
 int ivf_rings_setup(struct ivf *v, const struct ivf_ring_cfg *cfg);
 void ivf_rings_stop(struct ivf *v);
+/* (re)program ring registers and post RX buffers: @post(arg, i) or ours */
+void ivf_rings_program(struct ivf *v, void (*post)(void *arg, unsigned int i),
+		       void *arg);
 
 /* queue a frame (no doorbell); -EAGAIN if the ring is full */
 int ivf_tx_post(struct ivf *v, const void *frame, size_t len);
