@@ -47,8 +47,10 @@
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/minmax.h>
+#include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/slab.h>
+#include <linux/version.h>
 #include <linux/vfio.h>
 #include <linux/xarray.h>
 
@@ -847,6 +849,13 @@ void ivf_dirty_disengage(struct ivf_device *ivf)
 }
 
 #if IS_REACHABLE(CONFIG_IOMMUFD_DRIVER)
+/* iova_bitmap_set() is exported in the IOMMUFD symbol namespace */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
+MODULE_IMPORT_NS("IOMMUFD");
+#else
+MODULE_IMPORT_NS(IOMMUFD);
+#endif
+
 /*
  * DMA logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*): the same tracker, with
  * the pages it arms recorded until the next report instead of pinned. The
@@ -864,9 +873,13 @@ static int ivf_log_start(struct vfio_device *vdev,
 
 	mutex_lock(&d->lock);
 	if (d->logging) {
+		pci_notice(ivf->core.pdev, "DMA logging start refused: already started (stop it first)\n");
 		ret = -EBUSY;
 		goto out;
 	}
+	if (*page_size != PAGE_SIZE)
+		pci_info(ivf->core.pdev, "DMA logging: page size %llu asked, %lu used\n",
+			 *page_size, PAGE_SIZE);
 	*page_size = PAGE_SIZE;
 	xa_destroy(&d->log);
 	d->log_overflow = false;
@@ -875,8 +888,14 @@ static int ivf_log_start(struct vfio_device *vdev,
 		ret = ivf_dirty_start(ivf);
 	else
 		ivf_dirty_retry(ivf);
-	if (ret)
+	if (ret) {
 		d->logging = false;
+		pci_warn(ivf->core.pdev, "DMA logging not started: tracker failed (%d)\n",
+			 ret);
+	} else {
+		pci_info(ivf->core.pdev, "DMA logging started (%u ranges)\n",
+			 nnodes);
+	}
 out:
 	mutex_unlock(&d->lock);
 	return ret;
@@ -893,6 +912,7 @@ static int ivf_log_stop(struct vfio_device *vdev)
 		xa_destroy(&d->log);
 		if (!d->pin_mode)
 			ivf_dirty_stop(ivf);
+		pci_info(ivf->core.pdev, "DMA logging stopped\n");
 	}
 	mutex_unlock(&d->lock);
 	return 0;
@@ -926,6 +946,7 @@ static int ivf_log_read_and_clear(struct vfio_device *vdev,
 
 	mutex_lock(&d->lock);
 	if (!d->logging) {
+		pci_notice_ratelimited(ivf->core.pdev, "DMA logging report refused: logging is not started\n");
 		ret = -EINVAL;
 		goto out;
 	}

@@ -2,12 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The whole test suite: host checks (sparse/W=1 build, checkpatch, DKMS)
-# and the lab tests in one guest boot. Prepares the machine first
+# and the lab tests in two guest boots: Debian's kernel, then the lab's
+# IOMMUFD kernel for the DMA logging backend. Prepares the machine first
 # (selftests/vm/setup.sh). Ends with "N passed, N failed, N skipped" and
 # exits non-zero on any failure.
 #
-#   IVF_TESTS="region_info traffic"   run only these lab tests
+#   IVF_TESTS="region_info traffic"   run only these lab tests (Debian kernel)
+#   IVF_TESTS_IOMMUFD="dirty_log"     ... on the IOMMUFD kernel ("" for none)
 #   IVF_SKIP_HOST=1                   skip the host checks
+#   IVF_NO_IOMMUFD=1                  no IOMMUFD kernel (build or boot)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . selftests/vm/common.sh
@@ -41,6 +44,14 @@ verdict "lab setup (packages, guest kernel, initramfs)" $?
 [ $fail = 0 ] || summary
 KVER=$(ivf_kver)
 KDIR=$(ivf_kdir "$KVER")
+# The lab's second kernel, with IOMMUFD (built once, 30-40 min; cached).
+iommufd_kernel=
+if [ -z "${IVF_NO_IOMMUFD:-}" ]; then
+	quiet selftests/vm/kernel-iommufd.sh
+	rc=$?
+	verdict "lab IOMMUFD kernel (Debian's linux-source-6.12 with IOMMUFD, VFIO cdev, lockdep)" $rc
+	[ $rc != 0 ] || iommufd_kernel=1
+fi
 
 if [ -z "${IVF_SKIP_HOST:-}" ]; then
 	out=$(make -s -C "$KDIR" M="$PWD" C=2 W=1 modules 2>&1)
@@ -58,28 +69,46 @@ fi
 make -s -C selftests
 verdict "selftests build" $?
 
-runfile=$(mktemp)
-# The guest part takes 20-30 min under TCG (the host's speed varies 2-3x).
-IVF_TIMEOUT=${IVF_TIMEOUT:-3600} IVF_NOBUILD=1 IVF_RUN_FILE=$runfile \
-	selftests/vm/lab.sh run 'bash selftests/vm/suite.sh'
-lab_rc=$?
-# Our own run's directory: runs/latest may be another lab's by now.
-run=$(cat "$runfile")
-rm -f "$runfile"
-if [ -f "$run/results" ]; then
-	while read -r line; do
-		name=$(echo "$line" | sed -E 's/^(not ok|ok|skip) ([^ ]+).*/\2/')
-		case $line in
-		"not ok"*) verdict "lab: $name" 1 ;;
-		skip*) verdict "lab: $name" 4 ;;
-		ok*) verdict "lab: $name" 0 ;;
-		esac
-	done <"$run/results"
-else
-	verdict "lab: the guest ran the suite" 1
+# One lab run: boot the guest (IVF_KERNEL in the environment), run the
+# suite, count its results as "lab[LABEL]: NAME".
+lab_suite() { # LABEL
+	local runfile run lab_rc line name
+	runfile=$(mktemp)
+	IVF_TIMEOUT=${IVF_TIMEOUT:-3600} IVF_NOBUILD=1 IVF_RUN_FILE=$runfile \
+		selftests/vm/lab.sh run 'bash selftests/vm/suite.sh'
+	lab_rc=$?
+	# Our own run's directory: runs/latest may be another lab's by now.
+	run=$(cat "$runfile")
+	rm -f "$runfile"
+	if [ -f "$run/results" ]; then
+		while read -r line; do
+			name=$(echo "$line" | sed -E 's/^(not ok|ok|skip) ([^ ]+).*/\2/')
+			case $line in
+			"not ok"*) verdict "$1: $name" 1 ;;
+			skip*) verdict "$1: $name" 4 ;;
+			ok*) verdict "$1: $name" 0 ;;
+			esac
+		done <"$run/results"
+	else
+		verdict "$1: the guest ran the suite" 1
+	fi
+	[ -s "$run/splats.txt" ]
+	verdict "$1: guest kernel log free of WARN/BUG/Oops/lockdep/refcount splats" $((1 - $?))
+	[ $lab_rc = 0 ] || [ $fail != 0 ] || verdict "$1: lab run exit status ($lab_rc)" 1
+	echo "# guest logs: $run"
+}
+
+# Debian's kernel: everything. The guest part takes 5-30 min under TCG
+# (the host's speed varies a lot).
+lab_suite "lab"
+# The lab's IOMMUFD kernel (lockdep on): the DMA logging backend, through
+# the container and through iommufd.
+# A run of chosen tests (IVF_TESTS) leaves it out unless it names its own.
+itests=${IVF_TESTS_IOMMUFD-dirty_log dirty_log_cdev dirty_exact_log dirty_exact_cdev dirty_contract_cdev dirty_vmm_cdev}
+[ -z "${IVF_TESTS:-}" ] || [ -n "${IVF_TESTS_IOMMUFD:-}" ] || itests=
+if [ -n "$iommufd_kernel" ] && [ -n "$itests" ]; then
+	IVF_KERNEL=iommufd selftests/vm/lab.sh build
+	verdict "module builds for the IOMMUFD lab kernel" $?
+	IVF_KERNEL=iommufd IVF_TESTS=$itests lab_suite "lab-iommufd"
 fi
-[ -s "$run/splats.txt" ]
-verdict "guest kernel log free of WARN/BUG/Oops/lockdep/refcount splats" $((1 - $?))
-[ $lab_rc = 0 ] || [ $fail != 0 ] || verdict "lab run exit status ($lab_rc)" 1
-echo "# guest logs: $run"
 summary

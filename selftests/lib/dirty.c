@@ -19,6 +19,95 @@ static int neg_errno(void)
 
 /* ------------------------------------------------------------- container */
 
+/* ----------------------------------------------------------- DMA logging */
+
+/* VFIO_DEVICE_FEATURE @flags | @feature with @len bytes of @data in/out */
+static int dev_feature(struct vfio_dev *d, uint32_t flags, void *data,
+		       size_t len)
+{
+	uint64_t buf[(sizeof(struct vfio_device_feature) + 64 + 7) / 8];
+	struct vfio_device_feature *f = (void *)buf;
+	int ret = 0;
+
+	if (len > 64)
+		return -EINVAL;
+	memset(buf, 0, sizeof(buf));
+	f->argsz = sizeof(*f) + len;
+	f->flags = flags;
+	memcpy(f->data, data, len);
+	if (ioctl(d->fd, VFIO_DEVICE_FEATURE, f))
+		ret = neg_errno();
+	memcpy(data, f->data, len);
+	return ret;
+}
+
+int dirty_log_probe(struct vfio_dev *d)
+{
+	return dev_feature(d, VFIO_DEVICE_FEATURE_PROBE |
+			   VFIO_DEVICE_FEATURE_SET |
+			   VFIO_DEVICE_FEATURE_DMA_LOGGING_START, NULL, 0);
+}
+
+int dirty_log_start(struct vfio_dev *d,
+		    const struct vfio_device_feature_dma_logging_range *r,
+		    uint32_t n, uint64_t *page_size)
+{
+	struct vfio_device_feature_dma_logging_control c = {
+		.page_size = *page_size, .num_ranges = n,
+		.ranges = (uintptr_t)r,
+	};
+	int ret;
+
+	ret = dev_feature(d, VFIO_DEVICE_FEATURE_SET |
+			  VFIO_DEVICE_FEATURE_DMA_LOGGING_START, &c, sizeof(c));
+	if (!ret)
+		*page_size = c.page_size;
+	return ret;
+}
+
+int dirty_log_stop(struct vfio_dev *d)
+{
+	return dev_feature(d, VFIO_DEVICE_FEATURE_SET |
+			   VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, NULL, 0);
+}
+
+int dirty_log_report(struct vfio_dev *d, uint64_t iova, uint64_t length,
+		     uint64_t page_size, uint64_t *bm)
+{
+	struct vfio_device_feature_dma_logging_report r = {
+		.iova = iova, .length = length, .page_size = page_size,
+		.bitmap = (uintptr_t)bm,
+	};
+
+	return dev_feature(d, VFIO_DEVICE_FEATURE_GET |
+			   VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT, &r, sizeof(r));
+}
+
+/*
+ * What the library mapped, as one range from the lowest to the highest
+ * mapped IOVA (as QEMU does below 4 GiB); 0 or -ENOENT if nothing is.
+ */
+int dirty_log_span(const struct vfio_dev *d,
+		   struct vfio_device_feature_dma_logging_range *r)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	int i;
+
+	for (i = 0; i < d->nmaps; i++) {
+		if (d->maps[i].iova < lo)
+			lo = d->maps[i].iova;
+		if (d->maps[i].iova + d->maps[i].size > hi)
+			hi = d->maps[i].iova + d->maps[i].size;
+	}
+	if (hi <= lo)
+		return -ENOENT;
+	r->iova = lo;
+	r->length = hi - lo;
+	return 0;
+}
+
+/* ------------------------------------------------------------- container */
+
 int dirty_caps(struct vfio_dev *d, uint64_t *pgsizes, uint64_t *max_bitmap)
 {
 	struct vfio_iommu_type1_info *info;
@@ -26,6 +115,12 @@ int dirty_caps(struct vfio_dev *d, uint64_t *pgsizes, uint64_t *max_bitmap)
 	uint32_t argsz = sizeof(*info), off;
 	int guard = 0, ret = -ENOENT;
 
+	if (d->dirty_log) {
+		ret = dirty_log_probe(d);
+		*pgsizes = ret ? 0 : DIRTY_PGSIZE;
+		*max_bitmap = ret ? 0 : UINT64_MAX;
+		return ret;
+	}
 	for (;;) {
 		info = calloc(1, argsz);
 		if (!info)
@@ -77,11 +172,24 @@ static int dirty_flag(struct vfio_dev *d, uint32_t flag)
 
 int dirty_start(struct vfio_dev *d)
 {
-	return dirty_flag(d, VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
+	struct vfio_device_feature_dma_logging_range r;
+	uint64_t pgsize = DIRTY_PGSIZE;
+	int ret;
+
+	if (!d->dirty_log)
+		return dirty_flag(d, VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
+	ret = dirty_log_span(d, &r);
+	if (!ret)
+		ret = dirty_log_start(d, &r, 1, &pgsize);
+	if (!ret && pgsize != DIRTY_PGSIZE)
+		ret = -EPROTO;	/* the driver promised 4 KiB */
+	return ret;
 }
 
 int dirty_stop(struct vfio_dev *d)
 {
+	if (d->dirty_log)
+		return dirty_log_stop(d);
 	return dirty_flag(d, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP);
 }
 
@@ -93,8 +201,10 @@ int dirty_get(struct vfio_dev *d, uint64_t iova, uint64_t size, uint64_t *bm)
 	struct vfio_iommu_type1_dirty_bitmap_get *range = (void *)db->data;
 	size_t words = dirty_bm_words(size);
 
-	memset(buf, 0, sizeof(buf));
 	memset(bm, 0, words * 8);
+	if (d->dirty_log)
+		return dirty_log_report(d, iova, size, DIRTY_PGSIZE, bm);
+	memset(buf, 0, sizeof(buf));
 	db->argsz = sizeof(*db) + sizeof(*range);
 	db->flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
 	range->iova = iova;
@@ -109,13 +219,7 @@ int dirty_get(struct vfio_dev *d, uint64_t iova, uint64_t size, uint64_t *bm)
 
 int dirty_unmap(struct vfio_dev *d, uint64_t iova, uint64_t size)
 {
-	struct vfio_iommu_type1_dma_unmap unmap = {
-		.argsz = sizeof(unmap), .iova = iova, .size = size,
-	};
-
-	if (ioctl(d->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap))
-		return neg_errno();
-	return unmap.size == size ? 0 : -EIO;
+	return vfio_dma_unmap(d, iova, size);
 }
 
 /* ---------------------------------------------------------------- bitmaps */

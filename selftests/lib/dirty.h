@@ -3,7 +3,10 @@
  * Dirty page tracking from the VMM's side, for the dirty tracking tests:
  *
  * - the type1 container's VFIO_IOMMU_DIRTY_PAGES (START, STOP, GET_BITMAP),
- *   always with 4 KiB pages;
+ *   always with 4 KiB pages; or, when the device was opened with
+ *   d->dirty_log (IVF_DIRTY=log, or IVF_VFIO=cdev), the same calls through
+ *   the device's DMA logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*) over the
+ *   span of what the library mapped;
  * - page bitmaps over one IOVA span;
  * - "guest memory" (struct dmem): the DMA regions of a test, with snapshots
  *   and a page-by-page diff against the previous snapshot;
@@ -21,7 +24,23 @@
 #define DIRTY_PGSIZE	4096ull
 #define DIRTY_PGSHIFT	12
 
-/* ------------------------------------------------------------- container */
+/* ----------------------------------------------------------- DMA logging */
+
+/* VFIO_DEVICE_FEATURE_DMA_LOGGING_* ioctls as they are; 0 or -errno */
+int dirty_log_probe(struct vfio_dev *d);
+/* @page_size in: asked, out: what the driver took */
+int dirty_log_start(struct vfio_dev *d,
+		    const struct vfio_device_feature_dma_logging_range *r,
+		    uint32_t n, uint64_t *page_size);
+int dirty_log_stop(struct vfio_dev *d);
+/* @bm: length / page_size bits, not zeroed here */
+int dirty_log_report(struct vfio_dev *d, uint64_t iova, uint64_t length,
+		     uint64_t page_size, uint64_t *bm);
+/* lowest to highest IOVA the library mapped for @d; 0 or -ENOENT */
+int dirty_log_span(const struct vfio_dev *d,
+		   struct vfio_device_feature_dma_logging_range *r);
+
+/* ------------------------------------------ container (or DMA logging) */
 
 /*
  * VFIO_IOMMU_GET_INFO migration capability: page sizes the dirty bitmap
@@ -37,7 +56,7 @@ int dirty_stop(struct vfio_dev *d);
  * dirty_bm_words(size) words. The range must not bisect a mapping.
  */
 int dirty_get(struct vfio_dev *d, uint64_t iova, uint64_t size, uint64_t *bm);
-/* VFIO_IOMMU_UNMAP_DMA of exactly [iova, iova + size); 0 or -errno */
+/* unmap exactly [iova, iova + size) (container or IOAS); 0 or -errno */
 int dirty_unmap(struct vfio_dev *d, uint64_t iova, uint64_t size);
 
 /* ---------------------------------------------------------------- bitmaps */

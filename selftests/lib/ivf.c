@@ -764,7 +764,7 @@ void ivf_detach(struct ivf *v)
 	if (v->map)
 		munmap((void *)v->map, MAP_LEN);
 	for (i = 0; (m = dma_areas(v, i)); i++) {
-		if (m->mapped && v->dev->container_fd >= 0)
+		if (m->mapped && vfio_dev_has_iommu(v->dev))
 			vfio_dma_unmap(v->dev, m->iova, m->size);
 		memset(m, 0, sizeof(*m));
 	}

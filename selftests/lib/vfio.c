@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Minimal userspace VFIO library (legacy container + group, type1v2).
+ * Minimal userspace VFIO library: legacy container + group (type1v2), or
+ * the device cdev bound to iommufd.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -12,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <linux/iommufd.h>
 #include <linux/pci_regs.h>
 
 #include "vfio.h"
@@ -28,54 +31,107 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-int vfio_dev_open(struct vfio_dev *d, const char *bdf)
+static int open_group(struct vfio_dev *d)
 {
 	struct vfio_group_status gs = { .argsz = sizeof(gs) };
 	char path[64];
-	int ret, i;
 
-	memset(d, 0, sizeof(*d));
-	d->container_fd = d->group_fd = d->fd = -1;
-	for (i = 0; i < (int)(sizeof(d->irq_fds) / sizeof(d->irq_fds[0])); i++)
-		d->irq_fds[i] = -1;
-	snprintf(d->bdf, sizeof(d->bdf), "%s", bdf);
-
-	d->group_no = sysfs_pci_iommu_group(bdf);
+	d->group_no = sysfs_pci_iommu_group(d->bdf);
 	if (d->group_no < 0)
 		return d->group_no;
 
 	d->container_fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	if (d->container_fd < 0)
-		goto fail;
-	if (ioctl(d->container_fd, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
-		errno = EINVAL;
-		goto fail;
-	}
+		return neg_errno();
+	if (ioctl(d->container_fd, VFIO_GET_API_VERSION) != VFIO_API_VERSION)
+		return -EINVAL;
 	if (ioctl(d->container_fd, VFIO_CHECK_EXTENSION,
-		  VFIO_TYPE1v2_IOMMU) <= 0) {
-		errno = EOPNOTSUPP;
-		goto fail;
-	}
+		  VFIO_TYPE1v2_IOMMU) <= 0)
+		return -EOPNOTSUPP;
 
 	snprintf(path, sizeof(path), "/dev/vfio/%d", d->group_no);
 	d->group_fd = open(path, O_RDWR | O_CLOEXEC);
 	if (d->group_fd < 0)
-		goto fail;
+		return neg_errno();
 	if (ioctl(d->group_fd, VFIO_GROUP_GET_STATUS, &gs))
-		goto fail;
-	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-		errno = EBUSY;
-		goto fail;
-	}
+		return neg_errno();
+	if (!(gs.flags & VFIO_GROUP_FLAGS_VIABLE))
+		return -EBUSY;
 	if (ioctl(d->group_fd, VFIO_GROUP_SET_CONTAINER, &d->container_fd))
-		goto fail;
+		return neg_errno();
 	if (ioctl(d->container_fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
-		goto fail;
+		return neg_errno();
 
 	d->fd = ioctl(d->group_fd, VFIO_GROUP_GET_DEVICE_FD, d->bdf);
 	if (d->fd < 0)
-		goto fail;
+		return neg_errno();
+	return 0;
+}
 
+/* /sys/bus/pci/devices/BDF/vfio-dev/vfioN -> /dev/vfio/devices/vfioN */
+static int open_cdev(struct vfio_dev *d)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	char path[128], name[64] = "";
+	struct dirent *e;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", d->bdf);
+	dir = opendir(path);
+	if (!dir)
+		return -ENODEV;	/* no CONFIG_VFIO_DEVICE_CDEV, or not vfio */
+	while ((e = readdir(dir)))
+		if (!strncmp(e->d_name, "vfio", 4))
+			snprintf(name, sizeof(name), "%.60s", e->d_name);
+	closedir(dir);
+	if (!name[0])
+		return -ENODEV;
+	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", name);
+	d->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (d->fd < 0)
+		return neg_errno();
+	d->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	if (d->iommufd < 0)
+		return neg_errno();
+	bind.iommufd = d->iommufd;
+	if (ioctl(d->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		return neg_errno();
+	if (ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc))
+		return neg_errno();
+	d->ioas_id = alloc.out_ioas_id;
+	at.pt_id = d->ioas_id;
+	if (ioctl(d->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at))
+		return neg_errno();
+	return 0;
+}
+
+int vfio_dev_open_mode(struct vfio_dev *d, const char *bdf,
+		       enum vfio_open_mode mode)
+{
+	const char *env;
+	int ret, i;
+
+	memset(d, 0, sizeof(*d));
+	d->container_fd = d->group_fd = d->iommufd = d->fd = -1;
+	d->group_no = -1;
+	for (i = 0; i < (int)(sizeof(d->irq_fds) / sizeof(d->irq_fds[0])); i++)
+		d->irq_fds[i] = -1;
+	snprintf(d->bdf, sizeof(d->bdf), "%s", bdf);
+	if (mode == VFIO_OPEN_ENV) {
+		env = getenv("IVF_VFIO");
+		mode = env && !strcmp(env, "cdev") ? VFIO_OPEN_CDEV :
+						     VFIO_OPEN_GROUP;
+	}
+	env = getenv("IVF_DIRTY");
+	d->dirty_log = env ? !strcmp(env, "log") : mode == VFIO_OPEN_CDEV;
+
+	ret = mode == VFIO_OPEN_CDEV ? open_cdev(d) : open_group(d);
+	if (ret) {
+		vfio_dev_close(d);
+		return ret;
+	}
 	for (i = 0; i < VFIO_PCI_NUM_REGIONS; i++) {
 		struct vfio_region_info ri = {
 			.argsz = sizeof(ri), .index = i,
@@ -88,22 +144,24 @@ int vfio_dev_open(struct vfio_dev *d, const char *bdf)
 		d->region_flags[i] = ri.flags;
 	}
 	return 0;
+}
 
-fail:
-	ret = neg_errno();
-	vfio_dev_close(d);
-	return ret;
+int vfio_dev_open(struct vfio_dev *d, const char *bdf)
+{
+	return vfio_dev_open_mode(d, bdf, VFIO_OPEN_ENV);
 }
 
 void vfio_dev_close(struct vfio_dev *d)
 {
-	if (d->nirq_fds)
+	if (d->nirq_fds && d->fd >= 0)
 		vfio_msix_disable(d);
 	close_fd(&d->fd);
 	if (d->group_fd >= 0)
 		ioctl(d->group_fd, VFIO_GROUP_UNSET_CONTAINER);
 	close_fd(&d->group_fd);
 	close_fd(&d->container_fd);
+	close_fd(&d->iommufd);
+	d->nmaps = 0;
 }
 
 int vfio_region_info(struct vfio_dev *d, uint32_t index,
@@ -207,11 +265,91 @@ int vfio_irq_info(struct vfio_dev *d, uint32_t index,
 	return 0;
 }
 
+static void maps_add(struct vfio_dev *d, uint64_t iova, uint64_t size)
+{
+	if (d->nmaps < VFIO_DEV_MAX_MAPS) {
+		d->maps[d->nmaps].iova = iova;
+		d->maps[d->nmaps].size = size;
+		d->nmaps++;
+	}
+}
+
+static void maps_del(struct vfio_dev *d, uint64_t iova, uint64_t size)
+{
+	int i;
+
+	for (i = 0; i < d->nmaps; i++) {
+		if (d->maps[i].iova != iova || d->maps[i].size != size)
+			continue;
+		d->maps[i] = d->maps[--d->nmaps];
+		return;
+	}
+}
+
+int vfio_dma_map(struct vfio_dev *d, void *vaddr, size_t size, uint64_t iova)
+{
+	if (d->iommufd >= 0) {
+		struct iommu_ioas_map map = {
+			.size = sizeof(map),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
+				 IOMMU_IOAS_MAP_READABLE |
+				 IOMMU_IOAS_MAP_WRITEABLE,
+			.ioas_id = d->ioas_id,
+			.user_va = (uintptr_t)vaddr,
+			.length = size,
+			.iova = iova,
+		};
+
+		if (ioctl(d->iommufd, IOMMU_IOAS_MAP, &map))
+			return neg_errno();
+	} else {
+		struct vfio_iommu_type1_dma_map map = {
+			.argsz = sizeof(map),
+			.flags = VFIO_DMA_MAP_FLAG_READ |
+				 VFIO_DMA_MAP_FLAG_WRITE,
+			.vaddr = (uintptr_t)vaddr,
+			.iova = iova,
+			.size = size,
+		};
+
+		if (ioctl(d->container_fd, VFIO_IOMMU_MAP_DMA, &map))
+			return neg_errno();
+	}
+	maps_add(d, iova, size);
+	return 0;
+}
+
+int vfio_dma_unmap(struct vfio_dev *d, uint64_t iova, size_t size)
+{
+	uint64_t done;
+
+	if (d->iommufd >= 0) {
+		struct iommu_ioas_unmap unmap = {
+			.size = sizeof(unmap), .ioas_id = d->ioas_id,
+			.iova = iova, .length = size,
+		};
+
+		if (ioctl(d->iommufd, IOMMU_IOAS_UNMAP, &unmap))
+			return neg_errno();
+		done = unmap.length;
+	} else {
+		struct vfio_iommu_type1_dma_unmap unmap = {
+			.argsz = sizeof(unmap), .iova = iova, .size = size,
+		};
+
+		if (ioctl(d->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap))
+			return neg_errno();
+		done = unmap.size;
+	}
+	maps_del(d, iova, size);
+	return done == size ? 0 : -EIO;
+}
+
 int vfio_dma_alloc(struct vfio_dev *d, struct vfio_dma *m, size_t size,
 		   uint64_t iova)
 {
-	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
 	long pg = sysconf(_SC_PAGESIZE);
+	int ret;
 
 	memset(m, 0, sizeof(*m));
 	size = (size + pg - 1) & ~(size_t)(pg - 1);
@@ -226,13 +364,8 @@ int vfio_dma_alloc(struct vfio_dev *d, struct vfio_dma *m, size_t size,
 	/* a forked child must never get (a COW copy of) DMA memory */
 	madvise(m->vaddr, size, MADV_DONTFORK);
 
-	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
-	map.vaddr = (uintptr_t)m->vaddr;
-	map.iova = iova;
-	map.size = size;
-	if (ioctl(d->container_fd, VFIO_IOMMU_MAP_DMA, &map)) {
-		int ret = neg_errno();
-
+	ret = vfio_dma_map(d, m->vaddr, size, iova);
+	if (ret) {
 		munmap(m->vaddr, size);
 		m->vaddr = NULL;
 		return ret;
@@ -243,40 +376,11 @@ int vfio_dma_alloc(struct vfio_dev *d, struct vfio_dma *m, size_t size,
 
 void vfio_dma_free(struct vfio_dev *d, struct vfio_dma *m)
 {
-	struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap) };
-
-	if (m->mapped && d->container_fd >= 0) {
-		unmap.iova = m->iova;
-		unmap.size = m->size;
-		ioctl(d->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
-	}
+	if (m->mapped && vfio_dev_has_iommu(d))
+		vfio_dma_unmap(d, m->iova, m->size);
 	if (m->vaddr)
 		munmap(m->vaddr, m->size);
 	memset(m, 0, sizeof(*m));
-}
-
-int vfio_dma_map(struct vfio_dev *d, void *vaddr, size_t size, uint64_t iova)
-{
-	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map) };
-
-	map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
-	map.vaddr = (uintptr_t)vaddr;
-	map.iova = iova;
-	map.size = size;
-	if (ioctl(d->container_fd, VFIO_IOMMU_MAP_DMA, &map))
-		return neg_errno();
-	return 0;
-}
-
-int vfio_dma_unmap(struct vfio_dev *d, uint64_t iova, size_t size)
-{
-	struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap) };
-
-	unmap.iova = iova;
-	unmap.size = size;
-	if (ioctl(d->container_fd, VFIO_IOMMU_UNMAP_DMA, &unmap))
-		return neg_errno();
-	return 0;
 }
 
 int vfio_region_pread(struct vfio_dev *d, uint32_t index, uint64_t off,

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Minimal userspace VFIO library for the igbvf-vfio-pci selftests:
- * type1v2 container + group, device fd, regions, DMA, config space,
- * MSI-X with eventfds, reset.
+ * type1v2 container + group, or the device's cdev bound to iommufd (an
+ * IOAS), device fd, regions, DMA, config space, MSI-X with eventfds, reset.
+ *
+ * Which: vfio_dev_open() takes IVF_VFIO from the environment ("group", the
+ * default, or "cdev"), so a test runs unchanged through either path.
  */
 #ifndef IVF_VFIO_H
 #define IVF_VFIO_H
@@ -13,12 +16,24 @@
 #include <sys/types.h>
 #include <linux/vfio.h>
 
+#define VFIO_DEV_MAX_MAPS 32
+
 struct vfio_dev {
 	char bdf[32];
 	int group_no;
-	int container_fd;
-	int group_fd;
+	int container_fd;	/* group mode, else -1 */
+	int group_fd;		/* group mode, else -1 */
+	int iommufd;		/* cdev mode: /dev/iommu, else -1 */
+	uint32_t ioas_id;	/* cdev mode: the IOAS the device is attached to */
 	int fd;
+	/*
+	 * Dirty reports through the device's DMA logging (log_ops) instead of
+	 * the type1 container: IVF_DIRTY=log, default in cdev mode (dirty.h)
+	 */
+	bool dirty_log;
+	/* what this library mapped, for DMA logging's ranges */
+	int nmaps;
+	struct { uint64_t iova, size; } maps[VFIO_DEV_MAX_MAPS];
 	/* cached offsets of the PCI regions inside the device fd */
 	uint64_t region_off[VFIO_PCI_NUM_REGIONS];
 	uint64_t region_size[VFIO_PCI_NUM_REGIONS];
@@ -35,8 +50,17 @@ struct vfio_dma {
 	bool mapped;
 };
 
-/* open/close; bdf like "0000:00:12.0" */
+enum vfio_open_mode { VFIO_OPEN_ENV, VFIO_OPEN_GROUP, VFIO_OPEN_CDEV };
+
+/* open/close; bdf like "0000:00:12.0"; the mode from IVF_VFIO */
 int vfio_dev_open(struct vfio_dev *d, const char *bdf);
+int vfio_dev_open_mode(struct vfio_dev *d, const char *bdf,
+		       enum vfio_open_mode mode);
+/* an IOMMU (container or IOAS) is there to map into */
+static inline bool vfio_dev_has_iommu(const struct vfio_dev *d)
+{
+	return d->container_fd >= 0 || d->iommufd >= 0;
+}
 void vfio_dev_close(struct vfio_dev *d);
 
 /*

@@ -10,6 +10,8 @@
  *             a thread, held still only for the checks.
  * restart     container dirty tracking START, STOP, START: GET_BITMAP
  *             fails while stopped, nothing is missed before or after.
+ *             (With DMA logging, IVF_DIRTY=log or IVF_VFIO=cdev, the same
+ *             through the device's log_ops: every scenario runs on either.)
  * stopped     reports while the device is stopped (PRE_COPY_P2P, then
  *             STOP_COPY, STOP): stable, non-empty, rings included, memory
  *             still; back to RUNNING the tracker works on.
@@ -264,8 +266,16 @@ static void restart(void)
 	ret = dirty_get_dmem(&s.d, &s.m, b);
 	ktap_check(ret == -EINVAL, "restart: GET_BITMAP refused while stopped (%s)",
 		   strerror(-ret));
-	ktap_check(dsess_dbg(&s, "tracking") == 1,
-		   "restart: the driver keeps tracking (it can't see the container STOP)");
+	if (!s.d.dirty_log)
+		ktap_check(dsess_dbg(&s, "tracking") == 1,
+			   "restart: the driver keeps tracking (it can't see the container STOP)");
+	else
+		/* type1 pins since PRE_COPY: those keep the tracker on */
+		ktap_check(dsess_dbg(&s, "tracking") == (s.d.iommufd < 0),
+			   "restart: after DMA logging STOP the driver tracks %lld (%s)",
+			   (long long)dsess_dbg(&s, "tracking"),
+			   s.d.iommufd < 0 ? "on: type1 pins since PRE_COPY" :
+					     "off: iommufd, nothing else needs it");
 	ret = dirty_start(&s.d);
 	ktap_check(!ret, "restart: container START again (%s)", strerror(-ret));
 	ret = dcheck_begin(&ck) ?: checked_traffic(&ck, &t, 2000);
@@ -575,11 +585,25 @@ static void unmap(void)
 		  (long long)pinned_before, (long long)pinned_after,
 		  (long long)fails0, (long long)fails1);
 	/* rings (2 pages) and at most the first lap's buffers are left */
-	ktap_check(pinned_after != UINT64_MAX &&
-		   pinned_after <= 2 + s.v.rx_buf_dma.size / DIRTY_PGSIZE &&
-		   pinned_after < pinned_before,
-		   "unmap: the pins in the unmapped range are dropped (%lld -> %lld)",
-		   (long long)pinned_before, (long long)pinned_after);
+	if (s.d.iommufd >= 0)
+		/* no container to pin in; the IOMMU keeps the device out */
+		ktap_check(!pinned_before && !pinned_after,
+			   "unmap: through iommufd nothing is pinned (%lld, %lld)",
+			   (long long)pinned_before, (long long)pinned_after);
+	else
+		ktap_check(pinned_after != UINT64_MAX &&
+			   pinned_after <= 2 + s.v.rx_buf_dma.size / DIRTY_PGSIZE &&
+			   pinned_after < pinned_before,
+			   "unmap: the pins in the unmapped range are dropped (%lld -> %lld)",
+			   (long long)pinned_before, (long long)pinned_after);
+	if (s.d.dirty_log) {
+		uint64_t *b = calloc(dmem_words(&s.m), 8);
+
+		ret = dirty_get_dmem(&s.d, &s.m, b);
+		ktap_check(!ret, "unmap: DMA logging still reports (%zu pages) (%s)",
+			   bm_count(b, s.m.npages), strerror(-ret));
+		free(b);
+	}
 	ret = vfio_dev_reset(&s.d);
 	ktap_check(!ret, "unmap: the device still resets (%s)", strerror(-ret));
 out:
@@ -665,9 +689,11 @@ static void close_tracked(void)
 	close(s.d.fd);
 	s.d.fd = -1;
 	ktap_info("close: closed the device with %lld pages pinned", (long long)pinned);
-	ret = dirty_get_dmem(&s.d, &s.m, b);
-	ktap_check(!ret, "close: the container still reports after the device is gone (%zu pages) (%s)",
-		   bm_count(b, dmem_words(&s.m) * 64), strerror(-ret));
+	if (!s.d.dirty_log) {
+		ret = dirty_get_dmem(&s.d, &s.m, b);
+		ktap_check(!ret, "close: the container still reports after the device is gone (%zu pages) (%s)",
+			   bm_count(b, dmem_words(&s.m) * 64), strerror(-ret));
+	}
 	dtraffic_stop(&t);
 	/* no register access on close: free the rings' memory by hand */
 	s.ivf_open = false;
@@ -685,6 +711,13 @@ static void close_tracked(void)
 			   "close: the reopened device has tracking %lld, pinned %lld",
 			   (long long)dsess_dbg(&s2, "tracking"),
 			   (long long)dsess_dbg(&s2, "pinned"));
+		if (s2.d.dirty_log) {
+			ret = dirty_log_report(&s2.d, s.c.iova_base, 1 << 20,
+					       DIRTY_PGSIZE, b);
+			ktap_check(ret == -EINVAL,
+				   "close: DMA logging ended with the close: a report on the reopened device is refused (%s)",
+				   strerror(-ret));
+		}
 		vfio_dev_close(&s2.d);
 	}
 	free(b);

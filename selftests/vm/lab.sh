@@ -11,6 +11,9 @@
 #                         with IVF_* variables set) and power off. Exit status
 #                         is CMD's; non-zero as well on any splat in the log.
 #
+# IVF_KERNEL=iommufd boots the lab's IOMMUFD kernel (kernel-iommufd.sh)
+# instead of Debian's.
+#
 # Each run keeps its output (guest log, kernel log, results) in
 # $IVF_CACHE/runs/<id>; $IVF_CACHE/runs/latest points at the last one, and
 # the file named by $IVF_RUN_FILE (if set) gets this run's directory.
@@ -18,11 +21,31 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 KVER=$(ivf_kver) || die "run selftests/vm/setup.sh first"
+DEB_KVER=$KVER
 KROOT=$(ivf_kroot "$KVER")
 KDIR=$(ivf_kdir "$KVER")
+KTREE=
+MODDIR=$IVF_REPO
+# IVF_KERNEL=iommufd: the lab's own kernel with IOMMUFD (kernel-iommufd.sh);
+# the module is built for it in a copy of the sources, so the repository's
+# .ko stays the Debian kernel's.
+if [ "${IVF_KERNEL:-debian}" = iommufd ]; then
+	paths=$("$IVF_REPO/selftests/vm/kernel-iommufd.sh" --path) ||
+		die "the IOMMUFD lab kernel is not built (selftests/vm/kernel-iommufd.sh)"
+	eval "$paths"
+	KDIR=$KTREE
+	MODDIR=$IVF_CACHE/module-iommufd
+elif [ "${IVF_KERNEL:-debian}" != debian ]; then
+	die "IVF_KERNEL is debian or iommufd"
+fi
 
 build() {
-	make -s -C "$KDIR" M="$IVF_REPO" W=1 modules >&2
+	if [ "$MODDIR" != "$IVF_REPO" ]; then
+		mkdir -p "$MODDIR"
+		rsync -a --delete "$IVF_REPO/Kbuild" "$IVF_REPO/driver" \
+			"$IVF_REPO/include" "$MODDIR/"
+	fi
+	make -s -C "$KDIR" M="$MODDIR" W=1 modules >&2
 	[ ! -f "$IVF_REPO/selftests/Makefile" ] || make -s -C "$IVF_REPO/selftests" >&2
 }
 
@@ -33,8 +56,8 @@ splats() {
 
 run() {
 	local cmd=$1 out initrd rc
-	[ -f "$KROOT/done" ] || die "run selftests/vm/setup.sh first"
-	initrd=$(ls -t "$IVF_CACHE"/initramfs-"$KVER"-*.cpio.gz 2>/dev/null | head -n1)
+	[ -f "$KROOT/done" ] || [ -n "$KTREE" ] || die "run selftests/vm/setup.sh first"
+	initrd=$(ls -t "$IVF_CACHE"/initramfs-"$DEB_KVER"-*.cpio.gz 2>/dev/null | head -n1)
 	[ -n "$initrd" ] || die "no initramfs, run selftests/vm/setup.sh"
 	[ -n "${IVF_NOBUILD:-}" ] || build
 	mkdir -p "$IVF_CACHE/runs"
@@ -47,14 +70,14 @@ run() {
 	cat >"$out/env" <<-EOT
 	IVF_REPO=$IVF_REPO
 	IVF_KROOT=$KROOT
-	IVF_MODULE=$IVF_REPO/igbvf-vfio-pci.ko
+	IVF_MODULE=$MODDIR/igbvf-vfio-pci.ko
 	IVF_NUMVFS=${IVF_NUMVFS:-3}
 	IVF_NUMVFS_B=${IVF_NUMVFS_B:-2}
 	EOT
 	# Test knobs reach the guest (IVF_TESTS="traffic bind" ./selftests/run.sh).
 	local v
 	for v in ${!IVF_@}; do
-		if [[ $v =~ ^IVF_(TESTS|TEST_TIMEOUT|BIND_LOOPS|BENCH_[A-Z_]+|MIG_[A-Z_]+|ACCESS|IRQ|HDR_SPLIT|DRIVER)$ ]]; then
+		if [[ $v =~ ^IVF_(TESTS|TEST_TIMEOUT|BIND_LOOPS|BENCH_[A-Z_]+|MIG_[A-Z_]+|ACCESS|IRQ|HDR_SPLIT|DRIVER|VFIO|DIRTY|KERNEL)$ ]]; then
 			printf '%s=%q\n' "$v" "${!v}" >>"$out/env"
 		fi
 	done
@@ -94,5 +117,5 @@ run() {
 case "${1:-}" in
 build) build ;;
 run) shift; run "$*" ;;
-*) sed -n '4,15p' "$0"; exit 2 ;;
+*) sed -n '4,18p' "$0"; exit 2 ;;
 esac

@@ -93,7 +93,7 @@ if [ ! -f "$INITRD" ]; then
 	tmp=$(mktemp -d)
 	mkdir -p "$tmp"/{bin,dev,proc,sys,host,mod}
 	cp /bin/busybox "$tmp/bin/busybox"
-	for a in sh mount mkdir insmod sleep cat echo poweroff chroot ls sync; do
+	for a in sh mount mkdir insmod sleep cat echo poweroff chroot ls sync grep; do
 		ln -s busybox "$tmp/bin/$a"
 	done
 	for m in netfs 9pnet 9pnet_virtio 9p; do

@@ -27,8 +27,14 @@ run_test() {
 	fi
 }
 
-for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset migration_pfdown migrate dirty_exact dirty_contract dirty_map dirty_vmm bind bench}; do
+# NAME_cdev: the test through the device's cdev and iommufd, dirty pages
+# through DMA logging; NAME_log: through the group and container, dirty
+# pages through DMA logging (both need IVF_KERNEL=iommufd).
+for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset migration_pfdown migrate dirty_exact dirty_contract dirty_map dirty_vmm dirty_log bind bench}; do
 	case $t in
+	*_cdev) run_test "$t" env IVF_VFIO=cdev IVF_DIRTY=log "$B/${t%_cdev}" ;;
+	*_log) [ "$t" = dirty_log ] && { run_test "$t" "$B/$t"; continue; }
+		run_test "$t" env IVF_VFIO=group IVF_DIRTY=log "$B/${t%_log}" ;;
 	bind) run_test bind bash selftests/tests/bind.sh ;;
 	bench) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test bench bash selftests/bench/run.sh ;;
 	*) run_test "$t" "$B/$t" ;;
