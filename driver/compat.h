@@ -12,6 +12,8 @@
  * IVF_HAVE_GET_REGION_INFO_CAPS (6.19+): region info goes through a new
  *	op the driver must implement; not done yet.
  * IVF_HAVE_MATCH_TOKEN_UUID (6.18+): VF token op for cdev binds.
+ * IVF_HAVE_NS_TOKEN (up to 6.12): MODULE_IMPORT_NS() takes a bare symbol
+ *	namespace; 6.13 made it a string.
  *
  * Where the result would be wrong, refuse to build rather than build it.
  */
@@ -32,6 +34,12 @@
 #define IVF_COMPAT_TOKEN_OPS .match_token_uuid = vfio_pci_core_match_token_uuid,
 #else
 #define IVF_COMPAT_TOKEN_OPS
+#endif
+
+#ifdef IVF_HAVE_NS_TOKEN
+#define IVF_NS_IOMMUFD IOMMUFD
+#else
+#define IVF_NS_IOMMUFD "IOMMUFD"
 #endif
 
 #endif /* IVF_COMPAT_H */

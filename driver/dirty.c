@@ -34,10 +34,13 @@
  * this group if we stopped pinning.
  *
  * Locking: dirty->lock serialises the poller, engagement, user unmaps and
- * teardown; it is taken before memory_lock. The core resets the VF with
- * memory_lock held for write and can't take dirty->lock: ivf_dirty_reset()
- * only touches the shadow (no poll runs, as polls hold memory_lock) and
- * leaves a note for the next poll.
+ * teardown; it is taken before memory_lock. memory_lock is held (read) only
+ * around register accesses, never across vfio_pin_pages(),
+ * vfio_unpin_pages() or vfio_dma_rw() (see ivf_pass_io()). The core resets
+ * the VF with memory_lock held for write and can't take dirty->lock:
+ * ivf_dirty_reset() only touches the shadow and reset_seen[] (no register
+ * section of a poll runs meanwhile) and leaves a note that ends the poll
+ * under way and makes the next one start from the reset state.
  */
 #include <linux/delay.h>
 #include <linux/io.h>
@@ -50,7 +53,6 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/slab.h>
-#include <linux/version.h>
 #include <linux/vfio.h>
 #include <linux/xarray.h>
 
@@ -93,7 +95,9 @@ static bool ivf_fenced(struct ivf_dirty *d, u64 iova, u32 npages)
 
 /*
  * DMA logging: a page the device may write from now on is reported at the
- * next read_and_clear, even if the device is done with it by then.
+ * next read_and_clear, even if the device is done with it by then. Marked
+ * when a span is armed and again when it is let go (the device may have
+ * written it after the last report that saw it armed).
  */
 static void ivf_log_mark(struct ivf_dirty *d, const struct ivf_span *s)
 {
@@ -190,6 +194,12 @@ static void ivf_span_drop(struct ivf_device *ivf, struct ivf_span *s)
 {
 	struct ivf_dirty *d = &ivf->dirty;
 
+	/*
+	 * Logging: the device may have written it since the last report
+	 * (type1 does the same for an unpinned page): in the next one too.
+	 */
+	if (s->npages)
+		ivf_log_mark(d, s);
 	if (s->pinned) {
 		vfio_unpin_pages(&ivf->core.vdev, s->iova, s->npages);
 		d->pinned -= s->npages;
@@ -355,20 +365,54 @@ static bool ivf_rxq_special(u32 reg, unsigned int q)
 }
 
 /*
- * One RX queue: forward what the guest wrote to the shadow, in a safe
- * order, arming buffers before the tail moves.
+ * A pass holds memory_lock (read) only while it touches registers, never
+ * across a call into the IOMMU backend: vfio_pin_pages(), vfio_unpin_pages()
+ * and vfio_dma_rw() take the container's lock, under which type1 takes
+ * mmap_lock, under which a BAR fault takes memory_lock (lockdep saw the
+ * cycle). Between two register sections the core may reset the VF (resync
+ * is set again) or make it inaccessible: the pass then ends where it is.
+ * Each step records what the device has (seen[]) only once it is written,
+ * and lays out or restarts a ring before the device gets it, so the next
+ * pass carries on (after a reset, from the reset state).
  */
-static void ivf_rxq_poll(struct ivf_device *ivf, void __iomem *io,
-			 unsigned int q, bool full)
+static void __iomem *ivf_pass_io(struct ivf_device *ivf)
+{
+	struct vfio_pci_core_device *vdev = &ivf->core;
+	void __iomem *io = vdev->barmap[VFIO_PCI_BAR0_REGION_INDEX];
+
+	down_read(&vdev->memory_lock);
+	if (io && !vdev->pm_runtime_engaged &&
+	    (__force int)vdev->pdev->current_state < (__force int)PCI_D3hot &&
+	    !atomic_read(&ivf->dirty.resync))
+		return io;
+	up_read(&vdev->memory_lock);
+	return NULL;
+}
+
+static void ivf_pass_unlock(struct ivf_device *ivf)
+{
+	up_read(&ivf->core.memory_lock);
+}
+
+/*
+ * One RX queue: forward what the guest wrote to the shadow, in a safe
+ * order, arming buffers before the tail moves. false: the pass ends.
+ */
+static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	struct ivf_rxq_trk *t = &d->rx[q];
 	u32 *seen = t->seen;
-	u32 base = IVF_RDBAL(q), reg, v, rxdctl, head;
-	bool relayout = false;
+	u32 base = IVF_RDBAL(q), reg, v, rxdctl, head, bal, bah, len, srr;
+	bool relayout;
+	void __iomem *io;
+	u64 tail;
 
 #define SEEN(r)	seen[((r) - base) / 4]
 
+	io = ivf_pass_io(ivf);
+	if (!io)
+		return false;
 	/* 1. A queue disable goes first. */
 	rxdctl = READ_ONCE(*ivf_sh(d, IVF_RXDCTL(q)));
 	if (rxdctl != SEEN(IVF_RXDCTL(q)) && !(rxdctl & IVF_XDCTL_ENABLE)) {
@@ -381,37 +425,54 @@ static void ivf_rxq_poll(struct ivf_device *ivf, void __iomem *io,
 	 * A guest that moved its ring between two polls never had the
 	 * device see it disabled: disable it here for the move.
 	 */
+	bal = READ_ONCE(*ivf_sh(d, IVF_RDBAL(q)));
+	bah = READ_ONCE(*ivf_sh(d, IVF_RDBAH(q)));
+	len = READ_ONCE(*ivf_sh(d, IVF_RDLEN(q)));
+	srr = READ_ONCE(*ivf_sh(d, IVF_SRRCTL(q)));
+	v = READ_ONCE(*ivf_sh(d, IVF_RDH(q)));
 	if ((SEEN(IVF_RXDCTL(q)) & IVF_XDCTL_ENABLE) &&
-	    (READ_ONCE(*ivf_sh(d, IVF_RDBAL(q))) != SEEN(IVF_RDBAL(q)) ||
-	     READ_ONCE(*ivf_sh(d, IVF_RDBAH(q))) != SEEN(IVF_RDBAH(q)) ||
-	     READ_ONCE(*ivf_sh(d, IVF_RDLEN(q))) != SEEN(IVF_RDLEN(q)) ||
-	     READ_ONCE(*ivf_sh(d, IVF_RDH(q))) != SEEN(IVF_RDH(q)))) {
+	    (bal != SEEN(IVF_RDBAL(q)) || bah != SEEN(IVF_RDBAH(q)) ||
+	     len != SEEN(IVF_RDLEN(q)) || v != SEEN(IVF_RDH(q)))) {
 		iowrite32(SEEN(IVF_RXDCTL(q)) & ~IVF_XDCTL_ENABLE,
 			  io + IVF_RXDCTL(q));
 		SEEN(IVF_RXDCTL(q)) &= ~IVF_XDCTL_ENABLE;
 	}
+	relayout = bal != SEEN(IVF_RDBAL(q)) || bah != SEEN(IVF_RDBAH(q)) ||
+		   len != SEEN(IVF_RDLEN(q)) || srr != SEEN(IVF_SRRCTL(q));
+	if (relayout || v != SEEN(IVF_RDH(q))) {
+		/* Lay out the new geometry before the device gets it. */
+		ivf_pass_unlock(ivf);
+		if (relayout)
+			ivf_rxq_layout(ivf, t, bal, bah, len, srr);
+		/* A new head: nothing is posted until the tail moves again. */
+		ivf_rxq_restart(ivf, t, t->ndesc ? (v & 0xffff) % t->ndesc : 0);
+		io = ivf_pass_io(ivf);
+		if (!io)
+			return false;
+	}
 	for (reg = base; reg < base + 0x100; reg += 4) {
+		u32 w;
+
 		if (ivf_rxq_special(reg, q))
 			continue;
-		v = READ_ONCE(*ivf_sh(d, reg));
-		if (v == SEEN(reg))
+		if (reg == IVF_RDBAL(q))
+			w = bal;
+		else if (reg == IVF_RDBAH(q))
+			w = bah;
+		else if (reg == IVF_RDLEN(q))
+			w = len;
+		else if (reg == IVF_SRRCTL(q))
+			w = srr;
+		else
+			w = READ_ONCE(*ivf_sh(d, reg));
+		if (w == SEEN(reg))
 			continue;
-		iowrite32(v, io + reg);
-		SEEN(reg) = v;
-		if (reg == IVF_RDBAL(q) || reg == IVF_RDBAH(q) ||
-		    reg == IVF_RDLEN(q) || reg == IVF_SRRCTL(q))
-			relayout = true;
+		iowrite32(w, io + reg);
+		SEEN(reg) = w;
 	}
-	if (relayout)
-		ivf_rxq_layout(ivf, t, SEEN(IVF_RDBAL(q)), SEEN(IVF_RDBAH(q)),
-			       SEEN(IVF_RDLEN(q)), SEEN(IVF_SRRCTL(q)));
-	v = READ_ONCE(*ivf_sh(d, IVF_RDH(q)));
-	if (v != SEEN(IVF_RDH(q)) || relayout) {
-		/* A new head: nothing is posted until the tail moves again. */
-		if (v != SEEN(IVF_RDH(q)))
-			iowrite32(v, io + IVF_RDH(q));
+	if (v != SEEN(IVF_RDH(q))) {
+		iowrite32(v, io + IVF_RDH(q));
 		SEEN(IVF_RDH(q)) = v;
-		ivf_rxq_restart(ivf, t, t->ndesc ? (v & 0xffff) % t->ndesc : 0);
 	}
 
 	/* 3. Enable. */
@@ -439,13 +500,17 @@ static void ivf_rxq_poll(struct ivf_device *ivf, void __iomem *io,
 	 * head does meanwhile). Show the guest its head.
 	 */
 	head = ioread32(io + IVF_RDH(q));
-	ivf_rxq_retire(ivf, t, head & 0xffff);
-	if (cmpxchg(ivf_sh(d, IVF_RDH(q)), SEEN(IVF_RDH(q)), head) ==
-	    SEEN(IVF_RDH(q)))
-		SEEN(IVF_RDH(q)) = head;
 	if (full || !(d->polls % IVF_TX_CHECK_POLLS))
 		WRITE_ONCE(*ivf_sh(d, IVF_RQDPC(q)),
 			   ioread32(io + IVF_RQDPC(q)));
+	ivf_pass_unlock(ivf);
+	ivf_rxq_retire(ivf, t, head & 0xffff);
+	io = ivf_pass_io(ivf);
+	if (!io)
+		return false;
+	if (cmpxchg(ivf_sh(d, IVF_RDH(q)), SEEN(IVF_RDH(q)), head) ==
+	    SEEN(IVF_RDH(q)))
+		SEEN(IVF_RDH(q)) = head;
 
 tail:
 
@@ -453,28 +518,40 @@ tail:
 	v = READ_ONCE(*ivf_sh(d, IVF_RDT(q)));
 	if (v != SEEN(IVF_RDT(q))) {
 		if (t->ndesc && (v & 0xffff) < t->ndesc) {
-			u64 tail = ivf_seq_to(t->tail_seq, v & 0xffff,
-					      t->ndesc);
-
+			tail = ivf_seq_to(t->tail_seq, v & 0xffff, t->ndesc);
+			ivf_pass_unlock(ivf);
 			ivf_rxq_arm(ivf, t, t->tail_seq, tail);
 			t->tail_seq = tail;
+			io = ivf_pass_io(ivf);
+			if (!io)
+				return false;
 		}
 		iowrite32(v, io + IVF_RDT(q));
 		SEEN(IVF_RDT(q)) = v;
 		d->tails++;
 	}
+	ivf_pass_unlock(ivf);
+	return true;
 #undef SEEN
 }
 
+/* TX ring and head write-back registers of queue @q (memory_lock held). */
+static void ivf_txq_read(void __iomem *io, unsigned int q, u32 r[5])
+{
+	r[0] = ioread32(io + IVF_TDBAL(q));
+	r[1] = ioread32(io + IVF_TDBAH(q));
+	r[2] = ioread32(io + IVF_TDLEN(q)) & 0xfff80;
+	r[3] = ioread32(io + IVF_TDWBAL(q));
+	r[4] = ioread32(io + IVF_TDWBAH(q));
+}
+
 /* TX rings and head write-back: found in registers, pinned as they are. */
-static void ivf_txq_poll(struct ivf_device *ivf, void __iomem *io,
-			 unsigned int q)
+static void ivf_txq_update(struct ivf_device *ivf, unsigned int q,
+			   const u32 r[5])
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	struct ivf_txq_trk *t = &d->tx[q];
-	u32 bal = ioread32(io + IVF_TDBAL(q)), bah = ioread32(io + IVF_TDBAH(q));
-	u32 len = ioread32(io + IVF_TDLEN(q)) & 0xfff80;
-	u32 wbl = ioread32(io + IVF_TDWBAL(q)), wbh = ioread32(io + IVF_TDWBAH(q));
+	u32 bal = r[0], bah = r[1], len = r[2], wbl = r[3], wbh = r[4];
 
 	if (bal != t->tdbal || bah != t->tdbah || len != t->tdlen) {
 		ivf_span_drop(ivf, &t->ring);
@@ -514,19 +591,29 @@ static void ivf_dirty_retry(struct ivf_device *ivf)
 	}
 }
 
-/* After a VF reset: the shadow holds what the device now has. */
+/*
+ * After a VF reset: the shadow holds what the device now has. The core
+ * writes reset_seen[] with memory_lock held for write.
+ */
 static void ivf_dirty_resync(struct ivf_device *ivf)
 {
 	struct ivf_dirty *d = &ivf->dirty;
+	u32 head[IVF_NUM_QUEUES];
 	unsigned int q;
 
+	down_read(&ivf->core.memory_lock);
+	atomic_set(&d->resync, 0);
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
 		struct ivf_rxq_trk *t = &d->rx[q];
 
 		memcpy(t->seen, d->reset_seen[q], sizeof(t->seen));
-		ivf_rxq_restart(ivf, t, t->ndesc ?
-				(t->seen[(IVF_RDH(q) - IVF_RDBAL(q)) / 4] &
-				 0xffff) % t->ndesc : 0);
+		head[q] = t->seen[(IVF_RDH(q) - IVF_RDBAL(q)) / 4] & 0xffff;
+	}
+	up_read(&ivf->core.memory_lock);
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		struct ivf_rxq_trk *t = &d->rx[q];
+
+		ivf_rxq_restart(ivf, t, t->ndesc ? head[q] % t->ndesc : 0);
 	}
 }
 
@@ -537,24 +624,29 @@ static void ivf_dirty_resync(struct ivf_device *ivf)
 static void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 {
 	struct ivf_dirty *d = &ivf->dirty;
+	u32 txr[IVF_NUM_QUEUES][5];
 	void __iomem *io;
 	unsigned int q;
 
-	io = ivf_vf_io_lock(ivf);
-	if (!io)
-		return;
-	if (atomic_xchg(&d->resync, 0))
+	if (atomic_read(&d->resync))
 		ivf_dirty_resync(ivf);
 	for (q = 0; q < IVF_NUM_QUEUES; q++)
-		ivf_rxq_poll(ivf, io, q, full);
+		if (!ivf_rxq_poll(ivf, q, full))
+			goto out;
 	if (full || !(d->polls % IVF_TX_CHECK_POLLS)) {
+		io = ivf_pass_io(ivf);
+		if (!io)
+			goto out;
 		for (q = 0; q < IVF_NUM_QUEUES; q++)
-			ivf_txq_poll(ivf, io, q);
+			ivf_txq_read(io, q, txr[q]);
+		ivf_pass_unlock(ivf);
+		for (q = 0; q < IVF_NUM_QUEUES; q++)
+			ivf_txq_update(ivf, q, txr[q]);
 		if (d->fenced && d->pin_mode)
 			ivf_dirty_retry(ivf);
 	}
+out:
 	d->polls++;
-	ivf_vf_io_unlock(ivf);
 }
 
 static int ivf_dirty_thread(void *data)
@@ -644,42 +736,62 @@ static void ivf_dirty_switch(struct ivf_device *ivf, bool on)
 
 /*
  * The shadow was just loaded from the device: pin the rings and arm what is
- * posted already (hardware head to tail). dirty->lock held.
+ * posted already (hardware head to tail). dirty->lock held; memory_lock
+ * only around the register reads (see ivf_pass_io()).
  */
 static int ivf_dirty_start_rings(struct ivf_device *ivf)
 {
 	struct ivf_dirty *d = &ivf->dirty;
+	u32 head[IVF_NUM_QUEUES], txr[IVF_NUM_QUEUES][5];
+	bool armed[IVF_NUM_QUEUES] = { };
 	void __iomem *io;
 	unsigned int q;
 	int ret = 0;
 
-	io = ivf_vf_io_lock(ivf);
+	io = ivf_pass_io(ivf);
 	if (!io)
-		return -EIO;
+		goto no_io;
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		head[q] = ioread32(io + IVF_RDH(q)) & 0xffff;
+		ivf_txq_read(io, q, txr[q]);
+	}
+	ivf_pass_unlock(ivf);
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
 		struct ivf_rxq_trk *t = &d->rx[q];
-		u32 *s = t->seen, head, tail;
+		u32 *s = t->seen, tail;
 
 		ret = ivf_rxq_layout(ivf, t, s[0], s[1], s[2], s[3]);
 		if (ret)
-			break;
-		head = ioread32(io + IVF_RDH(q)) & 0xffff;
+			return ret;
 		tail = s[(IVF_RDT(q) - IVF_RDBAL(q)) / 4] & 0xffff;
-		if (t->ndesc && head < t->ndesc && tail < t->ndesc) {
-			ivf_rxq_restart(ivf, t, head);
+		if (t->ndesc && head[q] < t->ndesc && tail < t->ndesc) {
+			ivf_rxq_restart(ivf, t, head[q]);
 			t->tail_seq = ivf_seq_to(t->head_seq, tail, t->ndesc);
 			ivf_rxq_arm(ivf, t, t->head_seq, t->tail_seq);
-			/*
-			 * The device kept receiving: what it consumed meanwhile
-			 * may have been read as written-back descriptors.
-			 * Those buffers were written before tracking started.
-			 */
-			ivf_rxq_retire(ivf, t, ioread32(io + IVF_RDH(q)) & 0xffff);
+			armed[q] = true;
 		}
-		ivf_txq_poll(ivf, io, q);
+		ivf_txq_update(ivf, q, txr[q]);
 	}
-	ivf_vf_io_unlock(ivf);
-	return ret;
+	/*
+	 * The device kept receiving: what it consumed meanwhile may have been
+	 * read as written-back descriptors. Those buffers were written before
+	 * tracking started.
+	 */
+	io = ivf_pass_io(ivf);
+	if (!io)
+		goto no_io;
+	for (q = 0; q < IVF_NUM_QUEUES; q++)
+		head[q] = ioread32(io + IVF_RDH(q)) & 0xffff;
+	ivf_pass_unlock(ivf);
+	for (q = 0; q < IVF_NUM_QUEUES; q++)
+		if (armed[q])
+			ivf_rxq_retire(ivf, &d->rx[q], head[q]);
+	return 0;
+
+no_io:
+	pci_err(ivf->core.pdev,
+		"dirty tracking: the VF is not accessible (low power state, BAR0 not mapped, or a reset)\n");
+	return -EIO;
 }
 
 /*
@@ -850,11 +962,7 @@ void ivf_dirty_disengage(struct ivf_device *ivf)
 
 #if IS_REACHABLE(CONFIG_IOMMUFD_DRIVER)
 /* iova_bitmap_set() is exported in the IOMMUFD symbol namespace */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 13, 0)
-MODULE_IMPORT_NS("IOMMUFD");
-#else
-MODULE_IMPORT_NS(IOMMUFD);
-#endif
+MODULE_IMPORT_NS(IVF_NS_IOMMUFD);
 
 /*
  * DMA logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*): the same tracker, with
@@ -1001,7 +1109,8 @@ void ivf_dirty_pause(struct ivf_device *ivf, bool pause)
 
 /*
  * The VF was reset (memory_lock held for write by the core, so no poll is
- * running): put the device's registers in the shadow and tell the poller.
+ * in a register section): put the device's registers in the shadow and
+ * tell the poller.
  */
 void ivf_dirty_reset(struct ivf_device *ivf)
 {

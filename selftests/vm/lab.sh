@@ -51,7 +51,7 @@ build() {
 
 # Lines in a guest kernel log that fail a run.
 splats() {
-	grep -E 'WARNING:|BUG:|Oops|Kernel panic|lockdep|possible recursive locking|circular locking|refcount_t|general protection fault|UBSAN|KASAN|kernel BUG' "$@"
+	grep -E 'WARNING:|BUG:|Oops|Kernel panic|DEBUG_LOCKS_WARN_ON|INFO: possible|possible recursive locking|circular locking|refcount_t|general protection fault|UBSAN|KASAN|kernel BUG' "$@"
 }
 
 run() {

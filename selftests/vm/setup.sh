@@ -66,6 +66,14 @@ APT_EXTRA= apt_install busybox-static dkms sparse linux-source-6.12 cpio \
 	xz-utils zstd kmod iproute2 gcc make libc6-dev rsync git \
 	ipxe-qemu seabios qemu-system-data
 
+# The selftests use 6.12's uAPI headers (PRE_COPY, the VFIO cdev, iommufd,
+# DMA logging): bookworm's own linux-libc-dev is 6.1.
+if ! grep -qs VFIO_DEVICE_BIND_IOMMUFD /usr/include/linux/vfio.h; then
+	log "installing linux-libc-dev from $IVF_SUITE"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends -t "$IVF_SUITE" linux-libc-dev >/dev/null
+fi
+
 KVER=$(ivf_kver) || die "cannot tell the guest kernel version"
 KROOT=$(ivf_kroot "$KVER")
 [ -d "$(ivf_kdir "$KVER")" ] || die "headers for $KVER missing"

@@ -22,7 +22,7 @@ run_test() {
 	*) echo "not ok $name (exit $rc) $((SECONDS - t0))s" >>"$res" ;;
 	esac
 	# A test must leave the device usable; if it did not, say so.
-	if dmesg | grep -qE 'WARNING:|BUG:|Oops|refcount_t|lockdep'; then
+	if dmesg | grep -qE 'WARNING:|BUG:|Oops|refcount_t|DEBUG_LOCKS_WARN_ON|INFO: possible'; then
 		echo "# kernel log has a splat after $name"
 	fi
 }
