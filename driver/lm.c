@@ -34,8 +34,8 @@
 struct ivf_mig_file {
 	struct file *filp;
 	struct ivf_device *ivf;
-	struct mutex lock;		/* everything below */
-	bool disabled;
+	struct mutex lock;		/* everything below but disabled */
+	bool disabled;			/* set without the lock (a reset) */
 	/* saving: bytes not read yet are buf[pos..len) */
 	bool final;			/* the final packet is in buf */
 	size_t pos, len, initial_end;
@@ -95,7 +95,7 @@ static ssize_t ivf_mig_read(struct file *filp, char __user *ubuf, size_t len,
 	if (pos)
 		return -ESPIPE;
 	mutex_lock(&migf->lock);
-	if (migf->disabled) {
+	if (READ_ONCE(migf->disabled)) {
 		ret = -ENODEV;
 		goto out;
 	}
@@ -155,7 +155,7 @@ static ssize_t ivf_mig_write(struct file *filp, const char __user *ubuf,
 	if (pos)
 		return -ESPIPE;
 	mutex_lock(&migf->lock);
-	if (migf->disabled) {
+	if (READ_ONCE(migf->disabled)) {
 		ret = -ENODEV;
 		goto out;
 	}
@@ -218,7 +218,7 @@ static long ivf_mig_ioctl(struct file *filp, unsigned int cmd,
 
 	mutex_lock(&ivf->lm.state_mutex);
 	mutex_lock(&migf->lock);
-	if (migf->disabled)
+	if (READ_ONCE(migf->disabled))
 		ret = -ENODEV;
 	else if (!ivf_lm_precopy(ivf->lm.state) || migf->final)
 		ret = -EINVAL;
@@ -293,11 +293,14 @@ static void ivf_mig_file_end(struct ivf_mig_file **pmigf)
 
 	if (!migf)
 		return;
-	mutex_lock(&migf->lock);
-	migf->disabled = true;
-	migf->pos = 0;
-	migf->len = 0;
-	mutex_unlock(&migf->lock);
+	/*
+	 * Without migf->lock: a reset ends migrations with memory_lock held
+	 * for write, and the fd's lock is held across device accesses
+	 * (save, restore, the early check), which take memory_lock. An fd
+	 * call under way finishes on the old state; the next one sees
+	 * ENODEV. The buffers go with the file.
+	 */
+	WRITE_ONCE(migf->disabled, true);
 	fput(migf->filp);
 	*pmigf = NULL;
 }

@@ -8,7 +8,8 @@
 # exits non-zero on any failure.
 #
 #   IVF_TESTS="region_info traffic"   run only these lab tests (Debian kernel)
-#   IVF_TESTS_IOMMUFD="dirty_log"     ... on the IOMMUFD kernel ("" for none)
+#   IVF_TESTS_IOMMUFD="dirty_log_cdev" ... on the IOMMUFD kernel, lockdep on
+#   IVF_TESTS_IOMMUFD_TYPE1="..."     ... on it through type1, lockdep off
 #   IVF_SKIP_HOST=1                   skip the host checks
 #   IVF_NO_IOMMUFD=1                  no IOMMUFD kernel (build or boot)
 set -uo pipefail
@@ -101,14 +102,24 @@ lab_suite() { # LABEL
 # Debian's kernel: everything. The guest part takes 5-30 min under TCG
 # (the host's speed varies a lot).
 lab_suite "lab"
-# The lab's IOMMUFD kernel (lockdep on): the DMA logging backend, through
-# the container and through iommufd.
+# The lab's IOMMUFD kernel: the DMA logging backend through iommufd, with
+# lockdep; then through the container, where the tracker pins pages in
+# type1 once the device is in PRE_COPY, without lockdep's dependency checks:
+# unmapping pinned pages makes type1 itself take iommu->lock under its
+# device_list_lock (README, "The lab").
 # A run of chosen tests (IVF_TESTS) leaves it out unless it names its own.
-itests=${IVF_TESTS_IOMMUFD-dirty_log dirty_log_cdev dirty_exact_log dirty_exact_cdev dirty_contract_cdev dirty_vmm_cdev}
-[ -z "${IVF_TESTS:-}" ] || [ -n "${IVF_TESTS_IOMMUFD:-}" ] || itests=
-if [ -n "$iommufd_kernel" ] && [ -n "$itests" ]; then
+itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev dirty_exact_cdev dirty_contract_cdev dirty_vmm_cdev}
+itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log dirty_exact_log}
+if [ -n "${IVF_TESTS:-}" ]; then
+	[ -n "${IVF_TESTS_IOMMUFD:-}" ] || itests=
+	[ -n "${IVF_TESTS_IOMMUFD_TYPE1:-}" ] || itests1=
+fi
+if [ -n "$iommufd_kernel" ] && [ -n "$itests$itests1" ]; then
 	IVF_KERNEL=iommufd selftests/vm/lab.sh build
 	verdict "module builds for the IOMMUFD lab kernel" $?
-	IVF_KERNEL=iommufd IVF_TESTS=$itests lab_suite "lab-iommufd"
+	[ -z "$itests" ] ||
+		IVF_KERNEL=iommufd IVF_TESTS=$itests lab_suite "lab-iommufd"
+	[ -z "$itests1" ] ||
+		IVF_KERNEL=iommufd IVF_LOCKDEP=0 IVF_TESTS=$itests1 lab_suite "lab-iommufd-type1"
 fi
 summary

@@ -12,7 +12,7 @@
 #                         is CMD's; non-zero as well on any splat in the log.
 #
 # IVF_KERNEL=iommufd boots the lab's IOMMUFD kernel (kernel-iommufd.sh)
-# instead of Debian's.
+# instead of Debian's, with lockdep (IVF_LOCKDEP=0: without).
 #
 # Each run keeps its output (guest log, kernel log, results) in
 # $IVF_CACHE/runs/<id>; $IVF_CACHE/runs/latest points at the last one, and
@@ -25,6 +25,7 @@ DEB_KVER=$KVER
 KROOT=$(ivf_kroot "$KVER")
 KDIR=$(ivf_kdir "$KVER")
 KTREE=
+KAPPEND=
 MODDIR=$IVF_REPO
 # IVF_KERNEL=iommufd: the lab's own kernel with IOMMUFD (kernel-iommufd.sh);
 # the module is built for it in a copy of the sources, so the repository's
@@ -35,6 +36,13 @@ if [ "${IVF_KERNEL:-debian}" = iommufd ]; then
 	eval "$paths"
 	KDIR=$KTREE
 	MODDIR=$IVF_CACHE/module-iommufd
+	# Its boot-time IO-APIC timer check panics on a busy TCG host
+	# ("timer doesn't work through Interrupt-remapped IO-APIC").
+	KAPPEND=no_timer_check
+	# IVF_LOCKDEP=0: no dependency checks (lockdep.prove_locking=0), for
+	# tests that unmap pages pinned through type1: type1 itself takes
+	# iommu->lock under device_list_lock there (README, "The lab").
+	[ "${IVF_LOCKDEP:-1}" != 0 ] || KAPPEND="$KAPPEND lockdep.prove_locking=0"
 elif [ "${IVF_KERNEL:-debian}" != debian ]; then
 	die "IVF_KERNEL is debian or iommufd"
 fi
@@ -95,7 +103,7 @@ run() {
 		-netdev hubport,id=pP,hubid=0 \
 		-device e1000e,netdev=pP,addr=0x6,mac=52:54:00:00:0c:01 \
 		-kernel "$KROOT/boot/vmlinuz-$KVER" -initrd "$initrd" \
-		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=${IVF_LOGLEVEL:-4} ${IVF_APPEND-slub_debug=UP,kmalloc-*} ivf_out=$out" \
+		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=${IVF_LOGLEVEL:-4} $KAPPEND ${IVF_APPEND-slub_debug=UP,kmalloc-*} ivf_out=$out" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
 		-virtfs local,path="$out",mount_tag=ivfout,security_model=none \
 		-display none -serial stdio -monitor none -no-reboot \
