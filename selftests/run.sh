@@ -102,13 +102,13 @@ lab_suite() { # LABEL
 # Debian's kernel: everything. The guest part takes 5-30 min under TCG
 # (the host's speed varies a lot).
 lab_suite "lab"
-# The lab's IOMMUFD kernel: the DMA logging backend through iommufd, with
-# lockdep; then through the container, where the tracker pins pages in
+# The lab's IOMMUFD kernel: the DMA logging backend and the migration tests
+# through iommufd, with lockdep; then DMA logging through the container, where the tracker pins pages in
 # type1 once the device is in PRE_COPY, without lockdep's dependency checks:
 # unmapping pinned pages makes type1 itself take iommu->lock under its
 # device_list_lock (README, "The lab").
 # A run of chosen tests (IVF_TESTS) leaves it out unless it names its own.
-itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev dirty_exact_cdev dirty_contract_cdev dirty_vmm_cdev}
+itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev dirty_exact_cdev dirty_contract_cdev dirty_vmm_cdev migration_fsm_cdev migrate_cdev migration_reset_cdev migration_stream_cdev}
 itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log dirty_exact_log}
 if [ -n "${IVF_TESTS:-}" ]; then
 	[ -n "${IVF_TESTS_IOMMUFD:-}" ] || itests=
