@@ -45,7 +45,7 @@ verdict "lab setup (packages, guest kernel, initramfs)" $?
 [ $fail = 0 ] || summary
 KVER=$(ivf_kver)
 KDIR=$(ivf_kdir "$KVER")
-# The lab's second kernel, with IOMMUFD (built once, 30-40 min; cached).
+# The lab's second kernel, with IOMMUFD (built once, about 20 min; cached).
 iommufd_kernel=
 if [ -z "${IVF_NO_IOMMUFD:-}" ]; then
 	quiet selftests/vm/kernel-iommufd.sh

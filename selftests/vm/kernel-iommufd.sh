@@ -12,7 +12,7 @@
 #
 # Cached in $IVF_CACHE/kernel-iommufd-lab/<key>, key = hash of the options
 # below, $rev and the source tarball's name: a change to either rebuilds.
-# About 30-40 minutes on 2 cores, once. Exit 4 (skip) if the build tools
+# About 20 minutes on 2 cores, once. Exit 4 (skip) if the build tools
 # cannot be installed.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -87,7 +87,7 @@ for o in IOMMUFD IOMMUFD_DRIVER VFIO_DEVICE_CDEV VFIO_CONTAINER \
 	 VFIO_IOMMU_TYPE1 VFIO_PCI IGB IGBVF E1000E 9P_FS INTEL_IOMMU PROVE_LOCKING; do
 	grep -q "^CONFIG_$o=y" .config || die "CONFIG_$o is not y in $tree/.config"
 done
-log "building the IOMMUFD lab kernel in $tree (once, 30-40 min)"
+log "building the IOMMUFD lab kernel in $tree (once, about 20 min)"
 make -s -j"$(nproc)" bzImage modules >/dev/null
 make -s INSTALL_MOD_PATH="$root" modules_install >/dev/null
 mkdir -p "$root/boot"
