@@ -32,7 +32,7 @@ add_backports() {
 need_pkgs() {
 	local p miss=
 	for p in "$@"; do
-		dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep 'ok installed' >/dev/null ||
 			miss="$miss $p"
 	done
 	echo "$miss"
