@@ -377,21 +377,13 @@ static bool ivf_rxq_special(u32 reg, unsigned int q)
  */
 static void __iomem *ivf_pass_io(struct ivf_device *ivf)
 {
-	struct vfio_pci_core_device *vdev = &ivf->core;
-	void __iomem *io = vdev->barmap[VFIO_PCI_BAR0_REGION_INDEX];
+	void __iomem *io = ivf_vf_io_try(ivf);
 
-	down_read(&vdev->memory_lock);
-	if (io && !vdev->pm_runtime_engaged &&
-	    (__force int)vdev->pdev->current_state < (__force int)PCI_D3hot &&
-	    !atomic_read(&ivf->dirty.resync))
-		return io;
-	up_read(&vdev->memory_lock);
-	return NULL;
-}
-
-static void ivf_pass_unlock(struct ivf_device *ivf)
-{
-	up_read(&ivf->core.memory_lock);
+	if (io && atomic_read(&ivf->dirty.resync)) {
+		ivf_vf_io_unlock(ivf);
+		io = NULL;
+	}
+	return io;
 }
 
 /*
@@ -441,7 +433,7 @@ static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 		   len != SEEN(IVF_RDLEN(q)) || srr != SEEN(IVF_SRRCTL(q));
 	if (relayout || v != SEEN(IVF_RDH(q))) {
 		/* Lay out the new geometry before the device gets it. */
-		ivf_pass_unlock(ivf);
+		ivf_vf_io_unlock(ivf);
 		if (relayout)
 			ivf_rxq_layout(ivf, t, bal, bah, len, srr);
 		/* A new head: nothing is posted until the tail moves again. */
@@ -503,7 +495,7 @@ static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 	if (full || !(d->polls % IVF_TX_CHECK_POLLS))
 		WRITE_ONCE(*ivf_sh(d, IVF_RQDPC(q)),
 			   ioread32(io + IVF_RQDPC(q)));
-	ivf_pass_unlock(ivf);
+	ivf_vf_io_unlock(ivf);
 	ivf_rxq_retire(ivf, t, head & 0xffff);
 	io = ivf_pass_io(ivf);
 	if (!io)
@@ -519,7 +511,7 @@ tail:
 	if (v != SEEN(IVF_RDT(q))) {
 		if (t->ndesc && (v & 0xffff) < t->ndesc) {
 			tail = ivf_seq_to(t->tail_seq, v & 0xffff, t->ndesc);
-			ivf_pass_unlock(ivf);
+			ivf_vf_io_unlock(ivf);
 			ivf_rxq_arm(ivf, t, t->tail_seq, tail);
 			t->tail_seq = tail;
 			io = ivf_pass_io(ivf);
@@ -530,7 +522,7 @@ tail:
 		SEEN(IVF_RDT(q)) = v;
 		d->tails++;
 	}
-	ivf_pass_unlock(ivf);
+	ivf_vf_io_unlock(ivf);
 	return true;
 #undef SEEN
 }
@@ -639,7 +631,7 @@ static void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 			goto out;
 		for (q = 0; q < IVF_NUM_QUEUES; q++)
 			ivf_txq_read(io, q, txr[q]);
-		ivf_pass_unlock(ivf);
+		ivf_vf_io_unlock(ivf);
 		for (q = 0; q < IVF_NUM_QUEUES; q++)
 			ivf_txq_update(ivf, q, txr[q]);
 		if (d->fenced && d->pin_mode)
@@ -755,7 +747,7 @@ static int ivf_dirty_start_rings(struct ivf_device *ivf)
 		head[q] = ioread32(io + IVF_RDH(q)) & 0xffff;
 		ivf_txq_read(io, q, txr[q]);
 	}
-	ivf_pass_unlock(ivf);
+	ivf_vf_io_unlock(ivf);
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
 		struct ivf_rxq_trk *t = &d->rx[q];
 		u32 *s = t->seen, tail;
@@ -782,7 +774,7 @@ static int ivf_dirty_start_rings(struct ivf_device *ivf)
 		goto no_io;
 	for (q = 0; q < IVF_NUM_QUEUES; q++)
 		head[q] = ioread32(io + IVF_RDH(q)) & 0xffff;
-	ivf_pass_unlock(ivf);
+	ivf_vf_io_unlock(ivf);
 	for (q = 0; q < IVF_NUM_QUEUES; q++)
 		if (armed[q])
 			ivf_rxq_retire(ivf, &d->rx[q], head[q]);

@@ -230,6 +230,9 @@ void ivf_mbx_load(struct ivf_device *ivf, void __iomem *io,
 u32 ivf_mbx_config(struct ivf_device *ivf, struct ivf_pf_config *cfg);
 
 /* vf.c */
+/* BAR0 with memory_lock held for read, or NULL (not accessible) */
+void __iomem *ivf_vf_io_try(struct ivf_device *ivf);
+/* the same, saying so in the log when it is not */
 void __iomem *ivf_vf_io_lock(struct ivf_device *ivf);
 void ivf_vf_io_unlock(struct ivf_device *ivf);
 int ivf_vf_quiesce(struct ivf_device *ivf);

@@ -32,7 +32,7 @@
  * powered: D3 or runtime-suspended is refused. memory_lock is held (read)
  * until ivf_vf_io_unlock(), which orders us against the core's resets.
  */
-void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
+void __iomem *ivf_vf_io_try(struct ivf_device *ivf)
 {
 	struct vfio_pci_core_device *vdev = &ivf->core;
 	void __iomem *io = vdev->barmap[VFIO_PCI_BAR0_REGION_INDEX];
@@ -42,9 +42,17 @@ void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
 	    (__force int)vdev->pdev->current_state < (__force int)PCI_D3hot)
 		return io;
 	up_read(&vdev->memory_lock);
-	pci_err(vdev->pdev,
-		"migration: the VF is not accessible (low power state or BAR0 not mapped)\n");
 	return NULL;
+}
+
+void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
+{
+	void __iomem *io = ivf_vf_io_try(ivf);
+
+	if (!io)
+		pci_err(ivf->core.pdev,
+			"migration: the VF is not accessible (low power state or BAR0 not mapped)\n");
+	return io;
 }
 
 void ivf_vf_io_unlock(struct ivf_device *ivf)
