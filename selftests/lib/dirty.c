@@ -110,10 +110,10 @@ int dirty_log_span(const struct vfio_dev *d,
 
 int dirty_caps(struct vfio_dev *d, uint64_t *pgsizes, uint64_t *max_bitmap)
 {
-	struct vfio_iommu_type1_info *info;
+	struct vfio_iommu_type1_info head = { 0 }, *info;
 	struct vfio_info_cap_header *h;
-	uint32_t argsz = sizeof(*info), off;
-	int guard = 0, ret = -ENOENT;
+	int guard = 0, ret;
+	uint32_t off;
 
 	if (d->dirty_log) {
 		ret = dirty_log_probe(d);
@@ -121,21 +121,11 @@ int dirty_caps(struct vfio_dev *d, uint64_t *pgsizes, uint64_t *max_bitmap)
 		*max_bitmap = ret ? 0 : UINT64_MAX;
 		return ret;
 	}
-	for (;;) {
-		info = calloc(1, argsz);
-		if (!info)
-			return -ENOMEM;
-		info->argsz = argsz;
-		if (ioctl(d->container_fd, VFIO_IOMMU_GET_INFO, info)) {
-			ret = neg_errno();
-			free(info);
-			return ret;
-		}
-		if (info->argsz <= argsz)
-			break;
-		argsz = info->argsz;
-		free(info);
-	}
+	ret = vfio_ioctl_grow(d->container_fd, VFIO_IOMMU_GET_INFO, &head,
+			      sizeof(head), (void **)&info);
+	if (ret)
+		return ret;
+	ret = -ENOENT;
 	if (info->flags & VFIO_IOMMU_INFO_CAPS) {
 		for (off = info->cap_offset; off && guard < 32; guard++) {
 			if (off + sizeof(*h) > info->argsz)

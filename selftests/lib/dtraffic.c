@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include "dtraffic.h"
 #include "frame.h"
@@ -639,6 +640,16 @@ void dsess_canary(struct dsess *s, uint32_t seed)
 	for (i = 0; i < s->m.n; i++)
 		if (i != s->r_rx_ring && i != s->r_tx_ring)
 			dmem_fill(&s->m.r[i], seed);
+}
+
+void dsess_drop_fd(struct dsess *s)
+{
+	if (s->v.map)
+		munmap((void *)s->v.map, IVF_BAR0_SIZE - IVF_BAR_PAGE_SIZE);
+	s->v.map = NULL;
+	if (s->d.fd >= 0)
+		close(s->d.fd);
+	s->d.fd = -1;
 }
 
 void dsess_close(struct dsess *s)

@@ -167,6 +167,12 @@ struct dsess {
 int dsess_open(struct dsess *s, const char *bdf, const struct dsess_cfg *c);
 /* rings stopped, memory unmapped and freed, device closed */
 void dsess_close(struct dsess *s);
+/*
+ * The device fd goes first, as when a VMM dies: BAR map and fd closed, the
+ * container or IOAS kept. dsess_close() then frees the rest without
+ * touching the device.
+ */
+void dsess_drop_fd(struct dsess *s);
 /* container START, then RUNNING -> PRE_COPY (data fd kept); 0 or -errno */
 int dsess_engage(struct dsess *s);
 /* set the migration state (data fd replaced if a new one comes) */

@@ -56,7 +56,7 @@ void ivf_close(struct ivf *v)
 {
 	if (!v->dev)
 		return;
-	if (v->irq_on)
+	if (v->irq_on && v->dev->fd >= 0)
 		ivf_irq_disable(v);
 	ivf_rings_stop(v);
 	if (v->map)
@@ -344,8 +344,13 @@ void ivf_rings_stop(struct ivf *v)
 {
 	if (!v->rings_up)
 		return;
-	ivf_wr(v, IVF_RXDCTL(0), ivf_rd(v, IVF_RXDCTL(0)) & ~IVF_XDCTL_ENABLE);
-	ivf_wr(v, IVF_TXDCTL(0), ivf_rd(v, IVF_TXDCTL(0)) & ~IVF_XDCTL_ENABLE);
+	/* A device whose fd is gone (dsess_drop_fd()) is not touched. */
+	if (v->dev->fd >= 0) {
+		ivf_wr(v, IVF_RXDCTL(0),
+		       ivf_rd(v, IVF_RXDCTL(0)) & ~IVF_XDCTL_ENABLE);
+		ivf_wr(v, IVF_TXDCTL(0),
+		       ivf_rd(v, IVF_TXDCTL(0)) & ~IVF_XDCTL_ENABLE);
+	}
 	vfio_dma_free(v->dev, &v->rx_ring_dma);
 	vfio_dma_free(v->dev, &v->tx_ring_dma);
 	vfio_dma_free(v->dev, &v->rx_buf_dma);

@@ -164,32 +164,41 @@ void vfio_dev_close(struct vfio_dev *d)
 	d->nmaps = 0;
 }
 
-int vfio_region_info(struct vfio_dev *d, uint32_t index,
-		     struct vfio_region_info **out)
+int vfio_ioctl_grow(int fd, unsigned long req, const void *head,
+		    size_t head_len, void **out)
 {
-	struct vfio_region_info *info;
-	uint32_t argsz = sizeof(*info);
+	uint32_t argsz = head_len;
+	uint32_t *buf;
 
 	*out = NULL;
 	for (;;) {
-		info = calloc(1, argsz);
-		if (!info)
+		buf = calloc(1, argsz);
+		if (!buf)
 			return -ENOMEM;
-		info->argsz = argsz;
-		info->index = index;
-		if (ioctl(d->fd, VFIO_DEVICE_GET_REGION_INFO, info)) {
+		memcpy(buf, head, head_len);
+		buf[0] = argsz;
+		if (ioctl(fd, req, buf)) {
 			int ret = neg_errno();
 
-			free(info);
+			free(buf);
 			return ret;
 		}
-		if (info->argsz <= argsz)
+		if (buf[0] <= argsz)
 			break;
-		argsz = info->argsz;
-		free(info);
+		argsz = buf[0];
+		free(buf);
 	}
-	*out = info;
+	*out = buf;
 	return 0;
+}
+
+int vfio_region_info(struct vfio_dev *d, uint32_t index,
+		     struct vfio_region_info **out)
+{
+	struct vfio_region_info head = { .index = index };
+
+	return vfio_ioctl_grow(d->fd, VFIO_DEVICE_GET_REGION_INFO, &head,
+			       sizeof(head), (void **)out);
 }
 
 const struct vfio_info_cap_header *

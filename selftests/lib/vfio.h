@@ -64,6 +64,14 @@ static inline bool vfio_dev_has_iommu(const struct vfio_dev *d)
 void vfio_dev_close(struct vfio_dev *d);
 
 /*
+ * An info ioctl whose struct starts with __u32 argsz and may grow (a
+ * capability chain): called with @head (argsz set here), then again with
+ * the size the kernel asked for. *out is malloc()ed; free() it. 0 or -errno.
+ */
+int vfio_ioctl_grow(int fd, unsigned long req, const void *head,
+		    size_t head_len, void **out);
+
+/*
  * Region info with the full capability chain.  *out is malloc()ed and
  * holds info->argsz bytes; free() it.  Returns 0 or -errno.
  */

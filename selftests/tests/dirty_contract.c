@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/mman.h>
 
 #include "dcheck.h"
 #include "dirty.h"
@@ -683,11 +682,7 @@ static void close_tracked(void)
 	dtraffic_pause(&t);
 	pinned = dsess_dbg(&s, "pinned");
 	/* the device fd goes, pins and all; the container stays */
-	if (s.v.map)
-		munmap((void *)s.v.map, IVF_BAR0_SIZE - IVF_BAR_PAGE_SIZE);
-	s.v.map = NULL;
-	close(s.d.fd);
-	s.d.fd = -1;
+	dsess_drop_fd(&s);
 	ktap_info("close: closed the device with %lld pages pinned", (long long)pinned);
 	if (!s.d.dirty_log) {
 		ret = dirty_get_dmem(&s.d, &s.m, b);
@@ -695,14 +690,6 @@ static void close_tracked(void)
 			   bm_count(b, dmem_words(&s.m) * 64), strerror(-ret));
 	}
 	dtraffic_stop(&t);
-	/* no register access on close: free the rings' memory by hand */
-	s.ivf_open = false;
-	vfio_dma_free(&s.d, &s.v.rx_ring_dma);
-	vfio_dma_free(&s.d, &s.v.tx_ring_dma);
-	vfio_dma_free(&s.d, &s.v.rx_buf_dma);
-	vfio_dma_free(&s.d, &s.v.tx_buf_dma);
-	vfio_dma_free(&s.d, &s.v.rx_hdr_dma);
-	free(s.v.rx_tmp);
 	dsess_close(&s);
 	ret = vfio_dev_open(&s2.d, bdf);
 	if (ktap_check(!ret, "close: reopen (%s)", strerror(-ret))) {

@@ -43,7 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/mman.h>
 #include <sys/utsname.h>
 
 #include "dcheck.h"
@@ -388,21 +387,9 @@ static void close_logging(struct dsess *s, uint64_t *bm, long slab0)
 	dtraffic_pause(&t);
 	ktap_check(!ret && dsess_dbg(s, "tracking") == 1,
 		   "close: logging with traffic (%s)", strerror(-ret));
-	if (s->v.map)
-		munmap((void *)s->v.map, IVF_BAR0_SIZE - IVF_BAR_PAGE_SIZE);
-	s->v.map = NULL;
-	close(s->d.fd);
-	s->d.fd = -1;
+	dsess_drop_fd(s);
 	dtraffic_stop(&t);
 	dtraffic_free(&t);
-	s->ivf_open = false;
-	vfio_dma_free(&s->d, &s->v.rx_ring_dma);
-	vfio_dma_free(&s->d, &s->v.tx_ring_dma);
-	vfio_dma_free(&s->d, &s->v.rx_buf_dma);
-	vfio_dma_free(&s->d, &s->v.tx_buf_dma);
-	vfio_dma_free(&s->d, &s->v.rx_hdr_dma);
-	free(s->v.rx_tmp);
-	s->v.rx_tmp = NULL;
 	dsess_close(s);
 
 	ret = vfio_dev_open(&d2, bdf);
