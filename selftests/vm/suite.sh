@@ -32,9 +32,9 @@ run_test() {
 # pages through DMA logging (both need IVF_KERNEL=iommufd).
 for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset migration_pfdown migrate dirty_exact dirty_contract dirty_map dirty_vmm dirty_log bind bench}; do
 	case $t in
+	dirty_log) run_test "$t" "$B/$t" ;;
 	*_cdev) run_test "$t" env IVF_VFIO=cdev IVF_DIRTY=log "$B/${t%_cdev}" ;;
-	*_log) [ "$t" = dirty_log ] && { run_test "$t" "$B/$t"; continue; }
-		run_test "$t" env IVF_VFIO=group IVF_DIRTY=log "$B/${t%_log}" ;;
+	*_log) run_test "$t" env IVF_VFIO=group IVF_DIRTY=log "$B/${t%_log}" ;;
 	bind) run_test bind bash selftests/tests/bind.sh ;;
 	bench) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test bench bash selftests/bench/run.sh ;;
 	*) run_test "$t" "$B/$t" ;;
