@@ -16,7 +16,9 @@
  * descriptors between the last forwarded tail and the new one from guest
  * memory, "arms" their buffers, and only then forwards the tail to the
  * device. It copies the fields the device updates (RDH, the drop counter)
- * back into the shadow.
+ * back into the shadow. A disabled queue uses no descriptor: a guest may
+ * write its tail before its head, and the enable is what hands the device
+ * head to tail, so that is where those postings are armed.
  *
  * Reporting (type1 pinned-page scope): armed buffers, both rings and the
  * head write-back page are pinned with vfio_pin_pages(). Once a group has
@@ -320,6 +322,23 @@ static void ivf_rxq_retire(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 	t->head_seq = head;
 }
 
+/*
+ * Arm up to the tail index @rdt: the postings the device owns once its queue
+ * is enabled with that tail (nothing if the index is past the ring).
+ */
+static void ivf_rxq_arm_to(struct ivf_device *ivf, struct ivf_rxq_trk *t,
+			   u32 rdt)
+{
+	u64 tail;
+
+	rdt &= 0xffff;
+	if (!t->ndesc || rdt >= t->ndesc)
+		return;
+	tail = ivf_seq_to(t->tail_seq, rdt, t->ndesc);
+	ivf_rxq_arm(ivf, t, t->tail_seq, tail);
+	t->tail_seq = tail;
+}
+
 /* The ring's geometry changed (or tracking starts): pin the new ring. */
 static int ivf_rxq_layout(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 			  u32 rdbal, u32 rdbah, u32 rdlen, u32 srrctl)
@@ -398,7 +417,6 @@ static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 	u32 base = IVF_RDBAL(q), reg, v, rxdctl, head, bal, bah, len, srr;
 	bool relayout;
 	void __iomem *io;
-	u64 tail;
 
 #define SEEN(r)	seen[((r) - base) / 4]
 
@@ -467,8 +485,21 @@ static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 		SEEN(IVF_RDH(q)) = v;
 	}
 
-	/* 3. Enable. */
+	/*
+	 * 3. Enable. A disabled queue uses no descriptor, so tails written
+	 * while it was off (or a head moved under an old tail) were not
+	 * armed: the device owns head to tail from the enable on, arm that
+	 * first.
+	 */
 	if (rxdctl != SEEN(IVF_RXDCTL(q))) {
+		if ((rxdctl & IVF_XDCTL_ENABLE) &&
+		    !(SEEN(IVF_RXDCTL(q)) & IVF_XDCTL_ENABLE)) {
+			ivf_vf_io_unlock(ivf);
+			ivf_rxq_arm_to(ivf, t, SEEN(IVF_RDT(q)));
+			io = ivf_pass_io(ivf);
+			if (!io)
+				return false;
+		}
 		iowrite32(rxdctl, io + IVF_RXDCTL(q));
 		SEEN(IVF_RXDCTL(q)) = rxdctl;
 	}
@@ -497,6 +528,8 @@ static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 			   ioread32(io + IVF_RQDPC(q)));
 	ivf_vf_io_unlock(ivf);
 	ivf_rxq_retire(ivf, t, head & 0xffff);
+	/* After a restart behind our back: what the device owns now. */
+	ivf_rxq_arm_to(ivf, t, SEEN(IVF_RDT(q)));
 	io = ivf_pass_io(ivf);
 	if (!io)
 		return false;
@@ -506,14 +539,17 @@ static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 
 tail:
 
-	/* 5. The tail, once what it posts is armed. */
+	/*
+	 * 5. The tail, once what it posts is armed. A disabled queue's tail
+	 * goes to the device as it is: the enable arms it (step 3), from
+	 * the head the device will have then, with the descriptors the guest
+	 * wrote by then.
+	 */
 	v = READ_ONCE(*ivf_sh(d, IVF_RDT(q)));
 	if (v != SEEN(IVF_RDT(q))) {
-		if (t->ndesc && (v & 0xffff) < t->ndesc) {
-			tail = ivf_seq_to(t->tail_seq, v & 0xffff, t->ndesc);
+		if (SEEN(IVF_RXDCTL(q)) & IVF_XDCTL_ENABLE) {
 			ivf_vf_io_unlock(ivf);
-			ivf_rxq_arm(ivf, t, t->tail_seq, tail);
-			t->tail_seq = tail;
+			ivf_rxq_arm_to(ivf, t, v);
 			io = ivf_pass_io(ivf);
 			if (!io)
 				return false;
