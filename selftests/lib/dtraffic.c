@@ -82,6 +82,15 @@ static void post(struct rxpool *p, unsigned int i)
 	v->rx_ring[i].read.hdr_addr = v->hdr_split ? p->hdr[i] : 0;
 }
 
+void rxpool_post_all(struct rxpool *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->v->rx_count; i++)
+		post(p, i);
+	p->v->rx_next = 0;
+}
+
 void rxpool_repost_all(struct rxpool *p)
 {
 	unsigned int i;
@@ -744,11 +753,9 @@ static unsigned int lag_rx(struct dsess *s, unsigned int us)
 	return got;
 }
 
-double dsess_doorbell_lag(struct dsess *s, struct peer *p,
-			  unsigned int probe_us)
+bool dsess_starve(struct dsess *s, struct peer *p)
 {
 	unsigned int i;
-	uint64_t t0;
 
 	s->rx.defer_doorbell = true;
 	for (i = 0; i < 4 * s->v.rx_count; i++) {
@@ -758,7 +765,15 @@ double dsess_doorbell_lag(struct dsess *s, struct peer *p,
 			break;		/* the device is out of descriptors */
 	}
 	s->rx.defer_doorbell = false;
-	if (i == 4 * s->v.rx_count)
+	return i < 4 * s->v.rx_count;
+}
+
+double dsess_doorbell_lag(struct dsess *s, struct peer *p,
+			  unsigned int probe_us)
+{
+	uint64_t t0;
+
+	if (!dsess_starve(s, p))
 		return -1;
 	t0 = now_ns();
 	rxpool_doorbell(&s->rx);

@@ -55,6 +55,8 @@ int rxpool_poll(struct rxpool *p, ivf_rx_cb cb, void *arg, int budget);
 int rxpool_doorbell(struct rxpool *p);
 /* pages of the buffers currently posted in the ring, ORed into @bm */
 void rxpool_mark_posted(const struct rxpool *p, uint64_t *bm);
+/* fresh pool buffers in every descriptor from 0 on, rx_next 0 */
+void rxpool_post_all(struct rxpool *p);
 /* rewrite the ring's descriptors i with pkt[i]/hdr[i] (after a move) */
 void rxpool_repost_all(struct rxpool *p);
 
@@ -186,7 +188,14 @@ void dsess_canary(struct dsess *s, uint32_t seed);
  */
 void dsess_reprogram(struct dsess *s);
 /*
- * Doorbell lag: take every RX descriptor the device has without giving any
+ * Take every RX descriptor the device has without giving any back (frames
+ * from @p, stream 5; until one gets no frame in 60 ms): the tail is held
+ * back in rx.pending_rdt for rxpool_doorbell(). false if it never ran out.
+ */
+bool dsess_starve(struct dsess *s, struct peer *p);
+
+/*
+ * Doorbell lag: dsess_starve() the device has without giving any
  * back (frames from @p, stream 5), then ring the held-back tail and time
  * the first frame that gets in, probing every @probe_us. Milliseconds, or
  * -1. Frames sent while the device has no descriptor are dropped by it.

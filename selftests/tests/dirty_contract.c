@@ -22,6 +22,9 @@
  * rx-move     the guest disables RX, moves the ring, re-posts and enables
  *             it while tracked: the new ring and its buffers are reported
  *             when written, the old ring is let go.
+ * rx-reorder  the guest, RX disabled, writes a new base and the tail first,
+ *             then the head and the enable, each seen by its own poll: the
+ *             device owns head to tail once enabled, all of it is armed.
  * unmap       VFIO_IOMMU_UNMAP_DMA of the buffer pool while traffic runs:
  *             returns, the pins there are dropped, the device stays usable.
  * reset       VFIO_DEVICE_RESET while tracked: tracking stays on, the guest
@@ -49,6 +52,8 @@
 #include "util.h"
 
 KTAP_DEFINE_STATE();
+
+#define TX_MOVE_STREAM	7
 
 static const char *bdf;
 static struct peer peer;
@@ -425,7 +430,8 @@ static void tx_move(void)
 	ivf_wr(&s.v, IVF_TXDCTL(0), IVF_XDCTL_ENABLE);
 	/* the guest's CPU writes the new ring: take that out of the diff */
 	dmem_snap(&s.m);
-	frame_build(frame, peer.mac, s.v.mac, DT_STREAM_TO_PEER, 0, FRAME_MIN);
+	/* not dtraffic's stream: the next scenario's peer must not count them */
+	frame_build(frame, peer.mac, s.v.mac, TX_MOVE_STREAM, 0, FRAME_MIN);
 	for (i = 0; i < 4; i++)
 		ivf_tx_post(&s.v, frame, FRAME_MIN);
 	ivf_tx_kick(&s.v);
@@ -457,15 +463,29 @@ out:
 
 /* ------------------------------------------------------------ rx-move */
 
+#define RXDCTL_ON (IVF_XDCTL_ENABLE | IVF_XDCTL_PTHRESH(16) | \
+		   IVF_XDCTL_HTHRESH(8) | IVF_XDCTL_WTHRESH(1))
+
+/* the RX ring goes to @off in the spare region (base and length only) */
+static void rx_ring_base(struct dsess *s, uint64_t off)
+{
+	uint64_t iova = s->spare.iova + off;
+
+	s->v.rx_ring = (void *)((uint8_t *)s->spare.vaddr + off);
+	s->v.rx_ring_dma.iova = iova;
+	ivf_wr(&s->v, IVF_RDBAL(0), (uint32_t)iova);
+	ivf_wr(&s->v, IVF_RDBAH(0), (uint32_t)(iova >> 32));
+	ivf_wr(&s->v, IVF_RDLEN(0), s->v.rx_count * sizeof(union ivf_rx_desc));
+}
+
 static void rx_move(void)
 {
-	uint64_t quiet, new_iova, old_pg;
+	uint64_t quiet, old_pg;
 	volatile union ivf_rx_desc *old_ring;
 	uint64_t old_iova;
 	struct dcheck ck;
 	struct dtraffic t;
 	struct dsess s;
-	unsigned int i;
 	int ret;
 
 	if (!open_sess(&s, "rx-move", true))
@@ -478,28 +498,16 @@ static void rx_move(void)
 		goto out;
 
 	/* the guest moves its RX ring: disable, new base, re-post, enable */
-	new_iova = s.spare.iova + 0x2000;
 	old_ring = s.v.rx_ring;
 	old_iova = s.v.rx_ring_dma.iova;
 	old_pg = dmem_pg(&s.m, old_iova);
 	ivf_wr(&s.v, IVF_RXDCTL(0), ivf_rd(&s.v, IVF_RXDCTL(0)) & ~IVF_XDCTL_ENABLE);
 	usleep(2000);
-	s.v.rx_ring = (void *)((uint8_t *)s.spare.vaddr + 0x2000);
-	s.v.rx_ring_dma.iova = new_iova;
-	ivf_wr(&s.v, IVF_RDBAL(0), (uint32_t)new_iova);
-	ivf_wr(&s.v, IVF_RDBAH(0), (uint32_t)(new_iova >> 32));
-	ivf_wr(&s.v, IVF_RDLEN(0), s.v.rx_count * sizeof(union ivf_rx_desc));
+	rx_ring_base(&s, 0x2000);
 	ivf_wr(&s.v, IVF_RDH(0), 0);
 	ivf_wr(&s.v, IVF_RDT(0), 0);
-	for (i = 0; i < s.v.rx_count; i++) {
-		s.rx.pkt[i] = s.pool.iova + (uint64_t)((s.rx.next++) % s.rx.nbuf) *
-			      s.v.buf_size;
-		s.v.rx_ring[i].read.pkt_addr = s.rx.pkt[i];
-		s.v.rx_ring[i].read.hdr_addr = 0;
-	}
-	s.v.rx_next = 0;
-	ivf_wr(&s.v, IVF_RXDCTL(0), IVF_XDCTL_ENABLE | IVF_XDCTL_PTHRESH(16) |
-	       IVF_XDCTL_HTHRESH(8) | IVF_XDCTL_WTHRESH(1));
+	rxpool_post_all(&s.rx);
+	ivf_wr(&s.v, IVF_RXDCTL(0), RXDCTL_ON);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	ivf_wr(&s.v, IVF_RDT(0), s.v.rx_count - 1);
 	dcheck_rings_from_ivf(&ck);
@@ -525,6 +533,92 @@ static void rx_move(void)
 	ktap_check(t.vf_rcvd + t.vf_lost >= 3000 && t.vf_rcvd > 2000 &&
 		   !t.vf_bad && !t.vf_dup,
 		   "rx-move: frames flowed on the moved ring (%llu in, %llu lost)",
+		   (unsigned long long)t.vf_rcvd, (unsigned long long)t.vf_lost);
+restore:
+	s.v.rx_ring = old_ring;
+	s.v.rx_ring_dma.iova = old_iova;
+out:
+	dtraffic_free(&t);
+	dcheck_free(&ck);
+	dsess_close(&s);
+}
+
+/* --------------------------------------------------------- rx-reorder */
+
+/*
+ * Let the poller see what was written, and nothing written after: wait for
+ * two polls (the first may have read the shadow before the last write);
+ * false if the poller did not run.
+ */
+static bool settle(struct dsess *s, const char *what)
+{
+	if (dsess_wait_polls(s, 2))
+		return true;
+	ktap_info("rx-reorder: no poll after %s", what);
+	return false;
+}
+
+static void rx_reorder(void)
+{
+	volatile union ivf_rx_desc *old_ring;
+	uint64_t quiet, poll_us = 50, armed_off, armed_on;
+	uint64_t old_iova;
+	struct dcheck ck;
+	struct dtraffic t;
+	struct dsess s;
+	bool seen;
+	int ret;
+
+	if (!open_sess(&s, "rx-reorder", true))
+		return;
+	dcheck_init(&ck, &s, "rx-reorder");
+	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
+	ret = dsess_engage(&s) ?: dcheck_begin(&ck) ?:
+	      checked_traffic(&ck, &t, 500);
+	if (!ktap_check(!ret, "rx-reorder: traffic on the first ring"))
+		goto out;
+
+	/*
+	 * The guest sets the ring up again in an order the 82576 allows for a
+	 * disabled queue: new base and posted tail first, then the head, then
+	 * the enable. A slow poller (100 ms) sees each step on its own.
+	 */
+	old_ring = s.v.rx_ring;
+	old_iova = s.v.rx_ring_dma.iova;
+	ivf_param_get("dirty_poll_us", &poll_us);
+	ivf_param_set("dirty_poll_us", 100000);
+	ivf_wr(&s.v, IVF_RXDCTL(0), ivf_rd(&s.v, IVF_RXDCTL(0)) & ~IVF_XDCTL_ENABLE);
+	seen = settle(&s, "the disable");
+	rx_ring_base(&s, 0x4000);
+	rxpool_post_all(&s.rx);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	ivf_wr(&s.v, IVF_RDT(0), s.v.rx_count - 1);
+	seen = seen && settle(&s, "the new base and tail");
+	armed_off = dsess_dbg(&s, "armed");
+	ivf_wr(&s.v, IVF_RDH(0), 0);
+	ivf_wr(&s.v, IVF_RXDCTL(0), RXDCTL_ON);
+	seen = seen && settle(&s, "the head and the enable");
+	armed_on = dsess_dbg(&s, "armed");
+	ivf_param_set("dirty_poll_us", poll_us);
+	ktap_check(seen, "rx-reorder: the poller saw each step on its own");
+	ktap_check(armed_on == s.v.rx_count - 1,
+		   "rx-reorder: enabled with head 0 and tail %u: all %u postings armed (%llu; %llu before the enable)",
+		   s.v.rx_count - 1, s.v.rx_count - 1,
+		   (unsigned long long)armed_on,
+		   (unsigned long long)armed_off);
+
+	dcheck_rings_from_ivf(&ck);
+	ret = dcheck_round(&ck) ?: checked_traffic(&ck, &t, 1000);
+	if (!ret)
+		ret = dsess_state(&s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
+	if (!ret)
+		ret = dcheck_end(&ck, &quiet);
+	if (!ktap_check(!ret, "rx-reorder: traffic on the set-up ring"))
+		goto restore;
+	verdict(&ck, "rx-reorder: before and after", quiet);
+	dtraffic_print(&t, "rx-reorder: ");
+	ktap_check(t.vf_rcvd > 1000 && !t.vf_bad && !t.vf_dup,
+		   "rx-reorder: frames flowed on the set-up ring (%llu in, %llu lost)",
 		   (unsigned long long)t.vf_rcvd, (unsigned long long)t.vf_lost);
 restore:
 	s.v.rx_ring = old_ring;
@@ -758,6 +852,7 @@ static const struct {
 	{ "stopped", stopped },
 	{ "tx-move", tx_move },
 	{ "rx-move", rx_move },
+	{ "rx-reorder", rx_reorder },
 	{ "unmap", unmap },
 	{ "reset", reset },
 	{ "close", close_tracked },
