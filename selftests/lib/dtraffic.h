@@ -195,8 +195,7 @@ void dsess_reprogram(struct dsess *s);
 bool dsess_starve(struct dsess *s, struct peer *p);
 
 /*
- * Doorbell lag: dsess_starve() the device has without giving any
- * back (frames from @p, stream 5), then ring the held-back tail and time
+ * Doorbell lag: dsess_starve(), then ring the held-back tail and time
  * the first frame that gets in, probing every @probe_us. Milliseconds, or
  * -1. Frames sent while the device has no descriptor are dropped by it.
  */
