@@ -478,6 +478,35 @@ static void rx_ring_base(struct dsess *s, uint64_t off)
 	ivf_wr(&s->v, IVF_RDLEN(0), s->v.rx_count * sizeof(union ivf_rx_desc));
 }
 
+/* checker and traffic on a fresh session, tracking engaged, @frames in */
+static int rx_first_ring(struct dsess *s, struct dcheck *ck,
+			 struct dtraffic *t, const char *name, uint64_t frames)
+{
+	dcheck_init(ck, s, name);
+	dtraffic_init(t, &traffic_cfg, &s->v, &s->rx, &peer);
+	return dsess_engage(s) ?: dcheck_begin(ck) ?:
+	       checked_traffic(ck, t, frames);
+}
+
+/*
+ * The guest set its RX ring up again: the checker follows the new ring,
+ * @frames more come in, the VMM stops the device, last reports (*quiet as
+ * dcheck_end()). 0 or -errno.
+ */
+static int rx_new_ring(struct dsess *s, struct dcheck *ck, struct dtraffic *t,
+		       uint64_t frames, uint64_t *quiet)
+{
+	int ret;
+
+	dcheck_rings_from_ivf(ck);
+	ret = dcheck_round(ck) ?: checked_traffic(ck, t, frames);
+	if (!ret)
+		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
+	if (!ret)
+		ret = dcheck_end(ck, quiet);
+	return ret;
+}
+
 static void rx_move(void)
 {
 	uint64_t quiet, old_pg;
@@ -490,10 +519,7 @@ static void rx_move(void)
 
 	if (!open_sess(&s, "rx-move", true))
 		return;
-	dcheck_init(&ck, &s, "rx-move");
-	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
-	ret = dsess_engage(&s) ?: dcheck_begin(&ck) ?:
-	      checked_traffic(&ck, &t, 1500);
+	ret = rx_first_ring(&s, &ck, &t, "rx-move", 1500);
 	if (!ktap_check(!ret, "rx-move: traffic on the first ring"))
 		goto out;
 
@@ -510,15 +536,9 @@ static void rx_move(void)
 	ivf_wr(&s.v, IVF_RXDCTL(0), RXDCTL_ON);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	ivf_wr(&s.v, IVF_RDT(0), s.v.rx_count - 1);
-	dcheck_rings_from_ivf(&ck);
 	/* the new ring must be pinned before the device may write it */
 	dsess_wait_polls(&s, 3);
-
-	ret = dcheck_round(&ck) ?: checked_traffic(&ck, &t, 1500);
-	if (!ret)
-		ret = dsess_state(&s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	if (!ret)
-		ret = dcheck_end(&ck, &quiet);
+	ret = rx_new_ring(&s, &ck, &t, 1500, &quiet);
 	if (!ktap_check(!ret, "rx-move: traffic on the moved ring"))
 		goto restore;
 	verdict(&ck, "rx-move: first and moved ring", quiet);
@@ -571,10 +591,7 @@ static void rx_reorder(void)
 
 	if (!open_sess(&s, "rx-reorder", true))
 		return;
-	dcheck_init(&ck, &s, "rx-reorder");
-	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
-	ret = dsess_engage(&s) ?: dcheck_begin(&ck) ?:
-	      checked_traffic(&ck, &t, 500);
+	ret = rx_first_ring(&s, &ck, &t, "rx-reorder", 500);
 	if (!ktap_check(!ret, "rx-reorder: traffic on the first ring"))
 		goto out;
 
@@ -607,12 +624,7 @@ static void rx_reorder(void)
 		   (unsigned long long)armed_on,
 		   (unsigned long long)armed_off);
 
-	dcheck_rings_from_ivf(&ck);
-	ret = dcheck_round(&ck) ?: checked_traffic(&ck, &t, 1000);
-	if (!ret)
-		ret = dsess_state(&s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	if (!ret)
-		ret = dcheck_end(&ck, &quiet);
+	ret = rx_new_ring(&s, &ck, &t, 1000, &quiet);
 	if (!ktap_check(!ret, "rx-reorder: traffic on the set-up ring"))
 		goto restore;
 	verdict(&ck, "rx-reorder: before and after", quiet);
