@@ -16,9 +16,9 @@
  * descriptors between the last forwarded tail and the new one from guest
  * memory, "arms" their buffers, and only then forwards the tail to the
  * device. It copies the fields the device updates (RDH, the drop counter)
- * back into the shadow. A disabled queue uses no descriptor: a guest may
- * write its tail before its head, and the enable is what hands the device
- * head to tail, so that is where those postings are armed.
+ * back into the shadow. A guest may set a disabled ring up in any order,
+ * tail before head: the enable is what hands the device head to tail, so
+ * the poller arms head to tail (again) before it forwards the enable.
  *
  * Reporting (type1 pinned-page scope): armed buffers, both rings and the
  * head write-back page are pinned with vfio_pin_pages(). Once a group has
@@ -486,10 +486,9 @@ static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 	}
 
 	/*
-	 * 3. Enable. A disabled queue uses no descriptor, so tails written
-	 * while it was off (or a head moved under an old tail) were not
-	 * armed: the device owns head to tail from the enable on, arm that
-	 * first.
+	 * 3. Enable. The device owns head to tail from here on: if the head
+	 * moved while the queue was off, under a tail written before it
+	 * (step 2 dropped what that tail armed), arm it again first.
 	 */
 	if (rxdctl != SEEN(IVF_RXDCTL(q))) {
 		if ((rxdctl & IVF_XDCTL_ENABLE) &&
@@ -528,8 +527,6 @@ static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 			   ioread32(io + IVF_RQDPC(q)));
 	ivf_vf_io_unlock(ivf);
 	ivf_rxq_retire(ivf, t, head & 0xffff);
-	/* After a restart behind our back: what the device owns now. */
-	ivf_rxq_arm_to(ivf, t, SEEN(IVF_RDT(q)));
 	io = ivf_pass_io(ivf);
 	if (!io)
 		return false;
@@ -540,20 +537,17 @@ static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 tail:
 
 	/*
-	 * 5. The tail, once what it posts is armed. A disabled queue's tail
-	 * goes to the device as it is: the enable arms it (step 3), from
-	 * the head the device will have then, with the descriptors the guest
-	 * wrote by then.
+	 * 5. The tail, once what it posts is armed (a disabled queue's too:
+	 * if the head moves before the enable, step 2 drops these and step 3
+	 * arms again from the new head).
 	 */
 	v = READ_ONCE(*ivf_sh(d, IVF_RDT(q)));
 	if (v != SEEN(IVF_RDT(q))) {
-		if (SEEN(IVF_RXDCTL(q)) & IVF_XDCTL_ENABLE) {
-			ivf_vf_io_unlock(ivf);
-			ivf_rxq_arm_to(ivf, t, v);
-			io = ivf_pass_io(ivf);
-			if (!io)
-				return false;
-		}
+		ivf_vf_io_unlock(ivf);
+		ivf_rxq_arm_to(ivf, t, v);
+		io = ivf_pass_io(ivf);
+		if (!io)
+			return false;
 		iowrite32(v, io + IVF_RDT(q));
 		SEEN(IVF_RDT(q)) = v;
 		d->tails++;
