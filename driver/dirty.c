@@ -788,8 +788,7 @@ static int ivf_dirty_start_rings(struct ivf_device *ivf)
 		tail = s[(IVF_RDT(q) - IVF_RDBAL(q)) / 4] & 0xffff;
 		if (t->ndesc && head[q] < t->ndesc && tail < t->ndesc) {
 			ivf_rxq_restart(ivf, t, head[q]);
-			t->tail_seq = ivf_seq_to(t->head_seq, tail, t->ndesc);
-			ivf_rxq_arm(ivf, t, t->head_seq, t->tail_seq);
+			ivf_rxq_arm_to(ivf, t, tail);
 			armed[q] = true;
 		}
 		ivf_txq_update(ivf, q, txr[q]);
