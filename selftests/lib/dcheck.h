@@ -26,7 +26,10 @@ struct dcheck {
 	size_t words, npages;
 	uint64_t *dev, *idle, *cpu;
 	uint64_t *rings;	/* pages that must be in every report */
-	uint64_t *b_prev, *b, *d_prev, *d, *changed_all, *tmp1, *tmp2;
+	uint64_t *b_prev, *b, *d_prev, *d, *changed_all;
+	uint64_t *owned;	/* dcheck_rest_round(): the device's buffers */
+	uint64_t *mut1, *mut2;	/* the checker's own self-checks */
+	uint64_t *tmp1;		/* scratch for callers between rounds */
 	bool mark;		/* EIMC markers for a QEMU trace */
 	const char *name;	/* prefix of the lines it prints */
 	/* counters since dcheck_begin() */
@@ -34,6 +37,7 @@ struct dcheck {
 	uint64_t idle_reported, idle_changed, cpu_reported;
 	uint64_t rest_rounds, rest_unpinned;
 	bool mutated, mutation_caught;
+	bool rest_mutated, rest_mutation_caught;
 	int shown, rest_shown;
 };
 
@@ -47,7 +51,8 @@ int dcheck_begin(struct dcheck *ck);
 int dcheck_round(struct dcheck *ck);
 /*
  * A round with the traffic held still (after a few polls): every buffer
- * the device owns must be in this round's report.
+ * the device owns must be in this round's report. The first one also
+ * checks itself: one owned page taken out of the report must be found.
  */
 int dcheck_rest_round(struct dcheck *ck, struct dtraffic *t);
 /* the device is quiesced: two last rounds; number of pages changed after */

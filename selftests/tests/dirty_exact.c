@@ -23,7 +23,8 @@
  * - a control run without engagement must see every mapped page reported
  *   in every round (plain type1 behaviour), nothing outside them;
  * - the checker is run once with one reported page taken out of a round's
- *   reports and must then find that miss;
+ *   reports and must then find that miss; the rest check likewise with
+ *   one owned buffer page taken out of a report;
  * - the traffic must have written most of the pool.
  *
  * Runs: 60 B frames; 60..1514 B with header split; jumbo 60..9000 B (LPE,
@@ -221,6 +222,9 @@ static void one_run(const char *bdf, const struct run_cfg *rc, struct peer *p,
 		   (unsigned long long)ck.rest_unpinned);
 	ktap_check(ck.mutated && ck.mutation_caught,
 		   "%s: checker finds a miss when one reported page is taken out of a report",
+		   rc->name);
+	ktap_check(ck.rest_mutated && ck.rest_mutation_caught,
+		   "%s: rest check finds an owned buffer page taken out of a report",
 		   rc->name);
 	ktap_check(!quiet, "%s: nothing changed after quiescing (%llu pages)",
 		   rc->name, (unsigned long long)quiet);
