@@ -523,13 +523,57 @@ bool dtraffic_clean(const struct dtraffic *t)
 	       !t->peer_lost && !t->rx->errors;
 }
 
-int peer_set_mtu(const char *ns, const char *ifname, unsigned int mtu)
+/* "ip -o link show" of the peer's interface in @out; 0 or -1 */
+static int peer_link(const char *ns, const char *ifname, char *out, size_t n)
 {
 	char cmd[256];
+	FILE *f;
+	int ok;
 
+	snprintf(cmd, sizeof(cmd), "ip -n %s -o link show dev %s 2>/dev/null",
+		 ns, ifname);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	ok = !!fgets(out, n, f);
+	return pclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* carrier (LOWER_UP, current) and operstate UP (set by linkwatch) */
+static bool peer_up(const char *line)
+{
+	return strstr(line, "LOWER_UP") && strstr(line, " state UP ");
+}
+
+/*
+ * A new MTU resets the peer's NIC: the driver drops its carrier at once,
+ * and a frame sent before the link is up again is dropped without an
+ * error (the lab's dirty_exact lost its first 32 jumbo frames that way).
+ * So wait for the carrier and for operstate UP (linkwatch sets it just
+ * before it gives the device its qdisc back; carrier-off alone may not
+ * have reached it yet), up to 10 s. An unchanged MTU costs nothing.
+ */
+int peer_set_mtu(const char *ns, const char *ifname, unsigned int mtu)
+{
+	char cmd[256], line[1024], want[32];
+	int i;
+
+	snprintf(want, sizeof(want), " mtu %u ", mtu);
+	if (!peer_link(ns, ifname, line, sizeof(line)) && strstr(line, want) &&
+	    peer_up(line))
+		return 0;
 	snprintf(cmd, sizeof(cmd), "ip -n %s link set %s mtu %u", ns, ifname,
 		 mtu);
-	return system(cmd) == 0 ? 0 : -1;
+	if (system(cmd) != 0)
+		return -1;
+	for (i = 0; i < 500; i++) {
+		if (!peer_link(ns, ifname, line, sizeof(line)) && peer_up(line))
+			return 0;
+		usleep(20000);
+	}
+	ktap_info("peer %s: link not up 10 s after setting MTU %u", ifname,
+		  mtu);
+	return -1;
 }
 
 /* ---------------------------------------------------------------- dsess */
