@@ -222,6 +222,7 @@ int dcheck_begin(struct dcheck *ck)
 	ck->ring_missing = ck->idle_reported = ck->idle_changed = 0;
 	ck->cpu_reported = ck->rest_rounds = ck->rest_unpinned = 0;
 	ck->shown = ck->rest_shown = 0;
+	ck->rest_mutated = ck->rest_mutation_caught = false;
 	memset(ck->changed_all, 0, ck->words * 8);
 	memset(ck->d_prev, 0, ck->words * 8);
 	return 0;

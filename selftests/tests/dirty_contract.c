@@ -103,12 +103,15 @@ static void verdict(struct dcheck *ck, const char *what, uint64_t quiet)
 {
 	dcheck_print(ck);
 	ktap_check(!ck->misses && !ck->rest_unpinned && !quiet &&
-		   !ck->idle_reported && ck->rounds > 2,
-		   "%s: %llu rounds, %llu device page changes: %llu missed, %llu owned buffer pages unpinned at rest, %llu idle pages reported, %llu pages changed while still",
+		   !ck->idle_reported && ck->rounds > 2 &&
+		   (!ck->rest_mutated || ck->rest_mutation_caught),
+		   "%s: %llu rounds, %llu device page changes: %llu missed, %llu owned buffer pages unpinned at rest%s, %llu idle pages reported, %llu pages changed while still",
 		   what, (unsigned long long)ck->rounds,
 		   (unsigned long long)ck->changed,
 		   (unsigned long long)ck->misses,
 		   (unsigned long long)ck->rest_unpinned,
+		   !ck->rest_mutated ? "" : ck->rest_mutation_caught ?
+		   " (self-check ok)" : " (SELF-CHECK FAILED: a page taken out went unnoticed)",
 		   (unsigned long long)ck->idle_reported,
 		   (unsigned long long)quiet);
 }
