@@ -275,8 +275,8 @@ static uint64_t unreported(struct dcheck *ck, const uint64_t *owned,
 }
 
 /*
- * The first time: once more with one owned page taken out of the report;
- * the check must then find exactly one more page missing.
+ * Once after each dcheck_begin(): again with one owned page taken out of
+ * the report; the check must then find exactly one more page missing.
  */
 static void rest_mutation(struct dcheck *ck, const uint64_t *report,
 			  uint64_t real)
@@ -314,18 +314,16 @@ int dcheck_rest_round(struct dcheck *ck, struct dtraffic *t)
 	memset(ck->owned, 0, ck->words * 8);
 	owned = rxpool_mark_owned(&s->rx, ck->owned);
 	ret = dcheck_round(ck);
-	if (ret) {
-		dtraffic_resume(t);
-		return ret;
+	if (!ret) {
+		ck->rest_rounds++;
+		/* dcheck_round swapped: this round's report is b_prev now */
+		lack = unreported(ck, ck->owned, ck->b_prev, owned, true);
+		ck->rest_unpinned += lack;
+		if (!ck->rest_mutated)
+			rest_mutation(ck, ck->b_prev, lack);
 	}
-	ck->rest_rounds++;
-	/* dcheck_round swapped: this round's report is b_prev now */
-	lack = unreported(ck, ck->owned, ck->b_prev, owned, true);
-	ck->rest_unpinned += lack;
-	if (!ck->rest_mutated)
-		rest_mutation(ck, ck->b_prev, lack);
 	dtraffic_resume(t);
-	return 0;
+	return ret;
 }
 
 int dcheck_end(struct dcheck *ck, uint64_t *quiet)

@@ -51,8 +51,9 @@ int dcheck_begin(struct dcheck *ck);
 int dcheck_round(struct dcheck *ck);
 /*
  * A round with the traffic held still (after a few polls): every buffer
- * the device owns must be in this round's report. The first one also
- * checks itself: one owned page taken out of the report must be found.
+ * the device owns must be in this round's report. The first one after
+ * dcheck_begin() also checks itself: one owned page taken out of the
+ * report must be found.
  */
 int dcheck_rest_round(struct dcheck *ck, struct dtraffic *t);
 /* the device is quiesced: two last rounds; number of pages changed after */
