@@ -8,6 +8,9 @@
  * are populated from our own fault handler, so every invalidation of the
  * vfio-pci core (which zaps by file offset on the device inode) drops them,
  * and the driver can zap any sub-range itself with ivf_bar0_zap().
+ *
+ * The MSI-X BAR (BAR3) is offered for read/write only, never for mmap: see
+ * ivf_msix_region_info().
  */
 #include <linux/io.h>
 #include <linux/mm.h>
@@ -43,28 +46,61 @@ static bool ivf_bar0_decodes(struct vfio_pci_core_device *vdev)
 	return cmd & PCI_COMMAND_MEMORY;
 }
 
+/* Copy region info and its capability chain out to the user. */
+static long ivf_region_info_put(struct vfio_region_info __user *arg,
+				struct vfio_region_info *info,
+				struct vfio_info_cap *caps)
+{
+	unsigned long minsz = offsetofend(struct vfio_region_info, offset);
+	long ret = 0;
+
+	info->cap_offset = 0;
+	if (caps->size) {
+		if (info->argsz < sizeof(*info) + caps->size) {
+			info->argsz = sizeof(*info) + caps->size;
+		} else {
+			vfio_info_cap_shift(caps, sizeof(*info));
+			if (copy_to_user(arg + 1, caps->buf, caps->size))
+				ret = -EFAULT;
+			info->cap_offset = sizeof(*info);
+		}
+		kfree(caps->buf);
+	}
+	if (!ret && copy_to_user(arg, info, minsz))
+		ret = -EFAULT;
+	return ret;
+}
+
+static int ivf_region_info_get(struct vfio_region_info __user *arg,
+			       struct vfio_region_info *info, u32 index)
+{
+	unsigned long minsz = offsetofend(struct vfio_region_info, offset);
+
+	if (copy_from_user(info, arg, minsz))
+		return -EFAULT;
+	if (info->argsz < minsz)
+		return -EINVAL;
+	/* The caller saw @index; answer for it whatever a re-read says. */
+	info->index = index;
+	info->offset = VFIO_PCI_INDEX_TO_OFFSET(index);
+	info->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+	return 0;
+}
+
 long ivf_bar0_region_info(struct ivf_device *ivf,
 			  struct vfio_region_info __user *arg)
 {
-	unsigned long minsz = offsetofend(struct vfio_region_info, offset);
 	struct vfio_pci_core_device *vdev = &ivf->core;
 	struct vfio_region_info_cap_sparse_mmap *sparse;
 	struct vfio_info_cap caps = { .buf = NULL, .size = 0 };
 	struct vfio_region_info info;
 	size_t sz = struct_size(sparse, areas, 1);
-	int ret = 0;
+	int ret;
 
-	if (copy_from_user(&info, arg, minsz))
-		return -EFAULT;
-	if (info.argsz < minsz)
-		return -EINVAL;
-
-	/* The caller saw index BAR0; answer for it whatever a re-read says. */
-	info.index = VFIO_PCI_BAR0_REGION_INDEX;
-	info.offset = IVF_BAR0_OFFSET;
+	ret = ivf_region_info_get(arg, &info, VFIO_PCI_BAR0_REGION_INDEX);
+	if (ret)
+		return ret;
 	info.size = pci_resource_len(vdev->pdev, VFIO_PCI_BAR0_REGION_INDEX);
-	info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
-	info.cap_offset = 0;
 
 	if (vdev->bar_mmap_supported[VFIO_PCI_BAR0_REGION_INDEX]) {
 		sparse = kzalloc(sz, GFP_KERNEL);
@@ -82,21 +118,43 @@ long ivf_bar0_region_info(struct ivf_device *ivf,
 		info.flags |= VFIO_REGION_INFO_FLAG_MMAP |
 			      VFIO_REGION_INFO_FLAG_CAPS;
 	}
+	return ivf_region_info_put(arg, &info, &caps);
+}
 
-	if (caps.size) {
-		if (info.argsz < sizeof(info) + caps.size) {
-			info.argsz = sizeof(info) + caps.size;
-		} else {
-			vfio_info_cap_shift(&caps, sizeof(info));
-			if (copy_to_user(arg + 1, caps.buf, caps.size))
-				ret = -EFAULT;
-			info.cap_offset = sizeof(info);
-		}
-		kfree(caps.buf);
-	}
-	if (!ret && copy_to_user(arg, &info, minsz))
-		ret = -EFAULT;
-	return ret;
+/*
+ * Whether region @index is the MSI-X BAR (BAR3 on the 82576 VF). It holds
+ * the MSI-X table and the PBA and nothing else, and a VMM emulates both.
+ */
+bool ivf_is_msix_bar(struct ivf_device *ivf, u32 index)
+{
+	return index <= VFIO_PCI_BAR5_REGION_INDEX &&
+	       index != VFIO_PCI_BAR0_REGION_INDEX &&
+	       index == ivf->core.msix_bar;
+}
+
+/*
+ * The MSI-X BAR: read/write, never mmap. The core offers it for mmap with
+ * the MSIX_MAPPABLE capability; QEMU then maps it whole and lays its
+ * emulated MSI-X table over the first 0x30 bytes, which leaves a RAM-device
+ * section starting mid-page. During migration QEMU asks type1 for that
+ * section's dirty bitmap with an unaligned size, type1 answers EINVAL, and
+ * the migration fails at its first RAM pass. Nothing in this BAR is worth
+ * mapping: QEMU traps it whole this way, and no section is left unaligned.
+ */
+long ivf_msix_region_info(struct ivf_device *ivf, u32 index,
+			  struct vfio_region_info __user *arg)
+{
+	struct vfio_info_cap caps = { .buf = NULL, .size = 0 };
+	struct vfio_region_info info;
+	int ret;
+
+	ret = ivf_region_info_get(arg, &info, index);
+	if (ret)
+		return ret;
+	info.size = pci_resource_len(ivf->core.pdev, index);
+	if (!info.size)
+		info.flags = 0;
+	return ivf_region_info_put(arg, &info, &caps);
 }
 
 ssize_t ivf_bar0_rw(struct ivf_device *ivf, char __user *buf, size_t count,
@@ -204,6 +262,14 @@ int ivf_bar0_mmap(struct ivf_device *ivf, struct vm_area_struct *vma)
 		return ret;
 	vma->vm_ops = &ivf_bar0_vm_ops;
 	return 0;
+}
+
+int ivf_msix_mmap(struct ivf_device *ivf, u32 index)
+{
+	pci_info_ratelimited(ivf->core.pdev,
+			     "mmap of BAR%u refused: it holds only the MSI-X table and PBA, accessed through read/write\n",
+			     index);
+	return -EINVAL;
 }
 
 /*

@@ -122,6 +122,9 @@ struct ivf_lm {
 	u32 rxdctl[IVF_NUM_QUEUES];
 	u32 txdctl[IVF_NUM_QUEUES];
 	u32 eims;
+	/* ivf_vf_io_lock() set COMMAND.MEM; ivf_vf_io_done() puts cmd back */
+	bool cmd_forced;
+	u16 cmd;
 };
 
 /* A range of IOVA pages the device may write, and whether we pinned it. */
@@ -178,6 +181,12 @@ struct ivf_dirty {
 	unsigned int next_fence;
 	bool fenced;
 	bool pin_mode;			/* type1: pin what the device may write */
+	/*
+	 * type1 has pinned a page of ours since pin mode began, so it reports
+	 * only pinned pages for this group (ivf_dirty_scope()).
+	 */
+	bool scoped;
+	unsigned long scope_retry;	/* jiffies of the next scope attempt */
 	bool logging;			/* DMA logging: record it in log */
 	bool log_overflow;		/* a page could not be recorded */
 	struct xarray log;		/* IOVA pfns armed since the last report */
@@ -206,6 +215,10 @@ long ivf_bar0_region_info(struct ivf_device *ivf,
 ssize_t ivf_bar0_rw(struct ivf_device *ivf, char __user *buf, size_t count,
 		    loff_t *ppos, bool iswrite);
 int ivf_bar0_mmap(struct ivf_device *ivf, struct vm_area_struct *vma);
+bool ivf_is_msix_bar(struct ivf_device *ivf, u32 index);
+long ivf_msix_region_info(struct ivf_device *ivf, u32 index,
+			  struct vfio_region_info __user *arg);
+int ivf_msix_mmap(struct ivf_device *ivf, u32 index);
 void ivf_bar0_zap(struct ivf_device *ivf, u64 offset, u64 len);
 
 /* mbx.c */
@@ -235,6 +248,7 @@ void __iomem *ivf_vf_io_try(struct ivf_device *ivf);
 /* the same, saying so in the log when it is not */
 void __iomem *ivf_vf_io_lock(struct ivf_device *ivf);
 void ivf_vf_io_unlock(struct ivf_device *ivf);
+void ivf_vf_io_done(struct ivf_device *ivf);
 int ivf_vf_quiesce(struct ivf_device *ivf);
 int ivf_vf_unquiesce(struct ivf_device *ivf);
 int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st);

@@ -87,6 +87,8 @@ static long ivf_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 			return -EFAULT;
 		if (index == VFIO_PCI_BAR0_REGION_INDEX)
 			return ivf_bar0_region_info(ivf, uarg);
+		if (ivf_is_msix_bar(ivf, index))
+			return ivf_msix_region_info(ivf, index, uarg);
 		break;
 	}
 	case VFIO_DEVICE_IOEVENTFD:
@@ -132,6 +134,8 @@ static int ivf_mmap(struct vfio_device *core_vdev, struct vm_area_struct *vma)
 
 	if (index == VFIO_PCI_BAR0_REGION_INDEX)
 		return ivf_bar0_mmap(ivf_from_vdev(core_vdev), vma);
+	if (ivf_is_msix_bar(ivf_from_vdev(core_vdev), index))
+		return ivf_msix_mmap(ivf_from_vdev(core_vdev), index);
 	return vfio_pci_core_mmap(core_vdev, vma);
 }
 

@@ -2,8 +2,10 @@
 /*
  * region_info: compare VFIO region and irq info of the VF under stock
  * vfio-pci and under igbvf-vfio-pci (same device, same run).  BAR0 must
- * differ only by the sparse-mmap capability covering pages 1-3; everything
- * else must be identical.
+ * differ only by the sparse-mmap capability covering pages 1-3; BAR3 (the
+ * MSI-X table and PBA) only by being read/write without mmap (QEMU then
+ * leaves no RAM-device section in it whose dirty bitmap it can't get during
+ * migration); everything else must be identical.
  *
  * Env: IVF_VF2 (BDF, rebound by this test, left on the variant driver),
  *      IVF_DRIVER (optional, default igbvf-vfio-pci).
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 
 #include "ktap.h"
 #include "util.h"
@@ -21,6 +24,8 @@ KTAP_DEFINE_STATE();
 
 #define MAX_REGIONS 16
 #define MAX_IRQS 8
+/* The 82576 VF's MSI-X BAR: table at 0, PBA at 0x2000. */
+#define MSIX_BAR 3
 
 struct snapshot {
 	struct vfio_device_info dev;
@@ -28,6 +33,7 @@ struct snapshot {
 	int reg_err[MAX_REGIONS];
 	struct vfio_irq_info irq[MAX_IRQS];
 	int irq_err[MAX_IRQS];
+	int msix_mmap_err;	/* errno of mmap() of the MSI-X BAR, or 0 */
 };
 
 static int take_snapshot(const char *bdf, const char *driver,
@@ -63,6 +69,16 @@ static int take_snapshot(const char *bdf, const char *driver,
 		}
 		vfio_region_info_dump(s->reg[i], driver[0] == 'v' ?
 				      "vfio-pci: " : "variant: ");
+	}
+	if (s->reg[MSIX_BAR] && s->reg[MSIX_BAR]->size) {
+		void *p = mmap(NULL, s->reg[MSIX_BAR]->size, PROT_READ,
+			       MAP_SHARED, d.fd, s->reg[MSIX_BAR]->offset);
+
+		s->msix_mmap_err = p == MAP_FAILED ? errno : 0;
+		if (p != MAP_FAILED)
+			munmap(p, s->reg[MSIX_BAR]->size);
+		ktap_info("%s: mmap of BAR%u: %s", driver, MSIX_BAR,
+			  s->msix_mmap_err ? strerror(s->msix_mmap_err) : "mapped");
 	}
 	for (i = 0; i < s->dev.num_irqs && i < MAX_IRQS; i++) {
 		s->irq_err[i] = vfio_irq_info(&d, i, &s->irq[i]);
@@ -156,6 +172,32 @@ static void check_bar0(const struct vfio_region_info *stock,
 		   sp->nr_areas);
 }
 
+static void check_msix_bar(const struct snapshot *stock,
+			   const struct snapshot *var)
+{
+	const struct vfio_region_info *a = stock->reg[MSIX_BAR];
+	const struct vfio_region_info *b = var->reg[MSIX_BAR];
+	const uint32_t want = VFIO_REGION_INFO_FLAG_READ |
+			      VFIO_REGION_INFO_FLAG_WRITE;
+
+	ktap_info("vfio-pci: BAR%u flags 0x%x, MSIX_MAPPABLE %s", MSIX_BAR,
+		  a->flags,
+		  vfio_region_cap_find(a, VFIO_REGION_INFO_CAP_MSIX_MAPPABLE) ?
+		  "yes" : "no");
+	ktap_check(b->flags == want && b->cap_offset == 0 &&
+		   b->argsz == sizeof(*b),
+		   "BAR%u (MSI-X) is READ|WRITE only, no mmap, no capability (flags 0x%x cap_offset %u argsz %u)",
+		   MSIX_BAR, b->flags, b->cap_offset, b->argsz);
+	ktap_check(a->size == b->size && a->offset == b->offset,
+		   "BAR%u size/offset match vfio-pci (0x%llx@0x%llx)", MSIX_BAR,
+		   (unsigned long long)b->size, (unsigned long long)b->offset);
+	ktap_check(var->msix_mmap_err == EINVAL,
+		   "mmap of BAR%u refused with EINVAL (%s; vfio-pci: %s)",
+		   MSIX_BAR, strerror(var->msix_mmap_err),
+		   stock->msix_mmap_err ? strerror(stock->msix_mmap_err) :
+		   "mapped");
+}
+
 int main(void)
 {
 	const char *bdf = env_need("IVF_VF2");
@@ -196,6 +238,10 @@ int main(void)
 			ktap_check(stock->reg_err[i] == var->reg_err[i],
 				   "region %u: same error (%d vs %d)", i,
 				   stock->reg_err[i], var->reg_err[i]);
+			continue;
+		}
+		if (i == MSIX_BAR) {
+			check_msix_bar(stock, var);
 			continue;
 		}
 		same = a->argsz == b->argsz && !memcmp(a, b, a->argsz);
