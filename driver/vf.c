@@ -45,19 +45,54 @@ void __iomem *ivf_vf_io_try(struct ivf_device *ivf)
 	return NULL;
 }
 
-void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
-{
-	void __iomem *io = ivf_vf_io_try(ivf);
-
-	if (!io)
-		pci_err(ivf->core.pdev,
-			"migration: the VF is not accessible (low power state or BAR0 not mapped)\n");
-	return io;
-}
-
 void ivf_vf_io_unlock(struct ivf_device *ivf)
 {
 	up_read(&ivf->core.memory_lock);
+}
+
+/*
+ * The migration paths' device access: ivf_vf_io_lock() ... ivf_vf_io_done().
+ *
+ * A real 82576 VF decodes its BARs whatever its COMMAND register says (a VF
+ * has no memory space enable of its own; the PF's VF MSE rules), and the
+ * core's COMMAND.MEM for a VF is virtual. The user's COMMAND writes still
+ * reach the device, though, and QEMU's emulated VF (igb) does honour its
+ * own COMMAND.MEM. QEMU clears it whenever it resets a device: on a
+ * migration destination that is before RESUMING, and it stays clear until
+ * the guest's config space arrives at the end of the stream. Every register
+ * the driver read there was 0, so the PF handshake of the early check of a
+ * CONFIG packet found the mailbox never ours (EBUSY). So memory decode is
+ * on for the driver's own accesses, and what was there is put back after
+ * them. memory_lock (read) keeps the core from writing COMMAND meanwhile;
+ * state_mutex serialises these sections.
+ */
+void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
+{
+	struct pci_dev *pdev = ivf->core.pdev;
+	void __iomem *io = ivf_vf_io_try(ivf);
+	u16 cmd;
+
+	if (!io) {
+		pci_err(pdev,
+			"migration: the VF is not accessible (low power state or BAR0 not mapped)\n");
+		return NULL;
+	}
+	ivf->lm.cmd_forced = false;
+	if (!pci_read_config_word(pdev, PCI_COMMAND, &cmd) &&
+	    !(cmd & PCI_COMMAND_MEMORY) &&
+	    !pci_write_config_word(pdev, PCI_COMMAND, cmd | PCI_COMMAND_MEMORY)) {
+		ivf->lm.cmd = cmd;
+		ivf->lm.cmd_forced = true;
+	}
+	return io;
+}
+
+void ivf_vf_io_done(struct ivf_device *ivf)
+{
+	if (ivf->lm.cmd_forced)
+		pci_write_config_word(ivf->core.pdev, PCI_COMMAND, ivf->lm.cmd);
+	ivf->lm.cmd_forced = false;
+	ivf_vf_io_unlock(ivf);
 }
 
 int ivf_vf_quiesce(struct ivf_device *ivf)
@@ -90,7 +125,7 @@ int ivf_vf_quiesce(struct ivf_device *ivf)
 		interval = max(interval,
 			       ioread32(io + IVF_EITR(i)) & IVF_EITR_INTERVAL_MASK);
 	lm->quiesced = true;
-	ivf_vf_io_unlock(ivf);
+	ivf_vf_io_done(ivf);
 
 	/* A running throttle timer fires within interval * 1.024 us. */
 	if (interval)
@@ -101,7 +136,7 @@ int ivf_vf_quiesce(struct ivf_device *ivf)
 	if (!io)
 		return -EIO;
 	ret = ivf_mbx_settle(ivf, io);
-	ivf_vf_io_unlock(ivf);
+	ivf_vf_io_done(ivf);
 	if (ret)
 		pci_warn(ivf->core.pdev,
 			 "migration: the PF has not answered the guest's mailbox request; it will be sent again after migration\n");
@@ -133,7 +168,7 @@ int ivf_vf_unquiesce(struct ivf_device *ivf)
 	if (lm->eims)
 		iowrite32(lm->eims, io + IVF_EICS);
 	lm->quiesced = false;
-	ivf_vf_io_unlock(ivf);
+	ivf_vf_io_done(ivf);
 	ivf_dirty_pause(ivf, false);
 	return 0;
 }
@@ -179,7 +214,7 @@ int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st)
 	st->irq.ivar0 = ioread32(io + IVF_IVAR0);
 	st->irq.ivar_misc = ioread32(io + IVF_IVAR_MISC);
 	ivf_mbx_save(ivf, io, st);
-	ivf_vf_io_unlock(ivf);
+	ivf_vf_io_done(ivf);
 	return 0;
 }
 
@@ -352,7 +387,7 @@ int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg)
 	if (!io)
 		return -EIO;
 	ret = ivf_vf_replay(ivf, io, cfg);
-	ivf_vf_io_unlock(ivf);
+	ivf_vf_io_done(ivf);
 	if (ret)
 		pci_err(ivf->core.pdev,
 			"migration: the source's PF configuration does not fit this VF's PF (%d); refusing the stream\n",
@@ -425,6 +460,6 @@ int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)
 
 	ivf_mbx_load(ivf, io, st, resent ? reply : NULL);
 out:
-	ivf_vf_io_unlock(ivf);
+	ivf_vf_io_done(ivf);
 	return ret;
 }
