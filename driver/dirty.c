@@ -163,6 +163,7 @@ static void ivf_span_try(struct ivf_device *ivf, struct ivf_span *s)
 	if (ret == s->npages) {
 		s->pinned = true;
 		d->pinned += s->npages;
+		d->scoped = true;
 		return;
 	}
 	/*
@@ -596,6 +597,34 @@ static void ivf_txq_update(struct ivf_device *ivf, unsigned int q,
 	}
 }
 
+/*
+ * type1 reports every mapped page as dirty for a group until the group has
+ * pinned a page, and from then on only pinned pages (and pages pinned since
+ * the last report). A VF whose guest has set nothing up yet (firmware still
+ * running, no VF driver loaded) gives the tracker nothing to pin, and a
+ * migration would then copy all of memory on every pass and never converge.
+ * So pin one page and let it go at once: guest memory at IOVA 0, where
+ * QEMU maps the start of RAM. type1 reports that page once. If nothing is
+ * mapped there, try again every second until any page has been pinned.
+ * dirty->lock held.
+ */
+static void ivf_dirty_scope(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	int ret;
+
+	if (d->scoped || !d->pin_mode || time_before(jiffies, d->scope_retry))
+		return;
+	d->scope_retry = jiffies + HZ;
+	if (ivf_fenced(d, 0, 1))
+		return;
+	ret = vfio_pin_pages(&ivf->core.vdev, 0, 1, IOMMU_READ, d->pages);
+	if (ret != 1)
+		return;
+	vfio_unpin_pages(&ivf->core.vdev, 0, 1);
+	d->scoped = true;
+}
+
 /* Spans left unpinned by a fence: pin them once it is lifted. */
 static void ivf_dirty_retry(struct ivf_device *ivf)
 {
@@ -666,6 +695,7 @@ static void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 			ivf_txq_update(ivf, q, txr[q]);
 		if (d->fenced && d->pin_mode)
 			ivf_dirty_retry(ivf);
+		ivf_dirty_scope(ivf);
 	}
 out:
 	d->polls++;
@@ -949,6 +979,8 @@ int ivf_dirty_engage(struct ivf_device *ivf)
 	if (d->pin_mode)
 		goto out;
 	d->pin_mode = true;
+	d->scoped = false;
+	d->scope_retry = jiffies;
 	if (d->engaged) {
 		/* Logging already runs the tracker: pin what it armed. */
 		ivf_dirty_retry(ivf);
@@ -960,8 +992,10 @@ int ivf_dirty_engage(struct ivf_device *ivf)
 		pci_warn(pdev, "dirty tracking not engaged (%d): the VMM sees every mapped page as dirty\n",
 			 ret);
 	} else {
-		pci_info(pdev, "dirty tracking engaged: RX doorbell shadowed, %llu pages pinned\n",
-			 d->pinned);
+		ivf_dirty_scope(ivf);
+		pci_info(pdev, "dirty tracking engaged: RX doorbell shadowed, %llu pages pinned%s\n",
+			 d->pinned, d->scoped ? "" :
+			 "; nothing pinnable yet, so type1 reports every mapped page until the guest sets up a ring");
 	}
 out:
 	mutex_unlock(&d->lock);
@@ -1223,9 +1257,21 @@ void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 			if (d->rx[q].bufs[2 * i].npages ||
 			    d->rx[q].bufs[2 * i + 1].npages)
 				armed++;
-	seq_printf(m, "tracking %d\npaused %d\npinned %llu\narmed %u\npolls %llu\nforwarded_tails %llu\npin_failures %llu\npoll_us %u\n",
+	seq_printf(m, "tracking %d\npaused %d\npinned %llu\narmed %u\npolls %llu\nforwarded_tails %llu\npin_failures %llu\npoll_us %u\npinned_scope %d\n",
 		   d->engaged, d->paused, d->pinned, armed, d->polls, d->tails,
-		   d->pin_failures, READ_ONCE(dirty_poll_us));
+		   d->pin_failures, READ_ONCE(dirty_poll_us),
+		   d->pin_mode && d->scoped);
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		struct ivf_rxq_trk *t = &d->rx[q];
+		u64 pages = 0;
+
+		for (i = 0; i < 2 * t->ndesc; i++)
+			if (t->bufs[i].pinned)
+				pages += t->bufs[i].npages;
+		seq_printf(m, "rx%u ring 0x%llx ndesc %u srrctl 0x%08x posted %llu buffer_pages_pinned %llu\n",
+			   q, t->base, t->ndesc, t->srrctl,
+			   t->tail_seq - t->head_seq, pages);
+	}
 	mutex_unlock(&d->lock);
 }
 
