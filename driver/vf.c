@@ -95,6 +95,23 @@ void ivf_vf_io_done(struct ivf_device *ivf)
 	ivf_vf_io_unlock(ivf);
 }
 
+/*
+ * The interrupt mask to put back after a stop: the vectors enabled in EIMS,
+ * and every vector the guest set to auto-clear. QEMU's emulated VF reads
+ * back the guest's last EIMS write instead of the mask, and igbvf's last
+ * write is often one vector's (NAPI or TX cleanup re-enabling it): the
+ * other vector stayed masked on the destination, and its interrupts (RX)
+ * never came again. igbvf sets EIAC to every vector it services whenever
+ * its interrupts are on, and clears it when it turns them off. A vector
+ * enabled that the guest had auto-masked costs one extra interrupt, which
+ * its handler takes for a spurious one; a vector left masked loses it for
+ * good.
+ */
+static u32 ivf_vf_irq_mask(u32 eims, u32 eiac)
+{
+	return (eims | eiac) & IVF_EIMS_ALL;
+}
+
 int ivf_vf_quiesce(struct ivf_device *ivf)
 {
 	struct ivf_lm *lm = &ivf->lm;
@@ -118,8 +135,8 @@ int ivf_vf_quiesce(struct ivf_device *ivf)
 		lm->txdctl[q] = ioread32(io + IVF_TXDCTL(q));
 		iowrite32(lm->txdctl[q] & ~IVF_XDCTL_ENABLE, io + IVF_TXDCTL(q));
 	}
-	/* EIMS reads back the guest's last EIMS write: its mask. */
-	lm->eims = ioread32(io + IVF_EIMS) & IVF_EIMS_ALL;
+	lm->eims = ivf_vf_irq_mask(ioread32(io + IVF_EIMS),
+				   ioread32(io + IVF_EIAC));
 	iowrite32(IVF_EIMS_ALL, io + IVF_EIMC);
 	for (i = 0; i < IVF_MSIX_VECTORS; i++)
 		interval = max(interval,
@@ -454,8 +471,9 @@ int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)
 	for (i = 0; i < IVF_MSIX_VECTORS; i++)
 		iowrite32(st->irq.eitr[i], io + IVF_EITR(i));
 	iowrite32(st->irq.eiac, io + IVF_EIAC);
+	iowrite32(st->irq.eiam, io + IVF_EIAM);
 	iowrite32(IVF_EIMS_ALL, io + IVF_EIMC);
-	lm->eims = st->irq.eims & IVF_EIMS_ALL;
+	lm->eims = ivf_vf_irq_mask(st->irq.eims, st->irq.eiac);
 	lm->quiesced = true;
 
 	ivf_mbx_load(ivf, io, st, resent ? reply : NULL);

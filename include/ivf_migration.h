@@ -138,7 +138,7 @@ struct ivf_mig_queues {
 };
 
 struct ivf_mig_irq {
-	__le32 eims;		/* the mask the guest last enabled */
+	__le32 eims;		/* the interrupt mask to put back (vf.c) */
 	__le32 eiac;
 	__le32 eiam;
 	__le32 eitr[3];
