@@ -120,6 +120,7 @@ static void print_timeline(const struct vmm_hop *h, const struct tgen *g,
 		const char *what;
 	} steps[] = {
 		{ VMM_DST_OPEN, "destination VF opened (the core resets it)" },
+		{ VMM_DST_RESET, "destination reset as QEMU does it (COMMAND.MEM, bus master off)" },
 		{ VMM_DST_MAP, "guest RAM mapped at the same IOVAs on the destination" },
 		{ VMM_DST_RESUMING, "destination RUNNING -> RESUMING" },
 		{ VMM_PRE_COPY, "source RUNNING -> PRE_COPY (device still running)" },

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <linux/pci_regs.h>
 
 #include "ivf_migration.h"
 #include "mig.h"
@@ -15,6 +16,7 @@
 
 static const char *const arc_names[VMM_NARCS] = {
 	[VMM_DST_OPEN] = "dst open",
+	[VMM_DST_RESET] = "dst reset as QEMU",
 	[VMM_DST_MAP] = "dst map RAM",
 	[VMM_DST_RESUMING] = "dst RUNNING->RESUMING",
 	[VMM_PRE_COPY] = "RUNNING->PRE_COPY",
@@ -84,6 +86,25 @@ static void unadopt(struct ivf *dst)
 	memset(dst, 0, sizeof(*dst));
 }
 
+/*
+ * What QEMU's machine reset does to a vfio-pci device before an incoming
+ * migration (vfio_pci_pre_reset(), then VFIO_DEVICE_RESET): I/O, memory
+ * and bus master off. They stay off until the guest's config space is
+ * loaded, after the device state (ivf_adopt() here).
+ */
+static int qemu_reset(struct vfio_dev *d)
+{
+	uint16_t cmd;
+	int ret;
+
+	ret = vfio_cfg_read16(d, PCI_COMMAND, &cmd);
+	if (ret)
+		return ret;
+	cmd &= ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	ret = vfio_cfg_write16(d, PCI_COMMAND, cmd);
+	return ret ? ret : vfio_dev_reset(d);
+}
+
 int vmm_migrate(struct ivf *src, struct vfio_dev *sd, struct ivf *dst,
 		struct vfio_dev *dd, const char *dst_bdf, struct vmm_hop *h)
 {
@@ -103,6 +124,9 @@ int vmm_migrate(struct ivf *src, struct vfio_dev *sd, struct ivf *dst,
 	ret = STEP(VMM_DST_OPEN, vfio_dev_open(dd, dst_bdf));
 	if (ret)
 		return ret;
+	ret = STEP(VMM_DST_RESET, qemu_reset(dd));
+	if (ret)
+		goto fail;
 	ret = STEP(VMM_DST_MAP, ivf_mig_map(src, dd));
 	if (ret)
 		goto fail;

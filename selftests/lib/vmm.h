@@ -4,8 +4,11 @@
  * what QEMU does with a VFIO migration v2 device, in the same order, timed
  * arc by arc.
  *
- *   destination: open (FLR), map the "guest RAM" (the rings and buffers)
- *                at the same IOVAs, RUNNING -> RESUMING
+ *   destination: open (FLR), reset it as QEMU's machine reset does
+ *                (COMMAND.MEM and bus master cleared, VFIO_DEVICE_RESET;
+ *                they stay clear until the guest's config space arrives),
+ *                map the "guest RAM" (the rings and buffers) at the same
+ *                IOVAs, RUNNING -> RESUMING
  *   source:      RUNNING -> PRE_COPY, read the initial data (the guest keeps
  *                running: a callback), write it to the destination;
  *                PRE_COPY -> PRE_COPY_P2P -> STOP_COPY, read to EOF,
@@ -32,6 +35,7 @@
 
 enum vmm_arc {
 	VMM_DST_OPEN,		/* open the destination (core FLR) */
+	VMM_DST_RESET,		/* QEMU's reset: COMMAND cleared, FLR */
 	VMM_DST_MAP,		/* map guest RAM into its container */
 	VMM_DST_RESUMING,	/* RUNNING -> RESUMING */
 	VMM_PRE_COPY,		/* source RUNNING -> PRE_COPY */

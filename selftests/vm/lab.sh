@@ -78,14 +78,14 @@ run() {
 	cat >"$out/env" <<-EOT
 	IVF_REPO=$IVF_REPO
 	IVF_KROOT=$KROOT
-	IVF_MODULE=$MODDIR/igbvf-vfio-pci.ko
+	IVF_MODULE=${IVF_MODULE_KO:-$MODDIR/igbvf-vfio-pci.ko}
 	IVF_NUMVFS=${IVF_NUMVFS:-3}
 	IVF_NUMVFS_B=${IVF_NUMVFS_B:-2}
 	EOT
 	# Test knobs reach the guest (IVF_TESTS="traffic bind" ./selftests/run.sh).
 	local v
 	for v in ${!IVF_@}; do
-		if [[ $v =~ ^IVF_(TESTS|TEST_TIMEOUT|BIND_LOOPS|BENCH_[A-Z_]+|MIG_[A-Z_]+|ACCESS|IRQ|HDR_SPLIT|DRIVER|VFIO|DIRTY|KERNEL)$ ]]; then
+		if [[ $v =~ ^IVF_(TESTS|TEST_TIMEOUT|BIND_LOOPS|BENCH_[A-Z_]+|MIG_[A-Z_]+|QM_[A-Z_]+|ACCESS|IRQ|HDR_SPLIT|DRIVER|VFIO|DIRTY|KERNEL|NESTED)$ ]]; then
 			printf '%s=%q\n' "$v" "${!v}" >>"$out/env"
 		fi
 	done

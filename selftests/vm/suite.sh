@@ -36,6 +36,7 @@ for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migratio
 	*_cdev) run_test "$t" env IVF_VFIO=cdev IVF_DIRTY=log "$B/${t%_cdev}" ;;
 	*_log) run_test "$t" env IVF_VFIO=group IVF_DIRTY=log "$B/${t%_log}" ;;
 	bind) run_test bind bash selftests/tests/bind.sh ;;
+	qemu_migrate) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-3000} run_test "$t" bash selftests/tests/qemu_migrate.sh ;;
 	bench) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test bench bash selftests/bench/run.sh ;;
 	*) run_test "$t" "$B/$t" ;;
 	esac

@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for running a stock QEMU inside the lab guest (sourced by
+# selftests/tests/qemu_migrate.sh). Each nested QEMU is NAME: its QMP socket
+# $QM/NAME.qmp, its console log $QM_LOG/NAME.log (ttyS0: the nested kernel
+# and seqflow's status lines), its command pipe $QM/NAME.cmd.in (ttyS1: a
+# shell in the nested guest), its stderr $QM_LOG/NAME.err (what QEMU itself
+# reports, e.g. why a migration failed).
+QEMU=${QEMU:-qemu-system-x86_64}
+QMPC=${QMPC:-selftests/qemu/build/qmp}
+QM=${QM:-/tmp/qm}
+QM_LOG=${QM_LOG:-$QM}
+QM_MEM=${QM_MEM:-256}
+mkdir -p "$QM" "$QM_LOG"
+
+# Millisecond clock from /proc/uptime, no fork.
+now_ms() {
+	local up
+	read -r up _ </proc/uptime
+	echo $((${up%.*} * 1000 + 10#${up#*.} * 10))
+}
+
+# qm_start NAME KIND [QEMU ARGS...]: start a nested QEMU in the background.
+# KIND: linux (the nested Linux guest, NESTED_KERNEL + NESTED_INITRD) or
+# firmware (no kernel: SeaBIOS finds nothing to boot and idles).
+qm_start() {
+	local name=$1 kind=$2
+	shift 2
+	rm -f "$QM/$name".{qmp,pid,cmd.in,cmd.out}
+	mkfifo "$QM/$name.cmd.in" "$QM/$name.cmd.out"
+	# A name started again (a migration back) appends to its logs.
+	echo "=== $name started $(date +%T)" >>"$QM_LOG/$name.log"
+	local boot=()
+	if [ "$kind" = linux ]; then
+		boot=(-kernel "$NESTED_KERNEL" -initrd "$NESTED_INITRD"
+		      -append "console=ttyS0 panic=-1 no_timer_check loglevel=4 seqpeer=$NESTED_PEER_MAC seqiv=${NESTED_IV:-500}")
+	fi
+	# IVF_QM_TRACE="vfio_migration* vfio_pci_reset*": QEMU trace events,
+	# into $QM_LOG/NAME.trace
+	local t
+	for t in ${IVF_QM_TRACE:-}; do
+		boot+=(-trace "$t")
+	done
+	[ -z "${IVF_QM_TRACE:-}" ] || boot+=(-D "$QM_LOG/$name.trace")
+	echo "# $name: $QEMU ... $*" >>"$QM_LOG/$name.err"
+	"$QEMU" -accel tcg -machine q35 -m "$QM_MEM" -nodefaults -no-user-config \
+		-display none "${boot[@]}" \
+		-chardev file,id=con,path="$QM_LOG/$name.log" -serial chardev:con \
+		-chardev pipe,id=cmd,path="$QM/$name.cmd" -serial chardev:cmd \
+		-qmp unix:"$QM/$name.qmp",server=on,wait=off \
+		-pidfile "$QM/$name.pid" "$@" \
+		</dev/null >>"$QM_LOG/$name.err" 2>&1 &
+	echo $! >"$QM/$name.ppid"
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[ -S "$QM/$name.qmp" ] && return 0
+		kill -0 "$(cat "$QM/$name.ppid")" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "# $name: QEMU did not start:"
+	sed 's/^/#   /' "$QM_LOG/$name.err" | tail -n 5
+	return 1
+}
+
+qm_alive() { kill -0 "$(cat "$QM/$1.ppid" 2>/dev/null)" 2>/dev/null; }
+
+# qm_stop NAME: quit (QMP), then kill if it lingers.
+qm_stop() {
+	local pid i
+	pid=$(cat "$QM/$1.ppid" 2>/dev/null) || return 0
+	qmp "$1" quit >/dev/null 2>&1
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rm -f "$QM/$1.ppid"
+}
+
+qmp() { # NAME COMMAND [ARGS_JSON]
+	local n=$1
+	shift
+	"$QMPC" "$QM/$n.qmp" "$@"
+}
+
+# qm_cmd NAME 'shell line': run in the nested guest (ttyS1).
+qm_cmd() { echo "$2" >"$QM/$1.cmd.in"; }
+
+# qm_run NAME 'shell line' [TIMEOUT]: run it and wait until the guest has
+# (a line still in QEMU's serial buffer at a switchover would be lost).
+QM_RUNS=0
+qm_run() {
+	QM_RUNS=$((QM_RUNS + 1))
+	qm_cmd "$1" "$2; echo nested-done-$QM_RUNS."
+	wait_for "${3:-20}" "grep -aq '^nested-done-$QM_RUNS[.]' '$QM_LOG/$1.log'"
+}
+
+# The last seqflow status line the nested guest printed on its console. The
+# file grows as QEMU gets the bytes: its last line may be incomplete, so
+# the last line is never taken.
+guest_status() {
+	sed '$d' "$QM_LOG/$1.log" |
+		grep -aE '^t=[0-9]+ tx flow=1 .* max=-?[0-9]+ [|] rx flow=3 .* max=-?[0-9]+ [|] rx flow=4 .* max=-?[0-9]+.?$' |
+		tail -n 1
+}
+
+# field LINE GROUP KEY: the KEY=value of the GROUP-th " | " group (1-based)
+field() {
+	echo "$1" | awk -v g="$2" -v k="$3" -F ' [|] ' '{
+		n = split($g, a, " ");
+		for (i = 1; i <= n; i++)
+			if (index(a[i], k "=") == 1) { print substr(a[i], length(k) + 2); exit }
+	}'
+}
+
+# wait_for SECONDS 'condition': poll every 0.5 s
+wait_for() {
+	local end=$((SECONDS + $1))
+	while ((SECONDS < end)); do
+		eval "$2" && return 0
+		sleep 0.5
+	done
+	eval "$2"
+}

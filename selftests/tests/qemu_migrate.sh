@@ -1,0 +1,561 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# A stock QEMU live-migrates a real Linux guest through igbvf-vfio-pci.
+#
+# Runs in the lab guest (IVF_* from selftests/vm/guest.sh). The host's own
+# QEMU (Debian's, bookworm-backports) boots a small Linux guest (Debian's
+# kernel, a busybox initramfs: selftests/vm/nested.sh) under TCG, with PF A's
+# VF0 passed through (-device vfio-pci,host=VF,enable-migration=on); the
+# guest's stock igbvf drives it. seqflow runs in the guest and on the lab's
+# e1000e peer: sequence-numbered frames both ways every 500 ms, so every lost,
+# duplicated or reordered frame is counted. QEMU migrates the guest with its
+# own monitor (QMP) over a unix socket, as a user would. KTAP-style output:
+# one "ok"/"not ok" line per promise, figures in "#" lines, and a table of
+# QEMU's own figures (query-migrate) at the end, next to the same guest
+# migrated without a VF (an emulated e1000 on a tap bridge).
+#
+# Scenarios (IVF_QM_SCENARIOS, default all, in this order):
+#   firmware  a guest with the VF that runs only firmware (no VF driver) and
+#             the same without the VF: both converge
+#   precopy   PF A -> PF B under traffic, QEMU's default settings
+#   back      PF B -> PF A
+#   cancel    migrate_cancel mid-precopy: the source keeps its traffic
+#   refuse    a destination VF with another admin MAC refuses: QEMU's error
+#             names the reason, the source keeps running
+#   config    a multicast group and VLAN 100 added in the guest during
+#             precopy reach the destination PF
+#   idle      the guest's traffic stopped
+#   defer     the destination as libvirt drives it: -S -incoming defer,
+#             migrate-incoming, cont after the switch
+#   baseline  the same Linux guest without a VF (e1000 on a tap bridge)
+#
+#   IVF_QM_DOWNTIME   downtime-limit in ms (default: QEMU's own, 300)
+#   IVF_QM_TRACE      QEMU trace events for the nested QEMUs (lib.sh)
+set -u
+. selftests/qemu/lib.sh
+
+QM_LOG=$IVF_OUT/qemu
+mkdir -p "$QM_LOG"
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
+check() { local d=$1; shift; if "$@"; then ok "$d"; else notok "$d"; fi; }
+verdict() { if [ "$2" = 0 ]; then ok "$1"; else notok "$1"; fi; }
+info() { echo "# $*"; }
+
+NESTED_KERNEL=$IVF_KROOT/boot/vmlinuz-$IVF_KVER
+NESTED_INITRD=${IVF_NESTED:-}
+MC=01:00:5e:01:02:03
+VID=100
+PEERNS=$IVF_PEER_NS
+SEQFLOW=$PWD/selftests/qemu/build/seqflow
+DBG=/sys/kernel/debug/igbvf-vfio-pci
+# Scenarios that must still be in precopy when something happens (a cancel,
+# a configuration change) cap the bandwidth, as a user may: at 8 MiB/s the
+# first pass of this guest's 95 MB takes about 12 s here. QEMU's default
+# is 128 MiB/s.
+SLOW_BW=$((8 << 20))
+DEFAULT_BW=$((128 << 20))
+echo "KTAP version 1"
+if [ ! -f "$NESTED_INITRD" ]; then
+	echo "not ok 1 - nested guest image (IVF_NESTED) present"
+	exit 1
+fi
+info "qemu_migrate: $("$QEMU" --version | head -n1), nested guest $IVF_KVER, ${QM_MEM} MiB"
+
+# --- the peer: seqflow in the peer's netns, flows 2 (unicast), 3
+# (multicast) and 4 (VLAN 100) to the guest, counts flow 1 from it.
+modprobe -q -d "$IVF_KROOT" -a 8021q tun bridge veth
+ip -n "$PEERNS" link add link "$IVF_PEER_IF" name "$IVF_PEER_IF.$VID" type vlan id $VID
+ip -n "$PEERNS" link set "$IVF_PEER_IF.$VID" addrgenmode none
+ip -n "$PEERNS" link set "$IVF_PEER_IF.$VID" up
+PEER_PID=
+peer_start() { # NS IF GUESTMAC [VLAN_IF]
+	local vl=()
+	[ -z "${4:-}" ] || vl=(tx:"$4":"$3":4)
+	ip netns exec "$1" "$SEQFLOW" -i 500 -s "$QM/peer.status" -p 200 \
+		tx:"$2":"$3":2 tx:"$2":$MC:3 "${vl[@]}" rx:"$2":1 \
+		>"$QM_LOG/peer-$1.out" 2>&1 &
+	PEER_PID=$!
+	PEER_RX=$((${#vl[@]} + 3))	# the status group of flow 1
+}
+peer_stop() {
+	[ -z "$PEER_PID" ] || kill "$PEER_PID" 2>/dev/null
+	[ -z "$PEER_PID" ] || wait "$PEER_PID" 2>/dev/null
+	PEER_PID=
+	rm -f "$QM/peer.status"
+}
+cleanup() {
+	local q
+	for q in "$QM"/*.ppid; do
+		[ -e "$q" ] || continue
+		q=${q##*/}
+		qm_stop "${q%.ppid}"
+	done
+	peer_stop
+}
+trap cleanup EXIT
+
+# Counters: guest side from the nested console (flow 1 sent; 2, 3, 4
+# received), peer side from its status file (flow 1 received).
+# snap NAME VAR sets VAR[key]: sent rx2 lost2 dup2 reord2 gap2 rx3 rx4 prx
+# plost pdup preord pgap.
+snap() {
+	local g p
+	g=$(guest_status "$1")
+	p=$(cat "$QM/peer.status" 2>/dev/null)
+	eval "$2=([sent]=$(field "$g" 1 sent) [rx2]=$(field "$g" 2 rx) \
+		[lost2]=$(field "$g" 2 lost) [dup2]=$(field "$g" 2 dup) \
+		[reord2]=$(field "$g" 2 reord) [gap2]=$(field "$g" 2 gap_ms) \
+		[rx3]=$(field "$g" 3 rx) [rx4]=$(field "$g" 4 rx) \
+		[prx]=$(field "$p" $PEER_RX rx) [plost]=$(field "$p" $PEER_RX lost) \
+		[pdup]=$(field "$p" $PEER_RX dup) [preord]=$(field "$p" $PEER_RX reord) \
+		[pgap]=$(field "$p" $PEER_RX gap_ms) \
+		[sgap2]=$(field "$g" 2 sgap_ms) [psgap]=$(field "$p" $PEER_RX sgap_ms))"
+}
+# Both directions flow: the guest's and the peer's receive counts grow
+# within SECONDS.
+flowing() { # NAME SECONDS
+	local -A a b
+	snap "$1" a
+	local end=$((SECONDS + $2))
+	while ((SECONDS < end)); do
+		sleep 0.5
+		snap "$1" b
+		((${b[rx2]:-0} > ${a[rx2]:-0} && ${b[prx]:-0} > ${a[prx]:-0})) && return 0
+	done
+	return 1
+}
+# The gaps (longest silence) start over, both ends.
+gaps_reset() { # NAME
+	qm_run "$1" 'kill -USR1 $(pidof seqflow)' ||
+		info "$1: the guest did not take its command"
+	[ -z "$PEER_PID" ] || kill -USR1 "$PEER_PID"
+}
+
+# The nested Linux guest booted and passes frames both ways.
+boot_guest() { # NAME DEVICE ARGS...
+	local name=$1 t0=$SECONDS
+	shift
+	qm_start "$name" linux "$@" || return 1
+	if ! wait_for 400 "grep -aq '^t=' '$QM_LOG/$name.log'"; then
+		info "$name: no status line from the nested guest in $((SECONDS - t0)) s"
+		tail -n 20 "$QM_LOG/$name.log" | sed 's/^/#   /'
+		return 1
+	fi
+	info "$name: booted in $((SECONDS - t0)) s: $(grep -a '^nested:' "$QM_LOG/$name.log" | tail -n1)"
+	flowing "$name" 60
+}
+
+mig_field() { echo "$1" | jq -r "$2 // empty" 2>/dev/null; }
+
+# Wait for the end of SRC's migration; sets MIG (QEMU's last query-migrate
+# answer) and MIG_STATUS.
+migrate_wait() { # SRC TIMEOUT
+	local end=$((SECONDS + $2)) st
+	while :; do
+		MIG=$(qmp "$1" query-migrate 2>/dev/null)
+		st=$(mig_field "$MIG" .return.status)
+		case $st in
+		completed | failed | cancelled) break ;;
+		esac
+		if ((SECONDS >= end)); then
+			info "still $st after $2 s: $(echo "$MIG" | jq -c '.return | {status, "expected-downtime", ram: {transferred: .ram.transferred, "dirty-sync-count": .ram["dirty-sync-count"], "dirty-pages-rate": .ram["dirty-pages-rate"], remaining: .ram.remaining}}' 2>/dev/null)"
+			break
+		fi
+		sleep 0.5
+	done
+	MIG_STATUS=$st
+}
+
+# The figures of one migration, as QEMU reports them.
+FIG=()
+declare -A FIGS
+figures() { # KEY LABEL [EXTRA]
+	local r=.return
+	local tt dt st ram syncs vfio
+	tt=$(mig_field "$MIG" "$r[\"total-time\"]")
+	dt=$(mig_field "$MIG" "$r.downtime")
+	st=$(mig_field "$MIG" "$r[\"setup-time\"]")
+	ram=$(mig_field "$MIG" "$r.ram.transferred")
+	syncs=$(mig_field "$MIG" "$r.ram[\"dirty-sync-count\"]")
+	vfio=$(mig_field "$MIG" "$r.vfio.transferred")
+	FIGS[$1.ram]=${ram:-0}
+	FIGS[$1.downtime]=${dt:-}
+	FIG+=("$(printf '%-9s %-10s %6s %5s %5s %9s %4s %6s %s' "$1" "$MIG_STATUS" \
+		"${tt:--}" "${dt:--}" "${st:--}" "$(( ${ram:-0} / 1024 ))" \
+		"${syncs:--}" "${vfio:--}" "${3:-}")")
+	info "$2: QEMU: ${FIG[-1]}"
+}
+
+# A destination QEMU: NAME VF|- INCOMING [QEMU ARGS...]; VF "-": no VF.
+dst_start() {
+	local name=$1 vf=$2 inc=$3 dev=()
+	shift 3
+	rm -f "$QM/mig.sock"
+	[ "$vf" = - ] || dev=(-device vfio-pci,host="$vf",enable-migration=on)
+	qm_start "$name" linux "${dev[@]}" "$@" -incoming "$inc" || return 1
+	[ "$inc" = defer ] || wait_for 60 "[ -S '$QM/mig.sock' ]"
+}
+
+start_migration() { # SRC [max-bandwidth]
+	[ -z "${IVF_QM_DOWNTIME:-}" ] ||
+		qmp "$1" migrate-set-parameters "{\"downtime-limit\":$IVF_QM_DOWNTIME}" >/dev/null
+	[ -z "${2:-}" ] ||
+		qmp "$1" migrate-set-parameters "{\"max-bandwidth\":$2}" >/dev/null
+	qmp "$1" migrate "{\"uri\":\"unix:$QM/mig.sock\"}" >/dev/null
+}
+
+# The tracker of the source VF as it runs (debugfs).
+tracker() { # VF
+	[ -r "$DBG/$1/dirty" ] && tr '\n' ' ' <"$DBG/$1/dirty"
+}
+
+# What the guest, its VF and the tracker look like (after a failure).
+diagnose() { # NAME
+	local vf
+	for vf in "$here" "$there"; do
+		info "$vf tracker: $(tracker "$vf")"
+	done
+	qm_run "$1" 'grep -e eth0 -e CPU /proc/interrupts; ip -s link show eth0' 20
+	tail -n 14 "$QM_LOG/$1.log" | grep -av '^t=' | sed 's/^/#   /'
+	guest_status "$1" | sed 's/^/#   /'
+}
+
+# After a switch to DST: the guest runs there, frames flow both ways, and
+# the frames lost around the switch (counters since snapshot A) are few.
+after_switch() { # KEY DST A_VAR
+	local -n A=$3
+	local -A b
+	check "$1: the guest runs" \
+		[ "$(qmp "$2" query-status | jq -r .return.status)" = running ]
+	if ! flowing "$2" 30; then
+		notok "$1: the guest's traffic goes on both ways after the switch"
+		diagnose "$2"
+		return 1
+	fi
+	ok "$1: the guest's traffic goes on both ways after the switch"
+	sleep 2.5
+	snap "$2" b
+	local li=$((b[lost2] - A[lost2])) lo=$((b[plost] - A[plost]))
+	local dups=$((b[dup2] - A[dup2] + b[pdup] - A[pdup]))
+	local reord=$((b[reord2] - A[reord2] + b[preord] - A[preord]))
+	info "$1: peer->guest: lost $li, longest silence ${b[gap2]} ms (${b[sgap2]} ms by the sender's clock); guest->peer: lost $lo, longest silence ${b[pgap]} ms (${b[psgap]} ms by the guest's clock); duplicated $dups, reordered $reord"
+	check "$1: at most 2 frames lost each way at the switch (500 ms apart), none duplicated or reordered (in $li, out $lo)" \
+		[ $li -le 2 -a $lo -le 2 -a $dups = 0 -a $reord = 0 ]
+	LOSS="in:$li/${b[gap2]}ms out:$lo/${b[pgap]}ms"
+}
+
+# One live migration SRC -> DST (already waiting) under traffic.
+live_migration() { # KEY SRC DST SRC_VF [max-bandwidth]
+	local -A a
+	local t0=$SECONDS
+	info "$1: $2 -> $3${4:+ (source VF $4)}"
+	gaps_reset "$2"
+	sleep 0.5
+	snap "$2" a
+	if ! start_migration "$2" "${5:-}"; then
+		notok "$1: QEMU starts the migration"
+		return 1
+	fi
+	sleep 1
+	[ "$4" = - ] || info "$1: source VF tracker: $(tracker "$4")"
+	migrate_wait "$2" 900
+	if [ "$MIG_STATUS" != completed ]; then
+		figures "$1" "$1"
+		notok "$1: QEMU completes the migration ($MIG_STATUS after $((SECONDS - t0)) s)"
+		sed 's/^/#   src: /' "$QM_LOG/$2.err" | tail -n 6
+		sed 's/^/#   dst: /' "$QM_LOG/$3.err" | tail -n 6
+		return 1
+	fi
+	ok "$1: QEMU completes the migration in $(mig_field "$MIG" '.return["total-time"]') ms"
+	qm_stop "$2"
+	LOSS=
+	after_switch "$1" "$3" a
+	figures "$1" "$1" "$LOSS"
+	return 0
+}
+
+# The guest moves: the names of the QEMU and VF it runs on now, and of the
+# other side.
+swap() { local t=$cur; cur=$other; other=$t; t=$here; here=$there; there=$t; }
+
+sc_firmware() {
+	local vf
+	# With the VF: nothing set up in it, the tracker has nothing to pin.
+	for vf in "$IVF_VF0" -; do
+		local key=fw-vf dev=(-device vfio-pci,host="$IVF_VF0",enable-migration=on)
+		local ddev=(-device vfio-pci,host="$IVF_DST",enable-migration=on)
+		if [ "$vf" = - ]; then
+			key=fw-novf dev=() ddev=()
+		fi
+		qm_start f1 firmware "${dev[@]}" || { notok "$key: QEMU starts"; continue; }
+		sleep 3
+		rm -f "$QM/mig.sock"
+		qm_start f2 firmware "${ddev[@]}" -incoming "unix:$QM/mig.sock" &&
+			wait_for 60 "[ -S '$QM/mig.sock' ]"
+		start_migration f1
+		sleep 1
+		[ "$vf" = - ] || info "$key: source VF tracker: $(tracker "$IVF_VF0")"
+		migrate_wait f1 300
+		figures "$key" "$key"
+		if [ "$vf" = - ]; then
+			check "$key: a firmware-only guest without a VF migrates" \
+				[ "$MIG_STATUS" = completed ]
+		else
+			check "$key: a firmware-only guest with a VF it never set up converges and migrates (dirty syncs $(mig_field "$MIG" '.return.ram["dirty-sync-count"]'))" \
+				[ "$MIG_STATUS" = completed ]
+		fi
+		qm_stop f1
+		qm_stop f2
+	done
+	if [ -n "${FIGS[fw-vf.ram]:-}" ] && [ "${FIGS[fw-novf.ram]:-0}" -gt 0 ]; then
+		info "firmware: RAM sent with the VF / without: $(awk -v a="${FIGS[fw-vf.ram]}" -v b="${FIGS[fw-novf.ram]}" 'BEGIN { printf "%.3f", a / b }')"
+	fi
+}
+
+sc_migrate() { # KEY [max-bandwidth]
+	dst_start "$other" "$there" "unix:$QM/mig.sock" || { notok "$1: destination QEMU starts"; return; }
+	live_migration "$1" "$cur" "$other" "$here" "${2:-}" && swap
+}
+
+sc_cancel() {
+	local -A a
+	local key="cancel ($here -> $there)"
+	dst_start "$other" "$there" "unix:$QM/mig.sock" || { notok "$key: destination QEMU starts"; return; }
+	gaps_reset "$cur"
+	sleep 0.5
+	snap "$cur" a
+	start_migration "$cur" $SLOW_BW
+	wait_for 30 "[ \"\$(mig_field \"\$(qmp $cur query-migrate)\" .return.ram.transferred)\" -gt $((16 << 20)) ] 2>/dev/null"
+	MIG=$(qmp "$cur" query-migrate)
+	info "$key: cancelling at $(mig_field "$MIG" .return.status), $(( $(mig_field "$MIG" '.return.ram.transferred // 0') / 1024 )) KiB sent"
+	qmp "$cur" migrate_cancel >/dev/null
+	migrate_wait "$cur" 60
+	qmp "$cur" migrate-set-parameters "{\"max-bandwidth\":$DEFAULT_BW}" >/dev/null
+	figures cancel "$key"
+	check "$key: QEMU cancels the migration (status $MIG_STATUS)" [ "$MIG_STATUS" = cancelled ]
+	if [ "$MIG_STATUS" = completed ]; then
+		qm_stop "$cur"
+		swap
+		return
+	fi
+	qm_stop "$other"
+	check "$key: the source guest keeps running" \
+		[ "$(qmp "$cur" query-status | jq -r .return.status)" = running ]
+	# The source VF is back in RUNNING: after_switch on the source itself.
+	LOSS=
+	after_switch "$key" "$cur" a
+	FIG[-1]="${FIG[-1]} $LOSS"
+}
+
+sc_refuse() {
+	local -A a
+	local key="refuse ($here -> $IVF_DST2, another admin MAC)"
+	local t0
+	dst_start "$other" "$IVF_DST2" "unix:$QM/mig.sock" || { notok "$key: destination QEMU starts"; return; }
+	gaps_reset "$cur"
+	sleep 0.5
+	snap "$cur" a
+	t0=$(dmesg | wc -l)
+	start_migration "$cur"
+	migrate_wait "$cur" 300
+	figures refuse "$key"
+	check "$key: the migration fails (status $MIG_STATUS)" [ "$MIG_STATUS" = failed ]
+	wait_for 10 "! qm_alive $other"
+	info "$key: destination QEMU: $(grep -a 'load of migration failed' "$QM_LOG/$other.err" | tail -n1)"
+	info "$key: kernel: $(dmesg | tail -n +$((t0 + 1)) | grep -a 'igbvf-vfio-pci' | grep -a refused | tail -n1)"
+	grep -aq 'load of migration failed: Cannot assign requested address' "$QM_LOG/$other.err" &&
+		dmesg | tail -n +$((t0 + 1)) | grep -aq "$IVF_DST2: migration: the destination PF refused MAC"
+	verdict "$key: the destination QEMU names the reason (EADDRNOTAVAIL) and the kernel log the MAC" $?
+	qm_stop "$other"
+	check "$key: the source guest keeps running" \
+		[ "$(qmp "$cur" query-status | jq -r .return.status)" = running ]
+	LOSS=
+	after_switch "$key" "$cur" a
+	FIG[-1]="${FIG[-1]} $LOSS"
+}
+
+sc_config() {
+	local -A a b
+	local key="config ($here -> $there)" st
+	snap "$cur" a
+	check "$key: before: no multicast or VLAN $VID frame reaches the guest (the PF filters them)" \
+		[ "${a[rx3]:-1}" = 0 -a "${a[rx4]:-1}" = 0 ]
+	dst_start "$other" "$there" "unix:$QM/mig.sock" || { notok "$key: destination QEMU starts"; return; }
+	gaps_reset "$cur"
+	sleep 0.5
+	snap "$cur" a
+	start_migration "$cur" $SLOW_BW
+	wait_for 30 "[ \"\$(mig_field \"\$(qmp $cur query-migrate)\" .return.ram.transferred)\" -gt 0 ] 2>/dev/null"
+	qm_cmd "$cur" "vconfig add eth0 $VID && ip link set eth0.$VID up && mcjoin eth0 $MC && echo nested-config-done"
+	wait_for 30 "grep -aq '^nested-config-done' '$QM_LOG/$cur.log'"
+	st=$(mig_field "$(qmp "$cur" query-migrate)" .return.status)
+	# Done: full speed again, so that precopy converges.
+	qmp "$cur" migrate-set-parameters "{\"max-bandwidth\":$DEFAULT_BW}" >/dev/null
+	grep -aq '^nested-config-done' "$QM_LOG/$cur.log" && [ "$st" = active ]
+	verdict "$key: the guest joined $MC and added VLAN $VID while QEMU was in precopy ($st)" $?
+	migrate_wait "$cur" 900
+	if [ "$MIG_STATUS" != completed ]; then
+		figures config "$key"
+		notok "$key: QEMU completes the migration ($MIG_STATUS)"
+		sed 's/^/#   dst: /' "$QM_LOG/$other.err" | tail -n 6
+		return
+	fi
+	ok "$key: QEMU completes the migration"
+	qm_stop "$cur"
+	swap
+	LOSS=
+	after_switch "$key" "$cur" a
+	figures config "$key" "$LOSS"
+	info "$key: destination's PF configuration: $(tr '\n' ' ' <"$DBG/$here/pf_config")"
+	snap "$cur" a
+	sleep 3
+	snap "$cur" b
+	check "$key: multicast $MC frames reach the guest on the destination PF ($((b[rx3] - a[rx3])) in 3 s)" \
+		[ $((b[rx3] - a[rx3])) -ge 3 ]
+	check "$key: VLAN $VID frames reach the guest on the destination PF ($((b[rx4] - a[rx4])) in 3 s)" \
+		[ $((b[rx4] - a[rx4])) -ge 3 ]
+}
+
+sc_idle() {
+	local -A a b
+	local key="idle ($here -> $there)"
+	dst_start "$other" "$there" "unix:$QM/mig.sock" || { notok "$key: destination QEMU starts"; return; }
+	qm_run "$cur" 'kill -STOP $(pidof seqflow)'
+	kill -STOP "$PEER_PID"
+	sleep 2
+	snap "$cur" a
+	start_migration "$cur"
+	sleep 1
+	info "$key: source VF tracker: $(tracker "$here")"
+	migrate_wait "$cur" 900
+	figures idle "$key"
+	if [ "$MIG_STATUS" != completed ]; then
+		notok "$key: QEMU completes the migration of the idle guest ($MIG_STATUS)"
+		kill -CONT "$PEER_PID"
+		return
+	fi
+	ok "$key: QEMU completes the migration of the idle guest"
+	qm_stop "$cur"
+	swap
+	kill -CONT "$PEER_PID"
+	qm_run "$cur" 'kill -CONT $(pidof seqflow)'
+	check "$key: the guest's traffic starts again both ways" flowing "$cur" 30
+}
+
+sc_defer() {
+	local -A a
+	local key="defer ($here -> $there, as libvirt)"
+	rm -f "$QM/mig.sock"
+	qm_start "$other" linux -device vfio-pci,host="$there",enable-migration=on \
+		-S -incoming defer || { notok "$key: destination QEMU starts"; return; }
+	qmp "$other" migrate-set-capabilities '{"capabilities":[{"capability":"events","state":true}]}' >/dev/null
+	qmp "$cur" migrate-set-capabilities '{"capabilities":[{"capability":"events","state":true}]}' >/dev/null
+	check "$key: the destination takes migrate-incoming" \
+		qmp "$other" migrate-incoming "{\"uri\":\"unix:$QM/mig.sock\"}"
+	wait_for 30 "[ -S '$QM/mig.sock' ]"
+	gaps_reset "$cur"
+	sleep 0.5
+	snap "$cur" a
+	start_migration "$cur"
+	migrate_wait "$cur" 900
+	if [ "$MIG_STATUS" != completed ]; then
+		figures defer "$key"
+		notok "$key: QEMU completes the migration ($MIG_STATUS)"
+		sed 's/^/#   dst: /' "$QM_LOG/$other.err" | tail -n 6
+		return
+	fi
+	ok "$key: QEMU completes the migration"
+	local dst_st
+	wait_for 30 "[ \"\$(qmp $other query-status | jq -r .return.status)\" = paused ]"
+	dst_st=$(qmp "$other" query-status | jq -r .return.status)
+	check "$key: the destination waits paused for cont (status $dst_st)" [ "$dst_st" = paused ]
+	qm_stop "$cur"
+	qmp "$other" cont >/dev/null
+	swap
+	LOSS=
+	after_switch "$key" "$cur" a
+	figures defer "$key" "$LOSS"
+}
+
+# The same guest without a VF: an emulated e1000 on a tap, bridged to a
+# seqflow peer in its own netns. The VF's cost is the difference.
+sc_baseline() {
+	local key="baseline (e1000, no VF)" mac=$IVF_VF0_MAC pmac
+	ip link add qbr0 type bridge
+	ip link set qbr0 up
+	ip link add vb0 type veth peer name vb1
+	ip netns add ivfbase
+	ip link set vb1 netns ivfbase
+	ip link set vb0 master qbr0 up
+	ip -n ivfbase link set vb1 addrgenmode none
+	ip -n ivfbase link set vb1 up
+	ip tuntap add qtap0 mode tap
+	ip tuntap add qtap1 mode tap
+	ip link set qtap0 master qbr0 up
+	ip link set qtap1 master qbr0 up
+	pmac=$(ip -n ivfbase -o link show vb1 | sed -E 's/.*link\/ether ([0-9a-f:]+).*/\1/')
+	peer_stop
+	peer_start ivfbase vb1 "$mac"
+	local nic=(-netdev tap,id=n0,ifname=qtap0,script=no,downscript=no
+		   -device e1000,netdev=n0,mac="$mac")
+	if ! NESTED_PEER_MAC=$pmac boot_guest b1 "${nic[@]}"; then
+		notok "$key: the guest boots and its e1000 passes frames both ways"
+		return
+	fi
+	ok "$key: the guest boots and its e1000 passes frames both ways"
+	nic[1]=tap,id=n0,ifname=qtap1,script=no,downscript=no
+	NESTED_PEER_MAC=$pmac dst_start b2 - "unix:$QM/mig.sock" "${nic[@]}" ||
+		{ notok "$key: destination QEMU starts"; return; }
+	live_migration baseline b1 b2 -
+}
+
+scenarios=${IVF_QM_SCENARIOS:-firmware precopy back cancel refuse config idle defer baseline}
+cur=g1 other=g2 here=$IVF_VF0 there=$IVF_DST
+booted=
+for s in $scenarios; do
+	info "--- $s"
+	case $s in
+	firmware) sc_firmware; continue ;;
+	baseline)
+		cleanup
+		sc_baseline
+		continue
+		;;
+	esac
+	if [ -z "$booted" ]; then
+		booted=1
+		NESTED_PEER_MAC=$IVF_PEER_MAC
+		peer_start "$PEERNS" "$IVF_PEER_IF" "$IVF_VF0_MAC" "$IVF_PEER_IF.$VID"
+		if ! boot_guest "$cur" -device vfio-pci,host="$here",enable-migration=on; then
+			notok "the nested guest boots with PF A's VF0 and its igbvf passes frames both ways"
+			break
+		fi
+		ok "the nested guest boots with PF A's VF0 and its igbvf passes frames both ways"
+	fi
+	case $s in
+	precopy | back) sc_migrate "$s" ;;
+	cancel) sc_cancel ;;
+	refuse) sc_refuse ;;
+	config) sc_config ;;
+	idle) sc_idle ;;
+	defer) sc_defer ;;
+	*) notok "unknown scenario $s" ;;
+	esac
+done
+cleanup
+
+echo "# QEMU's figures (query-migrate): scenario, status, total ms, downtime ms, setup ms, RAM KiB, dirty syncs, VFIO bytes, frames lost/longest silence"
+for l in "${FIG[@]}"; do
+	echo "#   $l"
+done
+for k in precopy back; do
+	if [ "${FIGS[$k.ram]:-0}" -gt 0 ] && [ "${FIGS[baseline.ram]:-0}" -gt 0 ]; then
+		info "the VF's cost ($k against the baseline): RAM sent x$(awk -v a="${FIGS[$k.ram]}" -v b="${FIGS[baseline.ram]}" 'BEGIN { printf "%.3f", a / b }'), downtime ${FIGS[$k.downtime]:-?} ms against ${FIGS[baseline.downtime]:-?} ms"
+	fi
+done
+echo "1..$n"
+exit $failed
