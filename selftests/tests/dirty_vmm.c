@@ -285,6 +285,16 @@ int main(int argc, char **argv)
 	ktap_info("round 0: full copy of %llu pages",
 		  (unsigned long long)copied);
 	for (k = 1; k <= rounds; k++) {
+		/*
+		 * The pool must outlast the precopy: a fast host moved 33.6k
+		 * frames in 25 rounds. Stop early with an eighth of it left
+		 * for a round and the stop.
+		 */
+		if (s.rx.next >= s.rx.nbuf - s.rx.nbuf / 8) {
+			ktap_info("pool at %llu of %u buffers: precopy ends after %u rounds",
+				  (unsigned long long)s.rx.next, s.rx.nbuf, k - 1);
+			break;
+		}
 		usleep(60000);
 		ret = dirty_get_dmem(&s.d, &s.m, bm);
 		if (ret)
@@ -299,7 +309,7 @@ int main(int argc, char **argv)
 			  k, (unsigned long long)copied,
 			  (unsigned long long)dtraffic_rcvd(&t));
 	}
-	ktap_check(!ret, "%u precopy rounds (%s)", rounds, strerror(-ret));
+	ktap_check(!ret && k > 1, "%u precopy rounds (%s)", k - 1, strerror(-ret));
 
 	/* ---- stop and copy */
 	t_stop = now_ns();
