@@ -7,9 +7,12 @@
 # (selftests/vm/setup.sh). Ends with "N passed, N failed, N skipped" and
 # exits non-zero on any failure.
 #
-#   IVF_TESTS="region_info traffic"   run only these lab tests (Debian kernel)
+#   IVF_TESTS="region_info traffic"   run only these lab tests (Debian kernel;
+#                                     "none": no such boot)
 #   IVF_TESTS_IOMMUFD="dirty_log_cdev" ... on the IOMMUFD kernel, lockdep on
 #   IVF_TESTS_IOMMUFD_TYPE1="..."     ... on it through type1, lockdep off
+#   IVF_TESTS_QEMU="qemu_migrate"     the stock-QEMU boot (left out when
+#                                     only IVF_TESTS is given)
 #   IVF_SKIP_HOST=1                   skip the host checks
 #   IVF_NO_IOMMUFD=1                  no IOMMUFD kernel (build or boot)
 set -uo pipefail
@@ -101,7 +104,22 @@ lab_suite() { # LABEL
 
 # Debian's kernel: everything. The guest part takes 5-30 min under TCG
 # (the host's speed varies a lot).
-lab_suite "lab"
+[ "${IVF_TESTS:-}" = none ] || lab_suite "lab"
+
+# A stock QEMU (the host's) live-migrating a real Linux guest whose igbvf
+# drives the VF, inside the lab: its own boot, with two vCPUs for the nested
+# QEMUs (selftests/tests/qemu_migrate.sh; about 10 min).
+qtests=${IVF_TESTS_QEMU-qemu_migrate}
+[ -z "${IVF_TESTS:-}" ] || [ -n "${IVF_TESTS_QEMU:-}" ] || qtests=
+if [ -n "$qtests" ]; then
+	mkdir -p "$IVF_CACHE/logs"
+	nested=$(selftests/vm/nested.sh 2>"$IVF_CACHE/logs/nested.log")
+	rc=$?
+	[ $rc = 0 ] || tail -n 25 "$IVF_CACHE/logs/nested.log"
+	verdict "nested guest image (Debian's kernel, busybox, seqflow)" $rc
+	[ $rc != 0 ] ||
+		IVF_SMP=2 IVF_NESTED=$nested IVF_TESTS=$qtests lab_suite "lab-qemu"
+fi
 # The lab's IOMMUFD kernel: the DMA logging backend and the migration tests
 # through iommufd, with lockdep; then DMA logging through the container, where the tracker pins pages in
 # type1 once the device is in PRE_COPY, without lockdep's dependency checks:

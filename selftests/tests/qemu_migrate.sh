@@ -299,7 +299,7 @@ sc_firmware() {
 		start_migration f1
 		sleep 1
 		[ "$vf" = - ] || info "$key: source VF tracker: $(tracker "$IVF_VF0")"
-		migrate_wait f1 300
+		migrate_wait f1 120
 		figures "$key" "$key"
 		if [ "$vf" = - ]; then
 			check "$key: a firmware-only guest without a VF migrates" \
@@ -470,11 +470,11 @@ sc_defer() {
 	fi
 	ok "$key: QEMU completes the migration"
 	local dst_st
-	wait_for 30 "[ \"\$(qmp $other query-status | jq -r .return.status)\" = paused ]"
-	dst_st=$(qmp "$other" query-status | jq -r .return.status)
+	wait_for 30 "dst_st=\$(qmp $other query-status | jq -r .return.status); [ \"\$dst_st\" = paused ]"
+	# libvirt's Finish phase: cont at once, then the source goes away.
+	qmp "$other" cont >/dev/null
 	check "$key: the destination waits paused for cont (status $dst_st)" [ "$dst_st" = paused ]
 	qm_stop "$cur"
-	qmp "$other" cont >/dev/null
 	swap
 	LOSS=
 	after_switch "$key" "$cur" a

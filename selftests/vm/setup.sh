@@ -63,7 +63,7 @@ APT_EXTRA="-t $IVF_SUITE" apt_install qemu-system-x86 linux-headers-amd64
 # backports QEMU upgrades some (libelf1 among them), and e.g. bookworm's
 # libelf-dev then can't be installed ("held broken packages").
 APT_EXTRA= apt_install busybox-static dkms sparse linux-source-6.12 cpio \
-	xz-utils zstd kmod iproute2 gcc make libc6-dev rsync git \
+	xz-utils zstd kmod iproute2 gcc make libc6-dev rsync git jq \
 	ipxe-qemu seabios qemu-system-data
 
 # The selftests use 6.12's uAPI headers (PRE_COPY, the VFIO cdev, iommufd,
