@@ -32,7 +32,7 @@ qm_start() {
 	local boot=()
 	if [ "$kind" = linux ]; then
 		boot=(-kernel "$NESTED_KERNEL" -initrd "$NESTED_INITRD"
-		      -append "console=ttyS0 panic=-1 no_timer_check loglevel=4 seqpeer=$NESTED_PEER_MAC seqiv=${NESTED_IV:-500}")
+		      -append "console=ttyS0 panic=-1 no_timer_check loglevel=5 seqpeer=$NESTED_PEER_MAC seqiv=${NESTED_IV:-500}")
 	fi
 	# IVF_QM_TRACE="vfio_migration* vfio_pci_reset*": QEMU trace events,
 	# into $QM_LOG/NAME.trace

@@ -121,16 +121,21 @@ static void msg(const char *fmt, ...)
 	va_end(ap);
 }
 
+static void __attribute__((noreturn)) vexit(int code, const char *fmt,
+					     va_list ap)
+{
+	fputs("seqflow: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
 static void __attribute__((noreturn)) die(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("seqflow: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
+	vexit(1, fmt, ap);
 }
 
 /* A bad command line: exit 2, like usage(). */
@@ -139,11 +144,7 @@ static void __attribute__((noreturn)) bad_arg(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("seqflow: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(2);
+	vexit(2, fmt, ap);
 }
 
 static void __attribute__((noreturn)) usage(void)
