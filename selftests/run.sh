@@ -13,6 +13,8 @@
 #   IVF_TESTS_IOMMUFD_TYPE1="..."     ... on it through type1, lockdep off
 #   IVF_TESTS_QEMU="qemu_migrate"     the stock-QEMU boot (left out when
 #                                     only IVF_TESTS is given)
+#   IVF_TESTS_IOMMUFD_QEMU=...        ... on the IOMMUFD kernel, through
+#                                     iommufd (likewise)
 #   IVF_SKIP_HOST=1                   skip the host checks
 #   IVF_NO_IOMMUFD=1                  no IOMMUFD kernel (build or boot)
 set -uo pipefail
@@ -108,18 +110,26 @@ lab_suite() { # LABEL
 
 # A stock QEMU (the host's) live-migrating a real Linux guest whose igbvf
 # drives the VF, inside the lab: its own boot, with two vCPUs for the nested
-# QEMUs (selftests/tests/qemu_migrate.sh; about 10 min).
+# QEMUs (selftests/tests/qemu_migrate.sh; about 8 min). On the IOMMUFD
+# kernel below, QEMU opens the VF through iommufd and migrates it forth and
+# back with the driver's DMA logging (about 4 min).
 qtests=${IVF_TESTS_QEMU-qemu_migrate}
-[ -z "${IVF_TESTS:-}" ] || [ -n "${IVF_TESTS_QEMU:-}" ] || qtests=
-if [ -n "$qtests" ]; then
+qtestsi=${IVF_TESTS_IOMMUFD_QEMU-qemu_migrate}
+if [ -n "${IVF_TESTS:-}" ]; then
+	[ -n "${IVF_TESTS_QEMU:-}" ] || qtests=
+	[ -n "${IVF_TESTS_IOMMUFD_QEMU:-}" ] || qtestsi=
+fi
+nested=
+if [ -n "$qtests$qtestsi" ]; then
 	mkdir -p "$IVF_CACHE/logs"
 	nested=$(selftests/vm/nested.sh 2>"$IVF_CACHE/logs/nested.log")
 	rc=$?
 	[ $rc = 0 ] || tail -n 25 "$IVF_CACHE/logs/nested.log"
 	verdict "nested guest image (Debian's kernel, busybox, seqflow)" $rc
-	[ $rc != 0 ] ||
-		IVF_SMP=2 IVF_NESTED=$nested IVF_TESTS=$qtests lab_suite "lab-qemu"
+	[ $rc = 0 ] || nested=
 fi
+[ -z "$qtests" ] || [ -z "$nested" ] ||
+	IVF_SMP=2 IVF_NESTED=$nested IVF_TESTS=$qtests lab_suite "lab-qemu"
 # The lab's IOMMUFD kernel: the DMA logging backend and the migration tests
 # through iommufd, with lockdep; then DMA logging through the container, where the tracker pins pages in
 # type1 once the device is in PRE_COPY, without lockdep's dependency checks:
@@ -132,12 +142,17 @@ if [ -n "${IVF_TESTS:-}" ]; then
 	[ -n "${IVF_TESTS_IOMMUFD:-}" ] || itests=
 	[ -n "${IVF_TESTS_IOMMUFD_TYPE1:-}" ] || itests1=
 fi
-if [ -n "$iommufd_kernel" ] && [ -n "$itests$itests1" ]; then
+[ -n "$nested" ] || qtestsi=
+if [ -n "$iommufd_kernel" ] && [ -n "$itests$itests1$qtestsi" ]; then
 	IVF_KERNEL=iommufd selftests/vm/lab.sh build
 	verdict "module builds for the IOMMUFD lab kernel" $?
 	[ -z "$itests" ] ||
 		IVF_KERNEL=iommufd IVF_TESTS=$itests lab_suite "lab-iommufd"
 	[ -z "$itests1" ] ||
 		IVF_KERNEL=iommufd IVF_LOCKDEP=0 IVF_TESTS=$itests1 lab_suite "lab-iommufd-type1"
+	[ -z "$qtestsi" ] ||
+		IVF_KERNEL=iommufd IVF_SMP=2 IVF_NESTED=$nested IVF_QM_IOMMUFD=1 \
+		IVF_QM_SCENARIOS="precopy back" IVF_TESTS=$qtestsi \
+		lab_suite "lab-iommufd-qemu"
 fi
 summary

@@ -48,8 +48,12 @@ check() { local d=$1; shift; if "$@"; then ok "$d"; else notok "$d"; fi; }
 verdict() { if [ "$2" = 0 ]; then ok "$1"; else notok "$1"; fi; }
 info() { echo "# $*"; }
 
-# Debian's kernel image (the lab's own may be the IOMMUFD one)
-NESTED_KERNEL=$(ls "$IVF_KROOT"/boot/vmlinuz-* | head -n 1)
+# Debian's kernel, the one the image's modules are for (nested.sh names it
+# nested-KVER-SUM.cpio.gz in the cache, next to kernel/KVER/); the lab's own
+# may be the IOMMUFD one.
+NESTED_KVER=${IVF_NESTED:-}; NESTED_KVER=${NESTED_KVER##*/nested-}
+NESTED_KVER=${NESTED_KVER%-*.cpio.gz}
+NESTED_KERNEL=${IVF_NESTED:-.}; NESTED_KERNEL=${NESTED_KERNEL%/*}/kernel/$NESTED_KVER/boot/vmlinuz-$NESTED_KVER
 NESTED_INITRD=${IVF_NESTED:-}
 MC=01:00:5e:01:02:03
 VID=100
@@ -63,11 +67,13 @@ DBG=/sys/kernel/debug/igbvf-vfio-pci
 SLOW_BW=$((8 << 20))
 DEFAULT_BW=$((128 << 20))
 echo "KTAP version 1"
-if [ ! -f "$NESTED_INITRD" ]; then
-	echo "not ok 1 - nested guest image (IVF_NESTED) present"
+if [ ! -f "$NESTED_INITRD" ] || [ ! -f "$NESTED_KERNEL" ]; then
+	echo "not ok 1 - nested guest image (IVF_NESTED) and kernel ($NESTED_KERNEL) present"
 	exit 1
 fi
-info "qemu_migrate: $("$QEMU" --version | head -n1), nested guest ${NESTED_KERNEL##*/}, ${QM_MEM} MiB, VF through ${IVF_QM_IOMMUFD:+iommufd}${IVF_QM_IOMMUFD:-a type1 container}"
+path="a type1 container"
+[ -z "${IVF_QM_IOMMUFD:-}" ] || path=iommufd
+info "qemu_migrate: $("$QEMU" --version | head -n1), nested guest ${NESTED_KERNEL##*/}, ${QM_MEM} MiB, VF through $path"
 
 # --- the peer: seqflow in the peer's netns, flows 2 (unicast), 3
 # (multicast) and 4 (VLAN 100) to the guest, counts flow 1 from it.
