@@ -496,13 +496,15 @@ sc_defer() {
 	start_migration "$cur"
 	# libvirt's Finish phase: cont as soon as the destination has loaded
 	# the guest and waits, paused; then the source goes away.
-	local dst_st i
-	for ((i = 0; i < 3000; i++)); do
-		dst_st=$(qmp "$other" query-status | jq -r .return.status)
-		[ "$dst_st" = inmigrate ] || break
-		sleep 0.1
+	local dst_st= i out
+	for ((i = 0; i < 6000; i++)); do
+		# no jq here: every process costs time while frames drop
+		out=$(qmp "$other" query-status) || break
+		[[ $out == *'"status": "inmigrate"'* ]] || break
+		sleep 0.05
 	done
-	[ "$dst_st" != paused ] || qmp "$other" cont >/dev/null
+	[[ $out != *'"status": "paused"'* ]] || qmp "$other" cont >/dev/null
+	[[ $out =~ \"status\":\ \"([a-z-]+)\" ]] && dst_st=${BASH_REMATCH[1]}
 	migrated defer "$key" || return
 	check "$key: the destination waits paused for cont (status $dst_st)" [ "$dst_st" = paused ]
 	qm_stop "$cur"
