@@ -152,8 +152,6 @@ long ivf_msix_region_info(struct ivf_device *ivf, u32 index,
 	if (ret)
 		return ret;
 	info.size = pci_resource_len(ivf->core.pdev, index);
-	if (!info.size)
-		info.flags = 0;
 	return ivf_region_info_put(arg, &info, &caps);
 }
 

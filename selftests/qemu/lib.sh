@@ -12,13 +12,6 @@ QM_LOG=${QM_LOG:-$QM}
 QM_MEM=${QM_MEM:-256}
 mkdir -p "$QM" "$QM_LOG"
 
-# Millisecond clock from /proc/uptime, no fork.
-now_ms() {
-	local up
-	read -r up _ </proc/uptime
-	echo $((${up%.*} * 1000 + 10#${up#*.} * 10))
-}
-
 # qm_start NAME KIND [QEMU ARGS...]: start a nested QEMU in the background.
 # KIND: linux (the nested Linux guest, NESTED_KERNEL + NESTED_INITRD) or
 # firmware (no kernel: SeaBIOS finds nothing to boot and idles).

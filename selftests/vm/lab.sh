@@ -13,6 +13,8 @@
 #
 # IVF_KERNEL=iommufd boots the lab's IOMMUFD kernel (kernel-iommufd.sh)
 # instead of Debian's, with lockdep (IVF_LOCKDEP=0: without).
+# IVF_MODULE_KO=PATH loads that build of the module instead (e.g. an older
+# commit's, to show a test fails without a fix).
 #
 # Each run keeps its output (guest log, kernel log, results) in
 # $IVF_CACHE/runs/<id>; $IVF_CACHE/runs/latest points at the last one, and
