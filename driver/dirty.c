@@ -49,6 +49,7 @@
 #include <linux/highmem.h>
 #include <linux/iommu.h>
 #include <linux/iova_bitmap.h>
+#include <linux/kstrtox.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/minmax.h>
@@ -60,10 +61,36 @@
 
 #include "ivf.h"
 
+/*
+ * The poller's period. Bounded: a period near UINT_MAX would put the
+ * poller to sleep for 71 minutes, and kthread_stop() (device close) would
+ * wait for it.
+ */
+#define IVF_POLL_US_MIN		5
+#define IVF_POLL_US_MAX		100000
 static unsigned int dirty_poll_us = 50;
-module_param(dirty_poll_us, uint, 0644);
+
+static int ivf_poll_us_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int us;
+	int ret;
+
+	ret = kstrtouint(val, 0, &us);
+	if (ret)
+		return ret;
+	if (us < IVF_POLL_US_MIN || us > IVF_POLL_US_MAX)
+		return -ERANGE;
+	WRITE_ONCE(dirty_poll_us, us);
+	return 0;
+}
+
+static const struct kernel_param_ops ivf_poll_us_ops = {
+	.set	= ivf_poll_us_set,
+	.get	= param_get_uint,
+};
+module_param_cb(dirty_poll_us, &ivf_poll_us_ops, &dirty_poll_us, 0644);
 MODULE_PARM_DESC(dirty_poll_us,
-		 "While tracking dirty pages: period of the RX doorbell poller in microseconds (default 50)");
+		 "While tracking dirty pages: period of the RX doorbell poller in microseconds, 5-100000 (default 50)");
 
 #define IVF_PAGE2		0x2000
 #define IVF_SH(reg)		(((reg) - IVF_PAGE2) / 4)
@@ -714,11 +741,12 @@ static int ivf_dirty_thread(void *data)
 	while (!kthread_should_stop()) {
 		/* Never blocks on the lock: it may be held to stop us. */
 		if (mutex_trylock(&d->lock)) {
-			if (!d->paused)
+			if (!READ_ONCE(d->paused))
 				ivf_dirty_poll(ivf, false);
 			mutex_unlock(&d->lock);
 		}
-		us = max(READ_ONCE(dirty_poll_us), 5U);
+		us = clamp(READ_ONCE(dirty_poll_us), IVF_POLL_US_MIN,
+			   IVF_POLL_US_MAX);
 		usleep_range(us, us + us / 4);
 	}
 	return 0;
@@ -758,15 +786,41 @@ bool ivf_dirty_shadow_rw(struct ivf_device *ivf, u64 off, __le32 *data,
 	return true;
 }
 
-/* Put the shadow in place of page 2 (or take it away), under memory_lock. */
-static void ivf_dirty_switch(struct ivf_device *ivf, bool on)
+/*
+ * What the guest last enabled on RX queue @q, as the device has or will
+ * have it: a quiesced device (P2P and stopped states, or restored and not
+ * running yet) has its queues disabled by us, and gets lm->rxdctl back on
+ * the way to a running state. The shadow and the poller must hold that
+ * value, or a queue the device runs would look disabled to both: the
+ * poller would neither retire its buffers nor forward the guest's disable.
+ * Caller holds state_mutex (or memory_lock for write, with no migration
+ * arc under way) and has read @dev from the device.
+ */
+static u32 ivf_rxdctl_of(struct ivf_device *ivf, unsigned int q, u32 dev)
+{
+	return ivf->lm.quiesced ? ivf->lm.rxdctl[q] : dev;
+}
+
+/*
+ * Put the shadow in place of page 2 (or take it away), under memory_lock.
+ * Loading it reads the device: refused (-EIO) if the VF is in a low power
+ * state or its BAR0 is not mapped. Caller holds state_mutex and dirty->lock.
+ */
+static int ivf_dirty_switch(struct ivf_device *ivf, bool on)
 {
 	struct vfio_pci_core_device *vdev = &ivf->core;
 	struct ivf_dirty *d = &ivf->dirty;
 	void __iomem *io = vdev->barmap[VFIO_PCI_BAR0_REGION_INDEX];
 	unsigned int q, i;
 
+	lockdep_assert_held(&d->lock);
 	down_write(&vdev->memory_lock);
+	if (on && (!io || vdev->pm_runtime_engaged ||
+		   (__force int)vdev->pdev->current_state >=
+		   (__force int)PCI_D3hot)) {
+		up_write(&vdev->memory_lock);
+		return -EIO;
+	}
 	unmap_mapping_range(vdev->vdev.inode->i_mapping,
 			    VFIO_PCI_INDEX_TO_OFFSET(VFIO_PCI_BAR0_REGION_INDEX) +
 			    IVF_PAGE2, PAGE_SIZE, true);
@@ -775,8 +829,10 @@ static void ivf_dirty_switch(struct ivf_device *ivf, bool on)
 		for (q = 0; q < IVF_NUM_QUEUES; q++) {
 			for (i = 0; i < IVF_RXQ_WORDS / 2; i++) {
 				u32 reg = IVF_RDBAL(q) + 4 * i;
-				u32 v = io ? ioread32(io + reg) : 0;
+				u32 v = ioread32(io + reg);
 
+				if (reg == IVF_RXDCTL(q))
+					v = ivf_rxdctl_of(ivf, q, v);
 				d->shadow_va[IVF_SH(reg)] = v;
 				d->rx[q].seen[i] = v;
 			}
@@ -784,6 +840,7 @@ static void ivf_dirty_switch(struct ivf_device *ivf, bool on)
 	}
 	d->shadow_on = on;
 	up_write(&vdev->memory_lock);
+	return 0;
 }
 
 /*
@@ -840,8 +897,8 @@ static int ivf_dirty_start_rings(struct ivf_device *ivf)
 	return 0;
 
 no_io:
-	pci_err(ivf->core.pdev,
-		"dirty tracking: the VF is not accessible (low power state, BAR0 not mapped, or a reset)\n");
+	ivf_err_rl(ivf->core.pdev,
+		   "dirty tracking: the VF is not accessible (low power state, BAR0 not mapped, or a reset)\n");
 	return -EIO;
 }
 
@@ -854,12 +911,28 @@ void ivf_dirty_reload(struct ivf_device *ivf)
 	struct ivf_dirty *d = &ivf->dirty;
 
 	mutex_lock(&d->lock);
-	if (d->engaged) {
-		ivf_dirty_switch(ivf, true);
-		if (ivf_dirty_start_rings(ivf))
-			pci_warn(ivf->core.pdev, "dirty tracking: could not reload the rings\n");
-	}
+	if (d->engaged &&
+	    (ivf_dirty_switch(ivf, true) || ivf_dirty_start_rings(ivf)))
+		ivf_warn_rl(ivf->core.pdev, "dirty tracking: could not reload the rings\n");
 	mutex_unlock(&d->lock);
+}
+
+/*
+ * A reset through sysfs (pci_reset_function()) reaches ivf_dirty_reset()
+ * without memory_lock: shadow_lock keeps the shadow from being freed under
+ * it.
+ */
+static void ivf_dirty_free_shadow(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	struct page *page = d->shadow;
+
+	spin_lock(&d->shadow_lock);
+	d->shadow_va = NULL;
+	d->shadow = NULL;
+	spin_unlock(&d->shadow_lock);
+	if (page)
+		__free_page(page);
 }
 
 static void ivf_dirty_drop_all(struct ivf_device *ivf)
@@ -894,7 +967,9 @@ static int ivf_dirty_start(struct ivf_device *ivf)
 		ret = -ENOMEM;
 		goto fail;
 	}
+	spin_lock(&d->shadow_lock);
 	d->shadow_va = page_address(d->shadow);
+	spin_unlock(&d->shadow_lock);
 	memset(d->rx, 0, sizeof(d->rx));
 	memset(d->tx, 0, sizeof(d->tx));
 	for (q = 0; q < IVF_NUM_QUEUES; q++)
@@ -907,12 +982,17 @@ static int ivf_dirty_start(struct ivf_device *ivf)
 	d->fenced = false;
 	atomic_set(&d->resync, 0);
 
-	ivf_dirty_switch(ivf, true);
+	ret = ivf_dirty_switch(ivf, true);
+	if (ret) {
+		ivf_err_rl(pdev,
+			   "dirty tracking: the VF is not accessible (low power state or BAR0 not mapped)\n");
+		goto fail;
+	}
 	ret = ivf_dirty_start_rings(ivf);
 	if (ret)
 		goto fail_switch;
 
-	d->paused = ivf->lm.quiesced;
+	WRITE_ONCE(d->paused, ivf->lm.quiesced);
 	d->thread = kthread_run(ivf_dirty_thread, ivf, "ivf-dirty/%s",
 				pci_name(pdev));
 	if (IS_ERR(d->thread)) {
@@ -927,10 +1007,7 @@ fail_switch:
 	ivf_dirty_switch(ivf, false);
 	ivf_dirty_drop_all(ivf);
 fail:
-	if (d->shadow)
-		__free_page(d->shadow);
-	d->shadow = NULL;
-	d->shadow_va = NULL;
+	ivf_dirty_free_shadow(ivf);
 	kvfree(d->pages);
 	d->pages = NULL;
 	return ret;
@@ -951,9 +1028,7 @@ static void ivf_dirty_stop(struct ivf_device *ivf)
 	ivf_dirty_switch(ivf, false);
 	ivf_dirty_drop_all(ivf);
 	WARN_ON(d->pinned);
-	__free_page(d->shadow);
-	d->shadow = NULL;
-	d->shadow_va = NULL;
+	ivf_dirty_free_shadow(ivf);
 	kvfree(d->pages);
 	d->pages = NULL;
 	d->engaged = false;
@@ -989,13 +1064,14 @@ int ivf_dirty_engage(struct ivf_device *ivf)
 	}
 	if (ret) {
 		d->pin_mode = false;
-		pci_warn(pdev, "dirty tracking not engaged (%d): the VMM sees every mapped page as dirty\n",
-			 ret);
+		ivf_warn_rl(pdev,
+			    "dirty tracking not engaged (%d): the VMM sees every mapped page as dirty\n",
+			    ret);
 	} else {
 		ivf_dirty_scope(ivf);
-		pci_info(pdev, "dirty tracking engaged: RX doorbell shadowed, %llu pages pinned%s\n",
-			 d->pinned, d->scoped ? "" :
-			 "; nothing pinnable yet, so type1 reports every mapped page until the guest sets up a ring");
+		pci_info_ratelimited(pdev, "dirty tracking engaged: RX doorbell shadowed, %llu pages pinned%s\n",
+				     d->pinned, d->scoped ? "" :
+				     "; nothing pinnable yet, so type1 reports every mapped page until the guest sets up a ring");
 	}
 out:
 	mutex_unlock(&d->lock);
@@ -1032,17 +1108,23 @@ static int ivf_log_start(struct vfio_device *vdev,
 {
 	struct ivf_device *ivf = ivf_from_vdev(vdev);
 	struct ivf_dirty *d = &ivf->dirty;
+	struct pci_dev *pdev = ivf->core.pdev;
 	int ret = 0;
 
+	/*
+	 * state_mutex: the tracker loads the queues as the migration state
+	 * has them (a quiesced device has them disabled by us).
+	 */
+	mutex_lock(&ivf->lm.state_mutex);
 	mutex_lock(&d->lock);
 	if (d->logging) {
-		pci_notice(ivf->core.pdev, "DMA logging start refused: already started (stop it first)\n");
+		pci_notice_ratelimited(pdev, "DMA logging start refused: already started (stop it first)\n");
 		ret = -EBUSY;
 		goto out;
 	}
 	if (*page_size != PAGE_SIZE)
-		pci_info(ivf->core.pdev, "DMA logging: page size %llu asked, %lu used\n",
-			 *page_size, PAGE_SIZE);
+		pci_info_ratelimited(pdev, "DMA logging: page size %llu asked, %lu used\n",
+				     *page_size, PAGE_SIZE);
 	*page_size = PAGE_SIZE;
 	xa_destroy(&d->log);
 	d->log_overflow = false;
@@ -1053,14 +1135,15 @@ static int ivf_log_start(struct vfio_device *vdev,
 		ivf_dirty_retry(ivf);
 	if (ret) {
 		d->logging = false;
-		pci_warn(ivf->core.pdev, "DMA logging not started: tracker failed (%d)\n",
-			 ret);
+		ivf_warn_rl(pdev, "DMA logging not started: tracker failed (%d)\n",
+			    ret);
 	} else {
-		pci_info(ivf->core.pdev, "DMA logging started (%u ranges)\n",
-			 nnodes);
+		pci_info_ratelimited(pdev, "DMA logging started (%u ranges)\n",
+				     nnodes);
 	}
 out:
 	mutex_unlock(&d->lock);
+	ivf_lm_unlock(ivf);
 	return ret;
 }
 
@@ -1075,7 +1158,7 @@ static int ivf_log_stop(struct vfio_device *vdev)
 		xa_destroy(&d->log);
 		if (!d->pin_mode)
 			ivf_dirty_stop(ivf);
-		pci_info(ivf->core.pdev, "DMA logging stopped\n");
+		pci_info_ratelimited(ivf->core.pdev, "DMA logging stopped\n");
 	}
 	mutex_unlock(&d->lock);
 	return 0;
@@ -1158,8 +1241,21 @@ void ivf_dirty_pause(struct ivf_device *ivf, bool pause)
 	mutex_lock(&d->lock);
 	if (d->engaged && pause && !d->paused)
 		ivf_dirty_poll(ivf, true);
-	d->paused = pause;
+	WRITE_ONCE(d->paused, pause);
 	mutex_unlock(&d->lock);
+}
+
+/*
+ * The migration state went back to RUNNING because the VF was reset or
+ * the device closed (state_mutex held; maybe memory_lock for write, in a
+ * reset, so no dirty->lock): the queues are the guest's again, and its
+ * doorbells must reach the device. Without this a reset from STOP or ERROR
+ * left the poller paused: RX tails never forwarded, TX rings never pinned.
+ * Serialised with ivf_dirty_pause() by state_mutex.
+ */
+void ivf_dirty_unpause(struct ivf_device *ivf)
+{
+	WRITE_ONCE(ivf->dirty.paused, false);
 }
 
 /*
@@ -1174,8 +1270,9 @@ void ivf_dirty_reset(struct ivf_device *ivf)
 	void __iomem *io = vdev->barmap[VFIO_PCI_BAR0_REGION_INDEX];
 	unsigned int q, i;
 
-	if (!READ_ONCE(d->shadow_on) || !io)
-		return;
+	spin_lock(&d->shadow_lock);
+	if (!READ_ONCE(d->shadow_on) || !d->shadow_va || !io)
+		goto out;
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
 		for (i = 0; i < IVF_RXQ_WORDS / 2; i++) {
 			u32 reg = IVF_RDBAL(q) + 4 * i;
@@ -1186,6 +1283,8 @@ void ivf_dirty_reset(struct ivf_device *ivf)
 		}
 	}
 	atomic_set(&d->resync, 1);
+out:
+	spin_unlock(&d->shadow_lock);
 }
 
 static bool ivf_span_hit(const struct ivf_span *s, u64 iova, u64 end)
@@ -1272,12 +1371,39 @@ void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 			   q, t->base, t->ndesc, t->srrctl,
 			   t->tail_seq - t->head_seq, pages);
 	}
+	/*
+	 * RXDCTL, RDH and RDT as the guest sees them (the shadow), as the
+	 * poller last forwarded them, and as the device has them.
+	 */
+	for (q = 0; d->engaged && q < IVF_NUM_QUEUES; q++) {
+		static const u32 off[] = {
+			IVF_RXDCTL(0) - IVF_RDBAL(0),
+			IVF_RDH(0) - IVF_RDBAL(0),
+			IVF_RDT(0) - IVF_RDBAL(0),
+		};
+		static const char * const name[] = { "rxdctl", "rdh", "rdt" };
+		void __iomem *io;
+
+		for (i = 0; i < ARRAY_SIZE(off); i++) {
+			u32 reg = IVF_RDBAL(q) + off[i], dev = U32_MAX;
+
+			io = ivf_vf_io_try(ivf);
+			if (io) {
+				dev = ioread32(io + reg);
+				ivf_vf_io_unlock(ivf);
+			}
+			seq_printf(m, "rx%u %s shadow 0x%08x seen 0x%08x device 0x%08x\n",
+				   q, name[i], READ_ONCE(*ivf_sh(d, reg)),
+				   d->rx[q].seen[off[i] / 4], dev);
+		}
+	}
 	mutex_unlock(&d->lock);
 }
 
 void ivf_dirty_init(struct ivf_device *ivf)
 {
 	mutex_init(&ivf->dirty.lock);
+	spin_lock_init(&ivf->dirty.shadow_lock);
 	xa_init(&ivf->dirty.log);
 #if IS_REACHABLE(CONFIG_IOMMUFD_DRIVER)
 	ivf->core.vdev.log_ops = &ivf_log_ops;

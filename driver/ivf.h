@@ -23,6 +23,12 @@
 
 #define IVF_DRV_NAME		"igbvf-vfio-pci"
 
+/* Log lines a user can trigger at will are ratelimited. */
+#define ivf_err_rl(pdev, fmt, ...) \
+	dev_err_ratelimited(&(pdev)->dev, fmt, ##__VA_ARGS__)
+#define ivf_warn_rl(pdev, fmt, ...) \
+	dev_warn_ratelimited(&(pdev)->dev, fmt, ##__VA_ARGS__)
+
 /*
  * BAR0 of the 82576 VF: 16 KiB, four 4 KiB pages. Page 0 (control, mailbox,
  * statistics) is trapped for the device's whole life; pages 1-3
@@ -167,8 +173,9 @@ struct ivf_txq_trk {
 struct ivf_dirty {
 	struct mutex lock;		/* all but shadow_on and resync */
 	bool engaged;
-	bool paused;			/* device quiesced: no polling */
+	bool paused;			/* device quiesced: no polling (ONCE) */
 	bool shadow_on;			/* page 2 faults onto the shadow; memory_lock */
+	spinlock_t shadow_lock;		/* shadow, shadow_va: freeing vs a reset */
 	struct page *shadow;
 	u32 *shadow_va;
 	struct task_struct *thread;
@@ -262,6 +269,7 @@ int ivf_dirty_engage(struct ivf_device *ivf);
 void ivf_dirty_disengage(struct ivf_device *ivf);
 void ivf_dirty_reload(struct ivf_device *ivf);
 void ivf_dirty_pause(struct ivf_device *ivf, bool pause);
+void ivf_dirty_unpause(struct ivf_device *ivf);
 void ivf_dirty_reset(struct ivf_device *ivf);
 void ivf_dirty_dma_unmap(struct ivf_device *ivf, u64 iova, u64 length);
 bool ivf_dirty_shadow(struct ivf_device *ivf, unsigned long *pfn);
@@ -284,6 +292,7 @@ void ivf_lm_destroy(struct ivf_device *ivf);
 void ivf_lm_open(struct ivf_device *ivf);
 void ivf_lm_close(struct ivf_device *ivf);
 void ivf_lm_reset_done(struct ivf_device *ivf);
+void ivf_lm_unlock(struct ivf_device *ivf);
 void ivf_lm_show(struct ivf_device *ivf, struct seq_file *m);
 extern const struct vfio_migration_ops ivf_mig_ops;
 

@@ -197,8 +197,6 @@ out:
 	return ret ? ret : done;
 }
 
-static void ivf_lm_unlock(struct ivf_device *ivf);
-
 static long ivf_mig_ioctl(struct file *filp, unsigned int cmd,
 			  unsigned long arg)
 {
@@ -314,9 +312,11 @@ static void ivf_lm_reset_locked(struct ivf_device *ivf)
 	ivf_mig_file_end(&lm->resuming);
 	lm->state = VFIO_DEVICE_STATE_RUNNING;
 	lm->quiesced = false;
+	ivf_dirty_unpause(ivf);
 }
 
-static void ivf_lm_unlock(struct ivf_device *ivf)
+/* Release state_mutex, carrying out any reset recorded meanwhile. */
+void ivf_lm_unlock(struct ivf_device *ivf)
 {
 	struct ivf_lm *lm = &ivf->lm;
 

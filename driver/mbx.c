@@ -389,8 +389,8 @@ void ivf_mbx_load(struct ivf_device *ivf, void __iomem *io,
 
 	mutex_lock(&mbx->lock);
 	if (ivf_mbx_own(mbx, io))
-		pci_warn(ivf->core.pdev,
-			 "migration: could not own the mailbox to restore it\n");
+		ivf_warn_rl(ivf->core.pdev,
+			    "migration: could not own the mailbox to restore it\n");
 	for (i = 0; i < IVF_VMBMEM_WORDS; i++)
 		iowrite32(words[i], io + IVF_VMBMEM(i));
 	/* Release without REQ or ACK: the PF is not told. */

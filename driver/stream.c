@@ -171,29 +171,33 @@ int ivf_stream_check_header(struct pci_dev *pdev, const u8 *buf, u32 *len)
 	u32 length = le32_to_cpu(hdr->length);
 
 	if (le32_to_cpu(hdr->magic) != IVF_MIG_MAGIC) {
-		pci_err(pdev, "migration stream refused: bad magic 0x%08x, not an igbvf-vfio-pci stream\n",
-			le32_to_cpu(hdr->magic));
+		ivf_err_rl(pdev,
+			   "migration stream refused: bad magic 0x%08x, not an igbvf-vfio-pci stream\n",
+			   le32_to_cpu(hdr->magic));
 		return -EINVAL;
 	}
 	if (major != IVF_MIG_MAJOR) {
-		pci_err(pdev, "migration stream refused: version %u.%u, this driver reads %u.x\n",
-			major, le16_to_cpu(hdr->minor), IVF_MIG_MAJOR);
+		ivf_err_rl(pdev,
+			   "migration stream refused: version %u.%u, this driver reads %u.x\n",
+			   major, le16_to_cpu(hdr->minor), IVF_MIG_MAJOR);
 		return -EPROTONOSUPPORT;
 	}
 	if (vendor != IVF_PCI_VENDOR_ID || device != IVF_PCI_DEVICE_ID) {
-		pci_err(pdev, "migration stream refused: it is from a %04x:%04x device, not %04x:%04x\n",
-			vendor, device, IVF_PCI_VENDOR_ID, IVF_PCI_DEVICE_ID);
+		ivf_err_rl(pdev,
+			   "migration stream refused: it is from a %04x:%04x device, not %04x:%04x\n",
+			   vendor, device, IVF_PCI_VENDOR_ID, IVF_PCI_DEVICE_ID);
 		return -EXDEV;
 	}
 	if (kind != IVF_MIG_PKT_CONFIG && kind != IVF_MIG_PKT_FINAL) {
-		pci_err(pdev, "migration stream refused: unknown packet kind %u\n",
-			kind);
+		ivf_err_rl(pdev, "migration stream refused: unknown packet kind %u\n",
+			   kind);
 		return -EINVAL;
 	}
 	if (length < IVF_HDR_LEN || length > IVF_MIG_MAX_PACKET ||
 	    !IS_ALIGNED(length, 8)) {
-		pci_err(pdev, "migration stream refused: packet length %u out of bounds (%zu..%u, 8-byte multiple)\n",
-			length, IVF_HDR_LEN, IVF_MIG_MAX_PACKET);
+		ivf_err_rl(pdev,
+			   "migration stream refused: packet length %u out of bounds (%zu..%u, 8-byte multiple)\n",
+			   length, IVF_HDR_LEN, IVF_MIG_MAX_PACKET);
 		return -EMSGSIZE;
 	}
 	*len = length;
@@ -209,8 +213,9 @@ static int ivf_get_pf_config(struct pci_dev *pdev,
 
 	if (r->n_uc > IVF_MIG_MAX_UC || r->n_mc > IVF_MIG_MAX_MC ||
 	    (flags & ~(IVF_MIG_CFG_CTS | IVF_MIG_CFG_MAC))) {
-		pci_err(pdev, "migration stream refused: PF config record out of range (%u filters, %u hashes, flags 0x%x)\n",
-			r->n_uc, r->n_mc, flags);
+		ivf_err_rl(pdev,
+			   "migration stream refused: PF config record out of range (%u filters, %u hashes, flags 0x%x)\n",
+			   r->n_uc, r->n_mc, flags);
 		return -EBADMSG;
 	}
 	memset(cfg, 0, sizeof(*cfg));
@@ -253,9 +258,10 @@ static int ivf_check_state(struct pci_dev *pdev, const struct ivf_vf_state *st)
 
 		if (!ivf_ring_ok(r->rdlen, r->rdh, r->rdt) ||
 		    !ivf_ring_ok(r->tdlen, r->tdh, r->tdt)) {
-			pci_err(pdev, "migration stream refused: queue %u ring registers are inconsistent (RDLEN 0x%x RDH %u RDT %u TDLEN 0x%x TDH %u TDT %u)\n",
-				q, r->rdlen, r->rdh, r->rdt, r->tdlen, r->tdh,
-				r->tdt);
+			ivf_err_rl(pdev,
+				   "migration stream refused: queue %u ring registers are inconsistent (RDLEN 0x%x RDH %u RDT %u TDLEN 0x%x TDH %u TDT %u)\n",
+				   q, r->rdlen, r->rdh, r->rdt, r->tdlen, r->tdh,
+				   r->tdt);
 			return -EBADMSG;
 		}
 	}
@@ -278,8 +284,9 @@ int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
 	crc = crc32c(~0U, &copy, IVF_HDR_LEN);
 	crc = ~crc32c(crc, pkt + IVF_HDR_LEN, len - IVF_HDR_LEN);
 	if (crc != want) {
-		pci_err(pdev, "migration stream refused: checksum mismatch (0x%08x, computed 0x%08x)\n",
-			want, crc);
+		ivf_err_rl(pdev,
+			   "migration stream refused: checksum mismatch (0x%08x, computed 0x%08x)\n",
+			   want, crc);
 		return -EBADMSG;
 	}
 
@@ -293,8 +300,9 @@ int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
 		u32 rlen;
 
 		if (len - off < IVF_REC_LEN) {
-			pci_err(pdev, "migration stream refused: truncated record header at offset %zu\n",
-				off);
+			ivf_err_rl(pdev,
+				   "migration stream refused: truncated record header at offset %zu\n",
+				   off);
 			return -EMSGSIZE;
 		}
 		type = le16_to_cpu(rec->type);
@@ -302,21 +310,23 @@ int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
 		rlen = le32_to_cpu(rec->length);
 		if (check_add_overflow((u64)off + IVF_REC_LEN, ALIGN((u64)rlen, 8), &end) ||
 		    end > len) {
-			pci_err(pdev, "migration stream refused: record type %u of %u bytes at offset %zu overruns its %u-byte packet\n",
-				type, rlen, off, len);
+			ivf_err_rl(pdev,
+				   "migration stream refused: record type %u of %u bytes at offset %zu overruns its %u-byte packet\n",
+				   type, rlen, off, len);
 			return -EMSGSIZE;
 		}
 		p = rec + 1;
 		if (type >= 1 && type < BITS_PER_LONG && (seen & BIT(type))) {
-			pci_err(pdev, "migration stream refused: record type %u appears twice\n",
-				type);
+			ivf_err_rl(pdev, "migration stream refused: record type %u appears twice\n",
+				   type);
 			return -EBADMSG;
 		}
 
 		min = ivf_mig_rec_min_len(type);
 		if (rlen < min) {
-			pci_err(pdev, "migration stream refused: record type %u is %u bytes, needs %zu\n",
-				type, rlen, min);
+			ivf_err_rl(pdev,
+				   "migration stream refused: record type %u is %u bytes, needs %zu\n",
+				   type, rlen, min);
 			return -EBADMSG;
 		}
 
@@ -347,8 +357,9 @@ int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
 			mflags = le32_to_cpu(mr->flags);
 			if (mflags & ~(IVF_MIG_MBX_REQ_PENDING | IVF_MIG_MBX_VFU) ||
 			    le32_to_cpu(mr->r2c) & ~IVF_MBX_R2C_BITS) {
-				pci_err(pdev, "migration stream refused: mailbox record flags 0x%x r2c 0x%x\n",
-					mflags, le32_to_cpu(mr->r2c));
+				ivf_err_rl(pdev,
+					   "migration stream refused: mailbox record flags 0x%x r2c 0x%x\n",
+					   mflags, le32_to_cpu(mr->r2c));
 				return -EBADMSG;
 			}
 			st->mbx.req_pending = mflags & IVF_MIG_MBX_REQ_PENDING;
@@ -366,8 +377,9 @@ int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
 			break;
 		default:
 			if (flags & IVF_MIG_REC_MANDATORY) {
-				pci_err(pdev, "migration stream refused: unknown mandatory record type %u (from a newer driver?)\n",
-					type);
+				ivf_err_rl(pdev,
+					   "migration stream refused: unknown mandatory record type %u (from a newer driver?)\n",
+					   type);
 				return -EPROTO;
 			}
 			break;
@@ -383,8 +395,9 @@ int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
 		need |= BIT(IVF_MIG_REC_QUEUES) | BIT(IVF_MIG_REC_IRQ) |
 			BIT(IVF_MIG_REC_MAILBOX);
 	if ((seen & need) != need) {
-		pci_err(pdev, "migration stream refused: %s packet lacks mandatory records (has 0x%lx, needs 0x%lx)\n",
-			*final ? "final" : "config", seen & need, need);
+		ivf_err_rl(pdev,
+			   "migration stream refused: %s packet lacks mandatory records (has 0x%lx, needs 0x%lx)\n",
+			   *final ? "final" : "config", seen & need, need);
 		return -EPROTO;
 	}
 	return *final ? ivf_check_state(pdev, st) : 0;

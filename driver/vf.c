@@ -19,11 +19,15 @@
 #include <linux/delay.h>
 #include <linux/etherdevice.h>
 #include <linux/io.h>
+#include <linux/iopoll.h>
 #include <linux/jiffies.h>
 
 #include "ivf.h"
 
 #define IVF_MBX_TIMEOUT_MS	1000
+/* A queue stops within one descriptor's DMA; 10 ms is generous. */
+#define IVF_QUEUE_STOP_US	10000
+#define IVF_QUEUE_STOP_POLL_US	10
 #define IVF_EIMS_ALL		((1U << IVF_MSIX_VECTORS) - 1)
 
 /*
@@ -73,8 +77,8 @@ void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
 	u16 cmd;
 
 	if (!io) {
-		pci_err(pdev,
-			"migration: the VF is not accessible (low power state or BAR0 not mapped)\n");
+		ivf_err_rl(pdev,
+			   "migration: the VF is not accessible (low power state or BAR0 not mapped)\n");
 		return NULL;
 	}
 	ivf->lm.cmd_forced = false;
@@ -112,6 +116,27 @@ static u32 ivf_vf_irq_mask(u32 eims, u32 eiac)
 	return (eims | eiac) & IVF_EIMS_ALL;
 }
 
+/*
+ * Wait for a queue's enable bit to read 0 after we cleared it (82576
+ * datasheet, RXDCTL/TXDCTL.ENABLE: the queue stops once its current
+ * descriptor is done; igbvf polls it too). memory_lock held for read.
+ */
+static int ivf_vf_queue_stopped(struct ivf_device *ivf, void __iomem *io,
+				u32 reg, const char *what, unsigned int q)
+{
+	u32 v;
+	int ret;
+
+	ret = read_poll_timeout(ioread32, v, !(v & IVF_XDCTL_ENABLE),
+				IVF_QUEUE_STOP_POLL_US, IVF_QUEUE_STOP_US, false,
+				io + reg);
+	if (ret)
+		ivf_err_rl(ivf->core.pdev,
+			   "migration: %s queue %u still enabled %u us after its disable (0x%08x); the device goes to ERROR\n",
+			   what, q, IVF_QUEUE_STOP_US, v);
+	return ret;
+}
+
 int ivf_vf_quiesce(struct ivf_device *ivf)
 {
 	struct ivf_lm *lm = &ivf->lm;
@@ -135,6 +160,20 @@ int ivf_vf_quiesce(struct ivf_device *ivf)
 		lm->txdctl[q] = ioread32(io + IVF_TXDCTL(q));
 		iowrite32(lm->txdctl[q] & ~IVF_XDCTL_ENABLE, io + IVF_TXDCTL(q));
 	}
+	/*
+	 * The uAPI says the device does no DMA once the arc is done: a queue
+	 * finishes what it is doing before its enable bit reads 0.
+	 */
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		ret = ivf_vf_queue_stopped(ivf, io, IVF_RXDCTL(q), "RX", q);
+		if (!ret)
+			ret = ivf_vf_queue_stopped(ivf, io, IVF_TXDCTL(q),
+						   "TX", q);
+		if (ret) {
+			ivf_vf_io_done(ivf);
+			return ret;
+		}
+	}
 	lm->eims = ivf_vf_irq_mask(ioread32(io + IVF_EIMS),
 				   ioread32(io + IVF_EIAC));
 	iowrite32(IVF_EIMS_ALL, io + IVF_EIMC);
@@ -155,8 +194,8 @@ int ivf_vf_quiesce(struct ivf_device *ivf)
 	ret = ivf_mbx_settle(ivf, io);
 	ivf_vf_io_done(ivf);
 	if (ret)
-		pci_warn(ivf->core.pdev,
-			 "migration: the PF has not answered the guest's mailbox request; it will be sent again after migration\n");
+		ivf_warn_rl(ivf->core.pdev,
+			    "migration: the PF has not answered the guest's mailbox request; it will be sent again after migration\n");
 	return 0;
 }
 
@@ -258,14 +297,15 @@ static int ivf_vf_send(struct ivf_device *ivf, void __iomem *io, u32 *msg,
 
 	ret = ivf_mbx_xfer(ivf, io, msg, n, reply, nreply, IVF_MBX_TIMEOUT_MS);
 	if (ret) {
-		pci_err(pdev, "migration: the destination PF did not answer %s (%d): is its interface up?\n",
-			what, ret);
+		ivf_err_rl(pdev,
+			   "migration: the destination PF did not answer %s (%d): is its interface up?\n",
+			   what, ret);
 		return -ETIMEDOUT;
 	}
 	if ((reply[0] & IVF_MSG_TYPE_MASK) != (msg[0] & IVF_MSG_TYPE_MASK) ||
 	    !(reply[0] & (IVF_MSG_ACK | IVF_MSG_NACK))) {
-		pci_err(pdev, "migration: unexpected PF reply 0x%08x to %s\n",
-			reply[0], what);
+		ivf_err_rl(pdev, "migration: unexpected PF reply 0x%08x to %s\n",
+			   reply[0], what);
 		return -EPROTO;
 	}
 	return (reply[0] & IVF_MSG_ACK) ? 0 : 1;
@@ -289,7 +329,8 @@ static int ivf_vf_replay(struct ivf_device *ivf, void __iomem *io,
 	end = jiffies + msecs_to_jiffies(IVF_MBX_TIMEOUT_MS);
 	while (ivf_mbx_read_v2p(ivf, io) & IVF_MBX_RSTI) {
 		if (time_after(jiffies, end)) {
-			pci_err(pdev, "migration: the destination PF is resetting or down (mailbox RSTI stays set)\n");
+			ivf_err_rl(pdev,
+				   "migration: the destination PF is resetting or down (mailbox RSTI stays set)\n");
 			return -EAGAIN;
 		}
 		usleep_range(1000, 2000);
@@ -316,8 +357,9 @@ static int ivf_vf_replay(struct ivf_device *ivf, void __iomem *io,
 		if (ret < 0)
 			return ret;
 		if (ret) {
-			pci_err(pdev, "migration: the destination PF refused MAC %pM: this VF's admin MAC there is %pM; give it the migrating MAC (ip link set PF vf N mac %pM)\n",
-				cfg->mac, pf_mac, cfg->mac);
+			ivf_err_rl(pdev,
+				   "migration: the destination PF refused MAC %pM: this VF's admin MAC there is %pM; give it the migrating MAC (ip link set PF vf N mac %pM)\n",
+				   cfg->mac, pf_mac, cfg->mac);
 			return -EADDRNOTAVAIL;
 		}
 	}
@@ -329,8 +371,9 @@ static int ivf_vf_replay(struct ivf_device *ivf, void __iomem *io,
 		if (ret < 0)
 			return ret;
 		if (ret) {
-			pci_err(pdev, "migration: the destination PF refused unicast filter %pM (no free filter, or an admin MAC is set)\n",
-				cfg->uc[i]);
+			ivf_err_rl(pdev,
+				   "migration: the destination PF refused unicast filter %pM (no free filter, or an admin MAC is set)\n",
+				   cfg->uc[i]);
 			return -ENOSPC;
 		}
 	}
@@ -345,8 +388,9 @@ static int ivf_vf_replay(struct ivf_device *ivf, void __iomem *io,
 		if (ret < 0)
 			return ret;
 		if (ret) {
-			pci_err(pdev, "migration: the destination PF refused %u multicast hashes\n",
-				cfg->n_mc);
+			ivf_err_rl(pdev,
+				   "migration: the destination PF refused %u multicast hashes\n",
+				   cfg->n_mc);
 			return -EREMOTEIO;
 		}
 	}
@@ -357,8 +401,9 @@ static int ivf_vf_replay(struct ivf_device *ivf, void __iomem *io,
 		if (ret < 0)
 			return ret;
 		if (ret) {
-			pci_err(pdev, "migration: the destination PF refused VLAN %u (a port VLAN is set, or its VLAN filters are full)\n",
-				vid);
+			ivf_err_rl(pdev,
+				   "migration: the destination PF refused VLAN %u (a port VLAN is set, or its VLAN filters are full)\n",
+				   vid);
 			return -EREMOTEIO;
 		}
 	}
@@ -369,8 +414,8 @@ static int ivf_vf_replay(struct ivf_device *ivf, void __iomem *io,
 		if (ret < 0)
 			return ret;
 		if (ret) {
-			pci_err(pdev, "migration: the destination PF refused max frame %u\n",
-				cfg->max_frame);
+			ivf_err_rl(pdev, "migration: the destination PF refused max frame %u\n",
+				   cfg->max_frame);
 			return -EREMOTEIO;
 		}
 	}
@@ -380,8 +425,9 @@ static int ivf_vf_replay(struct ivf_device *ivf, void __iomem *io,
 		if (ret < 0)
 			return ret;
 		if (ret) {
-			pci_err(pdev, "migration: the destination PF refused promiscuous mode 0x%x\n",
-				cfg->promisc);
+			ivf_err_rl(pdev,
+				   "migration: the destination PF refused promiscuous mode 0x%x\n",
+				   cfg->promisc);
 			return -EREMOTEIO;
 		}
 	}
@@ -406,9 +452,9 @@ int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg)
 	ret = ivf_vf_replay(ivf, io, cfg);
 	ivf_vf_io_done(ivf);
 	if (ret)
-		pci_err(ivf->core.pdev,
-			"migration: the source's PF configuration does not fit this VF's PF (%d); refusing the stream\n",
-			ret);
+		ivf_err_rl(ivf->core.pdev,
+			   "migration: the source's PF configuration does not fit this VF's PF (%d); refusing the stream\n",
+			   ret);
 	return ret;
 }
 

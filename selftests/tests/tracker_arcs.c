@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tracker_arcs: the dirty tracker's view of the RX queues agrees with the
+ * device across every migration arc that starts, reloads or resets it, and
+ * a queue disable the guest writes always reaches the device (else the
+ * device keeps writing into buffers the guest has freed: memory corruption
+ * without any migration).
+ *
+ * Each case opens VF0 afresh (a tracker lives until close), sets its rings
+ * up, moves frames from the peer, then:
+ *   p2p      RUNNING -> RUNNING_P2P -> PRE_COPY_P2P (tracking starts on a
+ *            quiesced device) -> PRE_COPY
+ *   log      (DMA logging kernels) RUNNING -> STOP, LOG_START, -> RUNNING
+ *   restore  tracked; STOP_COPY saved, RESUMING restored into the same VF
+ *            (the tracker reloads) -> RUNNING
+ *   reset    tracked; RUNNING -> STOP, VFIO_DEVICE_RESET: the guest sets
+ *            the VF up again and its frames must arrive (the poller must
+ *            not stay paused)
+ *   lowpower VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY, then RUNNING -> PRE_COPY
+ *            and LOG_START: the tracker does not read a device in low
+ *            power (refused with a log line, nothing engaged)
+ * After each: the guest's RXDCTL (the shadow) and the device's agree, the
+ * guest's disable reaches the device within 500 ms and stops reception,
+ * and its enable brings reception back.
+ *
+ * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF, IVF_VFIO, IVF_DIRTY.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+
+#include "dirty.h"
+#include "frame.h"
+#include "ivf.h"
+#include "kmsg.h"
+#include "ktap.h"
+#include "mig.h"
+#include "peer.h"
+#include "util.h"
+
+KTAP_DEFINE_STATE();
+
+#define S_STOP		VFIO_DEVICE_STATE_STOP
+#define S_RUNNING	VFIO_DEVICE_STATE_RUNNING
+#define S_STOP_COPY	VFIO_DEVICE_STATE_STOP_COPY
+#define S_RESUMING	VFIO_DEVICE_STATE_RESUMING
+#define S_P2P		VFIO_DEVICE_STATE_RUNNING_P2P
+#define S_PRE_COPY	VFIO_DEVICE_STATE_PRE_COPY
+#define S_PRE_COPY_P2P	VFIO_DEVICE_STATE_PRE_COPY_P2P
+
+static const char *bdf;
+static struct peer peer;
+static struct vfio_dev d;
+static struct ivf v;
+static uint32_t seq;
+
+static const char *err_str(int ret)
+{
+	return ret ? strerror(-ret) : "ok";
+}
+
+/* one line of the driver's debugfs "dirty" file about RX queue 0 */
+static int dbg_rx0(const char *reg, uint32_t *shadow, uint32_t *dev)
+{
+	char path[160], line[256], want[32];
+	FILE *f;
+	int ret = -ENOENT;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/igbvf-vfio-pci/%s/dirty",
+		 bdf);
+	snprintf(want, sizeof(want), "rx0 %s shadow", reg);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned int a, b, c;
+
+		if (strncmp(line, want, strlen(want)))
+			continue;
+		if (sscanf(line + strlen(want), " 0x%x seen 0x%x device 0x%x",
+			   &a, &b, &c) == 3) {
+			*shadow = a;
+			*dev = c;
+			ret = 0;
+		}
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+/* the "tracking N" line of the debugfs file: 1, 0, or -errno */
+static int dbg_flag(const char *name)
+{
+	char path[160], line[256];
+	size_t n = strlen(name);
+	int ret = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/igbvf-vfio-pci/%s/dirty",
+		 bdf);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, n) && line[n] == ' ') {
+			ret = atoi(line + n + 1);
+			break;
+		}
+	fclose(f);
+	return ret;
+}
+
+/* peer sends @n frames to the VF; how many the VF receives in @ms */
+static int rx_frames(int n, int ms)
+{
+	uint8_t buf[FRAME_MAX];
+	uint64_t end;
+	int got = 0, i;
+
+	ivf_rx_poll(&v, NULL, NULL, 256);	/* drop what is pending */
+	for (i = 0; i < n; i++) {
+		size_t len = frame_build(buf, v.mac, peer.mac, 7, seq++,
+					 FRAME_MIN);
+
+		if (peer_send(&peer, buf, len))
+			break;
+	}
+	end = now_ns() + (uint64_t)ms * 1000000;
+	while (now_ns() < end && got < n) {
+		int r = ivf_rx_poll(&v, NULL, NULL, 64);
+
+		if (r > 0)
+			got += r;
+		else
+			usleep(1000);
+	}
+	return got;
+}
+
+static int up(void)
+{
+	int ret, got;
+
+	ret = vfio_dev_open(&d, bdf);
+	if (ret)
+		return ret;
+	ret = ivf_open(&v, &d, IVF_ACCESS_MMAP);
+	if (ret) {
+		vfio_dev_close(&d);
+		return ret;
+	}
+	ret = ivf_reset(&v);
+	if (!ret)
+		ret = ivf_rings_setup(&v, NULL);
+	if (!ret) {
+		got = rx_frames(8, 2000);
+		if (got < 8)
+			ret = -EIO;
+	}
+	if (ret) {
+		ivf_close(&v);
+		vfio_dev_close(&d);
+	}
+	return ret;
+}
+
+static void down(void)
+{
+	ivf_close(&v);
+	vfio_dev_close(&d);
+}
+
+/*
+ * Wait until the device's queue 0 is enabled (@on) or not, as the guest
+ * asked through the shadow: the poller forwards it within a poll. 0, or
+ * -ETIMEDOUT after 500 ms.
+ */
+static int device_follows(bool on, uint32_t *dev)
+{
+	uint64_t end = now_ns() + 500000000ull;
+	uint32_t sh;
+	int ret;
+
+	for (;;) {
+		ret = dbg_rx0("rxdctl", &sh, dev);
+		if (ret)
+			return ret;
+		if (!!(*dev & IVF_XDCTL_ENABLE) == on)
+			return 0;
+		if (now_ns() > end)
+			return -ETIMEDOUT;
+		usleep(2000);
+	}
+}
+
+/*
+ * The device runs: the guest's RXDCTL (read through its mapping) and the
+ * device's agree on ENABLE. Then the guest disables queue 0: the device
+ * follows and receives nothing; the guest enables it: frames arrive.
+ */
+static void check_queue(const char *when)
+{
+	uint32_t guest, sh = 0, dev = 0, rxdctl;
+	int ret, got;
+
+	guest = ivf_rd(&v, IVF_RXDCTL(0));
+	ret = dbg_rx0("rxdctl", &sh, &dev);
+	ktap_check(!ret && (guest & IVF_XDCTL_ENABLE) &&
+		   (dev & IVF_XDCTL_ENABLE) && sh == guest,
+		   "%s: RXDCTL guest 0x%08x shadow 0x%08x device 0x%08x agree (enabled)",
+		   when, guest, sh, dev);
+	got = rx_frames(8, 2000);
+	ktap_check(got == 8, "%s: 8 of 8 frames received (%d)", when, got);
+
+	rxdctl = guest;
+	ivf_wr(&v, IVF_RXDCTL(0), rxdctl & ~IVF_XDCTL_ENABLE);
+	ret = device_follows(false, &dev);
+	ktap_check(!ret,
+		   "%s: the guest's queue disable reached the device (device RXDCTL 0x%08x)",
+		   when, dev);
+	got = rx_frames(4, 300);
+	ktap_check(got == 0,
+		   "%s: nothing received into the disabled queue (%d frames)",
+		   when, got);
+
+	/* Frames that arrive before the enable reaches the device drop. */
+	ivf_wr(&v, IVF_RXDCTL(0), rxdctl);
+	ret = device_follows(true, &dev);
+	ktap_check(!ret,
+		   "%s: the guest's enable reached the device (device RXDCTL 0x%08x)",
+		   when, dev);
+	got = rx_frames(8, 2000);
+	ktap_check(got == 8, "%s: enabled again, 8 of 8 frames received (%d)",
+		   when, got);
+}
+
+static bool set(uint32_t st, int *fd, const char *when)
+{
+	int ret = mig_set_state(&d, st, fd);
+
+	return ktap_check(!ret, "%s: -> %s: %s", when, mig_state_name(st),
+			  err_str(ret));
+}
+
+static void case_p2p(void)
+{
+	const char *w = "p2p";
+	int fd = -1;
+
+	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
+		return;
+	if (set(S_P2P, NULL, w) && set(S_PRE_COPY_P2P, &fd, w) &&
+	    set(S_PRE_COPY, NULL, w)) {
+		ktap_check(dbg_flag("tracking") == 1, "%s: tracking", w);
+		check_queue(w);
+	}
+	if (fd >= 0)
+		close(fd);
+	set(S_RUNNING, NULL, w);
+	down();
+}
+
+static void case_log(void)
+{
+	struct vfio_device_feature_dma_logging_range r;
+	const char *w = "log";
+	uint64_t pgsz = 4096;
+	int ret;
+
+	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
+		return;
+	ret = dirty_log_probe(&d);
+	if (ret) {
+		ktap_info("%s: no DMA logging on this kernel (%s): case left out",
+			  w, err_str(ret));
+		down();
+		return;
+	}
+	if (set(S_STOP, NULL, w)) {
+		dirty_log_span(&d, &r);
+		ret = dirty_log_start(&d, &r, 1, &pgsz);
+		ktap_check(!ret, "%s: LOG_START while STOP: %s", w,
+			   err_str(ret));
+		if (set(S_RUNNING, NULL, w))
+			check_queue(w);
+		dirty_log_stop(&d);
+	}
+	down();
+}
+
+static void case_restore(void)
+{
+	const char *w = "restore";
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int fd = -1, ret;
+
+	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
+		return;
+	if (!set(S_PRE_COPY, &fd, w))
+		goto out;
+	close(fd);
+	fd = -1;
+	if (!set(S_RUNNING, NULL, w) || !set(S_STOP_COPY, &fd, w))
+		goto out;
+	ret = mig_read_all(fd, &buf, &len) < 0 ? -EIO : 0;
+	close(fd);
+	fd = -1;
+	if (!ktap_check(!ret, "%s: %zu-byte stream saved", w, len) ||
+	    !set(S_STOP, NULL, w) || !set(S_RESUMING, &fd, w))
+		goto out;
+	ret = mig_write_all(fd, buf, len, 0);
+	close(fd);
+	fd = -1;
+	if (ktap_check(!ret, "%s: stream written back: %s", w, err_str(ret)) &&
+	    set(S_STOP, NULL, w) && set(S_RUNNING, NULL, w)) {
+		ktap_check(dbg_flag("tracking") == 1, "%s: tracking", w);
+		check_queue(w);
+	}
+out:
+	free(buf);
+	mig_set_state(&d, S_RUNNING, NULL);
+	down();
+}
+
+static void case_reset(void)
+{
+	const char *w = "reset";
+	int fd = -1, ret, got;
+
+	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
+		return;
+	if (!set(S_PRE_COPY, &fd, w))
+		goto out;
+	close(fd);
+	if (!set(S_RUNNING, NULL, w) || !set(S_STOP, NULL, w))
+		goto out;
+	ret = vfio_dev_reset(&d);
+	if (!ktap_check(!ret, "%s: VFIO_DEVICE_RESET in STOP: %s", w,
+			err_str(ret)))
+		goto out;
+	ktap_check(dbg_flag("paused") == 0,
+		   "%s: the tracker polls again (paused %d)", w,
+		   dbg_flag("paused"));
+	ret = ivf_reset(&v);
+	if (ktap_check(!ret && v.cts, "%s: guest handshake again: %s", w,
+		       err_str(ret))) {
+		uint32_t dev = 0;
+
+		ivf_rings_program(&v, NULL, NULL);
+		ret = device_follows(true, &dev);
+		got = rx_frames(8, 2000);
+		ktap_check(!ret && got == 8,
+			   "%s: rings set up again: the device has them (RXDCTL 0x%08x), 8 of 8 frames received (%d)",
+			   w, dev, got);
+		check_queue(w);
+	}
+out:
+	down();
+}
+
+static int low_power(bool enter)
+{
+	struct vfio_device_feature f = {
+		.argsz = sizeof(f),
+		.flags = VFIO_DEVICE_FEATURE_SET |
+			 (enter ? VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY :
+				  VFIO_DEVICE_FEATURE_LOW_POWER_EXIT),
+	};
+
+	return ioctl(d.fd, VFIO_DEVICE_FEATURE, &f) ? -errno : 0;
+}
+
+static void case_lowpower(void)
+{
+	struct vfio_device_feature_dma_logging_range r;
+	const char *w = "lowpower";
+	char log[1024];
+	uint64_t pgsz = 4096;
+	struct kmsg k;
+	int fd = -1, ret;
+
+	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
+		return;
+	ret = low_power(true);
+	if (ret) {
+		ktap_info("%s: LOW_POWER_ENTRY: %s: case left out", w,
+			  err_str(ret));
+		goto out;
+	}
+	kmsg_open(&k);
+	if (!dirty_log_probe(&d)) {
+		dirty_log_span(&d, &r);
+		ret = dirty_log_start(&d, &r, 1, &pgsz);
+		ktap_check(ret == -EIO,
+			   "%s: LOG_START in low power: EIO (%s)", w,
+			   err_str(ret));
+		if (!ret)
+			dirty_log_stop(&d);
+	}
+	if (set(S_PRE_COPY, &fd, w)) {
+		ktap_check(dbg_flag("tracking") == 0,
+			   "%s: RUNNING -> PRE_COPY in low power: no tracker reading the device (tracking %d)",
+			   w, dbg_flag("tracking"));
+		ret = kmsg_read(&k, "not accessible", log, sizeof(log));
+		ktap_check(ret > 0, "%s: the kernel log says why", w);
+		close(fd);
+	}
+	kmsg_close(&k);
+	mig_set_state(&d, S_RUNNING, NULL);
+	ret = low_power(false);
+	ktap_check(!ret, "%s: LOW_POWER_EXIT: %s", w, err_str(ret));
+	ret = vfio_dev_reset(&d);
+	if (!ret)
+		ret = ivf_reset(&v);
+	if (!ret) {
+		ivf_rings_program(&v, NULL, NULL);
+		usleep(100000);
+		ret = rx_frames(8, 2000) == 8 ? 0 : -EIO;
+	}
+	ktap_check(!ret, "%s: after a reset the VF works: %s", w,
+		   err_str(ret));
+out:
+	down();
+}
+
+int main(void)
+{
+	const char *ns = env_need("IVF_PEER_NS");
+	const char *ifname = env_need("IVF_PEER_IF");
+	int ret;
+
+	bdf = env_need("IVF_VF0");
+	ktap_header("tracker_arcs: the tracker's RX queue view across migration arcs");
+	ret = peer_open(&peer, ns, ifname, FRAME_ETHERTYPE);
+	if (!ktap_check(!ret, "peer on %s in netns %s", ifname, ns))
+		ktap_finish();
+	case_p2p();
+	case_log();
+	case_restore();
+	case_reset();
+	case_lowpower();
+	peer_close(&peer);
+	ktap_finish();
+}
