@@ -47,6 +47,7 @@
 #include <linux/delay.h>
 #include <linux/io.h>
 #include <linux/highmem.h>
+#include <linux/interval_tree.h>
 #include <linux/iommu.h>
 #include <linux/iova_bitmap.h>
 #include <linux/kstrtox.h>
@@ -100,6 +101,8 @@ MODULE_PARM_DESC(dirty_poll_us,
 #define IVF_MAX_PIN		512	/* VFIO_PIN_PAGES_MAX_ENTRIES */
 #define IVF_TX_CHECK_POLLS	16
 #define IVF_FENCE_MS		1000
+/* DMA logging: pages recorded between two reports (64 MiB of IOVA). */
+#define IVF_LOG_MAX_PAGES	16384
 
 static u64 ivf_ring_base(u32 lo, u32 hi)
 {
@@ -127,18 +130,80 @@ static bool ivf_fenced(struct ivf_dirty *d, u64 iova, u32 npages)
  * next read_and_clear, even if the device is done with it by then. Marked
  * when a span is armed and again when it is let go (the device may have
  * written it after the last report that saw it armed).
+ *
+ * Only pages inside the ranges given at log_start are recorded (the VMM
+ * asks about nothing else), and at most IVF_LOG_MAX_PAGES of them: a guest
+ * can post buffers anywhere, as large as it likes, as often as it likes.
+ * Past the cap, or when memory runs out, the record is dropped and every
+ * range is reported whole until a report has covered it (correct, only
+ * imprecise).
  */
+static void ivf_log_overflow(struct ivf_dirty *d)
+{
+	u32 i;
+
+	for (i = 0; i < d->log_nranges; i++)
+		d->log_ranges[i].all = true;
+	xa_destroy(&d->log);
+	d->log_entries = 0;
+	d->log_overflows++;
+}
+
+/* The first range that ends at or after @iova (log_nranges if none). */
+static u32 ivf_log_range_from(struct ivf_dirty *d, u64 iova)
+{
+	u32 lo = 0, hi = d->log_nranges;
+
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+
+		if (d->log_ranges[mid].last < iova)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Forget what logging recorded and its ranges. dirty->lock held. */
+static void ivf_log_clear(struct ivf_dirty *d)
+{
+	xa_destroy(&d->log);
+	d->log_entries = 0;
+	kvfree(d->log_ranges);
+	d->log_ranges = NULL;
+	d->log_nranges = 0;
+}
+
 static void ivf_log_mark(struct ivf_dirty *d, const struct ivf_span *s)
 {
-	unsigned long idx = s->iova >> PAGE_SHIFT;
+	u64 start = s->iova, end = s->iova + ((u64)s->npages << PAGE_SHIFT);
 	u32 i;
 
 	if (!d->logging)
 		return;
-	for (i = 0; i < s->npages; i++)
-		if (xa_err(xa_store(&d->log, idx + i, xa_mk_value(1),
-				    GFP_KERNEL)))
-			d->log_overflow = true;
+	for (i = ivf_log_range_from(d, start);
+	     i < d->log_nranges && d->log_ranges[i].first < end; i++) {
+		struct ivf_log_range *r = &d->log_ranges[i];
+		u64 a = max(start, r->first) >> PAGE_SHIFT;
+		u64 b = min(end - 1, r->last) >> PAGE_SHIFT;
+		void *old;
+
+		for (; !r->all && a <= b; a++) {
+			if (d->log_entries >= IVF_LOG_MAX_PAGES) {
+				ivf_log_overflow(d);
+				return;
+			}
+			old = xa_store(&d->log, a, xa_mk_value(1),
+				       GFP_KERNEL_ACCOUNT);
+			if (xa_is_err(old)) {
+				ivf_log_overflow(d);
+				return;
+			}
+			if (!old)
+				d->log_entries++;
+		}
+	}
 }
 
 /*
@@ -1087,7 +1152,7 @@ void ivf_dirty_disengage(struct ivf_device *ivf)
 	ivf_dirty_stop(ivf);
 	d->pin_mode = false;
 	d->logging = false;
-	xa_destroy(&d->log);
+	ivf_log_clear(d);
 	mutex_unlock(&d->lock);
 }
 
@@ -1102,6 +1167,28 @@ MODULE_IMPORT_NS(IVF_NS_IOMMUFD);
  * report needs a start. Whatever the ranges asked, we track every page the
  * device may write, in 4 KiB pages.
  */
+/* The ranges of log_start, in IOVA order (the core refuses overlaps). */
+static int ivf_log_set_ranges(struct ivf_dirty *d,
+			      struct rb_root_cached *ranges, u32 nnodes)
+{
+	struct interval_tree_node *node;
+	u32 n = 0;
+
+	ivf_log_clear(d);
+	d->log_ranges = kvcalloc(max(nnodes, 1U), sizeof(*d->log_ranges),
+				 GFP_KERNEL_ACCOUNT);
+	if (!d->log_ranges)
+		return -ENOMEM;
+	for (node = interval_tree_iter_first(ranges, 0, ULONG_MAX);
+	     node && n < nnodes;
+	     node = interval_tree_iter_next(node, 0, ULONG_MAX), n++) {
+		d->log_ranges[n].first = node->start;
+		d->log_ranges[n].last = node->last;
+	}
+	d->log_nranges = n;
+	return 0;
+}
+
 static int ivf_log_start(struct vfio_device *vdev,
 			 struct rb_root_cached *ranges, u32 nnodes,
 			 u64 *page_size)
@@ -1126,8 +1213,9 @@ static int ivf_log_start(struct vfio_device *vdev,
 		pci_info_ratelimited(pdev, "DMA logging: page size %llu asked, %lu used\n",
 				     *page_size, PAGE_SIZE);
 	*page_size = PAGE_SIZE;
-	xa_destroy(&d->log);
-	d->log_overflow = false;
+	ret = ivf_log_set_ranges(d, ranges, nnodes);
+	if (ret)
+		goto out;
 	d->logging = true;
 	if (!d->engaged)
 		ret = ivf_dirty_start(ivf);
@@ -1135,6 +1223,7 @@ static int ivf_log_start(struct vfio_device *vdev,
 		ivf_dirty_retry(ivf);
 	if (ret) {
 		d->logging = false;
+		ivf_log_clear(d);
 		ivf_warn_rl(pdev, "DMA logging not started: tracker failed (%d)\n",
 			    ret);
 	} else {
@@ -1155,7 +1244,7 @@ static int ivf_log_stop(struct vfio_device *vdev)
 	mutex_lock(&d->lock);
 	if (d->logging) {
 		d->logging = false;
-		xa_destroy(&d->log);
+		ivf_log_clear(d);
 		if (!d->pin_mode)
 			ivf_dirty_stop(ivf);
 		pci_info_ratelimited(ivf->core.pdev, "DMA logging stopped\n");
@@ -1196,17 +1285,27 @@ static int ivf_log_read_and_clear(struct vfio_device *vdev,
 		ret = -EINVAL;
 		goto out;
 	}
-	if (d->log_overflow) {
-		/* A page we could not record: report everything once. */
-		iova_bitmap_set(dirty, iova, length);
-		d->log_overflow = false;
-		xa_destroy(&d->log);
-		goto out;
+	/*
+	 * A range whose pages could not all be recorded is dirty as a whole
+	 * until a report has covered all of it.
+	 */
+	for (i = ivf_log_range_from(d, iova);
+	     i < d->log_nranges && d->log_ranges[i].first < end; i++) {
+		struct ivf_log_range *r = &d->log_ranges[i];
+		u64 a = max_t(u64, iova, r->first);
+		u64 b = min(end - 1, r->last);
+
+		if (!r->all)
+			continue;
+		iova_bitmap_set(dirty, a, b - a + 1);
+		if (a == r->first && b == r->last)
+			r->all = false;
 	}
 	xa_for_each_range(&d->log, idx, entry, iova >> PAGE_SHIFT,
 			  (end - 1) >> PAGE_SHIFT) {
 		iova_bitmap_set(dirty, (u64)idx << PAGE_SHIFT, PAGE_SIZE);
 		xa_erase(&d->log, idx);
+		d->log_entries--;
 	}
 	/* What the device may still write is dirty until it is done. */
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
@@ -1360,6 +1459,9 @@ void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 		   d->engaged, d->paused, d->pinned, armed, d->polls, d->tails,
 		   d->pin_failures, READ_ONCE(dirty_poll_us),
 		   d->pin_mode && d->scoped);
+	seq_printf(m, "logging %d\nlog_ranges %u\nlog_entries %lu\nlog_max %u\nlog_overflows %llu\n",
+		   d->logging, d->log_nranges, d->log_entries,
+		   IVF_LOG_MAX_PAGES, d->log_overflows);
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
 		struct ivf_rxq_trk *t = &d->rx[q];
 		u64 pages = 0;

@@ -146,6 +146,12 @@ struct ivf_fence {
 	unsigned long expires;
 };
 
+/* A range given at DMA logging start; all: report it whole next time. */
+struct ivf_log_range {
+	u64 first, last;
+	bool all;
+};
+
 struct ivf_rxq_trk {
 	/* Last value seen in the shadow, RDBAL(q)..RDBAL(q) + 0xfc. */
 	u32 seen[0x100 / 4];
@@ -195,8 +201,11 @@ struct ivf_dirty {
 	bool scoped;
 	unsigned long scope_retry;	/* jiffies of the next scope attempt */
 	bool logging;			/* DMA logging: record it in log */
-	bool log_overflow;		/* a page could not be recorded */
 	struct xarray log;		/* IOVA pfns armed since the last report */
+	unsigned long log_entries;	/* in log, at most IVF_LOG_MAX_PAGES */
+	struct ivf_log_range *log_ranges; /* of log_start, in IOVA order */
+	u32 log_nranges;
+	u64 log_overflows;		/* times the cap or memory ran out */
 	u64 pinned, polls, tails, pin_failures;
 };
 

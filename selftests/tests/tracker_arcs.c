@@ -9,9 +9,10 @@
  * Each case opens VF0 afresh (a tracker lives until close), sets its rings
  * up, moves frames from the peer, then:
  *   p2p      RUNNING -> RUNNING_P2P -> PRE_COPY_P2P (tracking starts on a
- *            quiesced device) -> PRE_COPY
+ *            quiesced device; through iommufd, by a LOG_START in
+ *            RUNNING_P2P) -> PRE_COPY
  *   log      (DMA logging kernels) RUNNING -> STOP, LOG_START, -> RUNNING
- *   restore  tracked; STOP_COPY saved, RESUMING restored into the same VF
+ *   restore  tracked (PRE_COPY, or LOG_START through iommufd); STOP_COPY saved, RESUMING restored into the same VF
  *            (the tracker reloads) -> RUNNING
  *   reset    tracked; RUNNING -> STOP, VFIO_DEVICE_RESET: the guest sets
  *            the VF up again and its frames must arrive (the poller must
@@ -246,6 +247,23 @@ static bool set(uint32_t st, int *fd, const char *when)
 			  err_str(ret));
 }
 
+/*
+ * Through iommufd (IVF_DIRTY=log) PRE_COPY starts nothing: DMA logging
+ * runs the tracker. Start it here in that mode; a no-op otherwise.
+ */
+static bool log_start(const char *when)
+{
+	struct vfio_device_feature_dma_logging_range r;
+	uint64_t pgsz = 4096;
+	int ret;
+
+	if (!d.dirty_log)
+		return true;
+	dirty_log_span(&d, &r);
+	ret = dirty_log_start(&d, &r, 1, &pgsz);
+	return ktap_check(!ret, "%s: LOG_START: %s", when, err_str(ret));
+}
+
 static void case_p2p(void)
 {
 	const char *w = "p2p";
@@ -253,8 +271,8 @@ static void case_p2p(void)
 
 	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
 		return;
-	if (set(S_P2P, NULL, w) && set(S_PRE_COPY_P2P, &fd, w) &&
-	    set(S_PRE_COPY, NULL, w)) {
+	if (set(S_P2P, NULL, w) && log_start(w) &&
+	    set(S_PRE_COPY_P2P, &fd, w) && set(S_PRE_COPY, NULL, w)) {
 		ktap_check(dbg_flag("tracking") == 1, "%s: tracking", w);
 		check_queue(w);
 	}
@@ -301,7 +319,7 @@ static void case_restore(void)
 
 	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
 		return;
-	if (!set(S_PRE_COPY, &fd, w))
+	if (!log_start(w) || !set(S_PRE_COPY, &fd, w))
 		goto out;
 	close(fd);
 	fd = -1;
@@ -334,7 +352,7 @@ static void case_reset(void)
 
 	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
 		return;
-	if (!set(S_PRE_COPY, &fd, w))
+	if (!log_start(w) || !set(S_PRE_COPY, &fd, w))
 		goto out;
 	close(fd);
 	if (!set(S_RUNNING, NULL, w) || !set(S_STOP, NULL, w))
