@@ -239,37 +239,44 @@ static int ivf_guest_read(struct ivf_device *ivf, u64 iova, void *buf,
 	return 0;
 }
 
-/* Pin a span if it is not pinned yet and not in a range being unmapped. */
-static void ivf_span_try(struct ivf_device *ivf, struct ivf_span *s)
+/*
+ * Pin a span if it is not pinned yet and not in a range being unmapped.
+ * false: it could not be pinned (it is forgotten); the device must not be
+ * given it.
+ */
+static bool ivf_span_try(struct ivf_device *ivf, struct ivf_span *s)
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	int ret;
 
 	if (!s->npages || s->pinned)
-		return;
+		return true;
 	ivf_log_mark(d, s);
 	if (!d->pin_mode || ivf_fenced(d, s->iova, s->npages))
-		return;
+		return true;
 	ret = vfio_pin_pages(&ivf->core.vdev, s->iova, s->npages,
 			     IOMMU_READ | IOMMU_WRITE, d->pages);
 	if (ret == s->npages) {
 		s->pinned = true;
 		d->pinned += s->npages;
 		d->scoped = true;
-		return;
+		return true;
 	}
 	/*
-	 * Not mapped (or not writable) for the device: it can't write there
-	 * either. Forget the span.
+	 * type1 pins all of a span or none of it: a page of it is not
+	 * mapped (or not writable) for the device. The device could still
+	 * write the others, so whoever gave us the span must not hand it
+	 * to the device (an RX tail is held before it).
 	 */
 	d->pin_failures++;
 	pci_info_ratelimited(ivf->core.pdev,
-			     "dirty tracking: IOVA 0x%llx+%u pages not pinnable (%d), the device can't write it\n",
+			     "dirty tracking: IOVA 0x%llx+%u pages not pinnable (%d); held from the device\n",
 			     s->iova, s->npages, ret);
 	s->npages = 0;
+	return false;
 }
 
-static void ivf_span_set(struct ivf_device *ivf, struct ivf_span *s,
+static bool ivf_span_set(struct ivf_device *ivf, struct ivf_span *s,
 			 u64 addr, u64 len)
 {
 	u64 first, last;
@@ -277,12 +284,12 @@ static void ivf_span_set(struct ivf_device *ivf, struct ivf_span *s,
 	s->npages = 0;
 	s->pinned = false;
 	if (!len || addr + len < addr)
-		return;
+		return true;
 	first = addr & PAGE_MASK;
 	last = (addr + len - 1) & PAGE_MASK;
 	s->iova = first;
 	s->npages = min_t(u64, ((last - first) >> PAGE_SHIFT) + 1, IVF_MAX_PIN);
-	ivf_span_try(ivf, s);
+	return ivf_span_try(ivf, s);
 }
 
 static void ivf_span_drop(struct ivf_device *ivf, struct ivf_span *s)
@@ -345,10 +352,13 @@ static u64 ivf_hdr_size(u32 srrctl)
 
 /*
  * Arm postings [from, to) of ring @t: read their descriptors from guest
- * memory and pin what they point to.
+ * memory and pin what they point to. Returns the posting it stopped at:
+ * @to, or the first one that could not be armed (its descriptor could not
+ * be read, or a buffer could not be pinned). Nothing from there on may go
+ * to the device.
  */
-static void ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
-			u64 from, u64 to)
+static u64 ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
+		       u64 from, u64 to)
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	bool split = (t->srrctl & IVF_SRRCTL_DESCTYPE_MASK) !=
@@ -356,14 +366,17 @@ static void ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 	__le64 desc[2 * 16];
 	u32 slot, n, k;
 	u64 p = from;
-	int ret;
+	bool ok;
 
 	while (t->ndesc && p < to) {
 		slot = p % t->ndesc;
 		n = min_t(u64, to - p, t->ndesc - slot);
 		n = min_t(u32, n, ARRAY_SIZE(desc) / 2);
-		ret = ivf_guest_read(ivf, t->base + (u64)slot * 16, desc,
-				     n * 16);
+		if (ivf_guest_read(ivf, t->base + (u64)slot * IVF_DESC_SIZE,
+				   desc, n * IVF_DESC_SIZE)) {
+			d->pin_failures++;
+			return p;
+		}
 		for (k = 0; k < n; k++, p++, slot++) {
 			struct ivf_span *pkt = &t->bufs[2 * slot];
 			struct ivf_span *hdr = &t->bufs[2 * slot + 1];
@@ -371,19 +384,22 @@ static void ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 			ivf_span_drop(ivf, pkt);
 			ivf_span_drop(ivf, hdr);
 			t->seq[slot] = p;
-			if (ret) {
-				/* An unreadable ring: the device can't read it. */
-				d->pin_failures++;
-				continue;
+			ok = ivf_span_set(ivf, pkt,
+					  le64_to_cpu(desc[2 * k]) & ~1ULL,
+					  ivf_pkt_size(t->srrctl));
+			if (ok && split)
+				ok = ivf_span_set(ivf, hdr,
+						  le64_to_cpu(desc[2 * k + 1]) &
+						  ~1ULL, ivf_hdr_size(t->srrctl));
+			if (!ok) {
+				ivf_span_drop(ivf, pkt);
+				ivf_span_drop(ivf, hdr);
+				t->seq[slot] = U64_MAX;
+				return p;
 			}
-			ivf_span_set(ivf, pkt, le64_to_cpu(desc[2 * k]) & ~1ULL,
-				     ivf_pkt_size(t->srrctl));
-			if (split)
-				ivf_span_set(ivf, hdr,
-					     le64_to_cpu(desc[2 * k + 1]) & ~1ULL,
-					     ivf_hdr_size(t->srrctl));
 		}
 	}
+	return to;
 }
 
 /*
@@ -417,26 +433,29 @@ static void ivf_rxq_retire(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 
 /*
  * Arm up to the tail index @rdt: the postings the device owns once its queue
- * is enabled with that tail (nothing if the index is past the ring).
+ * is enabled with that tail. Returns the tail the device may be given: @rdt,
+ * or the ring index where arming stopped (the rest is held back until it
+ * can be armed); -1 if @rdt is not an index of the ring (held: the device
+ * would run past its ring).
  */
-static void ivf_rxq_arm_to(struct ivf_device *ivf, struct ivf_rxq_trk *t,
-			   u32 rdt)
+static int ivf_rxq_arm_to(struct ivf_device *ivf, struct ivf_rxq_trk *t,
+			  u32 rdt)
 {
 	u64 tail;
 
-	rdt &= 0xffff;
-	if (!t->ndesc || rdt >= t->ndesc)
-		return;
+	rdt &= IVF_RING_IDX_MASK;
+	if (rdt >= t->ndesc)
+		return rdt || t->ndesc ? -1 : 0;
 	tail = ivf_seq_to(t->tail_seq, rdt, t->ndesc);
-	ivf_rxq_arm(ivf, t, t->tail_seq, tail);
-	t->tail_seq = tail;
+	t->tail_seq = ivf_rxq_arm(ivf, t, t->tail_seq, tail);
+	return t->tail_seq % t->ndesc;
 }
 
 /* The ring's geometry changed (or tracking starts): pin the new ring. */
 static int ivf_rxq_layout(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 			  u32 rdbal, u32 rdbah, u32 rdlen, u32 srrctl)
 {
-	u32 ndesc = (rdlen & 0xfff80) / 16;
+	u32 ndesc = (rdlen & IVF_RING_LEN_MASK) / IVF_DESC_SIZE;
 	struct ivf_span *bufs = NULL;
 	u64 *seq = NULL;
 
@@ -499,63 +518,87 @@ static void __iomem *ivf_pass_io(struct ivf_device *ivf)
 }
 
 /*
- * One RX queue: forward what the guest wrote to the shadow, in a safe
- * order, arming buffers before the tail moves. false: the pass ends.
+ * Give the device tail @v of ring @t (memory_lock not held): arm what it
+ * posts first. The device is never given a descriptor whose buffers are not
+ * armed: a tail that can't be armed all the way (a descriptor unreadable, a
+ * buffer not pinnable, an index past the ring) is held, and the device gets
+ * the tail up to what is armed; the rest follows once it can be armed (the
+ * shadow still differs from what the device has, so every poll tries
+ * again). Returns the tail for the device, or -1 to leave the device's as
+ * it is.
  */
-static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
+static int ivf_rxq_tail(struct ivf_device *ivf, struct ivf_rxq_trk *t, u32 v)
 {
 	struct ivf_dirty *d = &ivf->dirty;
-	struct ivf_rxq_trk *t = &d->rx[q];
-	u32 *seen = t->seen;
-	u32 base = IVF_RDBAL(q), reg, v, rxdctl, head, bal, bah, len, srr;
-	bool relayout;
-	void __iomem *io;
+	int fwd = ivf_rxq_arm_to(ivf, t, v);
 
-#define SEEN(r)	seen[((r) - base) / 4]
+	if (fwd != (int)(v & IVF_RING_IDX_MASK) || (v & ~IVF_RING_IDX_MASK))
+		d->held_tails++;
+	return fwd;
+}
 
-	io = ivf_pass_io(ivf);
-	if (!io)
-		return false;
-	/* 1. A queue disable goes first. */
-	rxdctl = READ_ONCE(*ivf_sh(d, IVF_RXDCTL(q)));
-	if (rxdctl != SEEN(IVF_RXDCTL(q)) && !(rxdctl & IVF_XDCTL_ENABLE)) {
+#define SEEN(t, r, q)	((t)->seen[((r) - IVF_RDBAL(q)) / 4])
+
+/* Step 1: a queue disable goes to the device first. */
+static void ivf_rxq_disable(struct ivf_dirty *d, struct ivf_rxq_trk *t,
+			    void __iomem *io, unsigned int q, u32 rxdctl)
+{
+	if (rxdctl != SEEN(t, IVF_RXDCTL(q), q) &&
+	    !(rxdctl & IVF_XDCTL_ENABLE)) {
 		iowrite32(rxdctl, io + IVF_RXDCTL(q));
-		SEEN(IVF_RXDCTL(q)) = rxdctl;
+		SEEN(t, IVF_RXDCTL(q), q) = rxdctl;
 	}
+}
 
-	/*
-	 * 2. Ring base, length, buffer sizes, anything else; then the head.
-	 * A guest that moved its ring between two polls never had the
-	 * device see it disabled: disable it here for the move.
-	 */
+/*
+ * Step 2: ring base, length, buffer sizes, anything else; then the head.
+ * A guest that changed its ring or buffer sizes between two polls never had
+ * the device see the queue disabled: it is disabled here for the change
+ * (the buffers armed for the old layout are dropped, and armed again for
+ * the new one before the enable). A head past the ring is given to the
+ * device modulo the ring. false: the pass ends; the new layout could not
+ * be made (no memory) and the queue is held disabled until it can.
+ */
+static bool ivf_rxq_geometry(struct ivf_device *ivf, struct ivf_rxq_trk *t,
+			     void __iomem **pio, unsigned int q, bool *held)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	u32 bal, bah, len, srr, rdh, reg, w;
+	void __iomem *io = *pio;
+	bool relayout;
+
 	bal = READ_ONCE(*ivf_sh(d, IVF_RDBAL(q)));
 	bah = READ_ONCE(*ivf_sh(d, IVF_RDBAH(q)));
 	len = READ_ONCE(*ivf_sh(d, IVF_RDLEN(q)));
 	srr = READ_ONCE(*ivf_sh(d, IVF_SRRCTL(q)));
-	v = READ_ONCE(*ivf_sh(d, IVF_RDH(q)));
-	if ((SEEN(IVF_RXDCTL(q)) & IVF_XDCTL_ENABLE) &&
-	    (bal != SEEN(IVF_RDBAL(q)) || bah != SEEN(IVF_RDBAH(q)) ||
-	     len != SEEN(IVF_RDLEN(q)) || v != SEEN(IVF_RDH(q)))) {
-		iowrite32(SEEN(IVF_RXDCTL(q)) & ~IVF_XDCTL_ENABLE,
+	rdh = READ_ONCE(*ivf_sh(d, IVF_RDH(q)));
+	relayout = bal != SEEN(t, IVF_RDBAL(q), q) ||
+		   bah != SEEN(t, IVF_RDBAH(q), q) ||
+		   len != SEEN(t, IVF_RDLEN(q), q) ||
+		   srr != SEEN(t, IVF_SRRCTL(q), q);
+	if ((relayout || rdh != SEEN(t, IVF_RDH(q), q)) &&
+	    (SEEN(t, IVF_RXDCTL(q), q) & IVF_XDCTL_ENABLE)) {
+		iowrite32(SEEN(t, IVF_RXDCTL(q), q) & ~IVF_XDCTL_ENABLE,
 			  io + IVF_RXDCTL(q));
-		SEEN(IVF_RXDCTL(q)) &= ~IVF_XDCTL_ENABLE;
+		SEEN(t, IVF_RXDCTL(q), q) &= ~IVF_XDCTL_ENABLE;
 	}
-	relayout = bal != SEEN(IVF_RDBAL(q)) || bah != SEEN(IVF_RDBAH(q)) ||
-		   len != SEEN(IVF_RDLEN(q)) || srr != SEEN(IVF_SRRCTL(q));
-	if (relayout || v != SEEN(IVF_RDH(q))) {
+	if (relayout || rdh != SEEN(t, IVF_RDH(q), q)) {
 		/* Lay out the new geometry before the device gets it. */
 		ivf_vf_io_unlock(ivf);
-		if (relayout)
-			ivf_rxq_layout(ivf, t, bal, bah, len, srr);
+		*pio = NULL;
+		if (relayout && ivf_rxq_layout(ivf, t, bal, bah, len, srr)) {
+			*held = true;
+			return true;
+		}
 		/* A new head: nothing is posted until the tail moves again. */
-		ivf_rxq_restart(ivf, t, t->ndesc ? (v & 0xffff) % t->ndesc : 0);
+		ivf_rxq_restart(ivf, t, t->ndesc ?
+				(rdh & IVF_RING_IDX_MASK) % t->ndesc : 0);
 		io = ivf_pass_io(ivf);
 		if (!io)
 			return false;
+		*pio = io;
 	}
-	for (reg = base; reg < base + 0x100; reg += 4) {
-		u32 w;
-
+	for (reg = IVF_RDBAL(q); reg < IVF_RDBAL(q) + 0x100; reg += 4) {
 		if (ivf_rxq_special(reg, q))
 			continue;
 		if (reg == IVF_RDBAL(q))
@@ -568,94 +611,152 @@ static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 			w = srr;
 		else
 			w = READ_ONCE(*ivf_sh(d, reg));
-		if (w == SEEN(reg))
+		if (w == SEEN(t, reg, q))
 			continue;
 		iowrite32(w, io + reg);
-		SEEN(reg) = w;
+		SEEN(t, reg, q) = w;
 	}
-	if (v != SEEN(IVF_RDH(q))) {
-		iowrite32(v, io + IVF_RDH(q));
-		SEEN(IVF_RDH(q)) = v;
+	if (rdh != SEEN(t, IVF_RDH(q), q)) {
+		iowrite32(t->head_seq % max(t->ndesc, 1U), io + IVF_RDH(q));
+		SEEN(t, IVF_RDH(q), q) = rdh;
 	}
+	return true;
+}
 
-	/*
-	 * 3. Enable. The device owns head to tail from here on: if the head
-	 * moved while the queue was off, under a tail written before it
-	 * (step 2 dropped what that tail armed), arm it again first.
-	 */
-	if (rxdctl != SEEN(IVF_RXDCTL(q))) {
-		if ((rxdctl & IVF_XDCTL_ENABLE) &&
-		    !(SEEN(IVF_RXDCTL(q)) & IVF_XDCTL_ENABLE)) {
-			ivf_vf_io_unlock(ivf);
-			ivf_rxq_arm_to(ivf, t, SEEN(IVF_RDT(q)));
-			io = ivf_pass_io(ivf);
-			if (!io)
-				return false;
+/*
+ * Step 3: the enable. The device owns head to tail from here on: if the
+ * head moved while the queue was off, under a tail written before it (step
+ * 2 dropped what that tail armed), arm it again first, and give the device
+ * only the tail that is armed.
+ */
+static bool ivf_rxq_enable(struct ivf_device *ivf, struct ivf_rxq_trk *t,
+			   void __iomem **pio, unsigned int q, u32 rxdctl)
+{
+	void __iomem *io = *pio;
+	int fwd;
+
+	if (rxdctl == SEEN(t, IVF_RXDCTL(q), q))
+		return true;
+	if ((rxdctl & IVF_XDCTL_ENABLE) &&
+	    !(SEEN(t, IVF_RXDCTL(q), q) & IVF_XDCTL_ENABLE)) {
+		ivf_vf_io_unlock(ivf);
+		*pio = NULL;
+		fwd = ivf_rxq_tail(ivf, t, SEEN(t, IVF_RDT(q), q));
+		io = ivf_pass_io(ivf);
+		if (!io)
+			return false;
+		*pio = io;
+		if (fwd < 0)
+			fwd = t->ndesc ? t->tail_seq % t->ndesc : 0;
+		if (fwd != SEEN(t, IVF_RDT(q), q)) {
+			iowrite32(fwd, io + IVF_RDT(q));
+			SEEN(t, IVF_RDT(q), q) = fwd;
 		}
-		iowrite32(rxdctl, io + IVF_RXDCTL(q));
-		SEEN(IVF_RXDCTL(q)) = rxdctl;
 	}
-	/*
-	 * A disabled queue's head doesn't move and the device doesn't
-	 * enable it by itself: no register reads for it (each one is a
-	 * device access; an idle queue costs nothing).
-	 */
-	if (!(SEEN(IVF_RXDCTL(q)) & IVF_XDCTL_ENABLE))
-		goto tail;
-	/* A VF reset disables the queue behind the guest's back: show it. */
-	v = ioread32(io + IVF_RXDCTL(q));
-	if (v != SEEN(IVF_RXDCTL(q)) &&
-	    cmpxchg(ivf_sh(d, IVF_RXDCTL(q)), SEEN(IVF_RXDCTL(q)), v) ==
-	    SEEN(IVF_RXDCTL(q)))
-		SEEN(IVF_RXDCTL(q)) = v;
+	iowrite32(rxdctl, io + IVF_RXDCTL(q));
+	SEEN(t, IVF_RXDCTL(q), q) = rxdctl;
+	return true;
+}
 
-	/*
-	 * 4. Retire what the device consumed (by posting number: a slot the
-	 * guest posts again below keeps its new buffer pinned whatever the
-	 * head does meanwhile). Show the guest its head.
-	 */
+/*
+ * Step 4, queue enabled: show the guest what the device changed (a VF reset
+ * disables the queue behind its back; the head moves), and retire what the
+ * device consumed, by posting number: a slot the guest posts again later
+ * keeps its new buffer armed whatever the head does meanwhile.
+ */
+static bool ivf_rxq_consumed(struct ivf_device *ivf, struct ivf_rxq_trk *t,
+			     void __iomem **pio, unsigned int q, bool full)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	void __iomem *io = *pio;
+	u32 v, head;
+
+	v = ioread32(io + IVF_RXDCTL(q));
+	if (v != SEEN(t, IVF_RXDCTL(q), q) &&
+	    cmpxchg(ivf_sh(d, IVF_RXDCTL(q)), SEEN(t, IVF_RXDCTL(q), q), v) ==
+	    SEEN(t, IVF_RXDCTL(q), q))
+		SEEN(t, IVF_RXDCTL(q), q) = v;
 	head = ioread32(io + IVF_RDH(q));
 	if (full || !(d->polls % IVF_TX_CHECK_POLLS))
 		WRITE_ONCE(*ivf_sh(d, IVF_RQDPC(q)),
 			   ioread32(io + IVF_RQDPC(q)));
 	ivf_vf_io_unlock(ivf);
-	ivf_rxq_retire(ivf, t, head & 0xffff);
+	*pio = NULL;
+	ivf_rxq_retire(ivf, t, head & IVF_RING_IDX_MASK);
 	io = ivf_pass_io(ivf);
 	if (!io)
 		return false;
-	if (cmpxchg(ivf_sh(d, IVF_RDH(q)), SEEN(IVF_RDH(q)), head) ==
-	    SEEN(IVF_RDH(q)))
-		SEEN(IVF_RDH(q)) = head;
+	*pio = io;
+	if (cmpxchg(ivf_sh(d, IVF_RDH(q)), SEEN(t, IVF_RDH(q), q), head) ==
+	    SEEN(t, IVF_RDH(q), q))
+		SEEN(t, IVF_RDH(q), q) = head;
+	return true;
+}
 
-tail:
+/*
+ * One RX queue: forward what the guest wrote to the shadow, in a safe
+ * order, arming buffers before the device may use them. false: the pass
+ * ends (the VF was reset or became inaccessible: see ivf_pass_io()).
+ */
+static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	struct ivf_rxq_trk *t = &d->rx[q];
+	void __iomem *io;
+	bool held = false;
+	u32 rxdctl, v;
+	int fwd;
+
+	io = ivf_pass_io(ivf);
+	if (!io)
+		return false;
+	rxdctl = READ_ONCE(*ivf_sh(d, IVF_RXDCTL(q)));
+	ivf_rxq_disable(d, t, io, q, rxdctl);
+	if (!ivf_rxq_geometry(ivf, t, &io, q, &held))
+		return false;
+	if (held)
+		return true;
+	if (!ivf_rxq_enable(ivf, t, &io, q, rxdctl))
+		return false;
+	/*
+	 * A disabled queue's head doesn't move and the device doesn't enable
+	 * it by itself: no register reads for it (each one is a device
+	 * access; an idle queue costs nothing).
+	 */
+	if ((SEEN(t, IVF_RXDCTL(q), q) & IVF_XDCTL_ENABLE) &&
+	    !ivf_rxq_consumed(ivf, t, &io, q, full))
+		return false;
 
 	/*
-	 * 5. The tail, once what it posts is armed (a disabled queue's too:
-	 * if the head moves before the enable, step 2 drops these and step 3
-	 * arms again from the new head).
+	 * Step 5: the tail, once what it posts is armed (a disabled queue's
+	 * too: if the head moves before the enable, step 2 drops these and
+	 * step 3 arms again from the new head).
 	 */
 	v = READ_ONCE(*ivf_sh(d, IVF_RDT(q)));
-	if (v != SEEN(IVF_RDT(q))) {
+	if (v != SEEN(t, IVF_RDT(q), q)) {
 		ivf_vf_io_unlock(ivf);
-		ivf_rxq_arm_to(ivf, t, v);
+		fwd = ivf_rxq_tail(ivf, t, v);
 		io = ivf_pass_io(ivf);
 		if (!io)
 			return false;
-		iowrite32(v, io + IVF_RDT(q));
-		SEEN(IVF_RDT(q)) = v;
-		d->tails++;
+		if (fwd >= 0 && fwd != SEEN(t, IVF_RDT(q), q)) {
+			iowrite32(fwd, io + IVF_RDT(q));
+			SEEN(t, IVF_RDT(q), q) = fwd;
+			d->tails++;
+		}
 	}
 	ivf_vf_io_unlock(ivf);
 	return true;
-#undef SEEN
 }
+
+#undef SEEN
 
 /* TX ring and head write-back registers of queue @q (memory_lock held). */
 static void ivf_txq_read(void __iomem *io, unsigned int q, u32 r[5])
 {
 	r[0] = ioread32(io + IVF_TDBAL(q));
 	r[1] = ioread32(io + IVF_TDBAH(q));
-	r[2] = ioread32(io + IVF_TDLEN(q)) & 0xfff80;
+	r[2] = ioread32(io + IVF_TDLEN(q)) & IVF_RING_LEN_MASK;
 	r[3] = ioread32(io + IVF_TDWBAL(q));
 	r[4] = ioread32(io + IVF_TDWBAH(q));
 }
@@ -761,6 +862,51 @@ static void ivf_dirty_resync(struct ivf_device *ivf)
 }
 
 /*
+ * The guest wrote CTRL.RST (the page-0 trap, memory_lock held for read). On
+ * the 82576 a VF reset puts the VF's queue registers back to their reset
+ * values (QEMU's model only clears the queue enables): what the poller has
+ * seen is stale, and a guest that programs the same ring again would not
+ * have it forwarded. The next pass reloads the shadow and seen[] from the
+ * device before anything else.
+ */
+void ivf_dirty_guest_reset(struct ivf_device *ivf)
+{
+	if (READ_ONCE(ivf->dirty.shadow_on))
+		atomic_set(&ivf->dirty.guest_reset, 1);
+}
+
+/* The pass's part of a guest's CTRL.RST; false: the pass ends. */
+static bool ivf_dirty_guest_resync(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	u32 head[IVF_NUM_QUEUES];
+	void __iomem *io;
+	unsigned int q, i;
+
+	io = ivf_pass_io(ivf);
+	if (!io)
+		return false;
+	atomic_set(&d->guest_reset, 0);
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		for (i = 0; i < IVF_RXQ_WORDS / 2; i++) {
+			u32 reg = IVF_RDBAL(q) + 4 * i;
+			u32 v = ioread32(io + reg);
+
+			WRITE_ONCE(d->shadow_va[IVF_SH(reg)], v);
+			d->rx[q].seen[i] = v;
+		}
+		head[q] = ioread32(io + IVF_RDH(q)) & IVF_RING_IDX_MASK;
+	}
+	ivf_vf_io_unlock(ivf);
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		struct ivf_rxq_trk *t = &d->rx[q];
+
+		ivf_rxq_restart(ivf, t, t->ndesc ? head[q] % t->ndesc : 0);
+	}
+	return true;
+}
+
+/*
  * One pass; dirty->lock held. @full: also the TX rings and fenced spans,
  * which routine passes only look at every IVF_TX_CHECK_POLLS.
  */
@@ -773,6 +919,8 @@ static void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 
 	if (atomic_read(&d->resync))
 		ivf_dirty_resync(ivf);
+	if (atomic_read(&d->guest_reset) && !ivf_dirty_guest_resync(ivf))
+		goto out;
 	for (q = 0; q < IVF_NUM_QUEUES; q++)
 		if (!ivf_rxq_poll(ivf, q, full))
 			goto out;
@@ -1044,7 +1192,9 @@ static int ivf_dirty_start(struct ivf_device *ivf)
 	d->polls = 0;
 	d->tails = 0;
 	d->pin_failures = 0;
+	d->held_tails = 0;
 	d->fenced = false;
+	atomic_set(&d->guest_reset, 0);
 	atomic_set(&d->resync, 0);
 
 	ret = ivf_dirty_switch(ivf, true);
@@ -1459,6 +1609,7 @@ void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 		   d->engaged, d->paused, d->pinned, armed, d->polls, d->tails,
 		   d->pin_failures, READ_ONCE(dirty_poll_us),
 		   d->pin_mode && d->scoped);
+	seq_printf(m, "held_tails %llu\n", d->held_tails);
 	seq_printf(m, "logging %d\nlog_ranges %u\nlog_entries %lu\nlog_max %u\nlog_overflows %llu\n",
 		   d->logging, d->log_nranges, d->log_entries,
 		   IVF_LOG_MAX_PAGES, d->log_overflows);

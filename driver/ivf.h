@@ -207,6 +207,8 @@ struct ivf_dirty {
 	u32 log_nranges;
 	u64 log_overflows;		/* times the cap or memory ran out */
 	u64 pinned, polls, tails, pin_failures;
+	u64 held_tails;			/* polls that held a tail back */
+	atomic_t guest_reset;		/* the guest wrote CTRL.RST */
 };
 
 struct ivf_device {
@@ -280,6 +282,7 @@ void ivf_dirty_reload(struct ivf_device *ivf);
 void ivf_dirty_pause(struct ivf_device *ivf, bool pause);
 void ivf_dirty_unpause(struct ivf_device *ivf);
 void ivf_dirty_reset(struct ivf_device *ivf);
+void ivf_dirty_guest_reset(struct ivf_device *ivf);
 void ivf_dirty_dma_unmap(struct ivf_device *ivf, u64 iova, u64 length);
 bool ivf_dirty_shadow(struct ivf_device *ivf, unsigned long *pfn);
 bool ivf_dirty_shadow_rw(struct ivf_device *ivf, u64 off, __le32 *data,

@@ -197,8 +197,10 @@ u32 ivf_mbx_access(struct ivf_device *ivf, void __iomem *io, u32 off, u32 val,
 		}
 		iowrite32(val, io + off);
 		if ((off == IVF_CTRL || off == IVF_CTRL_DUP) &&
-		    (val & IVF_CTRL_RST))
+		    (val & IVF_CTRL_RST)) {
 			ivf_mbx_forget(mbx);
+			ivf_dirty_guest_reset(ivf);
+		}
 		val = 0;
 	} else {
 		int stat = ivf_stats_index(off);

@@ -210,6 +210,11 @@ struct ivf_tx_ctx_desc {
 
 /* Descriptor ring lengths must be a multiple of 128 bytes (8 descriptors) */
 #define IVF_RING_ALIGN_DESC	8
+/* Advanced RX/TX descriptors are 16 bytes; RDLEN/TDLEN hold whole 128s. */
+#define IVF_DESC_SIZE		16
+#define IVF_RING_LEN_MASK	0x000FFF80
+/* RDH/RDT/TDH/TDT: a 16-bit descriptor index */
+#define IVF_RING_IDX_MASK	0x0000FFFF
 
 /* ---- V2PMAILBOX bits ---- */
 #define IVF_MBX_REQ		0x00000001	/* VF: send request to PF */

@@ -24,6 +24,15 @@
  * guest's disable reaches the device within 500 ms and stops reception,
  * and its enable brings reception back.
  *
+ * And the rule that the device is never given a descriptor whose buffers
+ * are not armed:
+ *   srrctl    SRRCTL changed on the running queue: every descriptor the
+ *             device owns is armed for the new sizes
+ *   past-ring RDT past the ring is held from the device
+ *   pin-hold  (type1) a buffer whose second page is not mapped can't be
+ *             pinned: the tail is held before it until it is posted again
+ *             with a mapped buffer
+ *
  * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF, IVF_VFIO, IVF_DIRTY.
  */
 #include <errno.h>
@@ -446,6 +455,179 @@ out:
 	down();
 }
 
+/* "posted" of RX queue 0 in the debugfs file, or -1 */
+static long long dbg_posted(void)
+{
+	char path[160], line[256];
+	long long posted = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/igbvf-vfio-pci/%s/dirty",
+		 bdf);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, " posted ");
+
+		if (!strncmp(line, "rx0 ring ", 9) && p) {
+			posted = atoll(p + 8);
+			break;
+		}
+	}
+	fclose(f);
+	return posted;
+}
+
+/* tracked up and running: PRE_COPY (type1) or LOG_START (iommufd) */
+static bool up_tracked(const char *w, int *fd)
+{
+	*fd = -1;
+	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
+		return false;
+	if (!log_start(w))
+		return false;
+	if (!d.dirty_log && !set(S_PRE_COPY, fd, w))
+		return false;
+	return ktap_check(dbg_flag("tracking") == 1, "%s: tracking", w);
+}
+
+/* wait for the device's RX queue 0 tail to become @want; its value */
+static uint32_t device_rdt(uint32_t want)
+{
+	uint64_t end = now_ns() + 300000000ull;
+	uint32_t sh, dev = UINT32_MAX;
+
+	while (!dbg_rx0("rdt", &sh, &dev) && dev != want && now_ns() < end)
+		usleep(2000);
+	return dev;
+}
+
+/*
+ * The guest changes SRRCTL on an enabled queue: the buffers the device
+ * owns stay armed (for the new sizes), and frames still flow.
+ */
+static void case_srrctl(void)
+{
+	const char *w = "srrctl";
+	uint32_t srr, sh, rdh = 0, rdt = 0;
+	long long posted, owned;
+	int fd, got;
+
+	if (!up_tracked(w, &fd))
+		goto out;
+	srr = ivf_rd(&v, IVF_SRRCTL(0));
+	ivf_wr(&v, IVF_SRRCTL(0), (srr & ~IVF_SRRCTL_BSIZEPKT_MASK) | 1);
+	usleep(50000);
+	dbg_rx0("rdh", &sh, &rdh);
+	dbg_rx0("rdt", &sh, &rdt);
+	posted = dbg_posted();
+	owned = (rdt + v.rx_count - rdh) % v.rx_count;
+	ktap_check(posted >= 0 && posted == owned && owned > 0,
+		   "%s: after an SRRCTL change on the running queue, all %lld descriptors the device owns are armed (%lld)",
+		   w, owned, posted);
+	got = rx_frames(8, 2000);
+	ktap_check(got == 8, "%s: 8 of 8 frames received (%d)", w, got);
+out:
+	if (fd >= 0)
+		close(fd);
+	mig_set_state(&d, S_RUNNING, NULL);
+	down();
+}
+
+/* A tail (or head) past the ring never reaches the device. */
+static void case_past_ring(void)
+{
+	const char *w = "past-ring";
+	uint32_t rdt, dev;
+	int fd, got;
+
+	if (!up_tracked(w, &fd))
+		goto out;
+	rdt = ivf_rd(&v, IVF_RDT(0));
+	ivf_wr(&v, IVF_RDT(0), v.rx_count + 3);
+	usleep(50000);
+	dev = device_rdt(v.rx_count + 3);
+	ktap_check(dev < v.rx_count,
+		   "%s: RDT %u (ring of %u) held from the device (device RDT %u)",
+		   w, v.rx_count + 3, v.rx_count, dev);
+	ktap_check(dbg_flag("held_tails") > 0, "%s: counted as held (%d)", w,
+		   dbg_flag("held_tails"));
+	ivf_wr(&v, IVF_RDT(0), rdt);
+	dev = device_rdt(rdt);
+	got = rx_frames(8, 2000);
+	ktap_check(dev == rdt && got == 8,
+		   "%s: a tail in the ring again reaches it (%u), 8 of 8 frames received (%d)",
+		   w, dev, got);
+out:
+	if (fd >= 0)
+		close(fd);
+	mig_set_state(&d, S_RUNNING, NULL);
+	down();
+}
+
+/*
+ * type1: a buffer that is only half mapped (its second page is not) can't
+ * be pinned whole; the device could still write its first page, so the
+ * tail is held before it until the guest posts a buffer that can be.
+ */
+static void case_pin_hold(void)
+{
+	const char *w = "pin-hold";
+	struct vfio_dma one = { 0 };
+	uint32_t rdt, slot, dev;
+	uint64_t good;
+	int fd, ret;
+
+	if (!up_tracked(w, &fd))
+		goto out;
+	if (d.dirty_log) {
+		ktap_info("%s: DMA logging pins nothing: case left out", w);
+		goto out;
+	}
+	ret = vfio_dma_alloc(&d, &one, 4096, 0x70000000);
+	if (!ktap_check(!ret, "%s: one page mapped at 0x70000000, the next not",
+			w))
+		goto out;
+	/* Let the device fill 8 buffers; the guest doesn't take them yet. */
+	ivf_rx_poll(&v, NULL, NULL, 256);
+	{
+		uint8_t buf[FRAME_MAX];
+		int i;
+
+		for (i = 0; i < 8; i++) {
+			size_t len = frame_build(buf, v.mac, peer.mac, 7,
+						 seq++, FRAME_MIN);
+
+			peer_send(&peer, buf, len);
+		}
+		usleep(300000);
+	}
+	rdt = ivf_rd(&v, IVF_RDT(0));
+	slot = rdt;
+	good = v.rx_ring[slot].read.pkt_addr;
+	v.rx_ring[slot].read.pkt_addr = 0x70000000 + 3072;
+	__sync_synchronize();
+	ivf_wr(&v, IVF_RDT(0), (rdt + 1) % v.rx_count);
+	usleep(50000);
+	dev = device_rdt((rdt + 1) % v.rx_count);
+	ktap_check(dev == rdt,
+		   "%s: the tail that posts it is held (device RDT %u, guest %u)",
+		   w, dev, (rdt + 1) % v.rx_count);
+	v.rx_ring[slot].read.pkt_addr = good;
+	__sync_synchronize();
+	dev = device_rdt((rdt + 1) % v.rx_count);
+	ktap_check(dev == (rdt + 1) % v.rx_count,
+		   "%s: posted again with a mapped buffer, the tail goes through (%u)",
+		   w, dev);
+	vfio_dma_free(&d, &one);
+out:
+	if (fd >= 0)
+		close(fd);
+	mig_set_state(&d, S_RUNNING, NULL);
+	down();
+}
+
 int main(void)
 {
 	const char *ns = env_need("IVF_PEER_NS");
@@ -462,6 +644,9 @@ int main(void)
 	case_restore();
 	case_reset();
 	case_lowpower();
+	case_srrctl();
+	case_past_ring();
+	case_pin_hold();
 	peer_close(&peer);
 	ktap_finish();
 }
