@@ -210,33 +210,54 @@ static void ivf_log_mark(struct ivf_dirty *d, const struct ivf_span *s)
  * Read guest memory at @iova: through the VFIO container (type1), or, for a
  * device bound through iommufd (no container), through the device's IOMMU
  * translation. Never written.
+ *
+ * The iommufd way: the domain stays the device's while dom_rwsem is held
+ * (an attach elsewhere, a detach or an unbind wait for it), and each page
+ * is read with a reference taken while the domain still maps it there, so
+ * an IOAS unmap can't free it under the copy nor hand us a page reused by
+ * someone else (iommufd unmaps from the domain before it unpins).
  */
 static int ivf_guest_read(struct ivf_device *ivf, u64 iova, void *buf,
 			  size_t len)
 {
 	struct iommu_domain *dom;
+	struct page *page;
+	phys_addr_t pa;
 	size_t n;
 	int ret;
 
 	ret = vfio_dma_rw(&ivf->core.vdev, iova, buf, len, false);
 	if (ret != -EINVAL)
 		return ret;
+	down_read(&ivf->dom_rwsem);
 	dom = iommu_get_domain_for_dev(&ivf->core.pdev->dev);
-	if (!dom || !(dom->type & __IOMMU_DOMAIN_PAGING))
-		return -EINVAL;
+	if (!dom || !(dom->type & __IOMMU_DOMAIN_PAGING)) {
+		ret = -EINVAL;
+		goto out;
+	}
 	while (len) {
-		phys_addr_t pa = iommu_iova_to_phys(dom, iova);
-
 		n = min_t(size_t, len, PAGE_SIZE - offset_in_page(iova));
+		pa = iommu_iova_to_phys(dom, iova);
+		ret = -EFAULT;
 		if (!pa || !pfn_valid(PHYS_PFN(pa)))
-			return -EFAULT;
-		memcpy_from_page(buf, pfn_to_page(PHYS_PFN(pa)),
-				 offset_in_page(pa), n);
+			goto out;
+		page = pfn_to_page(PHYS_PFN(pa));
+		if (!get_page_unless_zero(page))
+			goto out;
+		if (iommu_iova_to_phys(dom, iova) != pa) {
+			put_page(page);
+			goto out;
+		}
+		memcpy_from_page(buf, page, offset_in_page(pa), n);
+		put_page(page);
 		buf += n;
 		iova += n;
 		len -= n;
 	}
-	return 0;
+	ret = 0;
+out:
+	up_read(&ivf->dom_rwsem);
+	return ret;
 }
 
 /*

@@ -14,6 +14,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_vlan.h>
 #include <linux/mutex.h>
+#include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/xarray.h>
 
@@ -216,6 +217,8 @@ struct ivf_device {
 	struct ivf_mbx mbx;
 	struct ivf_lm lm;
 	struct ivf_dirty dirty;
+	/* held (read) while the tracker walks the user's IOMMU domain */
+	struct rw_semaphore dom_rwsem;
 	/* BAR0 mmap faults served (a PTE inserted); debugfs reports it. */
 	atomic64_t bar0_faults;
 	struct dentry *debugfs;

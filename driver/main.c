@@ -22,6 +22,7 @@ static int ivf_init_dev(struct vfio_device *core_vdev)
 	ret = vfio_pci_core_init_dev(core_vdev);
 	if (ret)
 		return ret;
+	init_rwsem(&ivf->dom_rwsem);
 	ivf_mbx_init(ivf);
 	ivf_lm_init(ivf);
 	ivf_dirty_init(ivf);
@@ -145,6 +146,47 @@ static void ivf_dma_unmap(struct vfio_device *core_vdev, u64 iova, u64 length)
 	ivf_dirty_dma_unmap(ivf_from_vdev(core_vdev), iova, length);
 }
 
+#if IS_ENABLED(CONFIG_IOMMUFD)
+/*
+ * Through iommufd, the tracker reads guest memory through the device's
+ * IOMMU domain (dirty.c, ivf_guest_read()). The domain is the user's: an
+ * attach to another hwpt, a detach or an unbind, then IOMMU_DESTROY, frees
+ * it. dom_rwsem keeps the device attached to it while a read walks it.
+ */
+static int ivf_attach_ioas(struct vfio_device *core_vdev, u32 *pt_id)
+{
+	struct ivf_device *ivf = ivf_from_vdev(core_vdev);
+	int ret;
+
+	down_write(&ivf->dom_rwsem);
+	ret = vfio_iommufd_physical_attach_ioas(core_vdev, pt_id);
+	up_write(&ivf->dom_rwsem);
+	return ret;
+}
+
+static void ivf_detach_ioas(struct vfio_device *core_vdev)
+{
+	struct ivf_device *ivf = ivf_from_vdev(core_vdev);
+
+	down_write(&ivf->dom_rwsem);
+	vfio_iommufd_physical_detach_ioas(core_vdev);
+	up_write(&ivf->dom_rwsem);
+}
+
+static void ivf_unbind_iommufd(struct vfio_device *core_vdev)
+{
+	struct ivf_device *ivf = ivf_from_vdev(core_vdev);
+
+	down_write(&ivf->dom_rwsem);
+	vfio_iommufd_physical_unbind(core_vdev);
+	up_write(&ivf->dom_rwsem);
+}
+#else
+#define ivf_attach_ioas		vfio_iommufd_physical_attach_ioas
+#define ivf_detach_ioas		vfio_iommufd_physical_detach_ioas
+#define ivf_unbind_iommufd	vfio_iommufd_physical_unbind
+#endif
+
 static const struct vfio_device_ops ivf_vfio_ops = {
 	.name		= IVF_DRV_NAME,
 	.init		= ivf_init_dev,
@@ -161,9 +203,9 @@ static const struct vfio_device_ops ivf_vfio_ops = {
 	.match		= vfio_pci_core_match,
 	IVF_COMPAT_TOKEN_OPS
 	.bind_iommufd	= vfio_iommufd_physical_bind,
-	.unbind_iommufd	= vfio_iommufd_physical_unbind,
-	.attach_ioas	= vfio_iommufd_physical_attach_ioas,
-	.detach_ioas	= vfio_iommufd_physical_detach_ioas,
+	.unbind_iommufd	= ivf_unbind_iommufd,
+	.attach_ioas	= ivf_attach_ioas,
+	.detach_ioas	= ivf_detach_ioas,
 };
 
 static int ivf_probe(struct pci_dev *pdev, const struct pci_device_id *id)

@@ -98,6 +98,7 @@ static int open_cdev(struct vfio_dev *d)
 	bind.iommufd = d->iommufd;
 	if (ioctl(d->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
 		return neg_errno();
+	d->dev_id = bind.out_devid;
 	if (ioctl(d->iommufd, IOMMU_IOAS_ALLOC, &alloc))
 		return neg_errno();
 	d->ioas_id = alloc.out_ioas_id;

@@ -25,6 +25,7 @@ struct vfio_dev {
 	int group_fd;		/* group mode, else -1 */
 	int iommufd;		/* cdev mode: /dev/iommu, else -1 */
 	uint32_t ioas_id;	/* cdev mode: the IOAS the device is attached to */
+	uint32_t dev_id;	/* cdev mode: the device's iommufd object */
 	int fd;
 	/*
 	 * Dirty reports through the device's DMA logging (log_ops) instead of
