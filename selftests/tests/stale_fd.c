@@ -14,6 +14,10 @@
  *    ways.
  *  - a write stalled on a userfaultfd page must not block the FSM:
  *    RESUMING -> STOP completes (ENODATA) while it waits;
+ *  - the saving side: a read() whose copy out faults half-way loses no
+ *    bytes; a read() stalled copying out to a userfaultfd page must not
+ *    block PRE_COPY -> STOP_COPY, and the stream read through both is
+ *    whole;
  *  - a child stalled in write() on a userfaultfd page dies at SIGKILL (a
  *    guard: the old driver passed it too, userfaultfd gives up the wait
  *    at a fatal signal);
@@ -673,6 +677,124 @@ out:
 	ktap_check(!ret, "fsm: VFIO_DEVICE_RESET after (%s)", err_str(ret));
 }
 
+/* a read() in a thread */
+struct reader {
+	pthread_t th;
+	int fd;
+	void *buf;
+	size_t len;
+	volatile int done;
+	ssize_t n;
+	int err;
+};
+
+static void *reader_fn(void *arg)
+{
+	struct reader *r = arg;
+
+	r->n = read(r->fd, r->buf, r->len);
+	r->err = r->n < 0 ? errno : 0;
+	r->done = 1;
+	return NULL;
+}
+
+static void *stop_copy_fn(void *arg)
+{
+	struct fsm_req *f = arg;
+
+	f->ret = mig_set_state(f->d, S_STOP_COPY, NULL);
+	f->done = 1;
+	return NULL;
+}
+
+/*
+ * The saving side: a read() whose copy out faults half-way gives a short
+ * count and loses nothing (a guard: the old driver gave EFAULT and lost
+ * nothing either); a read() stalled copying out to a userfaultfd page must
+ * not hold up PRE_COPY -> STOP_COPY; the stream read through both is whole.
+ */
+static void test_read(struct vfio_dev *d)
+{
+	struct fsm_req f = { .d = d };
+	struct reader r = { 0 };
+	struct stall s = { 0 };
+	struct ms_stream ms = { 0 };
+	uint8_t *all = NULL, *guard;
+	size_t len = 0;
+	ssize_t n;
+	uint64_t t0;
+	bool done;
+	int ret, fd = -1;
+
+	if (!have_uffd) {
+		ktap_check(true, "read # SKIP no userfaultfd in this kernel");
+		return;
+	}
+	ret = mig_set_state(d, S_PRE_COPY, &fd);
+	if (!ktap_check(!ret && fd >= 0, "read: PRE_COPY (%s)", err_str(ret)))
+		return;
+	/* 16 bytes of ordinary memory, then a page with no access */
+	guard = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (guard == MAP_FAILED || mprotect(guard + page, page, PROT_NONE))
+		goto out;
+	n = read(fd, guard + page - 16, 64);
+	ktap_check(n == -1 ? errno == EFAULT : n >= 0 && n <= 16,
+		   "read: a read() whose copy faults after 16 bytes gives %zd (%s)",
+		   n, n < 0 ? strerror(errno) : "bytes");
+	all = malloc(n > 0 ? n : 1);
+	if (n > 0) {
+		memcpy(all, guard + page - 16, n);
+		len = n;
+	}
+	munmap(guard, 2 * page);
+
+	ret = stall_init(&s);
+	if (ret) {
+		ktap_check(false, "read: userfaultfd page (%s)", err_str(ret));
+		goto out;
+	}
+	r.fd = fd;
+	r.buf = s.area + page;
+	r.len = page;
+	if (pthread_create(&r.th, NULL, reader_fn, &r))
+		goto out;
+	ret = stall_wait(&s, 10000);
+	ktap_check(!ret, "read: read() stalls copying out to the userfaultfd page (%s)",
+		   err_str(ret));
+	t0 = now_ns();
+	if (pthread_create(&f.th, NULL, stop_copy_fn, &f)) {
+		stall_resolve(&s);
+		pthread_join(r.th, NULL);
+		goto out;
+	}
+	done = wait_flag(&f.done, 3000);
+	ktap_check(done && !f.ret,
+		   "read: PRE_COPY -> STOP_COPY while the read is stalled: %s after %.0f ms (within 3000)",
+		   done ? err_str(f.ret) : "still blocked", ms_since(t0));
+	stall_resolve(&s);
+	pthread_join(f.th, NULL);
+	pthread_join(r.th, NULL);
+	if (r.n > 0) {
+		all = realloc(all, len + r.n);
+		memcpy(all + len, s.area + page, r.n);
+		len += r.n;
+	}
+	n = mig_read_all(fd, &all, &len);
+	ret = n < 0 ? (int)n : ms_parse(&ms, all, len);
+	ktap_check(r.n > 0 && !ret && ms.npkt == 2,
+		   "read: the stalled read gave %zd (%s); the stream read through a fault and a stall is whole: %zu bytes, %u packets (%s)",
+		   r.n, r.n < 0 ? strerror(r.err) : "bytes", len, ms.npkt,
+		   ret ? ms.why : "ok");
+out:
+	stall_fini(&s);
+	free(all);
+	if (fd >= 0)
+		close(fd);
+	ret = vfio_dev_reset(d);
+	ktap_check(!ret, "read: VFIO_DEVICE_RESET after (%s)", err_str(ret));
+}
+
 /* reap @pid within @ms: its wait status, or -ETIMEDOUT */
 static int reap(pid_t pid, int ms)
 {
@@ -945,6 +1067,7 @@ int main(void)
 			err_str(ret)))
 		ktap_finish();
 	test_fsm_not_blocked(&d);
+	test_read(&d);
 	test_kill_stalled(&d);
 	test_flood(&d);
 	ret = usable(&d, &v, why, sizeof(why));
