@@ -308,6 +308,7 @@ void ivf_lm_open(struct ivf_device *ivf);
 void ivf_lm_close(struct ivf_device *ivf);
 void ivf_lm_reset_done(struct ivf_device *ivf);
 void ivf_lm_unlock(struct ivf_device *ivf);
+bool ivf_lm_reset_pending(struct ivf_device *ivf);
 void ivf_lm_show(struct ivf_device *ivf, struct seq_file *m);
 extern const struct vfio_migration_ops ivf_mig_ops;
 

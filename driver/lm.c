@@ -16,11 +16,23 @@
  * STOP -> RESUMING opens a resuming fd. An fd ends (read/write/ioctl return
  * ENODEV) when the device leaves its states, is reset or closed.
  *
- * Locking: state_mutex serialises the FSM and is never held across user
- * copies; each fd has its own lock for its buffer. Order: state_mutex,
- * file lock, memory_lock (read), mailbox lock. A reset arrives from the
- * core with memory_lock held for write, so it can't wait for state_mutex:
- * it is recorded and carried out by whoever holds or next takes the mutex.
+ * Locking: state_mutex serialises the FSM; each fd has its own lock for its
+ * buffer. Order: state_mutex, file lock, memory_lock (read), mailbox lock.
+ * A reset arrives from the core with memory_lock held for write, so it
+ * can't wait for state_mutex: it is recorded (deferred_reset) and carried
+ * out by whoever holds or next takes the mutex (ivf_lm_unlock()).
+ *
+ * An fd's session ends under state_mutex (ivf_mig_file_end(): close,
+ * reset, leaving its states). read() and write() take state_mutex and the
+ * file lock, and check that the session is alive (not ended, no reset
+ * pending) before each step; write() before each packet, as a CONFIG
+ * packet resets the VF and talks to the PF. So an fd whose session ended
+ * never touches the device again, whoever uses it next. No lock is held
+ * across a user copy (a userfaultfd page can stall one for ever): write()
+ * copies into a bounce buffer first, read() copies out of one after.
+ * Each call handles at most IVF_MIG_IO_MAX bytes (more than one read of
+ * the saving side gives, so a VMM that passes on what it read never sees a
+ * short write) and stops at a fatal signal.
  */
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
@@ -31,14 +43,19 @@
 
 #include "ivf.h"
 
+/* Bytes one read() or write() handles at most: the saving buffer's size. */
+#define IVF_MIG_IO_MAX		(2 * IVF_MIG_MAX_PACKET)
+
 struct ivf_mig_file {
 	struct file *filp;
 	struct ivf_device *ivf;
 	struct mutex lock;		/* everything below but disabled */
-	bool disabled;			/* set without the lock (a reset) */
+	bool disabled;			/* the session ended; state_mutex */
 	/* saving: bytes not read yet are buf[pos..len) */
 	bool final;			/* the final packet is in buf */
+	bool lost;			/* a failed copy out lost bytes */
 	size_t pos, len, initial_end;
+	u64 gen;			/* changes of pos or of buf's layout */
 	u32 cfg_gen;			/* config generation last sent */
 	u8 buf[2 * IVF_MIG_MAX_PACKET];
 	/* resuming: the packet being received */
@@ -61,6 +78,7 @@ static bool ivf_lm_precopy(enum vfio_device_mig_state s)
 static void ivf_mig_compact(struct ivf_mig_file *migf)
 {
 	memmove(migf->buf, migf->buf + migf->pos, migf->len - migf->pos);
+	migf->gen++;
 	migf->len -= migf->pos;
 	migf->initial_end -= min(migf->initial_end, migf->pos);
 	migf->pos = 0;
@@ -85,18 +103,45 @@ static void ivf_mig_refresh(struct ivf_mig_file *migf)
 	migf->cfg_gen = gen;
 }
 
-static ssize_t ivf_mig_read(struct file *filp, char __user *ubuf, size_t len,
-			    loff_t *pos)
+/*
+ * The fd's session is alive: it did not end, and no reset waits to end it.
+ * Caller holds state_mutex, which orders this with close and the FSM; a
+ * reset that arrives later is seen by the next check.
+ */
+static bool ivf_mig_live(struct ivf_mig_file *migf)
 {
-	struct ivf_mig_file *migf = filp->private_data;
+	struct ivf_lm *lm = &migf->ivf->lm;
+	bool reset;
+
+	lockdep_assert_held(&lm->state_mutex);
+	if (READ_ONCE(migf->disabled))
+		return false;
+	spin_lock(&lm->reset_lock);
+	reset = lm->deferred_reset;
+	spin_unlock(&lm->reset_lock);
+	return !reset;
+}
+
+/*
+ * Take up to @len bytes of the stream into @kbuf: their count, 0 at the end
+ * of the stream or -errno. *@gen identifies the state after the take.
+ */
+static ssize_t ivf_mig_take_out(struct ivf_mig_file *migf, u8 *kbuf,
+				size_t len, u64 *gen)
+{
+	struct ivf_device *ivf = migf->ivf;
 	ssize_t ret;
 	size_t n;
 
-	if (pos)
-		return -ESPIPE;
+	if (mutex_lock_killable(&ivf->lm.state_mutex))
+		return -EINTR;
 	mutex_lock(&migf->lock);
-	if (READ_ONCE(migf->disabled)) {
+	if (!ivf_mig_live(migf)) {
 		ret = -ENODEV;
+		goto out;
+	}
+	if (migf->lost) {
+		ret = -EIO;
 		goto out;
 	}
 	ivf_mig_refresh(migf);
@@ -106,14 +151,62 @@ static ssize_t ivf_mig_read(struct file *filp, char __user *ubuf, size_t len,
 		goto out;
 	}
 	n = min(len, migf->len - migf->pos);
-	if (copy_to_user(ubuf, migf->buf + migf->pos, n)) {
-		ret = -EFAULT;
-		goto out;
-	}
+	memcpy(kbuf, migf->buf + migf->pos, n);
 	migf->pos += n;
+	*gen = ++migf->gen;
 	ret = n;
 out:
 	mutex_unlock(&migf->lock);
+	ivf_lm_unlock(ivf);
+	return ret;
+}
+
+/*
+ * @left of the bytes taken did not reach the user: give them back if
+ * nothing moved since, else the stream has a hole and the fd says so
+ * (EIO from now on).
+ */
+static void ivf_mig_give_back(struct ivf_mig_file *migf, size_t left,
+			      u64 gen)
+{
+	mutex_lock(&migf->lock);
+	if (migf->gen == gen && migf->pos >= left) {
+		migf->pos -= left;
+		migf->gen++;
+	} else if (!migf->lost) {
+		migf->lost = true;
+		dev_warn_ratelimited(&migf->ivf->core.pdev->dev,
+				     "migration: %zu bytes of the stream lost in a failed copy to user space; the saving fd fails from now on\n",
+				     left);
+	}
+	mutex_unlock(&migf->lock);
+}
+
+static ssize_t ivf_mig_read(struct file *filp, char __user *ubuf, size_t len,
+			    loff_t *pos)
+{
+	struct ivf_mig_file *migf = filp->private_data;
+	size_t left;
+	ssize_t ret;
+	u8 *kbuf;
+	u64 gen;
+
+	if (pos)
+		return -ESPIPE;
+	len = min_t(size_t, len, IVF_MIG_IO_MAX);
+	kbuf = kvmalloc(max_t(size_t, len, 1), GFP_KERNEL_ACCOUNT);
+	if (!kbuf)
+		return -ENOMEM;
+	ret = ivf_mig_take_out(migf, kbuf, len, &gen);
+	if (ret > 0) {
+		/* No lock held: a stalled copy blocks neither the FSM nor close. */
+		left = copy_to_user(ubuf, kbuf, ret);
+		if (left) {
+			ivf_mig_give_back(migf, left, gen);
+			ret = ret - left ? ret - left : -EFAULT;
+		}
+	}
+	kvfree(kbuf);
 	return ret;
 }
 
@@ -143,58 +236,122 @@ static int ivf_mig_take_packet(struct ivf_mig_file *migf)
 	return 0;
 }
 
-static ssize_t ivf_mig_write(struct file *filp, const char __user *ubuf,
-			     size_t len, loff_t *pos)
+/*
+ * Copy @len bytes of user data with no lock held, a page at a time,
+ * stopping at a fatal signal. *@copied bytes arrived; 0, -EFAULT or -EINTR.
+ */
+static int ivf_mig_copy_in(u8 *kbuf, const char __user *ubuf, size_t len,
+			   size_t *copied)
 {
-	struct ivf_mig_file *migf = filp->private_data;
+	size_t n, left;
+
+	*copied = 0;
+	while (*copied < len) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		n = min_t(size_t, len - *copied, PAGE_SIZE);
+		left = copy_from_user(kbuf + *copied, ubuf + *copied, n);
+		*copied += n - left;
+		if (left)
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/*
+ * Feed @len bytes to the stream; caller holds state_mutex and migf->lock.
+ * *@done bytes were consumed, the packets taken end at *@accepted.
+ */
+static int ivf_mig_feed(struct ivf_mig_file *migf, const u8 *kbuf,
+			size_t len, size_t *done, size_t *accepted)
+{
 	struct pci_dev *pdev = migf->ivf->core.pdev;
 	const size_t hlen = sizeof(struct ivf_mig_hdr);
-	size_t done = 0, accepted = 0, n;
-	int ret = 0;
+	size_t n;
+	int ret;
 
-	if (pos)
-		return -ESPIPE;
-	mutex_lock(&migf->lock);
-	if (READ_ONCE(migf->disabled)) {
-		ret = -ENODEV;
-		goto out;
-	}
+	if (!ivf_mig_live(migf))
+		return -ENODEV;
 	ret = migf->error;
-	while (!ret && done < len) {
+	while (!ret && *done < len) {
+		/* Before each packet: a CONFIG packet resets the VF. */
+		if (!ivf_mig_live(migf))
+			return -ENODEV;
+		if (fatal_signal_pending(current))
+			return -EINTR;
 		if (migf->got_final) {
-			pci_err(pdev, "migration stream refused: %zu bytes after the end of the stream\n",
-				len - done);
+			ivf_err_rl(pdev,
+				   "migration stream refused: %zu bytes after the end of the stream\n",
+				   len - *done);
 			ret = -EINVAL;
 			break;
 		}
 		n = (migf->have < hlen ? hlen : migf->pkt_len) - migf->have;
-		n = min(n, len - done);
-		if (copy_from_user(migf->pkt + migf->have, ubuf + done, n)) {
-			ret = -EFAULT;
-			break;
-		}
+		n = min(n, len - *done);
+		memcpy(migf->pkt + migf->have, kbuf + *done, n);
 		migf->have += n;
-		done += n;
+		*done += n;
 		if (migf->have == hlen && !migf->pkt_len)
 			ret = ivf_stream_check_header(pdev, migf->pkt,
 						      &migf->pkt_len);
 		if (!ret && migf->pkt_len && migf->have == migf->pkt_len) {
 			ret = ivf_mig_take_packet(migf);
 			if (!ret)
-				accepted = done;
+				*accepted = *done;
 		}
 	}
-	if (ret && ret != -EFAULT)
-		migf->error = ret;
-out:
+	if (ret)
+		migf->error = ret;	/* sticky: the stream was refused */
+	return ret;
+}
+
+static ssize_t ivf_mig_write(struct file *filp, const char __user *ubuf,
+			     size_t len, loff_t *pos)
+{
+	struct ivf_mig_file *migf = filp->private_data;
+	struct ivf_device *ivf = migf->ivf;
+	size_t copied, done = 0, accepted = 0;
+	int ret, fault;
+	u8 *kbuf;
+
+	if (pos)
+		return -ESPIPE;
+	if (READ_ONCE(migf->disabled))
+		return -ENODEV;
+	len = min_t(size_t, len, IVF_MIG_IO_MAX);
+	kbuf = kvmalloc(max_t(size_t, len, 1), GFP_KERNEL_ACCOUNT);
+	if (!kbuf)
+		return -ENOMEM;
+	/* The user's data first, with no lock held: the copy may stall. */
+	fault = ivf_mig_copy_in(kbuf, ubuf, len, &copied);
+	if (fault && !copied) {
+		ret = fault;
+		goto out;
+	}
+	if (mutex_lock_killable(&ivf->lm.state_mutex)) {
+		ret = -EINTR;
+		goto out;
+	}
+	mutex_lock(&migf->lock);
+	ret = ivf_mig_feed(migf, kbuf, copied, &done, &accepted);
 	mutex_unlock(&migf->lock);
-	/*
-	 * Packets taken before a refused one count as written; the refusal
-	 * is sticky and the next write reports it.
-	 */
-	if (ret && accepted)
-		return accepted;
-	return ret ? ret : done;
+	ivf_lm_unlock(ivf);
+	if (ret == -ENODEV || ret == -EINTR) {
+		/* Not the stream's fault: what was consumed counts. */
+		ret = done ? done : ret;
+	} else if (ret) {
+		/*
+		 * Packets taken before a refused one count as written; the
+		 * refusal is sticky and the next write reports it.
+		 */
+		ret = accepted ? accepted : ret;
+	} else {
+		/* A fault after some bytes: a short write, the next fails. */
+		ret = done;
+	}
+out:
+	kvfree(kbuf);
+	return ret;
 }
 
 static long ivf_mig_ioctl(struct file *filp, unsigned int cmd,
@@ -292,11 +449,12 @@ static void ivf_mig_file_end(struct ivf_mig_file **pmigf)
 	if (!migf)
 		return;
 	/*
-	 * Without migf->lock: a reset ends migrations with memory_lock held
-	 * for write, and the fd's lock is held across device accesses
-	 * (save, restore, the early check), which take memory_lock. An fd
-	 * call under way finishes on the old state; the next one sees
-	 * ENODEV. The buffers go with the file.
+	 * Under state_mutex (all callers), without migf->lock: a reset ends
+	 * migrations with memory_lock held for write, and the fd's lock is
+	 * held across device accesses (save, restore, the early check),
+	 * which take memory_lock. read() and write() hold state_mutex too
+	 * and check disabled before each step, so the step under way is the
+	 * last one; the next sees ENODEV. The buffers go with the file.
 	 */
 	WRITE_ONCE(migf->disabled, true);
 	fput(migf->filp);
@@ -330,6 +488,21 @@ void ivf_lm_unlock(struct ivf_device *ivf)
 	}
 	mutex_unlock(&lm->state_mutex);
 	spin_unlock(&lm->reset_lock);
+}
+
+/*
+ * A reset happened and its migration part waits for state_mutex. Called by
+ * device accesses on behalf of a stream, with memory_lock held for read: a
+ * reset either waits for them or is seen here.
+ */
+bool ivf_lm_reset_pending(struct ivf_device *ivf)
+{
+	bool ret;
+
+	spin_lock(&ivf->lm.reset_lock);
+	ret = ivf->lm.deferred_reset;
+	spin_unlock(&ivf->lm.reset_lock);
+	return ret;
 }
 
 void ivf_lm_reset_done(struct ivf_device *ivf)
@@ -393,12 +566,14 @@ static int ivf_lm_apply(struct ivf_device *ivf)
 
 	mutex_lock(&migf->lock);
 	if (migf->error) {
-		pci_err(pdev, "migration: RESUMING -> STOP refused: the stream was refused (%d)\n",
-			migf->error);
+		ivf_err_rl(pdev,
+			   "migration: RESUMING -> STOP refused: the stream was refused (%d)\n",
+			   migf->error);
 		ret = -ENODATA;
 	} else if (!migf->got_final) {
-		pci_err(pdev, "migration: RESUMING -> STOP without a complete device state (%u bytes of a packet received)\n",
-			migf->have);
+		ivf_err_rl(pdev,
+			   "migration: RESUMING -> STOP without a complete device state (%u bytes of a packet received)\n",
+			   migf->have);
 		ret = -ENODATA;
 	} else {
 		ret = ivf_vf_restore(ivf, &migf->st);

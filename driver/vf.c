@@ -449,6 +449,11 @@ int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg)
 	io = ivf_vf_io_lock(ivf);
 	if (!io)
 		return -EIO;
+	/* The device was reset since the stream's fd was checked: it ended. */
+	if (ivf_lm_reset_pending(ivf)) {
+		ivf_vf_io_done(ivf);
+		return -ENODEV;
+	}
 	ret = ivf_vf_replay(ivf, io, cfg);
 	ivf_vf_io_done(ivf);
 	if (ret)
@@ -470,6 +475,10 @@ int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)
 	io = ivf_vf_io_lock(ivf);
 	if (!io)
 		return -EIO;
+	if (ivf_lm_reset_pending(ivf)) {
+		ret = -ENODEV;
+		goto out;
+	}
 	ret = ivf_vf_replay(ivf, io, &st->cfg);
 	if (ret)
 		goto out;

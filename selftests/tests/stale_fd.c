@@ -1,0 +1,1079 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * stale_fd: a migration data fd must not act on the device once its session
+ * ended, and a write() on it must neither block others nor resist a kill.
+ *  - stale write: user A (this process) writes two CONFIG packets to its
+ *    RESUMING fd, the second on a userfaultfd page, so write() stalls in
+ *    the copy from user space. Meanwhile A closes the VF and user B (a
+ *    child process) opens it, does the PF handshake, sets up rings,
+ *    exchanges frames with the peer and records its ring registers and
+ *    the driver's view of its mailbox (debugfs pf_config: CTS, MAC,
+ *    multicast list, max frame). Then the fault is resolved: the write
+ *    must give ENODEV (or a short count, then ENODEV), B's registers and
+ *    mailbox view must be as they were, and B must still move frames both
+ *    ways.
+ *  - a write stalled on a userfaultfd page must not block the FSM:
+ *    RESUMING -> STOP completes (ENODATA) while it waits;
+ *  - the saving side: a read() whose copy out faults half-way loses no
+ *    bytes; a read() stalled copying out to a userfaultfd page must not
+ *    block PRE_COPY -> STOP_COPY, and the stream read through both is
+ *    whole;
+ *  - a child stalled in write() on a userfaultfd page dies at SIGKILL (a
+ *    guard: the old driver passed it too, userfaultfd gives up the wait
+ *    at a fatal signal);
+ *  - a child writing 64 MiB of valid CONFIG packets again and again (each
+ *    one resets the VF and talks to the PF): one write() call returns
+ *    within a bound, and the child dies promptly at SIGKILL.
+ * Without userfaultfd in the kernel (ENOSYS) the stalled cases are skipped.
+ * Afterwards the VF works (VFIO_DEVICE_RESET, handshake, a stream saved).
+ * No hang (alarm); the lab fails the run on a kernel splat.
+ *
+ * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF, IVF_DRIVER.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/userfaultfd.h>
+
+#include "frame.h"
+#include "ivf.h"
+#include "ktap.h"
+#include "mig.h"
+#include "migstream.h"
+#include "peer.h"
+#include "util.h"
+
+KTAP_DEFINE_STATE();
+
+#define S_STOP		VFIO_DEVICE_STATE_STOP
+#define S_RUNNING	VFIO_DEVICE_STATE_RUNNING
+#define S_STOP_COPY	VFIO_DEVICE_STATE_STOP_COPY
+#define S_RESUMING	VFIO_DEVICE_STATE_RESUMING
+#define S_PRE_COPY	VFIO_DEVICE_STATE_PRE_COPY
+
+#define NFRAMES		16		/* each way, per exchange */
+#define FLOOD_BYTES	(64u << 20)	/* the CONFIG packet flood */
+#define CALL_MAX_MS	5000		/* one write() of the flood */
+#define KILL_MAX_MS	2000		/* SIGKILL to the writer reaped */
+
+static const char *bdf, *ns, *ifname;
+static uint8_t *stream;
+static size_t stream_len;
+static const uint8_t *cfg_pkt;		/* a valid CONFIG packet of the VF */
+static size_t cfg_len;
+static size_t page;
+static bool have_uffd;		/* the kernel has userfaultfd */
+
+static const char *err_str(int ret)
+{
+	return ret ? strerror(-ret) : "ok";
+}
+
+static double ms_since(uint64_t t0)
+{
+	return (now_ns() - t0) / 1e6;
+}
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "not ok - stale_fd: timed out (hang?)\n";
+
+	(void)sig;
+	if (write(1, msg, sizeof(msg) - 1) < 0)
+		_exit(3);
+	_exit(1);
+}
+
+/* open the VF, RUNNING expected; with the userspace driver on top */
+static int dev_open(struct vfio_dev *d, struct ivf *v)
+{
+	uint32_t s = 0;
+	int ret;
+
+	ret = vfio_dev_open(d, bdf);
+	if (ret)
+		return ret;
+	ret = mig_get_state(d, &s);
+	if (!ret && s != S_RUNNING)
+		ret = -EPROTO;
+	if (!ret)
+		ret = ivf_open(v, d, IVF_ACCESS_MMAP);
+	if (ret)
+		vfio_dev_close(d);
+	return ret;
+}
+
+static void dev_close(struct vfio_dev *d, struct ivf *v)
+{
+	ivf_close(v);
+	vfio_dev_close(d);
+}
+
+/* RUNNING -> STOP -> RESUMING: the data fd or -errno */
+static int resuming_fd(struct vfio_dev *d)
+{
+	int ret, fd = -1;
+
+	ret = mig_set_state(d, S_STOP, NULL);
+	if (!ret)
+		ret = mig_set_state(d, S_RESUMING, &fd);
+	if (!ret && fd < 0)
+		ret = -EBADF;
+	return ret ? ret : fd;
+}
+
+/* ------------------------------------------------------ userfaultfd */
+
+/*
+ * Two pages: the first is ordinary memory, the second is registered with a
+ * userfaultfd (missing mode) and stays unpopulated until resolved.
+ */
+struct stall {
+	int uffd;
+	uint8_t *area;
+	uint8_t *content;	/* what the second page gets */
+};
+
+static int stall_init(struct stall *s)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { 0 };
+
+	s->uffd = -1;
+	s->content = calloc(1, page);
+	s->area = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (s->area == MAP_FAILED || !s->content)
+		return -ENOMEM;
+	memset(s->area, 0, page);	/* populate the first page only */
+	s->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (s->uffd < 0)
+		return -errno;
+	if (ioctl(s->uffd, UFFDIO_API, &api))
+		return -errno;
+	reg.range.start = (unsigned long)(s->area + page);
+	reg.range.len = page;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(s->uffd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	return 0;
+}
+
+static void stall_fini(struct stall *s)
+{
+	if (s->uffd >= 0)
+		close(s->uffd);
+	if (s->area && s->area != MAP_FAILED)
+		munmap(s->area, 2 * page);
+	free(s->content);
+}
+
+/* wait for a fault on the second page: 0, -ETIMEDOUT or -errno */
+static int stall_wait(struct stall *s, int ms)
+{
+	struct pollfd pfd = { .fd = s->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+	int ret;
+
+	ret = poll(&pfd, 1, ms);
+	if (ret < 0)
+		return -errno;
+	if (!ret)
+		return -ETIMEDOUT;
+	if (read(s->uffd, &msg, sizeof(msg)) != sizeof(msg))
+		return -errno;
+	return msg.event == UFFD_EVENT_PAGEFAULT ? 0 : -EPROTO;
+}
+
+/* give the second page its content: the stalled copy goes on */
+static int stall_resolve(struct stall *s)
+{
+	struct uffdio_copy c = {
+		.dst = (unsigned long)(s->area + page),
+		.src = (unsigned long)s->content,
+		.len = page,
+	};
+
+	return ioctl(s->uffd, UFFDIO_COPY, &c) ? -errno : 0;
+}
+
+/* userfaultfd is there (CONFIG_USERFAULTFD); its other errors fail later */
+static bool uffd_probe(void)
+{
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0 || errno != ENOSYS;
+}
+
+/* a write() in a thread */
+struct writer {
+	pthread_t th;
+	int fd;
+	const void *buf;
+	size_t len;
+	volatile int done;
+	ssize_t n;
+	int err;
+};
+
+static void *writer_fn(void *arg)
+{
+	struct writer *w = arg;
+
+	w->n = write(w->fd, w->buf, w->len);
+	w->err = w->n < 0 ? errno : 0;
+	w->done = 1;
+	return NULL;
+}
+
+static bool wait_flag(volatile int *flag, int ms)
+{
+	while (!*flag && ms > 0) {
+		usleep(5000);
+		ms -= 5;
+	}
+	return *flag;
+}
+
+/* ------------------------------------------------------ user B */
+
+struct bstate {
+	int ret;			/* 0, or -errno of the step in why */
+	char why[96];
+	uint32_t rxdctl, txdctl, rdbal, tdbal;
+	unsigned int to_peer, to_vf;	/* frames that arrived intact */
+	/* the driver's view of the PF mailbox: CTS, MAC, filters, LPE */
+	char pf_config[1024];
+};
+
+struct user_b {
+	struct vfio_dev d;
+	struct ivf v;
+	struct peer p;
+	bool open;
+};
+
+static void debugfs_pf_config(char *buf, size_t len)
+{
+	char path[160];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/debug/igbvf-vfio-pci/%s/pf_config", bdf);
+	buf[0] = '\0';
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
+static bool peer_got(struct peer *p, const uint8_t *dst, const uint8_t *src,
+		     uint32_t seq)
+{
+	uint8_t buf[2048];
+	uint64_t t0 = now_ns();
+	uint32_t got;
+	ssize_t n;
+
+	while (ms_since(t0) < 1000) {
+		n = peer_recv(p, buf, sizeof(buf), 100);
+		if (n <= 0)
+			continue;
+		if (frame_check(buf, n, dst, src, 1, 0, &got) == FRAME_OK &&
+		    got == seq)
+			return true;
+	}
+	return false;
+}
+
+struct vf_rx {
+	const uint8_t *dst, *src;
+	uint32_t seq;
+	bool ok;
+};
+
+static void vf_rx_cb(void *arg, const uint8_t *data, uint32_t len,
+		     uint32_t status)
+{
+	struct vf_rx *r = arg;
+	uint32_t got;
+
+	(void)status;
+	if (frame_check(data, len, r->dst, r->src, 2, 0, &got) == FRAME_OK &&
+	    got == r->seq)
+		r->ok = true;
+}
+
+/* NFRAMES frames each way, one at a time */
+static void exchange(struct user_b *b, struct bstate *st)
+{
+	struct ivf *v = &b->v;
+	struct peer *p = &b->p;
+	uint8_t buf[2048];
+	uint32_t i;
+
+	for (i = 0; i < NFRAMES; i++) {
+		size_t len = frame_build(buf, p->mac, v->mac, 1, i, 0);
+		struct vf_rx r = { .dst = v->mac, .src = p->mac, .seq = i };
+		uint64_t t0;
+
+		ivf_tx_clean(v);
+		if (!ivf_tx(v, buf, len) && peer_got(p, p->mac, v->mac, i))
+			st->to_peer++;
+		len = frame_build(buf, v->mac, p->mac, 2, i, 0);
+		if (peer_send(p, buf, len))
+			continue;
+		t0 = now_ns();
+		while (!r.ok && ms_since(t0) < 1000) {
+			if (ivf_rx_poll(v, vf_rx_cb, &r, 16) <= 0)
+				usleep(1000);
+		}
+		if (r.ok)
+			st->to_vf++;
+	}
+}
+
+static void b_record(struct user_b *b, struct bstate *st)
+{
+	st->rxdctl = ivf_rd(&b->v, IVF_RXDCTL(0));
+	st->txdctl = ivf_rd(&b->v, IVF_TXDCTL(0));
+	st->rdbal = ivf_rd(&b->v, IVF_RDBAL(0));
+	st->tdbal = ivf_rd(&b->v, IVF_TDBAL(0));
+	debugfs_pf_config(st->pf_config, sizeof(st->pf_config));
+}
+
+/* B opens the VF and uses it; its state before any traffic is recorded */
+static void b_open(struct user_b *b, struct bstate *st)
+{
+	static const uint16_t mc[] = { 0x123, 0x456 };
+	int ret;
+
+	ret = peer_open(&b->p, ns, ifname, FRAME_ETHERTYPE);
+	if (ret) {
+		snprintf(st->why, sizeof(st->why), "peer_open");
+		goto out;
+	}
+	ret = dev_open(&b->d, &b->v);
+	if (ret) {
+		snprintf(st->why, sizeof(st->why), "open");
+		peer_close(&b->p);
+		goto out;
+	}
+	b->open = true;
+	ret = ivf_reset(&b->v);
+	if (!ret && !b->v.cts)
+		ret = -EPROTO;
+	if (ret) {
+		snprintf(st->why, sizeof(st->why), "handshake");
+		goto out;
+	}
+	/* something of B's own in the PF configuration */
+	ret = ivf_set_multicast(&b->v, mc, 2);
+	if (!ret)
+		ret = ivf_set_lpe(&b->v, 1522);
+	if (ret) {
+		snprintf(st->why, sizeof(st->why), "multicast, LPE");
+		goto out;
+	}
+	ret = ivf_rings_setup(&b->v, NULL);
+	if (ret) {
+		snprintf(st->why, sizeof(st->why), "rings");
+		goto out;
+	}
+	exchange(b, st);
+	snprintf(st->why, sizeof(st->why), "set up");
+out:
+	st->ret = ret;
+	if (b->open)
+		b_record(b, st);
+}
+
+static void b_check(struct user_b *b, struct bstate *st)
+{
+	if (!b->open) {
+		st->ret = -EBADF;
+		return;
+	}
+	b_record(b, st);	/* before the traffic */
+	exchange(b, st);
+	st->ret = 0;
+}
+
+/* user B: commands 'o'pen, 'c'heck, 'q'uit on @cmd; a bstate back on @res */
+static void __attribute__((noreturn)) user_b_main(int cmd, int res)
+{
+	struct user_b b = { 0 };
+	char c;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	alarm(280);
+	while (read(cmd, &c, 1) == 1 && c != 'q') {
+		struct bstate st = { 0 };
+
+		if (c == 'o')
+			b_open(&b, &st);
+		else
+			b_check(&b, &st);
+		if (write(res, &st, sizeof(st)) != sizeof(st))
+			break;
+	}
+	if (b.open) {
+		dev_close(&b.d, &b.v);
+		peer_close(&b.p);
+	}
+	_exit(0);
+}
+
+struct b_proc {
+	pid_t pid;
+	int cmd, res;
+};
+
+static int b_start(struct b_proc *bp)
+{
+	int c[2], r[2];
+
+	if (pipe(c) || pipe(r))
+		return -errno;
+	bp->pid = fork();
+	if (bp->pid < 0)
+		return -errno;
+	if (!bp->pid) {
+		close(c[1]);
+		close(r[0]);
+		user_b_main(c[0], r[1]);
+	}
+	close(c[0]);
+	close(r[1]);
+	bp->cmd = c[1];
+	bp->res = r[0];
+	return 0;
+}
+
+static int b_cmd(struct b_proc *bp, char c, struct bstate *st)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	if (write(bp->cmd, &c, 1) != 1)
+		return -EPIPE;
+	if (c == 'q')
+		return waitpid(bp->pid, NULL, 0) < 0 ? -errno : 0;
+	while (got < sizeof(*st)) {
+		n = read(bp->res, (char *)st + got, sizeof(*st) - got);
+		if (n <= 0)
+			return -EPIPE;
+		got += n;
+	}
+	return 0;
+}
+
+/* the lines of two pf_config texts that differ, in @out */
+static void config_diff(const char *a, const char *b, char *out, size_t len)
+{
+	char *ca = strdup(a), *cb = strdup(b), *sa, *sb, *la, *lb;
+	size_t used = 0;
+
+	out[0] = '\0';
+	la = strtok_r(ca, "\n", &sa);
+	lb = strtok_r(cb, "\n", &sb);
+	while ((la || lb) && used + 1 < len) {
+		if (!la || !lb || strcmp(la, lb))
+			used += snprintf(out + used, len - used, "[%s -> %s] ",
+					 la ? la : "-", lb ? lb : "-");
+		la = la ? strtok_r(NULL, "\n", &sa) : NULL;
+		lb = lb ? strtok_r(NULL, "\n", &sb) : NULL;
+	}
+	free(ca);
+	free(cb);
+}
+
+/* ------------------------------------------------------ the cases */
+
+/*
+ * A's write stalls on its second CONFIG packet; A closes the VF, B opens
+ * and uses it; the write goes on: it must not touch B's VF.
+ */
+static void test_stale_write(struct b_proc *bp)
+{
+	struct bstate b0 = { 0 }, b1 = { 0 };
+	struct writer w = { 0 };
+	struct stall s = { 0 };
+	struct vfio_dev d;
+	struct ivf v;
+	char diff[512];
+	uint64_t t0;
+	int ret, fd, again;
+	bool ok;
+
+	if (!have_uffd) {
+		ktap_check(true, "stale write # SKIP no userfaultfd in this kernel");
+		return;
+	}
+	ret = dev_open(&d, &v);
+	if (!ktap_check(!ret, "A: open %s (%s)", bdf, err_str(ret)))
+		return;
+	fd = resuming_fd(&d);
+	if (!ktap_check(fd >= 0, "A: RUNNING -> STOP -> RESUMING (%s)",
+			err_str(fd < 0 ? fd : 0))) {
+		dev_close(&d, &v);
+		return;
+	}
+	ret = stall_init(&s);
+	if (!ktap_check(!ret, "userfaultfd page set up (%s)", err_str(ret))) {
+		close(fd);
+		dev_close(&d, &v);
+		stall_fini(&s);
+		return;
+	}
+	/* packet 1 ends the ordinary page, packet 2 starts the stalling one */
+	memcpy(s.area + page - cfg_len, cfg_pkt, cfg_len);
+	memcpy(s.content, cfg_pkt, cfg_len);
+	w.fd = fd;
+	w.buf = s.area + page - cfg_len;
+	w.len = 2 * cfg_len;
+	if (pthread_create(&w.th, NULL, writer_fn, &w)) {
+		ktap_check(false, "writer thread");
+		close(fd);
+		dev_close(&d, &v);
+		stall_fini(&s);
+		return;
+	}
+	ret = stall_wait(&s, 10000);
+	ktap_check(!ret, "A: write() of 2 CONFIG packets stalls on the userfaultfd page (%s)",
+		   err_str(ret));
+
+	t0 = now_ns();
+	dev_close(&d, &v);
+	ktap_info("A closed the VF while its write is stalled (%.0f ms)",
+		  ms_since(t0));
+
+	ret = b_cmd(bp, 'o', &b0);
+	ok = !ret && !b0.ret && b0.to_peer == NFRAMES && b0.to_vf == NFRAMES;
+	ktap_check(ok, "B: opened %s, handshake, multicast, LPE, rings: %s %s; frames to peer %u/%u, to VF %u/%u",
+		   bdf, b0.why, err_str(ret ? ret : b0.ret), b0.to_peer,
+		   NFRAMES, b0.to_vf, NFRAMES);
+	ktap_info("B: RXDCTL0 0x%08x TXDCTL0 0x%08x RDBAL0 0x%08x TDBAL0 0x%08x",
+		  b0.rxdctl, b0.txdctl, b0.rdbal, b0.tdbal);
+
+	ret = stall_resolve(&s);
+	ktap_check(!ret, "userfaultfd page resolved (%s)", err_str(ret));
+	if (!wait_flag(&w.done, 10000)) {
+		ktap_check(false, "A: the stalled write never returned");
+		ktap_finish();
+	}
+	pthread_join(w.th, NULL);
+	again = write(fd, cfg_pkt, cfg_len) < 0 ? -errno : 0;
+	ktap_check((w.n < 0 && w.err == ENODEV) ||
+		   (w.n >= 0 && (size_t)w.n <= cfg_len && again == -ENODEV),
+		   "A: the stalled write gives %zd (%s), the next %s (ENODEV, or a short count then ENODEV)",
+		   w.n, w.n < 0 ? strerror(w.err) : "bytes", err_str(again));
+	close(fd);
+	stall_fini(&s);
+
+	ret = b_cmd(bp, 'c', &b1);
+	if (!ktap_check(!ret && !b1.ret, "B: still there (%s)",
+			err_str(ret ? ret : b1.ret)))
+		return;
+	ktap_check(b1.rxdctl == b0.rxdctl && b1.txdctl == b0.txdctl &&
+		   b1.rdbal == b0.rdbal && b1.tdbal == b0.tdbal,
+		   "B: ring registers unchanged: RXDCTL0 0x%08x -> 0x%08x, TXDCTL0 0x%08x -> 0x%08x, RDBAL0 0x%08x -> 0x%08x, TDBAL0 0x%08x -> 0x%08x",
+		   b0.rxdctl, b1.rxdctl, b0.txdctl, b1.txdctl, b0.rdbal,
+		   b1.rdbal, b0.tdbal, b1.tdbal);
+	config_diff(b0.pf_config, b1.pf_config, diff, sizeof(diff));
+	ktap_check(b0.pf_config[0] && !diff[0],
+		   "B: the driver's mailbox view (debugfs pf_config) unchanged%s%s",
+		   diff[0] ? ": " : "", b0.pf_config[0] ? diff : "(none)");
+	ktap_check(b1.to_peer == NFRAMES && b1.to_vf == NFRAMES,
+		   "B: frames still move both ways: to peer %u/%u, to VF %u/%u",
+		   b1.to_peer, NFRAMES, b1.to_vf, NFRAMES);
+}
+
+struct fsm_req {
+	pthread_t th;
+	struct vfio_dev *d;
+	volatile int done;
+	int ret;
+};
+
+static void *fsm_fn(void *arg)
+{
+	struct fsm_req *f = arg;
+
+	f->ret = mig_set_state(f->d, S_STOP, NULL);
+	f->done = 1;
+	return NULL;
+}
+
+/* a write stalled on a userfaultfd page must not hold up RESUMING -> STOP */
+static void test_fsm_not_blocked(struct vfio_dev *d)
+{
+	struct fsm_req f = { .d = d };
+	struct writer w = { 0 };
+	struct stall s = { 0 };
+	uint64_t t0;
+	double ms;
+	bool done;
+	int ret, fd;
+
+	if (!have_uffd) {
+		ktap_check(true, "fsm # SKIP no userfaultfd in this kernel");
+		return;
+	}
+	fd = resuming_fd(d);
+	if (!ktap_check(fd >= 0, "fsm: RESUMING (%s)", err_str(fd < 0 ? fd : 0)))
+		return;
+	ret = stall_init(&s);
+	if (ret) {
+		ktap_check(false, "fsm: userfaultfd page (%s)", err_str(ret));
+		goto out;
+	}
+	memcpy(s.content, cfg_pkt, cfg_len);
+	w.fd = fd;
+	w.buf = s.area + page;
+	w.len = cfg_len;
+	if (pthread_create(&w.th, NULL, writer_fn, &w))
+		goto out;
+	ret = stall_wait(&s, 10000);
+	ktap_check(!ret, "fsm: write() stalls on the userfaultfd page (%s)",
+		   err_str(ret));
+	t0 = now_ns();
+	if (pthread_create(&f.th, NULL, fsm_fn, &f)) {
+		stall_resolve(&s);
+		pthread_join(w.th, NULL);
+		goto out;
+	}
+	done = wait_flag(&f.done, 3000);
+	ms = ms_since(t0);
+	ktap_check(done && f.ret == -ENODATA,
+		   "fsm: RESUMING -> STOP while the write is stalled: %s after %.0f ms (ENODATA within 3000 ms)",
+		   done ? err_str(f.ret) : "still blocked", ms);
+	stall_resolve(&s);
+	pthread_join(f.th, NULL);
+	pthread_join(w.th, NULL);
+	ktap_info("fsm: the write then gave %zd (%s); RESUMING -> STOP %s after %.0f ms",
+		  w.n, w.n < 0 ? strerror(w.err) : "bytes", err_str(f.ret),
+		  ms_since(t0));
+out:
+	stall_fini(&s);
+	close(fd);
+	ret = vfio_dev_reset(d);
+	ktap_check(!ret, "fsm: VFIO_DEVICE_RESET after (%s)", err_str(ret));
+}
+
+/* a read() in a thread */
+struct reader {
+	pthread_t th;
+	int fd;
+	void *buf;
+	size_t len;
+	volatile int done;
+	ssize_t n;
+	int err;
+};
+
+static void *reader_fn(void *arg)
+{
+	struct reader *r = arg;
+
+	r->n = read(r->fd, r->buf, r->len);
+	r->err = r->n < 0 ? errno : 0;
+	r->done = 1;
+	return NULL;
+}
+
+static void *stop_copy_fn(void *arg)
+{
+	struct fsm_req *f = arg;
+
+	f->ret = mig_set_state(f->d, S_STOP_COPY, NULL);
+	f->done = 1;
+	return NULL;
+}
+
+/*
+ * The saving side: a read() whose copy out faults half-way gives a short
+ * count and loses nothing (a guard: the old driver gave EFAULT and lost
+ * nothing either); a read() stalled copying out to a userfaultfd page must
+ * not hold up PRE_COPY -> STOP_COPY; the stream read through both is whole.
+ */
+static void test_read(struct vfio_dev *d)
+{
+	struct fsm_req f = { .d = d };
+	struct reader r = { 0 };
+	struct stall s = { 0 };
+	struct ms_stream ms = { 0 };
+	uint8_t *all = NULL, *guard;
+	size_t len = 0;
+	ssize_t n;
+	uint64_t t0;
+	bool done;
+	int ret, fd = -1;
+
+	if (!have_uffd) {
+		ktap_check(true, "read # SKIP no userfaultfd in this kernel");
+		return;
+	}
+	ret = mig_set_state(d, S_PRE_COPY, &fd);
+	if (!ktap_check(!ret && fd >= 0, "read: PRE_COPY (%s)", err_str(ret)))
+		return;
+	/* 16 bytes of ordinary memory, then a page with no access */
+	guard = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (guard == MAP_FAILED || mprotect(guard + page, page, PROT_NONE))
+		goto out;
+	n = read(fd, guard + page - 16, 64);
+	ktap_check(n == -1 ? errno == EFAULT : n >= 0 && n <= 16,
+		   "read: a read() whose copy faults after 16 bytes gives %zd (%s)",
+		   n, n < 0 ? strerror(errno) : "bytes");
+	all = malloc(n > 0 ? n : 1);
+	if (n > 0) {
+		memcpy(all, guard + page - 16, n);
+		len = n;
+	}
+	munmap(guard, 2 * page);
+
+	ret = stall_init(&s);
+	if (ret) {
+		ktap_check(false, "read: userfaultfd page (%s)", err_str(ret));
+		goto out;
+	}
+	r.fd = fd;
+	r.buf = s.area + page;
+	r.len = page;
+	if (pthread_create(&r.th, NULL, reader_fn, &r))
+		goto out;
+	ret = stall_wait(&s, 10000);
+	ktap_check(!ret, "read: read() stalls copying out to the userfaultfd page (%s)",
+		   err_str(ret));
+	t0 = now_ns();
+	if (pthread_create(&f.th, NULL, stop_copy_fn, &f)) {
+		stall_resolve(&s);
+		pthread_join(r.th, NULL);
+		goto out;
+	}
+	done = wait_flag(&f.done, 3000);
+	ktap_check(done && !f.ret,
+		   "read: PRE_COPY -> STOP_COPY while the read is stalled: %s after %.0f ms (within 3000)",
+		   done ? err_str(f.ret) : "still blocked", ms_since(t0));
+	stall_resolve(&s);
+	pthread_join(f.th, NULL);
+	pthread_join(r.th, NULL);
+	if (r.n > 0) {
+		all = realloc(all, len + r.n);
+		memcpy(all + len, s.area + page, r.n);
+		len += r.n;
+	}
+	n = mig_read_all(fd, &all, &len);
+	ret = n < 0 ? (int)n : ms_parse(&ms, all, len);
+	ktap_check(r.n > 0 && !ret && ms.npkt == 2,
+		   "read: the stalled read gave %zd (%s); the stream read through a fault and a stall is whole: %zu bytes, %u packets (%s)",
+		   r.n, r.n < 0 ? strerror(r.err) : "bytes", len, ms.npkt,
+		   ret ? ms.why : "ok");
+out:
+	stall_fini(&s);
+	free(all);
+	if (fd >= 0)
+		close(fd);
+	ret = vfio_dev_reset(d);
+	ktap_check(!ret, "read: VFIO_DEVICE_RESET after (%s)", err_str(ret));
+}
+
+/* reap @pid within @ms: its wait status, or -ETIMEDOUT */
+static int reap(pid_t pid, int ms)
+{
+	int status;
+
+	while (ms > 0) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		if (r == pid)
+			return status;
+		if (r < 0)
+			return -errno;
+		usleep(5000);
+		ms -= 5;
+	}
+	return -ETIMEDOUT;
+}
+
+/* a child stalled in write() on a userfaultfd page dies at SIGKILL */
+static void test_kill_stalled(struct vfio_dev *d)
+{
+	int ret, fd, p[2], st;
+	struct stall s = { 0 };
+	uint64_t t0;
+	pid_t pid;
+	char c;
+
+	if (!have_uffd) {
+		ktap_check(true, "kill # SKIP no userfaultfd in this kernel");
+		return;
+	}
+	fd = resuming_fd(d);
+	if (!ktap_check(fd >= 0, "kill: RESUMING (%s)", err_str(fd < 0 ? fd : 0)))
+		return;
+	if (pipe(p))
+		goto out;
+	pid = fork();
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (stall_init(&s))
+			_exit(2);
+		/* nobody serves the fault: only a signal ends the copy */
+		if (write(p[1], "w", 1) != 1)
+			_exit(2);
+		if (write(fd, s.area + page, cfg_len) < 0)
+			_exit(3);
+		_exit(4);
+	}
+	close(p[1]);
+	ret = read(p[0], &c, 1) == 1 ? 0 : -EPIPE;
+	close(p[0]);
+	usleep(300000);
+	st = reap(pid, 0);
+	ktap_check(!ret && st == -ETIMEDOUT,
+		   "kill: a child's write() stalls on an unserved userfaultfd page (%s)",
+		   st == -ETIMEDOUT ? "stalled" : "it exited");
+	t0 = now_ns();
+	kill(pid, SIGKILL);
+	st = reap(pid, KILL_MAX_MS);
+	ktap_check(st >= 0 && WIFSIGNALED(st),
+		   "kill: the stalled writer dies at SIGKILL: %s after %.0f ms (within %d)",
+		   st >= 0 ? "reaped" : "still alive", ms_since(t0),
+		   KILL_MAX_MS);
+	if (st < 0)
+		waitpid(pid, NULL, 0);
+out:
+	close(fd);
+	ret = vfio_dev_reset(d);
+	ktap_check(!ret, "kill: VFIO_DEVICE_RESET after (%s)", err_str(ret));
+}
+
+struct call {
+	ssize_t n;
+	int err;
+	uint64_t ns;
+};
+
+/*
+ * A child writes 64 MiB of valid CONFIG packets (each resets the VF and
+ * talks to the PF), again and again: a write() call returns within CALL_MAX_MS, and the
+ * child dies promptly at SIGKILL.
+ */
+static void test_flood(struct vfio_dev *d)
+{
+	size_t n = FLOOD_BYTES / cfg_len, i;
+	struct pollfd pfd;
+	struct call c = { 0 };
+	int ret, fd, p[2], st;
+	uint8_t *buf;
+	uint64_t t0;
+	pid_t pid;
+
+	buf = malloc(n * cfg_len);
+	if (!buf)
+		return;
+	for (i = 0; i < n; i++)
+		memcpy(buf + i * cfg_len, cfg_pkt, cfg_len);
+	fd = resuming_fd(d);
+	if (!ktap_check(fd >= 0, "flood: RESUMING (%s)",
+			err_str(fd < 0 ? fd : 0)) || pipe(p)) {
+		free(buf);
+		return;
+	}
+	t0 = now_ns();
+	pid = fork();
+	if (!pid) {
+		size_t off = 0, calls = 0;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;) {
+			uint64_t t = now_ns();
+
+			c.n = write(fd, buf + off, n * cfg_len - off);
+			c.err = c.n < 0 ? errno : 0;
+			c.ns = now_ns() - t;
+			/* the first call's figures go to the parent */
+			if (!calls++ &&
+			    write(p[1], &c, sizeof(c)) != sizeof(c))
+				_exit(2);
+			if (c.n <= 0)
+				_exit(3);
+			off = (off + c.n) % (n * cfg_len);
+		}
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	ret = poll(&pfd, 1, CALL_MAX_MS);
+	if (ret == 1 && read(p[0], &c, sizeof(c)) == sizeof(c))
+		ktap_check(c.ns / 1000000 < CALL_MAX_MS && c.n > 0,
+			   "flood: one write() of %zu CONFIG packets (%zu bytes each) returns in %.0f ms (within %d): %zd (%s)",
+			   n, cfg_len, c.ns / 1e6, CALL_MAX_MS, c.n,
+			   c.n < 0 ? strerror(c.err) : "bytes");
+	else
+		ktap_check(false,
+			   "flood: one write() of %zu CONFIG packets (%zu bytes each) still running after %d ms",
+			   n, cfg_len, CALL_MAX_MS);
+	/* give it a second (or what is left of it) of writing */
+	if (ms_since(t0) < 1000)
+		usleep((1000 - ms_since(t0)) * 1000);
+	t0 = now_ns();
+	kill(pid, SIGKILL);
+	st = reap(pid, KILL_MAX_MS);
+	ktap_check(st >= 0 && WIFSIGNALED(st),
+		   "flood: the writer dies at SIGKILL: %s after %.0f ms (within %d)",
+		   st >= 0 ? "reaped" : "still alive", ms_since(t0),
+		   KILL_MAX_MS);
+	if (st < 0) {
+		alarm(240);	/* an unkillable writer ends with its write */
+		waitpid(pid, NULL, 0);
+		ktap_info("flood: the writer was reaped after %.0f ms",
+			  ms_since(t0));
+	}
+	close(p[0]);
+	close(fd);
+	free(buf);
+	ret = vfio_dev_reset(d);
+	ktap_check(!ret, "flood: VFIO_DEVICE_RESET after (%s)", err_str(ret));
+}
+
+/* the VF works: handshake, and a whole stream can be saved */
+static int usable(struct vfio_dev *d, struct ivf *v, char *why, size_t len)
+{
+	uint8_t *buf = NULL;
+	struct ms_stream s;
+	size_t n = 0;
+	int ret, fd = -1;
+	ssize_t r;
+
+	ret = vfio_dev_reset(d);
+	if (ret) {
+		snprintf(why, len, "VFIO_DEVICE_RESET: %s", err_str(ret));
+		return ret;
+	}
+	ret = ivf_reset(v);
+	if (ret || !v->cts) {
+		snprintf(why, len, "handshake: %s", err_str(ret ? ret : -EPROTO));
+		return -EPROTO;
+	}
+	ret = mig_set_state(d, S_STOP_COPY, &fd);
+	if (ret || fd < 0) {
+		snprintf(why, len, "RUNNING -> STOP_COPY: %s", err_str(ret));
+		return -EPROTO;
+	}
+	r = mig_read_all(fd, &buf, &n);
+	close(fd);
+	ret = r < 0 ? (int)r : ms_parse(&s, buf, n);
+	free(buf);
+	if (!ret)
+		ret = mig_set_state(d, S_RUNNING, NULL);
+	snprintf(why, len, "reset, handshake, %zu-byte stream saved: %s", n,
+		 err_str(ret));
+	return ret;
+}
+
+/* a PRE_COPY + STOP_COPY stream of the VF; its CONFIG packet in cfg_pkt */
+static int save_stream(struct vfio_dev *d, struct ivf *v)
+{
+	static struct ms_stream s;
+	int ret, fd = -1;
+
+	ret = ivf_reset(v);
+	if (!ret)
+		ret = mig_set_state(d, S_PRE_COPY, &fd);
+	if (!ret && fd < 0)
+		ret = -EBADF;
+	if (!ret && mig_read_all(fd, &stream, &stream_len) < 0)
+		ret = -EIO;
+	if (!ret)
+		ret = mig_set_state(d, S_STOP_COPY, NULL);
+	if (!ret && mig_read_all(fd, &stream, &stream_len) < 0)
+		ret = -EIO;
+	if (fd >= 0)
+		close(fd);
+	if (!ret)
+		ret = mig_set_state(d, S_RUNNING, NULL);
+	if (!ret)
+		ret = ms_parse(&s, stream, stream_len);
+	if (ret)
+		return ret;
+	if (s.pkt[0].kind != IVF_MIG_PKT_CONFIG)
+		return -EPROTO;
+	cfg_pkt = stream + s.pkt[0].off;
+	cfg_len = s.pkt[0].len;
+	return cfg_len < page ? 0 : -EMSGSIZE;
+}
+
+int main(void)
+{
+	struct b_proc bp;
+	struct vfio_dev d;
+	struct ivf v;
+	uint64_t t0 = now_ns();
+	char cur[64], why[160];
+	int ret;
+
+	bdf = env_need("IVF_VF0");
+	ns = env_need("IVF_PEER_NS");
+	ifname = env_need("IVF_PEER_IF");
+	page = sysconf(_SC_PAGESIZE);
+	ktap_header("stale_fd: a migration fd whose session ended, and writes that stall");
+	signal(SIGALRM, on_alarm);
+	alarm(300);
+	have_uffd = uffd_probe();
+	if (!have_uffd)
+		ktap_info("no userfaultfd (ENOSYS): the cases of a stalled write are skipped");
+	ret = sysfs_pci_driver(bdf, cur, sizeof(cur));
+	if (ret || strcmp(cur, ivf_driver_name()))
+		ktap_skip_all("%s is bound to '%s', not %s", bdf, cur,
+			      ivf_driver_name());
+	/* user B, forked before this process has threads or devices */
+	ret = b_start(&bp);
+	if (!ktap_check(!ret, "user B started (%s)", err_str(ret)))
+		ktap_finish();
+
+	ret = dev_open(&d, &v);
+	if (!ktap_check(!ret, "open %s: RUNNING (%s)", bdf, err_str(ret)))
+		ktap_finish();
+	ret = save_stream(&d, &v);
+	dev_close(&d, &v);
+	if (!ktap_check(!ret, "a %zu-byte stream of the VF saved, CONFIG packet %zu bytes (%s)",
+			stream_len, cfg_len, err_str(ret)))
+		ktap_finish();
+
+	test_stale_write(&bp);
+	b_cmd(&bp, 'q', NULL);
+
+	ret = dev_open(&d, &v);
+	if (!ktap_check(!ret, "reopened %s after B: RUNNING (%s)", bdf,
+			err_str(ret)))
+		ktap_finish();
+	test_fsm_not_blocked(&d);
+	test_read(&d);
+	test_kill_stalled(&d);
+	test_flood(&d);
+	ret = usable(&d, &v, why, sizeof(why));
+	ktap_check(!ret, "the VF works after: %s", why);
+	dev_close(&d, &v);
+	ktap_info("%.1f s", (now_ns() - t0) / 1e9);
+	free(stream);
+	ktap_finish();
+}
