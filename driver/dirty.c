@@ -68,7 +68,7 @@
  * wait for it.
  */
 #define IVF_POLL_US_MIN		5
-#define IVF_POLL_US_MAX		100000
+#define IVF_POLL_US_MAX		1000000
 static unsigned int dirty_poll_us = 50;
 
 static int ivf_poll_us_set(const char *val, const struct kernel_param *kp)
@@ -91,7 +91,7 @@ static const struct kernel_param_ops ivf_poll_us_ops = {
 };
 module_param_cb(dirty_poll_us, &ivf_poll_us_ops, &dirty_poll_us, 0644);
 MODULE_PARM_DESC(dirty_poll_us,
-		 "While tracking dirty pages: period of the RX doorbell poller in microseconds, 5-100000 (default 50)");
+		 "While tracking dirty pages: period of the RX doorbell poller in microseconds, 5-1000000 (default 50)");
 
 #define IVF_PAGE2		0x2000
 #define IVF_SH(reg)		(((reg) - IVF_PAGE2) / 4)

@@ -628,6 +628,28 @@ out:
 	down();
 }
 
+/*
+ * dirty_poll_us is bounded: near UINT_MAX the poller slept 71 minutes and
+ * closing the device waited for it.
+ */
+static void check_poll_param(void)
+{
+	const char *p = "/sys/module/igbvf_vfio_pci/parameters/dirty_poll_us";
+	char before[32] = "", after[32] = "";
+	int bad_big, bad_zero;
+
+	if (read_str_file(p, before, sizeof(before))) {
+		ktap_info("no %s: check left out", p);
+		return;
+	}
+	bad_big = write_str_file(p, "4294967295");
+	bad_zero = write_str_file(p, "0");
+	read_str_file(p, after, sizeof(after));
+	ktap_check(bad_big && bad_zero && !strcmp(before, after),
+		   "dirty_poll_us refuses 4294967295 (%s) and 0 (%s), stays %s",
+		   err_str(bad_big), err_str(bad_zero), after);
+}
+
 int main(void)
 {
 	const char *ns = env_need("IVF_PEER_NS");
@@ -639,6 +661,7 @@ int main(void)
 	ret = peer_open(&peer, ns, ifname, FRAME_ETHERTYPE);
 	if (!ktap_check(!ret, "peer on %s in netns %s", ifname, ns))
 		ktap_finish();
+	check_poll_param();
 	case_p2p();
 	case_log();
 	case_restore();

@@ -3,7 +3,8 @@
 #
 # The lab's second guest kernel: Debian's linux-source-6.12 built with
 # IOMMUFD, IOMMUFD_DRIVER (the real iova_bitmap), VFIO_DEVICE_CDEV and
-# lockdep, everything the lab needs built in (no modules but ours). Debian's
+# the sanitizers: lockdep, KASAN (generic) and kmemleak; everything the lab
+# needs built in (no modules but ours). Debian's
 # kernels have none of the IOMMUFD options, so the driver's DMA-logging
 # backend (log_ops) only runs on this kernel.
 #
@@ -29,7 +30,8 @@ on="PCI_IOV PCI_MSI NET_VENDOR_INTEL IGB IGBVF E1000E
     NAMESPACES NET_NS PACKET UNIX DEVTMPFS TMPFS BLK_DEV_INITRD RD_GZIP
     DEBUG_FS DEBUG_FS_ALLOW_ALL LIBCRC32C CRYPTO_CRC32C SLUB_DEBUG
     MODULES MODULE_UNLOAD DEBUG_INFO_NONE
-    PROVE_LOCKING DEBUG_ATOMIC_SLEEP"
+    PROVE_LOCKING DEBUG_ATOMIC_SLEEP
+    KASAN KASAN_GENERIC KASAN_OUTLINE DEBUG_KMEMLEAK"
 off="DRM SOUND WLAN WIRELESS CFG80211 MAC80211 RFKILL USB_SUPPORT HID
      INPUT_MOUSE INPUT_JOYSTICK INPUT_TABLET INPUT_TOUCHSCREEN AGP
      MODULE_SIG LOCALVERSION_AUTO DEBUG_INFO_DWARF5
@@ -84,7 +86,8 @@ for o in $off; do args+=(-d "$o"); done
 scripts/config "${args[@]}" --set-str LOCALVERSION -ivf-iommufd
 make -s olddefconfig
 for o in IOMMUFD IOMMUFD_DRIVER VFIO_DEVICE_CDEV VFIO_CONTAINER \
-	 VFIO_IOMMU_TYPE1 VFIO_PCI IGB IGBVF E1000E 9P_FS INTEL_IOMMU PROVE_LOCKING; do
+	 VFIO_IOMMU_TYPE1 VFIO_PCI IGB IGBVF E1000E 9P_FS INTEL_IOMMU PROVE_LOCKING \
+	 KASAN KASAN_GENERIC DEBUG_KMEMLEAK; do
 	grep -q "^CONFIG_$o=y" .config || die "CONFIG_$o is not y in $tree/.config"
 done
 log "building the IOMMUFD lab kernel in $tree (once, about 20 min)"

@@ -61,7 +61,7 @@ build() {
 
 # Lines in a guest kernel log that fail a run.
 splats() {
-	grep -E 'WARNING:|BUG:|Oops|Kernel panic|DEBUG_LOCKS_WARN_ON|INFO: possible|possible recursive locking|circular locking|refcount_t|general protection fault|UBSAN|KASAN|kernel BUG' "$@"
+	grep -E 'WARNING:|BUG:|Oops|Kernel panic|DEBUG_LOCKS_WARN_ON|INFO: possible|possible recursive locking|circular locking|refcount_t|general protection fault|UBSAN|KASAN|kernel BUG|kmemleak: leak in' "$@"
 }
 
 run() {
@@ -114,6 +114,13 @@ run() {
 		grep --line-buffered -v '^lab-guest-internal'
 	set -e
 	rc=$(cat "$out/rc" 2>/dev/null || echo 124)
+	# kmemleak (IOMMUFD kernel): an unreferenced object allocated by us.
+	if [ -s "$out/kmemleak.txt" ] &&
+		grep -q 'igbvf_vfio_pci' "$out/kmemleak.txt"; then
+		log "kmemleak: objects allocated by the module leaked (see $out/kmemleak.txt)"
+		grep -B 12 'igbvf_vfio_pci' "$out/kmemleak.txt" | head -n 40 >&2
+		echo "kmemleak: leak in igbvf_vfio_pci" >>"$out/console.log"
+	fi
 	if splats "$out/console.log" "$out/dmesg.txt" 2>/dev/null >"$out/splats.txt"; then
 		log "kernel log has splats (see $out/splats.txt):"
 		head -n 20 "$out/splats.txt" >&2
