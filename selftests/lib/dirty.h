@@ -172,7 +172,8 @@ int ivf_param_get(const char *name, uint64_t *val);
 int ivf_param_set(const char *name, uint64_t val);
 
 /* count of allocations live in slab caches whose stack passes through
- * [igbvf_vfio_pci] (needs slub_debug=U); -errno if unavailable */
+ * [igbvf_vfio_pci] (needs slub_debug=U); -errno if unavailable,
+ * -EOPNOTSUPP on a KASAN kernel (its quarantine holds freed objects) */
 long ivf_slab_live(void);
 
 #endif /* IVF_DIRTY_H */

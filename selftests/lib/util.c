@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/utsname.h>
 
 #include "ktap.h"
 #include "util.h"
@@ -143,4 +144,26 @@ int write_str_file(const char *path, const char *s)
 	}
 	close(fd);
 	return (size_t)n == len ? 0 : -EIO;
+}
+
+int kernel_config_y(const char *opt)
+{
+	const char *root = getenv("IVF_KROOT");
+	char path[512], line[256], want[128];
+	struct utsname u;
+	int ret = 0;
+	FILE *f;
+
+	if (!root || uname(&u))
+		return -1;
+	snprintf(path, sizeof(path), "%s/boot/config-%s", root, u.release);
+	snprintf(want, sizeof(want), "%s=y\n", opt);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strcmp(line, want))
+			ret = 1;
+	fclose(f);
+	return ret;
 }

@@ -29,5 +29,10 @@ int read_str_file(const char *path, char *buf, size_t len);
 int read_u64_file(const char *path, uint64_t *val);
 /* write a string to a file; 0 or -errno */
 int write_str_file(const char *path, const char *s);
+/*
+ * "@opt=y" in the running kernel's config ($IVF_KROOT/boot/config-*):
+ * 1, 0, or -1 (unknown)
+ */
+int kernel_config_y(const char *opt);
 
 #endif /* IVF_UTIL_H */

@@ -31,6 +31,7 @@
  * 9 KiB buffers across page boundaries) with and without header split.
  *
  * Usage: dirty_exact [frames-per-run [round-ms [runs]]]
+ * (frames-per-run also from IVF_EXACT_FRAMES; default 26000)
  *   defaults 26000, 20, all runs; runs is a bit mask of the runs above
  * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF; IVF_MARK=1 writes EIMC before
  *   each GET_BITMAP (a marker for a QEMU trace of igb_irq_write_eimc).
@@ -292,7 +293,9 @@ int main(int argc, char **argv)
 	const char *bdf = env_need("IVF_VF0");
 	const char *ns = env_need("IVF_PEER_NS");
 	const char *ifname = env_need("IVF_PEER_IF");
-	uint64_t frames = argc > 1 ? strtoull(argv[1], NULL, 0) : 26000;
+	const char *fenv = env_get("IVF_EXACT_FRAMES");
+	uint64_t frames = argc > 1 ? strtoull(argv[1], NULL, 0) :
+			  fenv ? strtoull(fenv, NULL, 0) : 26000;
 	unsigned int round_ms = argc > 2 ? strtoul(argv[2], NULL, 0) : 20;
 	unsigned long mask = argc > 3 ? strtoul(argv[3], NULL, 0) : ~0ul;
 	uint64_t total = 0, lost = 0, t0 = now_ns();

@@ -510,7 +510,7 @@ static uint32_t device_rdt(uint32_t want)
 static void case_srrctl(void)
 {
 	const char *w = "srrctl";
-	uint32_t srr, sh, rdh = 0, rdt = 0;
+	uint32_t srr, rdh, rdt;
 	long long posted, owned;
 	int fd, got;
 
@@ -519,8 +519,9 @@ static void case_srrctl(void)
 	srr = ivf_rd(&v, IVF_SRRCTL(0));
 	ivf_wr(&v, IVF_SRRCTL(0), (srr & ~IVF_SRRCTL_BSIZEPKT_MASK) | 1);
 	usleep(50000);
-	dbg_rx0("rdh", &sh, &rdh);
-	dbg_rx0("rdt", &sh, &rdt);
+	/* the head as the poller last read it from the device, the tail */
+	rdh = ivf_rd(&v, IVF_RDH(0));
+	rdt = ivf_rd(&v, IVF_RDT(0));
 	posted = dbg_posted();
 	owned = (rdt + v.rx_count - rdh) % v.rx_count;
 	ktap_check(posted >= 0 && posted == owned && owned > 0,
