@@ -834,7 +834,7 @@ static void leak(void)
 
 	before = ivf_slab_live();
 	if (before == -EOPNOTSUPP) {
-		ktap_info("leak: KASAN's quarantine holds freed objects; kmemleak checks leaks at the end of the run");
+		ktap_info("leak: the sanitizer kernel's quarantine holds freed objects; kmemleak checks leaks at the end of the run");
 		return;
 	}
 	if (before < 0) {

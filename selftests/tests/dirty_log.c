@@ -412,7 +412,7 @@ static void close_logging(struct dsess *s, uint64_t *bm, long slab0)
 			   "close: allocations through the module back to %ld (were %ld before the session)",
 			   slab1, slab0);
 	else if (slab0 == -EOPNOTSUPP)
-		ktap_info("close: KASAN's quarantine holds freed objects; kmemleak checks leaks at the end of the run");
+		ktap_info("close: the sanitizer kernel's quarantine holds freed objects; kmemleak checks leaks at the end of the run");
 	else
 		ktap_info("close: slab allocation traces not available");
 }
