@@ -16,6 +16,10 @@
  *  tail    RDT rewinds by one and jumps
  *  ring    RDBAL/RDBAH/RDLEN/RXDCTL changes (rings moved, resized, into
  *          mapped memory or anywhere), TDBAL/TDLEN/TDT too
+ *  txdesc  TX descriptors with random addresses, the largest lengths and
+ *          random command bits (or random bytes), TDT jumps
+ * Meanwhile the peer sends a frame to VF0's MAC about every millisecond,
+ * so the device really writes the buffers the hostile guest names.
  * VMM side (same process, between bursts):
  *  precopy RUNNING -> PRE_COPY, read the data fd a little, -> RUNNING
  *  stopcopy RUNNING -> STOP_COPY, read it all, -> STOP -> RUNNING
@@ -113,6 +117,8 @@ KTAP_DEFINE_STATE();
 #define STREAM_VF2_TO_PEER	21
 #define STREAM_PEER_TO_VF2	22
 #define STREAM_PEER_TO_VF0	23
+#define STREAM_PEER_TO_VF0_LOAD	24
+#define LOAD_NS			1000000ull
 
 static const char *bdf0, *bdf2;
 static struct vfio_dev d;
@@ -273,6 +279,9 @@ struct good {
 	uint64_t vf_sent, peer_rcvd, peer_ok;		/* VF2 -> peer */
 	uint64_t peer_sent, vf_rcvd, vf_ok;		/* peer -> VF2 */
 	uint64_t bad, written_off, stalls;
+	uint8_t vf0_mac[6];
+	int vf0_mac_ok;
+	uint64_t vf0_load;				/* peer -> VF0 */
 	unsigned long io_errors;
 	char err[160];
 };
@@ -321,7 +330,7 @@ static void good_vf(struct good *g, const char *ns, const char *ifname)
 	};
 	struct rx_count at_peer = { .stream = STREAM_VF2_TO_PEER };
 	struct rx_count at_vf = { .stream = STREAM_PEER_TO_VF2 };
-	uint64_t vf_off = 0, peer_off = 0, last, t_end = 0;
+	uint64_t vf_off = 0, peer_off = 0, last, t_end = 0, t_load = 0;
 	struct vfio_dev gd;
 	struct ivf gv = { 0 };
 	struct peer p;
@@ -393,6 +402,16 @@ static void good_vf(struct good *g, const char *ns, const char *ifname)
 			g->peer_sent++;
 			progress = true;
 		}
+		/* RX load on the hostile VF, outside the window */
+		if (!draining && g->vf0_mac_ok && now_ns() > t_load) {
+			size_t len = frame_build(buf, g->vf0_mac, p.mac,
+						 STREAM_PEER_TO_VF0_LOAD,
+						 g->vf0_load, 0);
+
+			if (!peer_send(&p, buf, len))
+				g->vf0_load++;
+			t_load = now_ns() + LOAD_NS;
+		}
 		if (ivf_rx_poll(&gv, vf_rx_cb, &at_vf, 64) > 0)
 			progress = true;
 		while ((n = peer_recv(&p, buf, sizeof(buf), 0)) > 0) {
@@ -448,13 +467,13 @@ fail:
 /* ------------------------------------------------------ hostile guest */
 
 enum act {
-	A_P123, A_P0, A_MBX, A_RST, A_DESC, A_TAIL, A_RING,
+	A_P123, A_P0, A_MBX, A_RST, A_DESC, A_TAIL, A_RING, A_TXDESC,
 	M_PRECOPY, M_STOPCOPY, M_CANCEL, M_RESUME, M_LOG, M_RESET, M_REOPEN,
 	NR_ACT
 };
 
 static const char *const act_name[NR_ACT] = {
-	"p123", "p0", "mbx", "rst", "desc", "tail", "ring",
+	"p123", "p0", "mbx", "rst", "desc", "tail", "ring", "txdesc",
 	"precopy", "stopcopy", "cancel", "resume", "log", "reset", "reopen",
 };
 
@@ -467,6 +486,10 @@ static const unsigned int vmm_weight[NR_ACT] = {
 static unsigned long act_count[NR_ACT];
 static unsigned long ioctl_fail, ioctl_ok, reopen_leftover;
 static unsigned long long reg_writes;
+/* SUnreclaim (KiB) after each close of a reopen: a leak shows as a trend */
+#define NTREND 16
+static long long reopen_slab[NTREND];
+static int n_reopen_slab;
 
 static void count_ret(int ret)
 {
@@ -604,6 +627,34 @@ static void act_ring(void)
 		bar_wr(IVF_TXDCTL(q), IVF_XDCTL_ENABLE);
 		bar_wr(IVF_TDT(q), rnd32() & 0xffff);
 	}
+}
+
+static void act_txdesc(void)
+{
+	unsigned int i;
+
+	if (v.tx_ring)
+		for (i = 0; i < v.tx_count; i++) {
+			volatile union ivf_tx_desc *t = &v.tx_ring[i];
+
+			t->read.buffer_addr = rnd_addr();
+			if (rnd_below(4)) {
+				t->read.cmd_type_len = IVF_TXD_DTYP_DATA |
+					IVF_TXD_CMD_DEXT | IVF_TXD_CMD_IFCS |
+					IVF_TXD_CMD_RS |
+					((rnd() & 1) ? IVF_TXD_CMD_EOP : 0) |
+					((rnd() & 1) ? IVF_TXD_LEN_MASK :
+					 rnd_below(0x10000));
+				t->read.olinfo_status = rnd32() &
+					~((1u << IVF_TXD_PAYLEN_SHIFT) - 1);
+			} else {
+				t->read.cmd_type_len = rnd32();
+				t->read.olinfo_status = rnd32();
+			}
+		}
+	__sync_synchronize();
+	bar_wr(IVF_TDT(0), (rnd() & 3) ? rnd_below(v.tx_count ? v.tx_count : 64) :
+	       rnd32() & 0xffff);
 }
 
 /* ---------------------------------------------------------- VMM side */
@@ -806,6 +857,8 @@ static void vmm_reopen(struct mem *mx)
 	dev_down();
 	mem_sample(&m);
 	mem_max(mx, &m);
+	if (n_reopen_slab < NTREND)
+		reopen_slab[n_reopen_slab++] = m.slab / 1024;
 	if (m.tracking != 0 || m.pinned != 0 || m.log_entries > 0) {
 		if (reopen_leftover++ < 5)
 			ktap_info("iteration %lu: after close tracking %lld pinned %lld log_entries %lld",
@@ -846,6 +899,7 @@ static void do_act(enum act a, struct mem *mx)
 	case A_DESC: act_desc(); break;
 	case A_TAIL: act_tail(); break;
 	case A_RING: act_ring(); break;
+	case A_TXDESC: act_txdesc(); break;
 	case M_PRECOPY: vmm_precopy(); break;
 	case M_STOPCOPY: vmm_stopcopy(); break;
 	case M_CANCEL: vmm_cancel(); break;
@@ -940,7 +994,7 @@ static void pf_config(const char *bdf, char *buf, size_t len)
 int main(void)
 {
 	const char *ns, *ifname, *s, *want2;
-	struct mem m0, m, mx, m1;
+	struct mem m0, m, mx, m1, mh = { -1, -1, -1, -1, -1 };
 	char cfg2_before[2048], cfg2_after[2048], ma[18], mb[18];
 	volatile unsigned long iters = 0;
 	unsigned int secs = 60;
@@ -980,6 +1034,10 @@ int main(void)
 	if (g == MAP_FAILED)
 		ktap_skip_all("mmap: %s", strerror(errno));
 	memset(g, 0, sizeof(*g));
+	s = env_get("IVF_VF0_MAC");
+	g->vf0_mac_ok = s && !ivf_parse_mac(s, g->vf0_mac);
+	if (!g->vf0_mac_ok)
+		ktap_info("no IVF_VF0_MAC: no RX load on the hostile VF");
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
@@ -1041,11 +1099,13 @@ int main(void)
 		}
 		bus_armed = 1;
 		for (; bursts > 0; bursts--)
-			do_act(rnd_below(A_RING + 1), &mx);
+			do_act(rnd_below(A_TXDESC + 1), &mx);
 		bus_armed = 0;
 		do_act(pick_vmm(), &mx);
 		mem_sample(&m);
 		mem_max(&mx, &m);
+		if (now_ns() - t0 < (t_end - t0) / 2)
+			mh = mx;	/* the max over the first half */
 		iters++;
 	}
 	alarm(0);
@@ -1054,6 +1114,16 @@ int main(void)
 		  sigbus_count);
 	for (a = 0; a < NR_ACT; a++)
 		ktap_info("  action %-8s %lu", act_name[a], act_count[a]);
+	ktap_info("trend: SUnreclaim max %lld KiB over the first half, %lld KiB over the whole run",
+		  mh.slab / 1024, mx.slab / 1024);
+	{
+		char line[NTREND * 12] = "", *p = line;
+		int i;
+
+		for (i = 0; i < n_reopen_slab; i++)
+			p += sprintf(p, " %lld", reopen_slab[i]);
+		ktap_info("trend: SUnreclaim KiB after each close/reopen:%s", line);
+	}
 
 	/* close; nothing may be left */
 	cur_action = "final close";
@@ -1091,6 +1161,8 @@ int main(void)
 			  (unsigned long long)g->vf_ok,
 			  (unsigned long long)g->bad,
 			  (unsigned long long)g->stalls, g->io_errors);
+		ktap_info("peer -> hostile VF0 (RX load): %llu frames",
+			  (unsigned long long)g->vf0_load);
 		ktap_check(g->vf_sent > 0 && lost1 * 100 <= g->vf_sent,
 			   "VF2 -> peer: %llu of %llu lost or damaged (at most 1%%)",
 			   (unsigned long long)lost1,
