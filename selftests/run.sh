@@ -99,7 +99,7 @@ lab_suite() { # LABEL
 		verdict "$1: the guest ran the suite" 1
 	fi
 	[ -s "$run/splats.txt" ]
-	verdict "$1: guest kernel log free of WARN/BUG/Oops/lockdep/refcount splats" $((1 - $?))
+	verdict "$1: guest kernel log free of WARN/BUG/Oops/lockdep/KASAN/refcount splats and module leaks" $((1 - $?))
 	[ $lab_rc = 0 ] || [ $fail != 0 ] || verdict "$1: lab run exit status ($lab_rc)" 1
 	echo "# guest logs: $run"
 }
@@ -156,7 +156,8 @@ if [ -n "$iommufd_kernel" ] && [ -n "$itests$itests1$qtestsi" ]; then
 		IVF_TESTS=$itests1 lab_suite "lab-iommufd-type1"
 	[ -z "$qtestsi" ] ||
 		IVF_KERNEL=iommufd IVF_SMP=2 IVF_NESTED=$nested IVF_QM_IOMMUFD=1 \
-		IVF_QM_SCENARIOS="precopy back" IVF_TESTS=$qtestsi \
+		IVF_QM_SCENARIOS="${IVF_QM_SCENARIOS_IOMMUFD:-precopy}" \
+		IVF_TESTS=$qtestsi \
 		lab_suite "lab-iommufd-qemu"
 fi
 summary
