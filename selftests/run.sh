@@ -111,8 +111,9 @@ lab_suite() { # LABEL
 # A stock QEMU (the host's) live-migrating a real Linux guest whose igbvf
 # drives the VF, inside the lab: its own boot, with two vCPUs for the nested
 # QEMUs (selftests/tests/qemu_migrate.sh; about 8 min). On the IOMMUFD
-# kernel below, QEMU opens the VF through iommufd and migrates it forth and
-# back with the driver's DMA logging (about 4 min).
+# kernel below, QEMU opens the VF through iommufd and migrates it with the
+# driver's DMA logging, under KASAN (precopy only: about 10 min; "precopy
+# back" with IVF_QM_SCENARIOS_IOMMUFD).
 qtests=${IVF_TESTS_QEMU-qemu_migrate}
 qtestsi=${IVF_TESTS_IOMMUFD_QEMU-qemu_migrate}
 if [ -n "${IVF_TESTS:-}" ]; then
