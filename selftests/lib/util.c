@@ -167,3 +167,26 @@ int kernel_config_y(const char *opt)
 	fclose(f);
 	return ret;
 }
+
+long long slab_cache_bytes(const char *cache)
+{
+	char line[512], want[80];
+	long long n = -1;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return -1;
+	snprintf(want, sizeof(want), "%s ", cache);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long active, total, size;
+
+		if (strncmp(line, want, strlen(want)))
+			continue;
+		if (sscanf(line + strlen(want), "%lu %lu %lu", &active, &total,
+			   &size) == 3)
+			n = (long long)active * size;
+		break;
+	}
+	fclose(f);
+	return n;
+}

@@ -34,5 +34,7 @@ int write_str_file(const char *path, const char *s);
  * 1, 0, or -1 (unknown)
  */
 int kernel_config_y(const char *opt);
+/* bytes of the objects in use in slab cache @cache (/proc/slabinfo), or -1 */
+long long slab_cache_bytes(const char *cache);
 
 #endif /* IVF_UTIL_H */

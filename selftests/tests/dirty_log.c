@@ -68,23 +68,7 @@ static const struct dtraffic_cfg traffic_cfg = {
 /* CONFIG_IOMMUFD_DRIVER of the running kernel: 1, 0, or -1 (unknown) */
 static int kernel_has_iova_bitmap(void)
 {
-	const char *root = getenv("IVF_KROOT");
-	char path[512], line[256];
-	struct utsname u;
-	int ret = 0;
-	FILE *f;
-
-	if (!root || uname(&u))
-		return -1;
-	snprintf(path, sizeof(path), "%s/boot/config-%s", root, u.release);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strcmp(line, "CONFIG_IOMMUFD_DRIVER=y\n"))
-			ret = 1;
-	fclose(f);
-	return ret;
+	return kernel_config_y("CONFIG_IOMMUFD_DRIVER");
 }
 
 /* debugfs "dirty" key of IVF_VF0, or UINT64_MAX */

@@ -170,28 +170,6 @@ static long long meminfo_kb(const char *key)
 	return val;
 }
 
-/* bytes of radix_tree_node objects in use (xarray nodes) */
-static long long xa_bytes(void)
-{
-	char line[512];
-	long long n = -1;
-	FILE *f = fopen("/proc/slabinfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long active, total, size;
-
-		if (sscanf(line, "radix_tree_node %lu %lu %lu", &active, &total,
-			   &size) == 3) {
-			n = (long long)active * size;
-			break;
-		}
-	}
-	fclose(f);
-	return n;
-}
-
 /* a number from the driver's debugfs "dirty" file of VF0, or -1 */
 static long long dbg(const char *name)
 {
@@ -237,7 +215,7 @@ static void mem_sample(struct mem *m)
 	long long kb = meminfo_kb("SUnreclaim");
 
 	m->slab = kb < 0 ? -1 : kb * 1024;
-	m->xa = xa_bytes();
+	m->xa = slab_cache_bytes("radix_tree_node");
 	m->pinned = dbg("pinned");
 	m->log_entries = dbg("log_entries");
 	m->tracking = dbg("tracking");

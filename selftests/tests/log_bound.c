@@ -42,48 +42,12 @@ static const char *bdf;
 static struct vfio_dev d;
 static struct ivf v;
 
-/* bytes of radix_tree_node objects in use (xarray nodes) */
-static long long xa_bytes(void)
-{
-	char line[512];
-	long long n = -1;
-	FILE *f = fopen("/proc/slabinfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long active, total, size;
-
-		if (sscanf(line, "radix_tree_node %lu %lu %lu", &active, &total,
-			   &size) == 3) {
-			n = (long long)active * size;
-			break;
-		}
-	}
-	fclose(f);
-	return n;
-}
-
 /* a number from the driver's debugfs "dirty" file, or -1 */
 static long long dbg(const char *name)
 {
-	char path[160], line[256];
-	size_t n = strlen(name);
-	long long val = -1;
-	FILE *f;
+	uint64_t val;
 
-	snprintf(path, sizeof(path), "/sys/kernel/debug/igbvf-vfio-pci/%s/dirty",
-		 bdf);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, n) && line[n] == ' ') {
-			val = atoll(line + n + 1);
-			break;
-		}
-	fclose(f);
-	return val;
+	return ivf_dbg_u64(bdf, "dirty", name, &val) ? -1 : (long long)val;
 }
 
 static uint64_t rnd64(void)
@@ -188,9 +152,9 @@ int main(void)
 	bm = calloc(pages / 64 + 1, 8);
 	dirty_log_report(&d, r.iova, r.length, 4096, bm);
 
-	x0 = xa_bytes();
+	x0 = slab_cache_bytes("radix_tree_node");
 	storm(addr_outside, 32);
-	x1 = xa_bytes();
+	x1 = slab_cache_bytes("radix_tree_node");
 	ent = dbg("log_entries");
 	ktap_info("outside: 32 rewinds of %u descriptors x 33 pages: xarray nodes %+lld KiB, log_entries %lld",
 		  NDESC, (x1 - x0) / 1024, ent);
@@ -209,7 +173,7 @@ int main(void)
 	memset(bm, 0, (pages / 64 + 1) * 8);
 	dirty_log_report(&d, r.iova, r.length, 4096, bm);
 	storm(addr_inside, 4);
-	x2 = xa_bytes();
+	x2 = slab_cache_bytes("radix_tree_node");
 	cap = dbg("log_max");
 	ent = dbg("log_entries");
 	ovf = dbg("log_overflows");

@@ -102,26 +102,13 @@ static int dbg_rx0(const char *reg, uint32_t *shadow, uint32_t *dev)
 	return ret;
 }
 
-/* the "tracking N" line of the debugfs file: 1, 0, or -errno */
+/* a number of the debugfs "dirty" file ("tracking 1"): it, or -errno */
 static int dbg_flag(const char *name)
 {
-	char path[160], line[256];
-	size_t n = strlen(name);
-	int ret = -ENOENT;
-	FILE *f;
+	uint64_t val;
+	int ret = ivf_dbg_u64(bdf, "dirty", name, &val);
 
-	snprintf(path, sizeof(path), "/sys/kernel/debug/igbvf-vfio-pci/%s/dirty",
-		 bdf);
-	f = fopen(path, "r");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, n) && line[n] == ' ') {
-			ret = atoi(line + n + 1);
-			break;
-		}
-	fclose(f);
-	return ret;
+	return ret ? ret : (int)val;
 }
 
 /* peer sends @n frames to the VF; how many the VF receives in @ms */
