@@ -270,6 +270,7 @@ void __iomem *ivf_vf_io_try(struct ivf_device *ivf);
 void __iomem *ivf_vf_io_lock(struct ivf_device *ivf);
 void ivf_vf_io_unlock(struct ivf_device *ivf);
 void ivf_vf_io_done(struct ivf_device *ivf);
+void ivf_vf_clear_queues(struct ivf_device *ivf);
 int ivf_vf_quiesce(struct ivf_device *ivf);
 int ivf_vf_unquiesce(struct ivf_device *ivf);
 int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st);

@@ -56,6 +56,7 @@ static int ivf_open_device(struct vfio_device *core_vdev)
 	}
 	/* The core reset the VF on enable, so the PF forgot it. */
 	ivf_mbx_reset(ivf);
+	ivf_vf_clear_queues(ivf);
 	ivf_mbx_open(ivf);
 	ivf_lm_open(ivf);
 	vfio_pci_core_finish_enable(vdev);

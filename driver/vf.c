@@ -229,6 +229,37 @@ int ivf_vf_unquiesce(struct ivf_device *ivf)
 	return 0;
 }
 
+/*
+ * A new user gets a VF whose queues hold nothing of the last user's: FLR on
+ * the 82576 resets the VF's queue registers, QEMU's model only clears the
+ * enables, and the next user would inherit (and read, and migrate) the last
+ * user's ring addresses and indices. Called at open, after the core's FLR.
+ */
+void ivf_vf_clear_queues(struct ivf_device *ivf)
+{
+	static const u32 zero[] = {
+		IVF_RDBAL(0), IVF_RDBAH(0), IVF_RDLEN(0), IVF_RDH(0), IVF_RDT(0),
+		IVF_TDBAL(0), IVF_TDBAH(0), IVF_TDLEN(0), IVF_TDH(0), IVF_TDT(0),
+		IVF_TDWBAL(0), IVF_TDWBAH(0),
+	};
+	const u32 qstride = IVF_RDBAL(1) - IVF_RDBAL(0);
+	void __iomem *io;
+	unsigned int q, i;
+
+	io = ivf_vf_io_lock(ivf);
+	if (!io)
+		return;
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		iowrite32(ioread32(io + IVF_RXDCTL(q)) & ~IVF_XDCTL_ENABLE,
+			  io + IVF_RXDCTL(q));
+		iowrite32(ioread32(io + IVF_TXDCTL(q)) & ~IVF_XDCTL_ENABLE,
+			  io + IVF_TXDCTL(q));
+		for (i = 0; i < ARRAY_SIZE(zero); i++)
+			iowrite32(0, io + zero[i] + q * qstride);
+	}
+	ivf_vf_io_done(ivf);
+}
+
 /* The state of a quiesced VF. */
 int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st)
 {
