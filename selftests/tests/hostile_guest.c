@@ -66,16 +66,11 @@
 #include "ivf.h"
 #include "ktap.h"
 #include "mig.h"
+#include "mig_states.h"
 #include "peer.h"
 #include "util.h"
 
 KTAP_DEFINE_STATE();
-
-#define S_STOP		VFIO_DEVICE_STATE_STOP
-#define S_RUNNING	VFIO_DEVICE_STATE_RUNNING
-#define S_STOP_COPY	VFIO_DEVICE_STATE_STOP_COPY
-#define S_RESUMING	VFIO_DEVICE_STATE_RESUMING
-#define S_PRE_COPY	VFIO_DEVICE_STATE_PRE_COPY
 
 #define DEFAULT_SEED	0x14c0ffeeu
 #define NDESC		1024

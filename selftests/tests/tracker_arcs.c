@@ -48,18 +48,11 @@
 #include "kmsg.h"
 #include "ktap.h"
 #include "mig.h"
+#include "mig_states.h"
 #include "peer.h"
 #include "util.h"
 
 KTAP_DEFINE_STATE();
-
-#define S_STOP		VFIO_DEVICE_STATE_STOP
-#define S_RUNNING	VFIO_DEVICE_STATE_RUNNING
-#define S_STOP_COPY	VFIO_DEVICE_STATE_STOP_COPY
-#define S_RESUMING	VFIO_DEVICE_STATE_RESUMING
-#define S_P2P		VFIO_DEVICE_STATE_RUNNING_P2P
-#define S_PRE_COPY	VFIO_DEVICE_STATE_PRE_COPY
-#define S_PRE_COPY_P2P	VFIO_DEVICE_STATE_PRE_COPY_P2P
 
 static const char *bdf;
 static struct peer peer;
