@@ -27,13 +27,15 @@ qm_start() {
 		boot=(-kernel "$NESTED_KERNEL" -initrd "$NESTED_INITRD"
 		      -append "console=ttyS0 panic=-1 no_timer_check loglevel=5 seqpeer=$NESTED_PEER_MAC seqiv=${NESTED_IV:-500}")
 	fi
-	# IVF_QM_TRACE="vfio_migration* vfio_pci_reset*": QEMU trace events,
-	# into $QM_LOG/NAME.trace
+	# QEMU trace events into $QM_LOG/NAME.trace, each with its wall-clock
+	# time (-msg timestamp=on): always the VF's migration arcs (the tests
+	# measure the VF's blackout from them), plus IVF_QM_TRACE (e.g.
+	# "vfio_migration* vfio_pci_reset*").
 	local t
-	for t in ${IVF_QM_TRACE:-}; do
+	for t in vfio_migration_set_device_state ${IVF_QM_TRACE:-}; do
 		boot+=(-trace "$t")
 	done
-	[ -z "${IVF_QM_TRACE:-}" ] || boot+=(-D "$QM_LOG/$name.trace")
+	boot+=(-msg timestamp=on -D "$QM_LOG/$name.trace")
 	echo "# $name: $QEMU ... $*" >>"$QM_LOG/$name.err"
 	"$QEMU" -accel tcg -machine q35 -m "$QM_MEM" -nodefaults -no-user-config \
 		-display none "${boot[@]}" \
