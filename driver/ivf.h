@@ -209,6 +209,7 @@ struct ivf_dirty {
 	u64 log_overflows;		/* times the cap or memory ran out */
 	u64 pinned, polls, tails, pin_failures;
 	u64 held_tails;			/* polls that held a tail back */
+	u64 rx_starved;			/* polls that found a ring starved by us */
 	atomic_t guest_reset;		/* the guest wrote CTRL.RST */
 };
 
