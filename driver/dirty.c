@@ -93,6 +93,41 @@ module_param_cb(dirty_poll_us, &ivf_poll_us_ops, &dirty_poll_us, 0644);
 MODULE_PARM_DESC(dirty_poll_us,
 		 "While tracking dirty pages: period of the RX doorbell poller in microseconds, 5-1000000 (default 50)");
 
+/*
+ * type1: the pages the tracker keeps pinned for RX buffers. A guest posts
+ * up to 2 x 65528 descriptors of up to 33 pages each; every page pinned
+ * costs type1 a record. Past the cap a buffer is not armed and the tail
+ * that posts it is held from the device until the device has consumed
+ * (and the tracker unpinned) enough: a guest that posts too much receives
+ * more slowly, it loses nothing. Rings and TX rings are pinned whatever
+ * the cap (at most 256 pages each). A Linux guest keeps about 1600 pages.
+ */
+#define IVF_PIN_MAX_MIN		64
+#define IVF_PIN_MAX_MAX		BIT(22)
+static unsigned int dirty_pin_max = 32768;
+
+static int ivf_pin_max_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int n;
+	int ret;
+
+	ret = kstrtouint(val, 0, &n);
+	if (ret)
+		return ret;
+	if (n < IVF_PIN_MAX_MIN || n > IVF_PIN_MAX_MAX)
+		return -ERANGE;
+	WRITE_ONCE(dirty_pin_max, n);
+	return 0;
+}
+
+static const struct kernel_param_ops ivf_pin_max_ops = {
+	.set	= ivf_pin_max_set,
+	.get	= param_get_uint,
+};
+module_param_cb(dirty_pin_max, &ivf_pin_max_ops, &dirty_pin_max, 0644);
+MODULE_PARM_DESC(dirty_pin_max,
+		 "While tracking dirty pages through type1: pages pinned per VF past which RX buffers wait for the device to consume others, 64-4194304 (default 32768)");
+
 #define IVF_PAGE2		0x2000
 #define IVF_SH(reg)		(((reg) - IVF_PAGE2) / 4)
 /* The two RX queue register blocks, 0x2800-0x29ff, are shadowed. */
@@ -263,9 +298,10 @@ out:
 /*
  * Pin a span if it is not pinned yet and not in a range being unmapped.
  * false: it could not be pinned (it is forgotten); the device must not be
- * given it.
+ * given it. @capped: an RX buffer, which waits past dirty_pin_max.
  */
-static bool ivf_span_try(struct ivf_device *ivf, struct ivf_span *s)
+static bool ivf_span_try(struct ivf_device *ivf, struct ivf_span *s,
+			 bool capped)
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	int ret;
@@ -275,6 +311,14 @@ static bool ivf_span_try(struct ivf_device *ivf, struct ivf_span *s)
 	ivf_log_mark(d, s);
 	if (!d->pin_mode || ivf_fenced(d, s->iova, s->npages))
 		return true;
+	if (capped && d->pinned + s->npages > READ_ONCE(dirty_pin_max)) {
+		d->pin_capped++;
+		pci_info_ratelimited(ivf->core.pdev,
+				     "dirty tracking: %llu pages pinned, the cap (dirty_pin_max %u): RX tail held until the device consumes buffers\n",
+				     d->pinned, READ_ONCE(dirty_pin_max));
+		s->npages = 0;
+		return false;
+	}
 	ret = vfio_pin_pages(&ivf->core.vdev, s->iova, s->npages,
 			     IOMMU_READ | IOMMU_WRITE, d->pages);
 	if (ret == s->npages) {
@@ -298,7 +342,7 @@ static bool ivf_span_try(struct ivf_device *ivf, struct ivf_span *s)
 }
 
 static bool ivf_span_set(struct ivf_device *ivf, struct ivf_span *s,
-			 u64 addr, u64 len)
+			 u64 addr, u64 len, bool capped)
 {
 	u64 first, last;
 
@@ -310,7 +354,7 @@ static bool ivf_span_set(struct ivf_device *ivf, struct ivf_span *s,
 	last = (addr + len - 1) & PAGE_MASK;
 	s->iova = first;
 	s->npages = min_t(u64, ((last - first) >> PAGE_SHIFT) + 1, IVF_MAX_PIN);
-	return ivf_span_try(ivf, s);
+	return ivf_span_try(ivf, s, capped);
 }
 
 static void ivf_span_drop(struct ivf_device *ivf, struct ivf_span *s)
@@ -407,11 +451,12 @@ static u64 ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 			t->seq[slot] = p;
 			ok = ivf_span_set(ivf, pkt,
 					  le64_to_cpu(desc[2 * k]) & ~1ULL,
-					  ivf_pkt_size(t->srrctl));
+					  ivf_pkt_size(t->srrctl), true);
 			if (ok && split)
 				ok = ivf_span_set(ivf, hdr,
 						  le64_to_cpu(desc[2 * k + 1]) &
-						  ~1ULL, ivf_hdr_size(t->srrctl));
+						  ~1ULL, ivf_hdr_size(t->srrctl),
+						  true);
 			if (!ok) {
 				ivf_span_drop(ivf, pkt);
 				ivf_span_drop(ivf, hdr);
@@ -501,7 +546,7 @@ static int ivf_rxq_layout(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 	t->base = ivf_ring_base(rdbal, rdbah);
 	t->srrctl = srrctl;
 	ivf_span_drop(ivf, &t->ring);
-	ivf_span_set(ivf, &t->ring, t->base, (u64)ndesc * 16);
+	ivf_span_set(ivf, &t->ring, t->base, (u64)ndesc * 16, false);
 	return 0;
 }
 
@@ -801,22 +846,23 @@ static void ivf_txq_update(struct ivf_device *ivf, unsigned int q,
 
 	if (bal != t->tdbal || bah != t->tdbah || len != t->tdlen) {
 		ivf_span_drop(ivf, &t->ring);
-		ivf_span_set(ivf, &t->ring, ivf_ring_base(bal, bah), len);
+		ivf_span_set(ivf, &t->ring, ivf_ring_base(bal, bah), len,
+			     false);
 		t->tdbal = bal;
 		t->tdbah = bah;
 		t->tdlen = len;
 	} else {
-		ivf_span_try(ivf, &t->ring);
+		ivf_span_try(ivf, &t->ring, false);
 	}
 	if (wbl != t->tdwbal || wbh != t->tdwbah) {
 		ivf_span_drop(ivf, &t->wb);
 		if (wbl & IVF_TDWBAL_ENABLE)
 			ivf_span_set(ivf, &t->wb,
-				     ((u64)wbh << 32) | (wbl & ~3U), 4);
+				     ((u64)wbh << 32) | (wbl & ~3U), 4, false);
 		t->tdwbal = wbl;
 		t->tdwbah = wbh;
 	} else {
-		ivf_span_try(ivf, &t->wb);
+		ivf_span_try(ivf, &t->wb, false);
 	}
 }
 
@@ -858,10 +904,11 @@ static void ivf_dirty_retry(struct ivf_device *ivf)
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
 		struct ivf_rxq_trk *t = &d->rx[q];
 
-		ivf_span_try(ivf, &t->ring);
+		ivf_span_try(ivf, &t->ring, false);
 		for (i = 0; i < 2 * t->ndesc; i++)
+			/* the device may own it already: no cap */
 			if (t->bufs[i].npages && !t->bufs[i].pinned)
-				ivf_span_try(ivf, &t->bufs[i]);
+				ivf_span_try(ivf, &t->bufs[i], false);
 	}
 }
 
@@ -1224,6 +1271,7 @@ static int ivf_dirty_start(struct ivf_device *ivf)
 	d->pin_failures = 0;
 	d->held_tails = 0;
 	d->rx_starved = 0;
+	d->pin_capped = 0;
 	d->fenced = false;
 	atomic_set(&d->guest_reset, 0);
 	atomic_set(&d->resync, 0);
@@ -1640,8 +1688,9 @@ void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 		   d->engaged, d->paused, d->pinned, armed, d->polls, d->tails,
 		   d->pin_failures, READ_ONCE(dirty_poll_us),
 		   d->pin_mode && d->scoped);
-	seq_printf(m, "held_tails %llu\nrx_starved %llu\n", d->held_tails,
-		   d->rx_starved);
+	seq_printf(m, "held_tails %llu\nrx_starved %llu\npin_max %u\npin_capped %llu\n",
+		   d->held_tails, d->rx_starved, READ_ONCE(dirty_pin_max),
+		   d->pin_capped);
 	seq_printf(m, "logging %d\nlog_ranges %u\nlog_entries %lu\nlog_max %u\nlog_overflows %llu\n",
 		   d->logging, d->log_nranges, d->log_entries,
 		   IVF_LOG_MAX_PAGES, d->log_overflows);

@@ -210,6 +210,7 @@ struct ivf_dirty {
 	u64 pinned, polls, tails, pin_failures;
 	u64 held_tails;			/* polls that held a tail back */
 	u64 rx_starved;			/* polls that found a ring starved by us */
+	u64 pin_capped;			/* buffers left unarmed: dirty_pin_max */
 	atomic_t guest_reset;		/* the guest wrote CTRL.RST */
 };
 

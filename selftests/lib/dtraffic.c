@@ -835,3 +835,32 @@ uint64_t dsess_dbg(struct dsess *s, const char *key)
 
 	return ivf_dbg_u64(s->d.bdf, "dirty", key, &v) ? UINT64_MAX : v;
 }
+
+int vf_rx_burst(struct ivf *v, struct peer *p, int n, int ms, uint32_t *seq)
+{
+	uint8_t buf[FRAME_MAX];
+	uint64_t end;
+	int got = 0, i;
+
+	ivf_rx_poll(v, NULL, NULL, 256);	/* drop what is pending */
+	for (i = 0; i < n; i++) {
+		size_t len = frame_build(buf, v->mac, p->mac, 7, (*seq)++,
+					 FRAME_MIN);
+
+		if (peer_send(p, buf, len)) {
+			ktap_info("peer: frame %d of %d not sent: %s", i, n,
+				  strerror(errno));
+			break;
+		}
+	}
+	end = now_ns() + (uint64_t)ms * 1000000;
+	while (now_ns() < end && got < n) {
+		int r = ivf_rx_poll(v, NULL, NULL, 64);
+
+		if (r > 0)
+			got += r;
+		else
+			usleep(1000);
+	}
+	return got;
+}

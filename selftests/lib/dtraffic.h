@@ -125,6 +125,13 @@ void dtraffic_print(const struct dtraffic *t, const char *prefix);
 /* no loss, no corruption, no duplicate, everything sent arrived */
 bool dtraffic_clean(const struct dtraffic *t);
 
+/*
+ * The peer sends @n minimal frames (stream 7, numbered from *@seq on) to
+ * the VF after what was pending is dropped; how many the VF receives
+ * within @ms.
+ */
+int vf_rx_burst(struct ivf *v, struct peer *p, int n, int ms, uint32_t *seq);
+
 /* ip -n NS link set IF mtu N; 0 or -1 */
 int peer_set_mtu(const char *ns, const char *ifname, unsigned int mtu);
 

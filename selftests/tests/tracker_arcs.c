@@ -29,9 +29,13 @@
  *   srrctl    SRRCTL changed on the running queue: every descriptor the
  *             device owns is armed for the new sizes
  *   past-ring RDT past the ring is held from the device
+ *   unreadable the ring moved to an unmapped IOVA: no descriptor can be
+ *             read, the device gets none
  *   pin-hold  (type1) a buffer whose second page is not mapped can't be
  *             pinned: the tail is held before it until it is posted again
  *             with a mapped buffer
+ *   pin-cap   (type1) past dirty_pin_max pinned pages the tail is held;
+ *             frames still flow as the device consumes
  *
  * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF, IVF_VFIO, IVF_DIRTY.
  */
@@ -43,6 +47,7 @@
 #include <sys/ioctl.h>
 
 #include "dirty.h"
+#include "dtraffic.h"
 #include "frame.h"
 #include "ivf.h"
 #include "kmsg.h"
@@ -107,28 +112,7 @@ static int dbg_flag(const char *name)
 /* peer sends @n frames to the VF; how many the VF receives in @ms */
 static int rx_frames(int n, int ms)
 {
-	uint8_t buf[FRAME_MAX];
-	uint64_t end;
-	int got = 0, i;
-
-	ivf_rx_poll(&v, NULL, NULL, 256);	/* drop what is pending */
-	for (i = 0; i < n; i++) {
-		size_t len = frame_build(buf, v.mac, peer.mac, 7, seq++,
-					 FRAME_MIN);
-
-		if (peer_send(&peer, buf, len))
-			break;
-	}
-	end = now_ns() + (uint64_t)ms * 1000000;
-	while (now_ns() < end && got < n) {
-		int r = ivf_rx_poll(&v, NULL, NULL, 64);
-
-		if (r > 0)
-			got += r;
-		else
-			usleep(1000);
-	}
-	return got;
+	return vf_rx_burst(&v, &peer, n, ms, &seq);
 }
 
 static int up(void)
@@ -610,6 +594,138 @@ out:
 }
 
 /*
+ * The guest moves its ring to an IOVA that is not mapped: no descriptor
+ * can be read, so none is armed and the device gets none of them (its
+ * tail stays at its head); the ring moved back, frames flow again.
+ */
+static void case_unreadable(void)
+{
+	const char *w = "unreadable";
+	uint32_t sh, bal, rdh, rdt, grdh, grdt;
+	uint64_t fails0 = 0, fails = 0;
+	int fd, got, held;
+
+	if (!up_tracked(w, &fd))
+		goto out;
+	ivf_dbg_u64(bdf, "dirty", "pin_failures", &fails0);
+	held = dbg_flag("held_tails");
+	bal = ivf_rd(&v, IVF_RDBAL(0));
+	ivf_wr(&v, IVF_RDBAL(0), 0x7e000000);
+	usleep(100000);
+	grdh = ivf_rd(&v, IVF_RDH(0));
+	grdt = ivf_rd(&v, IVF_RDT(0));
+	dbg_rx0("rdh", &sh, &rdh);
+	dbg_rx0("rdt", &sh, &rdt);
+	ivf_dbg_u64(bdf, "dirty", "pin_failures", &fails);
+	ktap_check(rdt == rdh && grdt != grdh && fails > fails0 &&
+		   dbg_flag("held_tails") > held,
+		   "%s: ring at unmapped IOVA 0x7e000000: the device owns none of the %u descriptors posted (RDH %u RDT %u), %llu descriptor reads failed",
+		   w, (grdt + v.rx_count - grdh) % v.rx_count, rdh, rdt,
+		   (unsigned long long)(fails - fails0));
+	ivf_wr(&v, IVF_RDBAL(0), bal);
+	device_rdt(ivf_rd(&v, IVF_RDT(0)));
+	got = rx_frames(8, 2000);
+	ktap_check(got == 8, "%s: the ring back, 8 of 8 frames received (%d)",
+		   w, got);
+out:
+	if (fd >= 0)
+		close(fd);
+	mig_set_state(&d, S_RUNNING, NULL);
+	down();
+}
+
+/*
+ * type1: past dirty_pin_max pinned pages a buffer is not armed and the
+ * tail that posts it is held; the device gets the rest as it consumes
+ * (the tracker unpins what it consumed). The cap set low (64 pages) for
+ * the case, the ring laid out again (a header size change) so that every
+ * buffer the device owns is armed anew.
+ */
+static void case_pin_cap(void)
+{
+	const char *w = "pin-cap";
+	uint32_t sh, rdh, rdt, grdh, grdt, owned, srr;
+	uint64_t cap = 0, pinned = 0;
+	int fd, got, capped, i, ret;
+
+	if (!up_tracked(w, &fd))
+		goto out;
+	if (d.dirty_log) {
+		ktap_info("%s: DMA logging pins nothing: case left out", w);
+		goto out;
+	}
+	ret = ivf_param_get("dirty_pin_max", &cap);
+	if (!ktap_check(!ret && cap >= 64 &&
+			!ivf_param_set("dirty_pin_max", 64),
+			"%s: dirty_pin_max %llu set to 64", w,
+			(unsigned long long)cap))
+		goto out;
+	srr = ivf_rd(&v, IVF_SRRCTL(0));
+	/* header size 64 bytes off: unused by one-buffer descriptors */
+	ivf_wr(&v, IVF_SRRCTL(0), srr ^ (64u << IVF_SRRCTL_BSIZEHDR_SHIFT));
+	usleep(100000);
+	grdh = ivf_rd(&v, IVF_RDH(0));
+	grdt = ivf_rd(&v, IVF_RDT(0));
+	dbg_rx0("rdh", &sh, &rdh);
+	dbg_rx0("rdt", &sh, &rdt);
+	owned = (rdt + v.rx_count - rdh) % v.rx_count;
+	ivf_dbg_u64(bdf, "dirty", "pinned", &pinned);
+	capped = dbg_flag("pin_capped");
+	ktap_check(pinned <= 64 && owned < (grdt + v.rx_count - grdh) % v.rx_count &&
+		   capped > 0 && dbg_flag("held_tails") > 0,
+		   "%s: %llu pages pinned, the device owns %u of the %u descriptors posted (capped %d)",
+		   w, (unsigned long long)pinned, owned,
+		   (grdt + v.rx_count - grdh) % v.rx_count, capped);
+	/*
+	 * The device owns what was armed: frames in bursts smaller than
+	 * that, as into a smaller ring; 200 in all, more than the cap.
+	 */
+	for (got = 0, i = 0; i < 8; i++) {
+		uint64_t end = now_ns() + 300000000ull;
+		int r;
+
+		/* the device has what the poller forwards: 25 for the burst */
+		while (!dbg_rx0("rdh", &sh, &rdh) && !dbg_rx0("rdt", &sh, &rdt) &&
+		       (rdt + v.rx_count - rdh) % v.rx_count < 25 &&
+		       now_ns() < end)
+			usleep(2000);
+		r = rx_frames(25, 2000);
+
+		if (r != 25) {
+			uint32_t ctl, shctl;
+
+			dbg_rx0("rdh", &sh, &rdh);
+			dbg_rx0("rdt", &sh, &rdt);
+			dbg_rx0("rxdctl", &shctl, &ctl);
+			ktap_info("%s: burst %d: %d of 25; device RDH %u RDT %u RXDCTL 0x%x (shadow 0x%x), guest RDT %u, rx_starved %d, forwarded %d, held %d",
+				  w, i, r, rdh, rdt, ctl, shctl,
+				  ivf_rd(&v, IVF_RDT(0)),
+				  dbg_flag("rx_starved"),
+				  dbg_flag("forwarded_tails"),
+				  dbg_flag("held_tails"));
+		}
+		got += r;
+	}
+	ivf_dbg_u64(bdf, "dirty", "pinned", &pinned);
+	ktap_check(got == 200 && pinned <= 64,
+		   "%s: 200 of 200 frames received in bursts of 25 through the held tail (%d), still %llu pages pinned",
+		   w, got, (unsigned long long)pinned);
+	ivf_param_set("dirty_pin_max", cap);
+	grdt = ivf_rd(&v, IVF_RDT(0));
+	rdt = device_rdt(grdt);
+	ktap_check(rdt == grdt,
+		   "%s: the cap back at %llu, the device gets the guest's tail (%u, guest %u)",
+		   w, (unsigned long long)cap, rdt, grdt);
+out:
+	if (cap)
+		ivf_param_set("dirty_pin_max", cap);
+	if (fd >= 0)
+		close(fd);
+	mig_set_state(&d, S_RUNNING, NULL);
+	down();
+}
+
+/*
  * dirty_poll_us is bounded: near UINT_MAX the poller slept 71 minutes and
  * closing the device waited for it.
  */
@@ -687,7 +803,9 @@ int main(void)
 	case_lowpower();
 	case_srrctl();
 	case_past_ring();
+	case_unreadable();
 	case_pin_hold();
+	case_pin_cap();
 	peer_close(&peer);
 	ktap_finish();
 }
