@@ -194,14 +194,31 @@ static bool forward_lags(struct dsess *s, unsigned int trials, double *min,
 static bool rdh_follows(struct dsess *s, unsigned int polls)
 {
 	unsigned int i, got = 0, want = (s->v.rx_next + 8) % s->v.rx_count;
-	uint64_t t0 = now_ns();
+	uint64_t t0;
+	char dbg[1024], *p;
 
+	/*
+	 * Tracking: the tails the guest rang last reach the device first (a
+	 * burst into a ring the poller has not refilled yet is dropped by the
+	 * device, as on any NIC: README, "Traffic while tracking").
+	 */
+	if (polls)
+		dsess_wait_polls(s, 2);
+	t0 = now_ns();
 	for (i = 0; i < 8; i++)
 		send_probe(s);
 	while (got < 8 && now_ns() - t0 < 2000000000ull)
 		got += rx_for(s, 20);
 	if (got != 8 || s->v.rx_next != want) {
-		ktap_info("only %u of 8 frames came in", got);
+		ktap_info("only %u of 8 frames came in (rx_next %u, RDH %u RDT %u as the VF sees them)",
+			  got, s->v.rx_next, ivf_rd(&s->v, IVF_RDH(0)),
+			  ivf_rd(&s->v, IVF_RDT(0)));
+		if (!ivf_dbg_read(s->v.dev->bdf, "dirty", dbg, sizeof(dbg))) {
+			for (p = dbg; *p; p++)
+				if (*p == '\n')
+					*p = ' ';
+			ktap_info("debugfs dirty: %s", dbg);
+		}
 		return false;
 	}
 	if (polls)
