@@ -224,7 +224,7 @@ dst_start() {
 	# shellcheck disable=SC2207
 	[ "$vf" = - ] || dev=($(vfdev "$vf"))
 	qm_start "$name" linux "${dev[@]}" "$@" -incoming "$inc" || return 1
-	[ "$inc" = defer ] || wait_for 60 "[ -S '$QM/mig.sock' ]"
+	[ "$inc" = defer ] || wait_for 300 "[ -S '$QM/mig.sock' ]"
 }
 
 start_migration() { # SRC [max-bandwidth]
