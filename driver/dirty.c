@@ -62,6 +62,39 @@
 
 #include "ivf.h"
 
+/* A module parameter that refuses values outside [min, max] (ERANGE). */
+struct ivf_uint_param {
+	unsigned int *val;
+	unsigned int min, max;
+};
+
+static int ivf_uint_set(const char *val, const struct kernel_param *kp)
+{
+	const struct ivf_uint_param *p = kp->arg;
+	unsigned int n;
+	int ret;
+
+	ret = kstrtouint(val, 0, &n);
+	if (ret)
+		return ret;
+	if (n < p->min || n > p->max)
+		return -ERANGE;
+	WRITE_ONCE(*p->val, n);
+	return 0;
+}
+
+static int ivf_uint_get(char *buf, const struct kernel_param *kp)
+{
+	const struct ivf_uint_param *p = kp->arg;
+
+	return sysfs_emit(buf, "%u\n", READ_ONCE(*p->val));
+}
+
+static const struct kernel_param_ops ivf_uint_ops = {
+	.set	= ivf_uint_set,
+	.get	= ivf_uint_get,
+};
+
 /*
  * The poller's period. Bounded: a period near UINT_MAX would put the
  * poller to sleep for 71 minutes, and kthread_stop() (device close) would
@@ -70,26 +103,10 @@
 #define IVF_POLL_US_MIN		5
 #define IVF_POLL_US_MAX		1000000
 static unsigned int dirty_poll_us = 50;
-
-static int ivf_poll_us_set(const char *val, const struct kernel_param *kp)
-{
-	unsigned int us;
-	int ret;
-
-	ret = kstrtouint(val, 0, &us);
-	if (ret)
-		return ret;
-	if (us < IVF_POLL_US_MIN || us > IVF_POLL_US_MAX)
-		return -ERANGE;
-	WRITE_ONCE(dirty_poll_us, us);
-	return 0;
-}
-
-static const struct kernel_param_ops ivf_poll_us_ops = {
-	.set	= ivf_poll_us_set,
-	.get	= param_get_uint,
+static struct ivf_uint_param ivf_poll_us_param = {
+	&dirty_poll_us, IVF_POLL_US_MIN, IVF_POLL_US_MAX
 };
-module_param_cb(dirty_poll_us, &ivf_poll_us_ops, &dirty_poll_us, 0644);
+module_param_cb(dirty_poll_us, &ivf_uint_ops, &ivf_poll_us_param, 0644);
 MODULE_PARM_DESC(dirty_poll_us,
 		 "While tracking dirty pages: period of the RX doorbell poller in microseconds, 5-1000000 (default 50)");
 
@@ -99,32 +116,14 @@ MODULE_PARM_DESC(dirty_poll_us,
  * costs type1 a record. Past the cap a buffer is not armed and the tail
  * that posts it is held from the device until the device has consumed
  * (and the tracker unpinned) enough: a guest that posts too much receives
- * more slowly, it loses nothing. Rings and TX rings are pinned whatever
- * the cap (at most 256 pages each). A Linux guest keeps about 1600 pages.
+ * as into a shorter ring. Rings and TX rings are pinned whatever the cap
+ * (at most 256 pages each). A Linux guest keeps about 1600 pages.
  */
-#define IVF_PIN_MAX_MIN		64
-#define IVF_PIN_MAX_MAX		BIT(22)
 static unsigned int dirty_pin_max = 32768;
-
-static int ivf_pin_max_set(const char *val, const struct kernel_param *kp)
-{
-	unsigned int n;
-	int ret;
-
-	ret = kstrtouint(val, 0, &n);
-	if (ret)
-		return ret;
-	if (n < IVF_PIN_MAX_MIN || n > IVF_PIN_MAX_MAX)
-		return -ERANGE;
-	WRITE_ONCE(dirty_pin_max, n);
-	return 0;
-}
-
-static const struct kernel_param_ops ivf_pin_max_ops = {
-	.set	= ivf_pin_max_set,
-	.get	= param_get_uint,
+static struct ivf_uint_param ivf_pin_max_param = {
+	&dirty_pin_max, 64, BIT(22)
 };
-module_param_cb(dirty_pin_max, &ivf_pin_max_ops, &dirty_pin_max, 0644);
+module_param_cb(dirty_pin_max, &ivf_uint_ops, &ivf_pin_max_param, 0644);
 MODULE_PARM_DESC(dirty_pin_max,
 		 "While tracking dirty pages through type1: pages pinned per VF past which RX buffers wait for the device to consume others, 64-4194304 (default 32768)");
 
