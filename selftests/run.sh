@@ -137,7 +137,7 @@ fi
 # unmapping pinned pages makes type1 itself take iommu->lock under its
 # device_list_lock (README, "The lab").
 # A run of chosen tests (IVF_TESTS) leaves it out unless it names its own.
-itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev tracker_arcs_cdev stale_fd_cdev reset_race_cdev log_bound_cdev iommufd_race_cdev dirty_exact_cdev dirty_contract_cdev dirty_vmm_cdev migration_fsm_cdev migrate_cdev migration_reset_cdev migration_stream_cdev}
+itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev tracker_arcs_cdev stale_fd_cdev reset_race_cdev log_bound_cdev iommufd_race_cdev dirty_exact_cdev dirty_contract_cdev dirty_vmm_cdev migration_fsm_cdev migrate_cdev migration_reset_cdev migration_stream_cdev hostile_guest_cdev}
 itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log dirty_exact_log}
 if [ -n "${IVF_TESTS:-}" ]; then
 	[ -n "${IVF_TESTS_IOMMUFD:-}" ] || itests=
@@ -148,9 +148,11 @@ if [ -n "$iommufd_kernel" ] && [ -n "$itests$itests1$qtestsi" ]; then
 	IVF_KERNEL=iommufd selftests/vm/lab.sh build
 	verdict "module builds for the IOMMUFD lab kernel" $?
 	# KASAN slows the guest's kernel about twentyfold under TCG: dirty_exact
-	# checks 4000 frames per run there (26000 on Debian's kernel).
+	# checks 4000 frames per run there (26000 on Debian's kernel), and the
+	# hostile-guest soak runs 30 s (60 s there).
 	[ -z "$itests" ] ||
-		IVF_KERNEL=iommufd IVF_EXACT_FRAMES=4000 IVF_TESTS=$itests \
+		IVF_KERNEL=iommufd IVF_EXACT_FRAMES=4000 \
+		IVF_HOSTILE_SECS=${IVF_HOSTILE_SECS:-30} IVF_TESTS=$itests \
 		lab_suite "lab-iommufd"
 	[ -z "$itests1" ] ||
 		IVF_KERNEL=iommufd IVF_LOCKDEP=0 IVF_EXACT_FRAMES=4000 \
