@@ -27,6 +27,11 @@
  *	answers those two itself and leaves the rest to the core's ioctl.
  * IVF_HAVE_MATCH_TOKEN_UUID (6.18+): the VF token check is an op, and the
  *	core's match calls it without a NULL check: it must be set.
+ * IVF_HAVE_PRECOPY_INFO_V2 (Debian's 7.2 and 7.3): a user may opt in to
+ *	VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, after which the flags of
+ *	VFIO_MIG_GET_PRECOPY_INFO are an output. We never start new initial
+ *	data, so we answer 0 there; without the opt-in the user's flags are
+ *	returned as they came, as vfio-pci drivers always did.
  * IVF_HAVE_NS_TOKEN (up to 6.12): MODULE_IMPORT_NS() takes a bare symbol
  *	namespace; 6.13 made it a string.
  *
@@ -74,6 +79,16 @@ static inline void __iomem *ivf_core_iomap(struct vfio_pci_core_device *vdev,
 	int ret = vfio_pci_core_setup_barmap(vdev, bar);
 
 	return ret ? IOMEM_ERR_PTR(ret) : vdev->barmap[bar];
+#endif
+}
+
+/* The flags VFIO_MIG_GET_PRECOPY_INFO returns in @info. */
+static inline void ivf_precopy_info_flags(struct vfio_device *vdev,
+					  struct vfio_precopy_info *info)
+{
+#ifdef IVF_HAVE_PRECOPY_INFO_V2
+	if (vdev->precopy_info_v2)
+		info->flags = 0;
 #endif
 }
 
