@@ -4,10 +4,12 @@
 # suite's headers need that suite's compiler (trixie's and its backports'
 # need gcc-14, sid's gcc-16; the host is bookworm, gcc-12). A build root is
 # a minimal Debian of that suite made with mmdebstrap from Debian's
-# registry, with the compiler, make, sparse and the headers of the kernels
-# below. It is cached in $IVF_CACHE/buildroot-SUITE-HASH, HASH covering
-# the mirror lines and the package list: a changed list makes a new root
-# (and the old ones of that suite are removed).
+# registry, with the compiler, make, sparse and the headers of the suite's
+# current kernels (see suite_conf). It is cached in
+# $IVF_CACHE/buildroot-SUITE-HASH, HASH covering the sources and the
+# package list: a changed list (Debian uploaded a new kernel) makes a new
+# root, and the old ones of that suite are removed. If the registry can't
+# be reached, the newest cached root of the suite is used.
 #
 #   buildroot.sh path SUITE                 make the root if needed, print it
 #   buildroot.sh kernels SUITE              the kernel versions it holds
@@ -23,37 +25,39 @@ set -eo pipefail
 
 MIRROR=${IVF_MIRROR:-http://deb.debian.org/debian}
 
-# Per suite: the apt sources, the compiler, the kernels. The kernel list is
-# pinned: a new Debian upload is a deliberate change (and a new root).
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+
+# Per suite: the apt sources, the compiler and tools. The kernels are the
+# headers every linux-headers-amd64 in those sources depends on (the
+# newest of each suite: trixie's and trixie-backports', sid's), so a new
+# Debian upload makes a new root; IVF_BR_KERNELS="7.3.4+deb13-amd64 ..."
+# names them instead.
 suite_conf() {
+	local o="[signed-by=$KEYRING]"
+	# The mirror's sid Release file is a snapshot whose Valid-Until has
+	# passed; its signature is still checked.
+	local sid="[signed-by=$KEYRING check-valid-until=no]"
+
 	case $1 in
 	trixie)
 		# trixie's sparse (0.6.4) can't parse __typeof_unqual__,
 		# which 7.x's headers use (and checker-valid.sh tests): sparse
 		# is built from sid's source package (0.6.5~rc1) instead.
-		SOURCES=("deb $MIRROR trixie main"
-			 "deb $MIRROR trixie-backports main"
-			 "deb-src [check-valid-until=no] $MIRROR sid main")
-		PKGS="gcc-14 make libc6-dev dpkg-dev
-		      linux-headers-6.12.117+deb13-amd64
-		      linux-headers-7.3.4+deb13-amd64 linux-source-7.3"
-		APTOPTS=()
+		SOURCES=("deb $o $MIRROR trixie main"
+			 "deb $o $MIRROR trixie-backports main"
+			 "deb-src $sid $MIRROR sid main")
+		PKGS="gcc-14 make libc6-dev dpkg-dev"
 		SPARSE_SRC=sid
 		;;
 	sid)
-		SOURCES=("deb $MIRROR sid main")
-		PKGS="gcc-16 make sparse libc6-dev
-		      linux-headers-7.2.13+deb14-amd64 linux-source-7.2"
-		# The mirror's sid Release file is a snapshot whose
-		# Valid-Until has passed; its signature is still checked.
-		APTOPTS=(--aptopt='Acquire::Check-Valid-Until "false"')
+		SOURCES=("deb $sid $MIRROR sid main")
+		PKGS="gcc-16 make sparse libc6-dev"
 		SPARSE_SRC=
 		;;
 	bookworm)
-		# 6.1 (6.1.176, ABI 6.1.0-50): a kernel the driver refuses.
-		SOURCES=("deb $MIRROR bookworm main")
-		PKGS="gcc-12 make libc6-dev linux-headers-6.1.0-50-amd64"
-		APTOPTS=()
+		# 6.1: a kernel the driver refuses.
+		SOURCES=("deb $o $MIRROR bookworm main")
+		PKGS="gcc-12 make libc6-dev"
 		SPARSE_SRC=
 		;;
 	*)
@@ -63,29 +67,62 @@ suite_conf() {
 	PKGS=$(echo $PKGS)
 }
 
+# The kernel releases of the suite's linux-headers-amd64 packages, asked of
+# the registry with apt, in a private apt state (the host's is untouched).
+resolve_kernels() {
+	local d=$IVF_CACHE/buildroot-apt/$1 v
+	local opts
+
+	if [ -n "$IVF_BR_KERNELS" ]; then
+		echo $IVF_BR_KERNELS
+		return
+	fi
+	mkdir -p "$d/lists/partial" "$d/parts" "$d/cache/archives/partial"
+	: >"$d/status"
+	printf '%s\n' "${SOURCES[@]}" | grep '^deb ' >"$d/sources.list"
+	opts=(-o Dir::Etc::SourceList="$d/sources.list"
+	      -o Dir::Etc::SourceParts="$d/parts"
+	      -o Dir::Etc::Preferences=/dev/null
+	      -o Dir::Etc::PreferencesParts="$d/parts"
+	      -o Dir::State::Lists="$d/lists" -o Dir::State::Status="$d/status"
+	      -o Dir::Cache="$d/cache" -o APT::Architecture=amd64
+	      -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+	apt-get "${opts[@]}" -qq --error-on=any update >&2 || return 1
+	for v in $(apt-cache "${opts[@]}" madison linux-headers-amd64 |
+		   awk -F'|' '{ gsub(/ /, "", $2); print $2 }'); do
+		apt-cache "${opts[@]}" show "linux-headers-amd64=$v" |
+			sed -n 's/^Depends: //p' | tr ',' '\n' |
+			sed -n 's/^ *linux-headers-\([0-9][^ ]*\).*/\1/p' |
+			head -n1
+	done | sort -uV
+}
+
 root_path() {
 	local hash
 
-	hash=$( { printf '%s\n' "${SOURCES[@]}" "$PKGS" "${APTOPTS[@]}" "$SPARSE_SRC"; } |
+	hash=$( { printf '%s\n' "${SOURCES[@]}" "$PKGS" "$SPARSE_SRC"; } |
 		sha256sum | cut -c1-12)
 	echo "$IVF_CACHE/buildroot-$1-$hash"
 }
 
-# Since 6.17 the kernel's Makefile runs scripts/checker-valid.sh before it
-# lets sparse run (C=1/C=2), and Debian's headers packages do not ship that
-# script: sparse is then silently off, with a warning. Each root holds the
-# linux-source of its newest kernel; take the script from there, into the
-# headers (of this private root) that call it and lack it.
+# 7.x's Makefile runs scripts/checker-valid.sh before it lets sparse run
+# (C=1/C=2), and Debian's headers packages do not ship that script: sparse
+# is then silently off, with a line that does not say "warning". Take the
+# script from the kernel's linux-source package into the headers (of this
+# private root) that call it and lack it.
 add_checker() {
-	local root=$1 common src
+	local root=$1 common mm src
 
 	for common in "$root"/usr/src/linux-headers-*-common; do
 		[ -e "$common/scripts/checker-valid.sh" ] && continue
 		grep -q checker-valid "$common/Makefile" || continue
-		src=${common##*/linux-headers-}
-		src=$(echo "$src" | sed -E 's/^([0-9]+\.[0-9]+).*/\1/')
-		src=$root/usr/src/linux-source-$src.tar.xz
-		[ -f "$src" ] || { echo "no $src for $common" >&2; return 1; }
+		mm=$(echo "${common##*/linux-headers-}" |
+		     sed -E 's/^([0-9]+\.[0-9]+).*/\1/')
+		src=$root/usr/src/linux-source-$mm.tar.xz
+		[ -f "$src" ] ||
+			chroot "$root" apt-get install -y -q \
+				--no-install-recommends "linux-source-$mm" >&2 ||
+			return 1
 		tar -xJf "$src" -O --wildcards '*/scripts/checker-valid.sh' \
 			>"$common/scripts/checker-valid.sh" &&
 			chmod 755 "$common/scripts/checker-valid.sh" || return 1
@@ -108,11 +145,30 @@ add_sparse() {
 		rm -rf sparse*" >&2
 }
 
+# Make the root, or find it; then hold it (fd 9) shared, so no other run
+# removes it while we build in it. Making and removing are exclusive.
 make_root() {
-	local suite=$1 root tmp old hooks
+	local suite=$1 root tmp old hooks ks k
 
+	flock -x 9
+	if ! ks=$(resolve_kernels "$suite") || [ -z "$ks" ]; then
+		# The registry can't be asked: the newest root made will do.
+		root=$(ls -dt "$IVF_CACHE/buildroot-$suite"-*/.ivf-complete \
+		       2>/dev/null | head -n1)
+		[ -n "$root" ] ||
+			die "buildroot: can't find $suite's kernels, and no root is cached"
+		root=${root%/.ivf-complete}
+		log "buildroot: registry not reachable, using $root"
+		flock -s 9
+		echo "$root"
+		return
+	fi
+	for k in $ks; do
+		PKGS="$PKGS linux-headers-$k"
+	done
 	root=$(root_path "$suite")
 	if [ -f "$root/.ivf-complete" ]; then
+		flock -s 9
 		echo "$root"
 		return
 	fi
@@ -125,7 +181,7 @@ make_root() {
 	tmp=$root.tmp
 	rm -rf "$tmp"
 	mkdir -p "$IVF_CACHE"
-	mmdebstrap --mode=root --variant=apt "${APTOPTS[@]}" \
+	mmdebstrap --mode=root --variant=apt \
 		--include="${PKGS// /,}" \
 		--customize-hook='chroot "$1" apt-get clean' \
 		--customize-hook="$(declare -f add_checker); add_checker \"\$1\"" \
@@ -142,6 +198,7 @@ make_root() {
 			rm -rf "$old" ;;
 		esac
 	done
+	flock -s 9
 	echo "$root"
 }
 
@@ -204,6 +261,8 @@ build() {
 cmd=$1 suite=$2
 [ -n "$suite" ] || die "usage: $0 path|kernels|build|check SUITE [KVER [MAKE ARGS]]"
 suite_conf "$suite"
+mkdir -p "$IVF_CACHE"
+exec 9>"$IVF_CACHE/buildroot-$suite.lock"
 case $cmd in
 path)
 	make_root "$suite"
