@@ -41,7 +41,12 @@
  * vdev->pci_ops->get_dmabuf_phys, which we leave NULL: -EOPNOTSUPP, so
  * trapped page 0 can't be exported), PASID attach (ops left NULL, the
  * 82576 VF has no PASID), .dma_unmap and vfio_pin_pages() (unchanged), and
- * the migration and log ops (unchanged).
+ * the migration and log ops (unchanged), vfio_mig_get_next_state() (the
+ * same code as 6.12.95: lm.c's refusal of the arcs it loops on still
+ * matters), and reset_done (7.3's PCI core warns when a driver has none;
+ * ours has one). Debian's 7.2 and 7.3 still have no IOMMUFD: the DMA
+ * logging backend (dirty.c) compiles there only with CONFIG_IOMMUFD_DRIVER
+ * forced on, which was tried once, warning-free.
  */
 #ifndef IVF_COMPAT_H
 #define IVF_COMPAT_H
