@@ -10,7 +10,7 @@
  * and the driver can zap any sub-range itself with ivf_bar0_zap().
  *
  * The MSI-X BAR (BAR3) is offered for read/write only, never for mmap: see
- * ivf_msix_region_info().
+ * ivf_region_info().
  */
 #include <linux/io.h>
 #include <linux/mm.h>
@@ -25,8 +25,11 @@
 
 int ivf_bar0_enable(struct ivf_device *ivf)
 {
-	/* Request BAR0 and map it for the trapped accesses. */
-	return vfio_pci_core_setup_barmap(&ivf->core, VFIO_PCI_BAR0_REGION_INDEX);
+	/* BAR0 requested and mapped for the trapped accesses. */
+	void __iomem *io = ivf_core_iomap(&ivf->core,
+					  VFIO_PCI_BAR0_REGION_INDEX);
+
+	return PTR_ERR_OR_ZERO(io);
 }
 
 /*
@@ -46,81 +49,6 @@ static bool ivf_bar0_decodes(struct vfio_pci_core_device *vdev)
 	return cmd & PCI_COMMAND_MEMORY;
 }
 
-/* Copy region info and its capability chain out to the user. */
-static long ivf_region_info_put(struct vfio_region_info __user *arg,
-				struct vfio_region_info *info,
-				struct vfio_info_cap *caps)
-{
-	unsigned long minsz = offsetofend(struct vfio_region_info, offset);
-	long ret = 0;
-
-	info->cap_offset = 0;
-	if (caps->size) {
-		if (info->argsz < sizeof(*info) + caps->size) {
-			info->argsz = sizeof(*info) + caps->size;
-		} else {
-			vfio_info_cap_shift(caps, sizeof(*info));
-			if (copy_to_user(arg + 1, caps->buf, caps->size))
-				ret = -EFAULT;
-			info->cap_offset = sizeof(*info);
-		}
-		kfree(caps->buf);
-	}
-	if (!ret && copy_to_user(arg, info, minsz))
-		ret = -EFAULT;
-	return ret;
-}
-
-static int ivf_region_info_get(struct vfio_region_info __user *arg,
-			       struct vfio_region_info *info, u32 index)
-{
-	unsigned long minsz = offsetofend(struct vfio_region_info, offset);
-
-	if (copy_from_user(info, arg, minsz))
-		return -EFAULT;
-	if (info->argsz < minsz)
-		return -EINVAL;
-	/* The caller saw @index; answer for it whatever a re-read says. */
-	info->index = index;
-	info->offset = VFIO_PCI_INDEX_TO_OFFSET(index);
-	info->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
-	return 0;
-}
-
-long ivf_bar0_region_info(struct ivf_device *ivf,
-			  struct vfio_region_info __user *arg)
-{
-	struct vfio_pci_core_device *vdev = &ivf->core;
-	struct vfio_region_info_cap_sparse_mmap *sparse;
-	struct vfio_info_cap caps = { .buf = NULL, .size = 0 };
-	struct vfio_region_info info;
-	size_t sz = struct_size(sparse, areas, 1);
-	int ret;
-
-	ret = ivf_region_info_get(arg, &info, VFIO_PCI_BAR0_REGION_INDEX);
-	if (ret)
-		return ret;
-	info.size = pci_resource_len(vdev->pdev, VFIO_PCI_BAR0_REGION_INDEX);
-
-	if (vdev->bar_mmap_supported[VFIO_PCI_BAR0_REGION_INDEX]) {
-		sparse = kzalloc(sz, GFP_KERNEL);
-		if (!sparse)
-			return -ENOMEM;
-		sparse->header.id = VFIO_REGION_INFO_CAP_SPARSE_MMAP;
-		sparse->header.version = 1;
-		sparse->nr_areas = 1;
-		sparse->areas[0].offset = IVF_BAR0_MAP_START;
-		sparse->areas[0].size = info.size - IVF_BAR0_MAP_START;
-		ret = vfio_info_add_capability(&caps, &sparse->header, sz);
-		kfree(sparse);
-		if (ret)
-			return ret;
-		info.flags |= VFIO_REGION_INFO_FLAG_MMAP |
-			      VFIO_REGION_INFO_FLAG_CAPS;
-	}
-	return ivf_region_info_put(arg, &info, &caps);
-}
-
 /*
  * Whether region @index is the MSI-X BAR (BAR3 on the 82576 VF). It holds
  * the MSI-X table and the PBA and nothing else, and a VMM emulates both.
@@ -132,7 +60,41 @@ bool ivf_is_msix_bar(struct ivf_device *ivf, u32 index)
 	       index == ivf->core.msix_bar;
 }
 
+/* The regions the driver answers GET_REGION_INFO for itself. */
+bool ivf_region_is_ours(struct ivf_device *ivf, u32 index)
+{
+	return index == VFIO_PCI_BAR0_REGION_INDEX ||
+	       ivf_is_msix_bar(ivf, index);
+}
+
+/* BAR0 may be mapped from page 1 on; page 0 is trapped. */
+static int ivf_bar0_sparse_cap(struct vfio_info_cap *caps, u64 size)
+{
+	struct vfio_region_info_cap_sparse_mmap *sparse;
+	size_t sz = struct_size(sparse, areas, 1);
+	int ret;
+
+	sparse = kzalloc(sz, GFP_KERNEL);
+	if (!sparse)
+		return -ENOMEM;
+	sparse->header.id = VFIO_REGION_INFO_CAP_SPARSE_MMAP;
+	sparse->header.version = 1;
+	sparse->nr_areas = 1;
+	sparse->areas[0].offset = IVF_BAR0_MAP_START;
+	sparse->areas[0].size = size - IVF_BAR0_MAP_START;
+	ret = vfio_info_add_capability(caps, &sparse->header, sz);
+	kfree(sparse);
+	return ret;
+}
+
 /*
+ * Region info of BAR0 and of the MSI-X BAR (ivf_region_is_ours()) into
+ * @info and @caps, as .get_region_info_caps answers: the caller copies
+ * @info in and out and sets VFIO_REGION_INFO_FLAG_CAPS when @caps has any.
+ *
+ * BAR0: read/write, and mmap of pages 1-3 only (a sparse-mmap capability),
+ * where the core would let it be mapped at all.
+ *
  * The MSI-X BAR: read/write, never mmap. The core offers it for mmap with
  * the MSIX_MAPPABLE capability; QEMU then maps it whole and lays its
  * emulated MSI-X table over the first 0x30 bytes, which leaves a RAM-device
@@ -141,18 +103,69 @@ bool ivf_is_msix_bar(struct ivf_device *ivf, u32 index)
  * the migration fails at its first RAM pass. Nothing in this BAR is worth
  * mapping: QEMU traps it whole this way, and no section is left unaligned.
  */
-long ivf_msix_region_info(struct ivf_device *ivf, u32 index,
-			  struct vfio_region_info __user *arg)
+int ivf_region_info(struct ivf_device *ivf, struct vfio_region_info *info,
+		    struct vfio_info_cap *caps)
 {
-	struct vfio_info_cap caps = { .buf = NULL, .size = 0 };
-	struct vfio_region_info info;
+	struct vfio_pci_core_device *vdev = &ivf->core;
+	u32 index = info->index;
 	int ret;
 
-	ret = ivf_region_info_get(arg, &info, index);
+	info->offset = VFIO_PCI_INDEX_TO_OFFSET(index);
+	info->size = pci_resource_len(vdev->pdev, index);
+	info->flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+	if (index != VFIO_PCI_BAR0_REGION_INDEX ||
+	    !vdev->bar_mmap_supported[VFIO_PCI_BAR0_REGION_INDEX])
+		return 0;
+
+	ret = ivf_bar0_sparse_cap(caps, info->size);
 	if (ret)
 		return ret;
-	info.size = pci_resource_len(ivf->core.pdev, index);
-	return ivf_region_info_put(arg, &info, &caps);
+	info->flags |= VFIO_REGION_INFO_FLAG_MMAP;
+	return 0;
+}
+
+/*
+ * VFIO_DEVICE_GET_REGION_INFO for one of our regions, on kernels where it
+ * reaches .ioctl (no .get_region_info_caps): copy in, answer as
+ * ivf_region_info() does, copy out with the capability chain.
+ */
+long ivf_region_info_ioctl(struct ivf_device *ivf, u32 index,
+			   struct vfio_region_info __user *arg)
+{
+	unsigned long minsz = offsetofend(struct vfio_region_info, offset);
+	struct vfio_info_cap caps = { .buf = NULL, .size = 0 };
+	struct vfio_region_info info;
+	long ret;
+
+	if (copy_from_user(&info, arg, minsz))
+		return -EFAULT;
+	if (info.argsz < minsz)
+		return -EINVAL;
+	/* The caller saw @index; answer for it whatever a re-read says. */
+	info.index = index;
+	ret = ivf_region_info(ivf, &info, &caps);
+	if (ret)
+		goto out;
+
+	info.cap_offset = 0;
+	if (caps.size) {
+		info.flags |= VFIO_REGION_INFO_FLAG_CAPS;
+		if (info.argsz < sizeof(info) + caps.size) {
+			info.argsz = sizeof(info) + caps.size;
+		} else {
+			vfio_info_cap_shift(&caps, sizeof(info));
+			if (copy_to_user(arg + 1, caps.buf, caps.size)) {
+				ret = -EFAULT;
+				goto out;
+			}
+			info.cap_offset = sizeof(info);
+		}
+	}
+	if (copy_to_user(arg, &info, minsz))
+		ret = -EFAULT;
+out:
+	kfree(caps.buf);
+	return ret;
 }
 
 ssize_t ivf_bar0_rw(struct ivf_device *ivf, char __user *buf, size_t count,

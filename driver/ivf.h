@@ -233,14 +233,15 @@ static inline struct ivf_device *ivf_from_vdev(struct vfio_device *vdev)
 
 /* bar.c */
 int ivf_bar0_enable(struct ivf_device *ivf);
-long ivf_bar0_region_info(struct ivf_device *ivf,
-			  struct vfio_region_info __user *arg);
+bool ivf_region_is_ours(struct ivf_device *ivf, u32 index);
+int ivf_region_info(struct ivf_device *ivf, struct vfio_region_info *info,
+		    struct vfio_info_cap *caps);
+long ivf_region_info_ioctl(struct ivf_device *ivf, u32 index,
+			   struct vfio_region_info __user *arg);
 ssize_t ivf_bar0_rw(struct ivf_device *ivf, char __user *buf, size_t count,
 		    loff_t *ppos, bool iswrite);
 int ivf_bar0_mmap(struct ivf_device *ivf, struct vm_area_struct *vma);
 bool ivf_is_msix_bar(struct ivf_device *ivf, u32 index);
-long ivf_msix_region_info(struct ivf_device *ivf, u32 index,
-			  struct vfio_region_info __user *arg);
 int ivf_msix_mmap(struct ivf_device *ivf, u32 index);
 void ivf_bar0_zap(struct ivf_device *ivf, u64 offset, u64 len);
 

@@ -370,6 +370,7 @@ static long ivf_mig_ioctl(struct file *filp, unsigned int cmd,
 		return -EFAULT;
 	if (info.argsz < minsz)
 		return -EINVAL;
+	ivf_precopy_info_flags(&ivf->core.vdev, &info);
 
 	mutex_lock(&ivf->lm.state_mutex);
 	mutex_lock(&migf->lock);

@@ -87,10 +87,9 @@ static long ivf_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 		if (get_user(index, (u32 __user *)(uarg +
 				offsetof(struct vfio_region_info, index))))
 			return -EFAULT;
-		if (index == VFIO_PCI_BAR0_REGION_INDEX)
-			return ivf_bar0_region_info(ivf, uarg);
-		if (ivf_is_msix_bar(ivf, index))
-			return ivf_msix_region_info(ivf, index, uarg);
+		/* Only where the kernel has no .get_region_info_caps. */
+		if (ivf_region_is_ours(ivf, index))
+			return ivf_region_info_ioctl(ivf, index, uarg);
 		break;
 	}
 	case VFIO_DEVICE_IOEVENTFD:
@@ -105,6 +104,21 @@ static long ivf_ioctl(struct vfio_device *core_vdev, unsigned int cmd,
 		return -ENOTTY;
 	}
 	return vfio_pci_core_ioctl(core_vdev, cmd, arg);
+}
+
+/*
+ * VFIO_DEVICE_GET_REGION_INFO where vfio asks an op for the answer: BAR0 and
+ * the MSI-X BAR are ours (bar.c), the rest is the core's.
+ */
+static int __maybe_unused ivf_get_region_info_caps(struct vfio_device *core_vdev,
+						   struct vfio_region_info *info,
+						   struct vfio_info_cap *caps)
+{
+	struct ivf_device *ivf = ivf_from_vdev(core_vdev);
+
+	if (ivf_region_is_ours(ivf, info->index))
+		return ivf_region_info(ivf, info, caps);
+	return ivf_core_region_info(core_vdev, info, caps);
 }
 
 static bool ivf_is_bar0(loff_t pos)
@@ -195,6 +209,7 @@ static const struct vfio_device_ops ivf_vfio_ops = {
 	.open_device	= ivf_open_device,
 	.close_device	= ivf_close_device,
 	.ioctl		= ivf_ioctl,
+	IVF_COMPAT_REGION_INFO_OPS
 	.device_feature	= vfio_pci_core_ioctl_feature,
 	.read		= ivf_read,
 	.write		= ivf_write,

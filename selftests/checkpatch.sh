@@ -14,6 +14,6 @@ if [ ! -x "$CP/scripts/checkpatch.pl" ]; then
 		'*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
 		'*/scripts/const_structs.checkpatch'
 fi
-files=$(ls driver/*.[ch] include/*.h 2>/dev/null)
+files=$(ls driver/*.[ch] driver/probes/*.c include/*.h 2>/dev/null)
 "$CP/scripts/checkpatch.pl" --no-tree --quiet --show-types --strict \
 	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG -f $files

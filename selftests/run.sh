@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The whole test suite: host checks (sparse/W=1 build, checkpatch, DKMS)
+# The whole test suite: host checks (sparse/W=1 build, also for Debian's
+# trixie, trixie-backports and sid kernels in build roots; checkpatch, DKMS)
 # and the lab tests in two guest boots: Debian's kernel, then the lab's
 # IOMMUFD kernel for the DMA logging backend. Prepares the machine first
 # (selftests/vm/setup.sh). Ends with "N passed, N failed, N skipped" and
@@ -70,6 +71,32 @@ if [ -z "${IVF_SKIP_HOST:-}" ]; then
 	verdict "dkms add/build/install/remove for $KVER" $?
 	quiet selftests/kbuild-iommufd.sh
 	verdict "module builds with CONFIG_IOMMUFD_DRIVER (DMA logging), sparse and W=1 clean" $?
+	# Debian's other kernels, each built in a root of its suite, with
+	# its compiler (selftests/vm/buildroot.sh); skipped if the registry
+	# can't be reached and no root is cached.
+	mkdir -p "$IVF_CACHE/logs"
+	for suite in trixie sid bookworm; do
+		blog=$IVF_CACHE/logs/buildroot-$suite.log
+		if ! kvers=$(selftests/vm/buildroot.sh kernels "$suite" 2>"$blog") ||
+		   [ -z "$kvers" ]; then
+			tail -n 5 "$blog"
+			verdict "build root for Debian $suite" 4
+			continue
+		fi
+		for k in $kvers; do
+			if [ "$suite" = bookworm ]; then
+				# refused before anything compiles, in one line
+				out=$(selftests/vm/buildroot.sh build "$suite" "$k" -s 2>&1)
+				rc=$?
+				echo "$out" | grep -q '\*\*\* igbvf-vfio-pci: .*supported: ' &&
+					[ $rc != 0 ] && ! echo "$out" | grep -q 'CC \[M\]'
+				verdict "the module refuses $k ($suite) at build time, in one line" $?
+				continue
+			fi
+			quiet selftests/vm/buildroot.sh check "$suite" "$k"
+			verdict "module builds for $k ($suite, its compiler) with sparse and W=1, no warnings" $?
+		done
+	done
 fi
 
 make -s -C selftests
