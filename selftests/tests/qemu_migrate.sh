@@ -166,7 +166,7 @@ boot_guest() { # NAME DEVICE ARGS...
 	local name=$1 t0=$SECONDS
 	shift
 	qm_start "$name" linux "$@" || return 1
-	if ! wait_for 400 "grep -aq '^t=' '$QM_LOG/$name.log'"; then
+	if ! wait_for 900 "grep -aq '^t=' '$QM_LOG/$name.log'"; then
 		info "$name: no status line from the nested guest in $((SECONDS - t0)) s"
 		tail -n 20 "$QM_LOG/$name.log" | sed 's/^/#   /'
 		return 1
