@@ -88,8 +88,9 @@ check_config() { # KVER KROOT
 
 kver=$(pick 2>/dev/null) || kver=
 if [ -z "$kver" ]; then
-	# No root and no registry: only an unpacked kernel of that name.
-	log "no $SUITE build root with a kernel '$which'"
+	# No root and no registry: the module could not be built anyway.
+	log "no kernel '$which': neither the registry nor the cache has" \
+		"a $SUITE build root with its headers"
 	exit 4
 fi
 kroot=$(ivf_kroot "$kver")
