@@ -153,7 +153,7 @@ if [ -n "$btests" ]; then
 	rc=$?
 	[ $rc = 0 ] || tail -n 5 "$blog"
 	bkver=$(echo "$bpaths" | sed -n 's/^KVER=//p')
-	verdict "Debian's $bkernel kernel (${bkver:-not in the registry nor the cache}) for the lab" $rc
+	verdict "Debian's $bkernel kernel (${bkver:-none found}) for the lab" $rc
 	if [ $rc = 0 ]; then
 		IVF_KERNEL=$bkernel selftests/vm/lab.sh build
 		verdict "module builds for $bkver (its suite's build root)" $?

@@ -19,7 +19,7 @@
 #                                           fail on any warning
 #   buildroot.sh download SUITE DIR PKG...  download packages of the suite
 #                                           into DIR (the lab's guest
-#                                           kernels: selftests/vm/kernel.sh)
+#                                           kernels: kernel-debian.sh)
 #
 # IVF_MIRROR picks the mirror (default deb.debian.org, which is what the
 # host's own sources use). Needs root (chroot, mount namespace).
@@ -298,7 +298,7 @@ build|check)
 	;;
 download)
 	# The lists resolve_kernels keeps: fresh when a root was made or
-	# checked since the last upload, which kernel.sh does first.
+	# checked since the last upload, which kernel-debian.sh does first.
 	[ -n "$4" ] || die "usage: $0 download SUITE DIR PKG..."
 	dir=$3
 	shift 3

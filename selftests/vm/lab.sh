@@ -56,7 +56,6 @@ elif [ "${IVF_KERNEL:-debian}" != debian ]; then
 	paths=$("$IVF_REPO/selftests/vm/kernel-debian.sh" "$IVF_KERNEL") ||
 		die "no kernel '$IVF_KERNEL' (IVF_KERNEL: debian, iommufd, trixie-bpo, trixie or a version like 7.3)"
 	eval "$paths"
-	DEB_KVER=$KVER
 	BR_SUITE=$SUITE
 	MODDIR=$IVF_CACHE/module-$KVER
 fi
@@ -67,12 +66,14 @@ build() {
 		rm -f "$MODDIR/igbvf-vfio-pci.ko"
 		IVF_BR_OUT=$MODDIR "$IVF_REPO/selftests/vm/buildroot.sh" \
 			build "$BR_SUITE" "$KVER" -s W=1 >&2
-	elif [ "$MODDIR" != "$IVF_REPO" ]; then
-		mkdir -p "$MODDIR"
-		rsync -a --delete "$IVF_REPO/Kbuild" "$IVF_REPO/driver" \
-			"$IVF_REPO/include" "$MODDIR/"
+	else
+		if [ "$MODDIR" != "$IVF_REPO" ]; then
+			mkdir -p "$MODDIR"
+			rsync -a --delete "$IVF_REPO/Kbuild" "$IVF_REPO/driver" \
+				"$IVF_REPO/include" "$MODDIR/"
+		fi
+		make -s -C "$KDIR" M="$MODDIR" W=1 modules >&2
 	fi
-	[ -n "$BR_SUITE" ] || make -s -C "$KDIR" M="$MODDIR" W=1 modules >&2
 	[ ! -f "$IVF_REPO/selftests/Makefile" ] || make -s -C "$IVF_REPO/selftests" >&2
 }
 
