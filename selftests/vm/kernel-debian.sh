@@ -1,25 +1,25 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Debian's other guest kernels for the lab: trixie's and trixie-backports'
-# kernel images from Debian's registry, downloaded through the trixie build
-# root's private apt state (buildroot.sh; the host's apt is untouched),
-# unpacked (not installed) into $IVF_CACHE/kernel/KVER, with the lab's
-# initramfs. The module is built for them in that root (lab.sh build).
+# Debian's other guest kernels for the lab: trixie's, trixie-backports' and
+# sid's kernel images from Debian's registry, downloaded through the build
+# root's private apt state of their suite (buildroot.sh; the host's apt is
+# untouched), unpacked (not installed) into $IVF_CACHE/kernel/KVER, with
+# the lab's initramfs. The module is built for them in that root (lab.sh
+# build).
 #
 #   kernel-debian.sh WHICH          fetch unless cached; print KVER, KROOT,
 #                                   INITRD and SUITE (of the build root)
 #   kernel-debian.sh --path WHICH   the same, only if cached (exit 4 if not)
 #
 # WHICH: trixie-bpo (trixie-backports' kernel, 7.3.4 today), trixie
-# (trixie's own, 6.12.117 today), or a version the trixie root has headers
-# for (7.3, 7.3.4, 6.12.117). Exit 4 (skip) when neither the registry nor
-# the cache has it.
+# (trixie's own, 6.12.117 today), sid (7.2.13 today), or a version the
+# trixie or sid root has headers for (7.3, 7.3.4, 6.12.117, 7.2). Exit 4
+# (skip) when neither the registry nor the cache has it.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 BR=$IVF_REPO/selftests/vm/buildroot.sh
-SUITE=trixie
 # What the lab needs of a guest kernel's configuration (=y or =m).
 NEED="PCI_IOV INTEL_IOMMU IRQ_REMAP VFIO VFIO_IOMMU_TYPE1 VFIO_PCI_CORE
       VFIO_PCI IGB IGBVF E1000E VIRTIO_PCI NET_9P NET_9P_VIRTIO 9P_FS
@@ -30,9 +30,9 @@ if [ "${1:-}" = --path ]; then
 	path_only=1
 	shift
 fi
-which=${1:?usage: kernel-debian.sh [--path] trixie-bpo|trixie|VERSION}
+which=${1:?usage: kernel-debian.sh [--path] trixie-bpo|trixie|sid|VERSION}
 
-# The kernel release WHICH names, among the build root's headers.
+# The kernel release WHICH names, among the headers of SUITE's build root.
 pick() {
 	local root k v
 
@@ -43,6 +43,7 @@ pick() {
 		case $which in
 		trixie-bpo|bpo) [[ $v == *~bpo* ]] || continue ;;
 		trixie) [[ $v != *~bpo* ]] || continue ;;
+		sid) ;;
 		*) [[ $k == "$which"[.+]* || $k == "$which" ]] || continue ;;
 		esac
 		echo "$k"
@@ -86,11 +87,20 @@ check_config() { # KVER KROOT
 		log "$1 has no IOMMUFD: type1 only (no VFIO cdev, no DMA logging)"
 }
 
-kver=$(pick 2>/dev/null) || kver=
+case $which in
+sid) suites=sid ;;
+trixie*|bpo) suites=trixie ;;
+*) suites="trixie sid" ;;
+esac
+kver=
+for SUITE in $suites; do
+	kver=$(pick 2>/dev/null) || kver=
+	[ -z "$kver" ] || break
+done
 if [ -z "$kver" ]; then
 	# No root and no registry: the module could not be built anyway.
 	log "no kernel '$which': neither the registry nor the cache has" \
-		"a $SUITE build root with its headers"
+		"a build root ($suites) with its headers"
 	exit 4
 fi
 kroot=$(ivf_kroot "$kver")

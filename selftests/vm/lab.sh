@@ -14,9 +14,9 @@
 # IVF_KERNEL picks the guest kernel: debian (default, bookworm-backports'
 # 6.12, which the host has headers for), iommufd (the lab's IOMMUFD kernel,
 # kernel-iommufd.sh, with lockdep; IVF_LOCKDEP=0: without), trixie-bpo
-# (trixie-backports' 7.x), trixie (trixie's 6.12) or a version of those
-# (7.3, 6.12.117): Debian's images, fetched and cached by
-# kernel-debian.sh, the module built for them in the trixie build root
+# (trixie-backports' 7.x), trixie (trixie's 6.12), sid, or a version of
+# those (7.3, 6.12.117, 7.2): Debian's images, fetched and cached by
+# kernel-debian.sh, the module built for them in their suite's build root
 # (buildroot.sh).
 # IVF_MODULE_KO=PATH loads that build of the module instead (e.g. an older
 # commit's, to show a test fails without a fix).
@@ -54,7 +54,7 @@ if [ "${IVF_KERNEL:-debian}" = iommufd ]; then
 	[ "${IVF_LOCKDEP:-1}" != 0 ] || KAPPEND="$KAPPEND lockdep.prove_locking=0"
 elif [ "${IVF_KERNEL:-debian}" != debian ]; then
 	paths=$("$IVF_REPO/selftests/vm/kernel-debian.sh" "$IVF_KERNEL") ||
-		die "no kernel '$IVF_KERNEL' (IVF_KERNEL: debian, iommufd, trixie-bpo, trixie or a version like 7.3)"
+		die "no kernel '$IVF_KERNEL' (IVF_KERNEL: debian, iommufd, trixie-bpo, trixie, sid or a version like 7.3)"
 	eval "$paths"
 	BR_SUITE=$SUITE
 	MODDIR=$IVF_CACHE/module-$KVER
