@@ -3,8 +3,9 @@
  * Kernel differences for igbvf-vfio-pci, by feature. Kbuild compiles each
  * driver/probes/IVF_HAVE_*.c against the headers we build against and
  * defines IVF_HAVE_* for those that compile; it refuses, in one line, a
- * kernel the driver can't be right on (older than 6.10). Tested on Debian's
- * 6.12.95 and 6.12.117, 7.2.13 (sid) and 7.3.4 (trixie-backports).
+ * kernel the driver can't be right on (older than 6.10). Built for Debian's
+ * 6.12.95 and 6.12.117, 7.2.13 (sid) and 7.3.4 (trixie-backports), and run
+ * in the lab on each of them.
  *
  * IVF_HAVE_VFIO_DEVICE_INODE (6.10+, required): the vfio-pci core zaps BAR
  *	mappings by file offset on the per-device inode, so our own

@@ -3,13 +3,16 @@
 #
 # The whole test suite: host checks (sparse/W=1 build, also for Debian's
 # trixie, trixie-backports and sid kernels in build roots; checkpatch, DKMS)
-# and the lab tests in two guest boots: Debian's kernel, then the lab's
-# IOMMUFD kernel for the DMA logging backend. Prepares the machine first
+# and the lab tests in guest boots: Debian's kernel, Debian's 7.x from
+# trixie-backports, the stock-QEMU boot, then the lab's IOMMUFD kernel for
+# the DMA logging backend. Prepares the machine first
 # (selftests/vm/setup.sh). Ends with "N passed, N failed, N skipped" and
 # exits non-zero on any failure.
 #
 #   IVF_TESTS="region_info traffic"   run only these lab tests (Debian kernel;
 #                                     "none": no such boot)
+#   IVF_TESTS_BPO="region_info"       ... on Debian's trixie-backports 7.x
+#                                     (IVF_KERNEL_BPO: another, e.g. trixie)
 #   IVF_TESTS_IOMMUFD="dirty_log_cdev" ... on the IOMMUFD kernel, lockdep on
 #   IVF_TESTS_IOMMUFD_TYPE1="..."     ... on it through type1, lockdep off
 #   IVF_TESTS_QEMU="qemu_migrate"     the stock-QEMU boot (left out when
@@ -134,6 +137,29 @@ lab_suite() { # LABEL
 # Debian's kernel: everything. The guest part takes 5-30 min under TCG
 # (the host's speed varies a lot).
 [ "${IVF_TESTS:-}" = none ] || lab_suite "lab"
+
+# Debian's 7.x (trixie-backports; IVF_KERNEL_BPO picks another, e.g.
+# trixie): the BAR, migration and dirty-tracking tests on a kernel whose
+# region info goes through .get_region_info_caps, through type1 (it has no
+# IOMMUFD). Its image comes from the registry through the trixie build
+# root (kernel-debian.sh), cached; skipped if neither has it.
+btests=${IVF_TESTS_BPO-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset stale_fd migrate tracker_arcs dirty_exact dirty_contract dirty_map dirty_vmm}
+[ -z "${IVF_TESTS:-}" ] || [ -n "${IVF_TESTS_BPO:-}" ] || btests=
+bkernel=${IVF_KERNEL_BPO:-trixie-bpo}
+if [ -n "$btests" ]; then
+	mkdir -p "$IVF_CACHE/logs"
+	blog=$IVF_CACHE/logs/kernel-$bkernel.log
+	bpaths=$(selftests/vm/kernel-debian.sh "$bkernel" 2>"$blog")
+	rc=$?
+	[ $rc = 0 ] || tail -n 5 "$blog"
+	bkver=$(echo "$bpaths" | sed -n 's/^KVER=//p')
+	verdict "Debian's $bkernel kernel (${bkver:-none found}) for the lab" $rc
+	if [ $rc = 0 ]; then
+		IVF_KERNEL=$bkernel selftests/vm/lab.sh build
+		verdict "module builds for $bkver (its suite's build root)" $?
+		IVF_KERNEL=$bkernel IVF_TESTS=$btests lab_suite "lab-$bkernel"
+	fi
+fi
 
 # A stock QEMU (the host's) live-migrating a real Linux guest whose igbvf
 # drives the VF, inside the lab: its own boot, with two vCPUs for the nested

@@ -22,11 +22,13 @@ static int mig_feature(struct vfio_dev *d, uint32_t flags, void *data,
 		return -EINVAL;
 	f->argsz = sizeof(*f) + size;
 	f->flags = flags;
-	memcpy(f->data, data, size);
+	if (size)
+		memcpy(f->data, data, size);
 	ret = ioctl(d->fd, VFIO_DEVICE_FEATURE, f);
 	if (ret < 0)
 		return -errno;
-	memcpy(data, f->data, size);
+	if (size)
+		memcpy(data, f->data, size);
 	return ret;
 }
 
@@ -82,15 +84,35 @@ int mig_data_size(struct vfio_dev *d, uint64_t *bytes)
 	return ret;
 }
 
-int mig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
+int mig_precopy_info_flags(int data_fd, uint32_t *flags, uint64_t *initial,
+			   uint64_t *dirty)
 {
-	struct vfio_precopy_info info = { .argsz = sizeof(info) };
+	struct vfio_precopy_info info = {
+		.argsz = sizeof(info),
+		.flags = *flags,
+	};
 
 	if (ioctl(data_fd, VFIO_MIG_GET_PRECOPY_INFO, &info) < 0)
 		return -errno;
+	*flags = info.flags;
 	*initial = info.initial_bytes;
 	*dirty = info.dirty_bytes;
 	return 0;
+}
+
+int mig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
+{
+	uint32_t flags = 0;
+
+	return mig_precopy_info_flags(data_fd, &flags, initial, dirty);
+}
+
+int mig_precopy_info_v2(struct vfio_dev *d)
+{
+	int ret = mig_feature(d, VFIO_DEVICE_FEATURE_SET |
+			      VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, NULL, 0);
+
+	return ret < 0 ? ret : 0;
 }
 
 ssize_t mig_read_all(int data_fd, uint8_t **buf, size_t *len)

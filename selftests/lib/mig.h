@@ -13,6 +13,11 @@
 
 #include "vfio.h"
 
+/* uAPI of Debian's 7.2 and 7.3; the host's headers (6.12) lack it */
+#ifndef VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2
+#define VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 12
+#endif
+
 /* VFIO_DEVICE_FEATURE_MIGRATION: the flags; 0 or -errno */
 int mig_flags(struct vfio_dev *d, uint64_t *flags);
 /*
@@ -26,6 +31,15 @@ int mig_get_state(struct vfio_dev *d, uint32_t *state);
 int mig_data_size(struct vfio_dev *d, uint64_t *bytes);
 /* VFIO_MIG_GET_PRECOPY_INFO on a data fd: 0 or -errno */
 int mig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty);
+/* The same with *flags passed in, and set to the flags that came back */
+int mig_precopy_info_flags(int data_fd, uint32_t *flags, uint64_t *initial,
+			   uint64_t *dirty);
+/*
+ * VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 SET (Debian's 7.2, 7.3): until the
+ * device is closed, PRECOPY_INFO's flags are an output. 0 or -errno
+ * (ENOTTY on kernels without it).
+ */
+int mig_precopy_info_v2(struct vfio_dev *d);
 /*
  * Read a data fd until EOF (0) or ENOMSG, appending to *buf (realloc'ed,
  * *len updated). Returns bytes read this call or -errno of the failing

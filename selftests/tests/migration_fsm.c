@@ -557,6 +557,38 @@ static void check_precopy_einval(int fd, const char *what)
 }
 
 /*
+ * PRECOPY_INFO's flags: without the PRECOPY_INFOv2 opt-in they come back as
+ * the user passed them (the v1 behaviour every driver had); after it they
+ * are an output, 0 from us (we never start new initial data, so never
+ * VFIO_PRECOPY_INFO_REINIT). The opt-in is ENOTTY before 7.x, and lasts
+ * until the device is closed: the rest of this run sees v2 on 7.x.
+ */
+static void test_precopy_flags(struct mdev *m)
+{
+	const uint32_t junk = 0x5a5a0000;
+	uint32_t flags = junk;
+	uint64_t init, dirty;
+	int ret;
+
+	ret = mig_precopy_info_flags(m->fd, &flags, &init, &dirty);
+	ktap_check(!ret && flags == junk,
+		   "PRE_COPY: PRECOPY_INFO flags 0x%x come back as given (0x%x) without the v2 opt-in (%s)",
+		   flags, junk, err_str(ret));
+	ret = mig_precopy_info_v2(&m->d);
+	if (ret == -ENOTTY) {
+		ktap_info("no VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 on this kernel");
+		return;
+	}
+	ktap_check(!ret, "VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 SET: %s",
+		   err_str(ret));
+	flags = junk;
+	ret = mig_precopy_info_flags(m->fd, &flags, &init, &dirty);
+	ktap_check(!ret && flags == 0,
+		   "PRE_COPY: PRECOPY_INFO flags 0x%x after the v2 opt-in (0: no REINIT) (%s)",
+		   flags, err_str(ret));
+}
+
+/*
  * PRE_COPY: initial_bytes is the CONFIG packet and falls as it is read;
  * then ENOMSG. The same fd carries on through PRE_COPY_P2P into STOP_COPY
  * and gives the FINAL packet, then EOF.
@@ -581,6 +613,7 @@ static void test_precopy(struct mdev *m)
 		   "PRE_COPY: PRECOPY_INFO initial_bytes %llu dirty_bytes %llu (%s)",
 		   (unsigned long long)init0, (unsigned long long)dirty0,
 		   err_str(ret));
+	test_precopy_flags(m);
 	check_espipe(m->fd, "saving");
 
 	/* read in small pieces; initial_bytes must fall by what was read */

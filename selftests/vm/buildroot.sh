@@ -17,6 +17,9 @@
 #                                           7.3.4 or 7.3.4+deb13-amd64)
 #   buildroot.sh check SUITE KVER           build with W=1 and sparse (C=2),
 #                                           fail on any warning
+#   buildroot.sh download SUITE DIR PKG...  download packages of the suite
+#                                           into DIR (the lab's guest
+#                                           kernels: kernel-debian.sh)
 #
 # IVF_MIRROR picks the mirror (default deb.debian.org, which is what the
 # host's own sources use). Needs root (chroot, mount namespace).
@@ -67,16 +70,11 @@ suite_conf() {
 	PKGS=$(echo $PKGS)
 }
 
-# The kernel releases of the suite's linux-headers-amd64 packages, asked of
-# the registry with apt, in a private apt state (the host's is untouched).
-resolve_kernels() {
-	local d=$IVF_CACHE/buildroot-apt/$1 v
-	local opts
+# A private apt state for suite $1 (the host's is untouched), its options
+# in the array opts; updated from the registry with $2 = update.
+private_apt() {
+	local d=$IVF_CACHE/buildroot-apt/$1
 
-	if [ -n "$IVF_BR_KERNELS" ]; then
-		echo $IVF_BR_KERNELS
-		return
-	fi
 	mkdir -p "$d/lists/partial" "$d/parts" "$d/cache/archives/partial"
 	: >"$d/status"
 	printf '%s\n' "${SOURCES[@]}" | grep '^deb ' >"$d/sources.list"
@@ -87,7 +85,20 @@ resolve_kernels() {
 	      -o Dir::State::Lists="$d/lists" -o Dir::State::Status="$d/status"
 	      -o Dir::Cache="$d/cache" -o APT::Architecture=amd64
 	      -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-	apt-get "${opts[@]}" -qq --error-on=any update >&2 || return 1
+	[ "${2:-}" != update ] ||
+		apt-get "${opts[@]}" -qq --error-on=any update >&2
+}
+
+# The kernel releases of the suite's linux-headers-amd64 packages, asked of
+# the registry with apt, in the private apt state.
+resolve_kernels() {
+	local v opts
+
+	if [ -n "$IVF_BR_KERNELS" ]; then
+		echo $IVF_BR_KERNELS
+		return
+	fi
+	private_apt "$1" update || return 1
 	for v in $(apt-cache "${opts[@]}" madison linux-headers-amd64 |
 		   awk -F'|' '{ gsub(/ /, "", $2); print $2 }'); do
 		apt-cache "${opts[@]}" show "linux-headers-amd64=$v" |
@@ -259,7 +270,7 @@ build() {
 
 [ "$(id -u)" = 0 ] || die "buildroot: needs root (chroot)"
 cmd=$1 suite=$2
-[ -n "$suite" ] || die "usage: $0 path|kernels|build|check SUITE [KVER [MAKE ARGS]]"
+[ -n "$suite" ] || die "usage: $0 path|kernels|build|check|download SUITE [KVER [MAKE ARGS]]"
 suite_conf "$suite"
 mkdir -p "$IVF_CACHE"
 exec 9>"$IVF_CACHE/buildroot-$suite.lock"
@@ -285,7 +296,16 @@ build|check)
 	out=$(build "$root" "$kver" -s W=1 C=2 2>&1) || { echo "$out"; exit 1; }
 	[ -z "$out" ] || { echo "$out"; exit 1; }
 	;;
+download)
+	# The lists resolve_kernels keeps: fresh when a root was made or
+	# checked since the last upload, which kernel-debian.sh does first.
+	[ -n "$4" ] || die "usage: $0 download SUITE DIR PKG..."
+	dir=$3
+	shift 3
+	private_apt "$suite"
+	(cd "$dir" && apt-get "${opts[@]}" -q download "$@" >&2)
+	;;
 *)
-	die "usage: $0 path|kernels|build|check SUITE [KVER [MAKE ARGS]]"
+	die "usage: $0 path|kernels|build|check|download SUITE [KVER [MAKE ARGS]]"
 	;;
 esac

@@ -34,7 +34,10 @@ kver=$(uname -r)
 # their netns get no IPv6 address (addrgenmode none).
 echo 1 >/proc/sys/net/ipv6/conf/all/disable_ipv6
 echo 1 >/proc/sys/net/ipv6/conf/default/disable_ipv6
-modprobe -a -d "$IVF_KROOT" igb igbvf e1000e vfio-pci libcrc32c ||
+# The module's own dependencies, as its kernel names them (6.12's crc32c
+# is in libcrc32c, 7.x has it built in).
+deps=$(modinfo -F depends "$IVF_MODULE") || fail "modinfo $IVF_MODULE"
+modprobe -a -d "$IVF_KROOT" igb igbvf e1000e vfio-pci ${deps//,/ } ||
 	fail "modprobe"
 insmod "$IVF_MODULE" || fail "insmod $IVF_MODULE"
 

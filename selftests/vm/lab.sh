@@ -11,8 +11,13 @@
 #                         with IVF_* variables set) and power off. Exit status
 #                         is CMD's; non-zero as well on any splat in the log.
 #
-# IVF_KERNEL=iommufd boots the lab's IOMMUFD kernel (kernel-iommufd.sh)
-# instead of Debian's, with lockdep (IVF_LOCKDEP=0: without).
+# IVF_KERNEL picks the guest kernel: debian (default, bookworm-backports'
+# 6.12, which the host has headers for), iommufd (the lab's IOMMUFD kernel,
+# kernel-iommufd.sh, with lockdep; IVF_LOCKDEP=0: without), trixie-bpo
+# (trixie-backports' 7.x), trixie (trixie's 6.12), sid, or a version of
+# those (7.3, 6.12.117, 7.2): Debian's images, fetched and cached by
+# kernel-debian.sh, the module built for them in their suite's build root
+# (buildroot.sh).
 # IVF_MODULE_KO=PATH loads that build of the module instead (e.g. an older
 # commit's, to show a test fails without a fix).
 #
@@ -27,6 +32,8 @@ DEB_KVER=$KVER
 KROOT=$(ivf_kroot "$KVER")
 KDIR=$(ivf_kdir "$KVER")
 KTREE=
+INITRD=
+BR_SUITE=
 # The kernel's boot-time IO-APIC timer check panics on a busy TCG host
 # ("timer doesn't work through Interrupt-remapped IO-APIC"): seen on both
 # lab kernels when the host's cores were busy. The guest's timer works.
@@ -46,16 +53,27 @@ if [ "${IVF_KERNEL:-debian}" = iommufd ]; then
 	# iommu->lock under device_list_lock there (README, "The lab").
 	[ "${IVF_LOCKDEP:-1}" != 0 ] || KAPPEND="$KAPPEND lockdep.prove_locking=0"
 elif [ "${IVF_KERNEL:-debian}" != debian ]; then
-	die "IVF_KERNEL is debian or iommufd"
+	paths=$("$IVF_REPO/selftests/vm/kernel-debian.sh" "$IVF_KERNEL") ||
+		die "no kernel '$IVF_KERNEL' (IVF_KERNEL: debian, iommufd, trixie-bpo, trixie, sid or a version like 7.3)"
+	eval "$paths"
+	BR_SUITE=$SUITE
+	MODDIR=$IVF_CACHE/module-$KVER
 fi
 
 build() {
-	if [ "$MODDIR" != "$IVF_REPO" ]; then
-		mkdir -p "$MODDIR"
-		rsync -a --delete "$IVF_REPO/Kbuild" "$IVF_REPO/driver" \
-			"$IVF_REPO/include" "$MODDIR/"
+	if [ -n "$BR_SUITE" ]; then
+		# This suite's compiler: the host's can't build for its headers.
+		rm -f "$MODDIR/igbvf-vfio-pci.ko"
+		IVF_BR_OUT=$MODDIR "$IVF_REPO/selftests/vm/buildroot.sh" \
+			build "$BR_SUITE" "$KVER" -s W=1 >&2
+	else
+		if [ "$MODDIR" != "$IVF_REPO" ]; then
+			mkdir -p "$MODDIR"
+			rsync -a --delete "$IVF_REPO/Kbuild" "$IVF_REPO/driver" \
+				"$IVF_REPO/include" "$MODDIR/"
+		fi
+		make -s -C "$KDIR" M="$MODDIR" W=1 modules >&2
 	fi
-	make -s -C "$KDIR" M="$MODDIR" W=1 modules >&2
 	[ ! -f "$IVF_REPO/selftests/Makefile" ] || make -s -C "$IVF_REPO/selftests" >&2
 }
 
@@ -67,7 +85,9 @@ splats() {
 run() {
 	local cmd=$1 out initrd rc
 	[ -f "$KROOT/done" ] || [ -n "$KTREE" ] || die "run selftests/vm/setup.sh first"
-	initrd=$(ls -t "$IVF_CACHE"/initramfs-"$DEB_KVER"-*.cpio.gz 2>/dev/null | head -n1)
+	initrd=$INITRD
+	[ -n "$initrd" ] ||
+		initrd=$(ls -t "$IVF_CACHE"/initramfs-"$DEB_KVER"-*.cpio.gz 2>/dev/null | head -n1)
 	[ -n "$initrd" ] || die "no initramfs, run selftests/vm/setup.sh"
 	[ -n "${IVF_NOBUILD:-}" ] || build
 	mkdir -p "$IVF_CACHE/runs"

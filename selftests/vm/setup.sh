@@ -83,41 +83,12 @@ if [ ! -f "$KROOT/done" ]; then
 	log "fetching linux-image-$KVER-unsigned"
 	tmp=$(mktemp -d)
 	(cd "$tmp" && apt-get download -q "linux-image-$KVER-unsigned" >/dev/null)
-	rm -rf "$KROOT"
-	mkdir -p "$KROOT"
-	dpkg-deb -x "$tmp"/linux-image-*.deb "$KROOT"
+	ivf_unpack_kernel "$KROOT" "$KVER" "$tmp"/linux-image-*.deb ||
+		die "cannot unpack linux-image-$KVER-unsigned"
 	rm -rf "$tmp"
-	# modules.dep for the extracted tree, so the guest can modprobe -d it.
-	depmod -b "$KROOT" "$KVER"
-	touch "$KROOT/done"
 fi
 
-# initramfs: busybox, the 9p modules, and our init. Rebuilt when init changes.
-INIT="$IVF_REPO/selftests/vm/init"
-sum=$(cat "$INIT" /bin/busybox | sha1sum | cut -c1-12)
-INITRD="$IVF_CACHE/initramfs-$KVER-$sum.cpio.gz"
-if [ ! -f "$INITRD" ]; then
-	log "building $INITRD"
-	tmp=$(mktemp -d)
-	mkdir -p "$tmp"/{bin,dev,proc,sys,host,mod}
-	cp /bin/busybox "$tmp/bin/busybox"
-	for a in sh mount mkdir insmod sleep cat echo poweroff chroot ls sync grep; do
-		ln -s busybox "$tmp/bin/$a"
-	done
-	for m in netfs 9pnet 9pnet_virtio 9p; do
-		f=$(find "$KROOT/lib/modules/$KVER" -name "$m.ko*" | head -n1)
-		[ -n "$f" ] || die "module $m not in the image"
-		case "$f" in
-		*.xz) xz -dc "$f" >"$tmp/mod/$m.ko" ;;
-		*.zst) zstd -qdc "$f" >"$tmp/mod/$m.ko" ;;
-		*) cp "$f" "$tmp/mod/$m.ko" ;;
-		esac
-	done
-	install -m 0755 "$INIT" "$tmp/init"
-	(cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) >"$INITRD.tmp"
-	mv "$INITRD.tmp" "$INITRD"
-	rm -rf "$tmp"
-fi
+INITRD=$(ivf_initramfs "$KVER" "$KROOT")
 echo "KVER=$KVER"
 echo "KROOT=$KROOT"
 echo "INITRD=$INITRD"
