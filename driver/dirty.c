@@ -127,6 +127,20 @@ module_param_cb(dirty_pin_max, &ivf_uint_ops, &ivf_pin_max_param, 0644);
 MODULE_PARM_DESC(dirty_pin_max,
 		 "While tracking dirty pages through type1: pages pinned per VF past which RX buffers wait for the device to consume others, 64-4194304 (default 32768)");
 
+/*
+ * type1: pulse mode (0: hold mode). Experimental, so a debugfs switch
+ * (dirty_pulse_experimental) rather than a module parameter. Hold mode keeps every page the device
+ * may write pinned, from the moment a buffer is armed until the device is
+ * done with it, so type1 reports it on every sync. Pulse mode pins a page
+ * the device wrote for an instant, once the poller has seen the write
+ * (type1 marks a page dirty when it is pinned), and after the device is
+ * quiesced for what it wrote last. It holds no pins between polls: type1's
+ * unmap path never has to wait for our unpinning (README, claim 8) and a
+ * sync reports what was written, not what might be. Read when tracking
+ * starts.
+ */
+bool ivf_dirty_pulse;
+
 #define IVF_PAGE2		0x2000
 #define IVF_SH(reg)		(((reg) - IVF_PAGE2) / 4)
 /* The two RX queue register blocks, 0x2800-0x29ff, are shadowed. */
@@ -135,6 +149,8 @@ MODULE_PARM_DESC(dirty_pin_max,
 #define IVF_MAX_PIN		512	/* VFIO_PIN_PAGES_MAX_ENTRIES */
 #define IVF_TX_CHECK_POLLS	16
 #define IVF_FENCE_MS		1000
+/* type1's unmap callback waits at most this long for a pulse to end. */
+#define IVF_UNMAP_WAIT_MS	100
 /* DMA logging: pages recorded between two reports (64 MiB of IOVA). */
 #define IVF_LOG_MAX_PAGES	16384
 
@@ -143,20 +159,227 @@ static u64 ivf_ring_base(u32 lo, u32 hi)
 	return ((u64)hi << 32) | (lo & ~0x7fU);
 }
 
-static bool ivf_fenced(struct ivf_dirty *d, u64 iova, u32 npages)
+/*
+ * The fence over [iova, end), if any; fence_lock held. Hold mode forgets a
+ * fence when it expires; pulse mode keeps it until ivf_pulse_sweep() has
+ * done the pulses it put off.
+ */
+static struct ivf_fence *ivf_fence_hit(struct ivf_dirty *d, u64 iova, u64 end)
 {
-	u64 end = iova + ((u64)npages << PAGE_SHIFT);
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(d->fence); i++) {
 		struct ivf_fence *f = &d->fence[i];
 
-		if (!f->len || time_after(jiffies, f->expires))
+		if (!f->len || (!d->pulse && time_after(jiffies, f->expires)))
 			continue;
 		if (iova < f->iova + f->len && f->iova < end)
-			return true;
+			return f;
 	}
-	return false;
+	return NULL;
+}
+
+static bool ivf_fenced(struct ivf_dirty *d, u64 iova, u32 npages)
+{
+	bool hit;
+
+	spin_lock(&d->fence_lock);
+	hit = ivf_fence_hit(d, iova, iova + ((u64)npages << PAGE_SHIFT));
+	spin_unlock(&d->fence_lock);
+	return hit;
+}
+
+/* Put the pulse of [iova, end) off until fence @f is lifted. */
+static void ivf_fence_defer(struct ivf_dirty *d, struct ivf_fence *f,
+			    u64 iova, u64 end)
+{
+	f->pend_lo = f->pend_hi ? min(f->pend_lo, iova) : iova;
+	f->pend_hi = max(f->pend_hi, end);
+	d->pulse_deferred++;
+}
+
+static bool ivf_pin_one(struct ivf_device *ivf, u64 iova, u32 npages)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+
+	if (vfio_pin_pages(&ivf->core.vdev, iova, npages,
+			   IOMMU_READ | IOMMU_WRITE, d->pages) != npages)
+		return false;
+	vfio_unpin_pages(&ivf->core.vdev, iova, npages);
+	d->pulses += npages;
+	d->scoped = true;
+	return true;
+}
+
+/*
+ * Pulse mode: the device wrote [iova, iova + npages pages), or may have:
+ * pin it and let it go at once. type1 marks a page dirty when it is pinned
+ * while dirty tracking is on, so the next sync reports it. A range being
+ * unmapped is not pinned (type1 would find our pin and call us again; it
+ * gives up after ten tries): the pulse waits for the fence to be lifted.
+ * dirty->lock held; no other lock.
+ */
+static void ivf_pulse(struct ivf_device *ivf, u64 iova, u32 npages)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	u64 end = iova + ((u64)npages << PAGE_SHIFT);
+	struct ivf_fence *f;
+	u64 a;
+
+	if (!npages)
+		return;
+	spin_lock(&d->fence_lock);
+	f = ivf_fence_hit(d, iova, end);
+	if (f) {
+		ivf_fence_defer(d, f, iova, end);
+		spin_unlock(&d->fence_lock);
+		return;
+	}
+	d->pulse_iova = iova;
+	d->pulse_end = end;
+	spin_unlock(&d->fence_lock);
+
+	/*
+	 * type1 pins all of a range or none of it: one page not mapped for
+	 * the device's writes, and the others go one by one (the device could
+	 * not have written that one).
+	 */
+	if (!ivf_pin_one(ivf, iova, npages)) {
+		for (a = iova; a < end; a += PAGE_SIZE) {
+			if (npages > 1 && ivf_pin_one(ivf, a, 1))
+				continue;
+			spin_lock(&d->fence_lock);
+			f = ivf_fence_hit(d, a, end);
+			if (f)
+				ivf_fence_defer(d, f, a, end);
+			spin_unlock(&d->fence_lock);
+			if (f)
+				break;
+			d->pulse_unmapped++;
+			if (npages == 1)
+				break;
+		}
+	}
+	spin_lock(&d->fence_lock);
+	d->pulse_iova = 0;
+	d->pulse_end = 0;
+	spin_unlock(&d->fence_lock);
+	wake_up_all(&d->pulse_wq);
+}
+
+/* Pulse ring entries [from, to) (postings, unwrapped) of a ring. */
+static void ivf_pulse_ring(struct ivf_device *ivf, u64 base, u32 ndesc,
+			   u64 from, u64 to)
+{
+	u64 a, b;
+
+	if (!ndesc || to <= from)
+		return;
+	if (to - from >= ndesc) {
+		from = 0;
+		to = ndesc;
+	}
+	a = base + (from % ndesc) * IVF_DESC_SIZE;
+	b = base + ((to - 1) % ndesc) * IVF_DESC_SIZE;
+	if (b < a) {
+		/* wrapped: the ring's end, then its start */
+		ivf_pulse_ring(ivf, base, ndesc, from % ndesc, ndesc);
+		ivf_pulse_ring(ivf, base, ndesc, 0, (to - 1) % ndesc + 1);
+		return;
+	}
+	a &= PAGE_MASK;
+	b = (b + IVF_DESC_SIZE - 1) & PAGE_MASK;
+	ivf_pulse(ivf, a, min_t(u64, ((b - a) >> PAGE_SHIFT) + 1, IVF_MAX_PIN));
+}
+
+/*
+ * Lift the fences type1 is done with (IVF_FENCE_MS after the unmap; @wait:
+ * wait for each, the device is quiesced and its last writes must be
+ * reported) and do the pulses they put off, in IVF_MAX_PIN chunks; a chunk
+ * no longer mapped costs a page-by-page try. dirty->lock held.
+ */
+static void ivf_pulse_sweep(struct ivf_device *ivf, bool wait)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	unsigned long expires;
+	unsigned int i;
+	u64 lo, hi, n;
+
+	for (i = 0; i < ARRAY_SIZE(d->fence); i++) {
+		struct ivf_fence *f = &d->fence[i];
+
+		spin_lock(&d->fence_lock);
+		expires = f->expires;
+		if (!f->len || (!wait && time_before(jiffies, expires))) {
+			spin_unlock(&d->fence_lock);
+			continue;
+		}
+		spin_unlock(&d->fence_lock);
+		if (time_before(jiffies, expires))
+			schedule_timeout_uninterruptible(expires - jiffies);
+		spin_lock(&d->fence_lock);
+		if (time_before(jiffies, f->expires)) {
+			/* fenced again meanwhile: the next sweep */
+			spin_unlock(&d->fence_lock);
+			continue;
+		}
+		lo = f->pend_lo;
+		hi = f->pend_hi;
+		f->len = 0;
+		f->pend_lo = 0;
+		f->pend_hi = 0;
+		spin_unlock(&d->fence_lock);
+		for (; lo < hi; lo += n << PAGE_SHIFT) {
+			n = min_t(u64, (hi - lo) >> PAGE_SHIFT, IVF_MAX_PIN);
+			ivf_pulse(ivf, lo, n);
+		}
+	}
+}
+
+/* Is a pulse over [iova, end) under way? */
+static bool ivf_pulse_busy(struct ivf_dirty *d, u64 iova, u64 end)
+{
+	bool busy;
+
+	spin_lock(&d->fence_lock);
+	busy = d->pulse_end > iova && d->pulse_iova < end;
+	spin_unlock(&d->fence_lock);
+	return busy;
+}
+
+/*
+ * type1 unmaps [iova, iova + len) (pulse mode): it calls us holding its
+ * device_list_lock, and a second unmapping thread may hold its iommu->lock
+ * waiting for that one. Take no lock a pulse holds: fence the range, then
+ * wait, a bounded time, for a pulse over it to unpin (it needs iommu->lock;
+ * if the other thread holds it, we return and type1 tries again).
+ */
+static void ivf_pulse_unmap(struct ivf_dirty *d, u64 iova, u64 len)
+{
+	u64 end = iova + len, lo = iova, hi = end;
+	struct ivf_fence *f = NULL;
+	unsigned int i;
+
+	spin_lock(&d->fence_lock);
+	for (i = 0; i < ARRAY_SIZE(d->fence) && !f; i++)
+		if (!d->fence[i].len)
+			f = &d->fence[i];
+	if (!f) {
+		/* all in use: one widens to cover this range too */
+		f = &d->fence[d->next_fence++ % ARRAY_SIZE(d->fence)];
+		lo = min(lo, f->iova);
+		hi = max(hi, f->iova + f->len);
+	} else {
+		f->pend_lo = 0;
+		f->pend_hi = 0;
+	}
+	f->iova = lo;
+	f->len = hi - lo;
+	f->expires = jiffies + msecs_to_jiffies(IVF_FENCE_MS);
+	d->fenced = true;
+	spin_unlock(&d->fence_lock);
+	wait_event_timeout(d->pulse_wq, !ivf_pulse_busy(d, iova, end),
+			   msecs_to_jiffies(IVF_UNMAP_WAIT_MS));
 }
 
 /*
@@ -308,7 +531,7 @@ static bool ivf_span_try(struct ivf_device *ivf, struct ivf_span *s,
 	if (!s->npages || s->pinned)
 		return true;
 	ivf_log_mark(d, s);
-	if (!d->pin_mode || ivf_fenced(d, s->iova, s->npages))
+	if (!d->pin_mode || d->pulse || ivf_fenced(d, s->iova, s->npages))
 		return true;
 	if (capped && d->pinned + s->npages > READ_ONCE(dirty_pin_max)) {
 		d->pin_capped++;
@@ -366,6 +589,9 @@ static void ivf_span_drop(struct ivf_device *ivf, struct ivf_span *s)
 	 */
 	if (s->npages)
 		ivf_log_mark(d, s);
+	/* Pulse mode: the device may have written it since the last poll. */
+	if (s->npages && d->pin_mode && d->pulse)
+		ivf_pulse(ivf, s->iova, s->npages);
 	if (s->pinned) {
 		vfio_unpin_pages(&ivf->core.vdev, s->iova, s->npages);
 		d->pinned -= s->npages;
@@ -388,6 +614,15 @@ static void ivf_rxq_drop_bufs(struct ivf_device *ivf, struct ivf_rxq_trk *t)
 static void ivf_rxq_restart(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 			    u32 idx)
 {
+	struct ivf_dirty *d = &ivf->dirty;
+
+	/*
+	 * Pulse mode: the device may have written back descriptors it was
+	 * given since the last poll (the buffers are pulsed as they drop).
+	 */
+	if (d->pin_mode && d->pulse && t->tail_seq != t->head_seq)
+		ivf_pulse_ring(ivf, t->base, t->ndesc, t->head_seq,
+			       t->tail_seq);
 	ivf_rxq_drop_bufs(ivf, t);
 	t->head_seq = idx;
 	t->tail_seq = idx;
@@ -479,12 +714,25 @@ static void ivf_rxq_retire(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 
 	if (!t->ndesc || idx >= t->ndesc)
 		return;
-	head = ivf_seq_to(t->head_seq, idx, t->ndesc);
-	if (head > t->tail_seq) {
-		/* Past what we armed: the ring was reset behind us. */
+	/*
+	 * The device owns at most ndesc - 1 postings up to the tail it was
+	 * given (tail_seq): its head is the last posting at or before
+	 * tail_seq with index @idx. Not counted from head_seq: a guest that
+	 * reposts what it sees written back (DD) moves the tail on before
+	 * we retire, so tail_seq - head_seq can exceed the ring, and the
+	 * head counted from head_seq then came out a lap short (buffers the
+	 * device wrote were never retired: "posted 255" in debugfs).
+	 */
+	head = t->tail_seq - (u32)((t->tail_seq % t->ndesc + t->ndesc - idx) %
+				   t->ndesc);
+	if (head < t->head_seq) {
+		/* Not in what we armed: the ring was reset behind us. */
 		ivf_rxq_restart(ivf, t, idx);
 		return;
 	}
+	/* Pulse mode: the descriptors it wrote back, then their buffers. */
+	if (ivf->dirty.pin_mode && ivf->dirty.pulse)
+		ivf_pulse_ring(ivf, t->base, t->ndesc, t->head_seq, head);
 	for (p = t->head_seq; p < head; p++) {
 		slot = p % t->ndesc;
 		if (t->seq[slot] != p)
@@ -825,24 +1073,44 @@ static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 
 #undef SEEN
 
-/* TX ring and head write-back registers of queue @q (memory_lock held). */
-static void ivf_txq_read(void __iomem *io, unsigned int q, u32 r[5])
+/*
+ * TX ring and head write-back registers of queue @q, and its head
+ * (memory_lock held).
+ */
+static void ivf_txq_read(void __iomem *io, unsigned int q, u32 r[6])
 {
 	r[0] = ioread32(io + IVF_TDBAL(q));
 	r[1] = ioread32(io + IVF_TDBAH(q));
 	r[2] = ioread32(io + IVF_TDLEN(q)) & IVF_RING_LEN_MASK;
 	r[3] = ioread32(io + IVF_TDWBAL(q));
 	r[4] = ioread32(io + IVF_TDWBAH(q));
+	r[5] = ioread32(io + IVF_TDH(q)) & IVF_RING_IDX_MASK;
 }
 
-/* TX rings and head write-back: found in registers, pinned as they are. */
+/*
+ * TX rings and head write-back: found in registers, pinned as they are.
+ * Pulse mode: the descriptors the device has written back since the last
+ * look (up to its head), and the head write-back word with them.
+ */
 static void ivf_txq_update(struct ivf_device *ivf, unsigned int q,
-			   const u32 r[5])
+			   const u32 r[6])
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	struct ivf_txq_trk *t = &d->tx[q];
 	u32 bal = r[0], bah = r[1], len = r[2], wbl = r[3], wbh = r[4];
+	u32 ndesc = t->tdlen / IVF_DESC_SIZE;
 
+	if (d->pin_mode && d->pulse && r[5] != t->tdh &&
+	    bal == t->tdbal && bah == t->tdbah && len == t->tdlen) {
+		if (ndesc && r[5] < ndesc && t->tdh < ndesc)
+			ivf_pulse_ring(ivf, ivf_ring_base(bal, bah), ndesc,
+				       t->tdh, t->tdh < r[5] ? r[5] :
+				       (u64)r[5] + ndesc);
+		else
+			ivf_pulse(ivf, t->ring.iova, t->ring.npages);
+		ivf_pulse(ivf, t->wb.iova, t->wb.npages);
+	}
+	t->tdh = r[5];
 	if (bal != t->tdbal || bah != t->tdbah || len != t->tdlen) {
 		ivf_span_drop(ivf, &t->ring);
 		ivf_span_set(ivf, &t->ring, ivf_ring_base(bal, bah), len,
@@ -989,7 +1257,7 @@ static bool ivf_dirty_guest_resync(struct ivf_device *ivf)
 static void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 {
 	struct ivf_dirty *d = &ivf->dirty;
-	u32 txr[IVF_NUM_QUEUES][5];
+	u32 txr[IVF_NUM_QUEUES][6];
 	void __iomem *io;
 	unsigned int q;
 
@@ -1009,7 +1277,9 @@ static void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 		ivf_vf_io_unlock(ivf);
 		for (q = 0; q < IVF_NUM_QUEUES; q++)
 			ivf_txq_update(ivf, q, txr[q]);
-		if (d->fenced && d->pin_mode)
+		if (d->pin_mode && d->pulse)
+			ivf_pulse_sweep(ivf, false);
+		else if (d->fenced && d->pin_mode)
 			ivf_dirty_retry(ivf);
 		ivf_dirty_scope(ivf);
 	}
@@ -1140,7 +1410,7 @@ static int ivf_dirty_switch(struct ivf_device *ivf, bool on)
 static int ivf_dirty_start_rings(struct ivf_device *ivf)
 {
 	struct ivf_dirty *d = &ivf->dirty;
-	u32 head[IVF_NUM_QUEUES], txr[IVF_NUM_QUEUES][5];
+	u32 head[IVF_NUM_QUEUES], txr[IVF_NUM_QUEUES][6];
 	bool armed[IVF_NUM_QUEUES] = { };
 	void __iomem *io;
 	unsigned int q;
@@ -1263,7 +1533,14 @@ static int ivf_dirty_start(struct ivf_device *ivf)
 	memset(d->tx, 0, sizeof(d->tx));
 	for (q = 0; q < IVF_NUM_QUEUES; q++)
 		d->tx[q].tdlen = U32_MAX;	/* lay the TX rings out */
+	spin_lock(&d->fence_lock);
 	memset(d->fence, 0, sizeof(d->fence));
+	d->pulse_iova = 0;
+	d->pulse_end = 0;
+	spin_unlock(&d->fence_lock);
+	d->pulses = 0;
+	d->pulse_deferred = 0;
+	d->pulse_unmapped = 0;
 	d->pinned = 0;
 	d->polls = 0;
 	d->tails = 0;
@@ -1347,6 +1624,7 @@ int ivf_dirty_engage(struct ivf_device *ivf)
 	if (d->pin_mode)
 		goto out;
 	d->pin_mode = true;
+	WRITE_ONCE(d->pulse, READ_ONCE(ivf_dirty_pulse));
 	d->scoped = false;
 	d->scope_retry = jiffies;
 	if (d->engaged) {
@@ -1362,7 +1640,8 @@ int ivf_dirty_engage(struct ivf_device *ivf)
 			    ret);
 	} else {
 		ivf_dirty_scope(ivf);
-		pci_info_ratelimited(pdev, "dirty tracking engaged: RX doorbell shadowed, %llu pages pinned%s\n",
+		pci_info_ratelimited(pdev, "dirty tracking engaged: RX doorbell shadowed, %s, %llu pages pinned%s\n",
+				     d->pulse ? "pulse mode" : "hold mode",
 				     d->pinned, d->scoped ? "" :
 				     "; nothing pinnable yet, so type1 reports every mapped page until the guest sets up a ring");
 	}
@@ -1377,8 +1656,13 @@ void ivf_dirty_disengage(struct ivf_device *ivf)
 	struct ivf_dirty *d = &ivf->dirty;
 
 	mutex_lock(&d->lock);
-	ivf_dirty_stop(ivf);
+	/*
+	 * No one will ask type1 about this device's writes any more: the
+	 * last poll pins nothing (pins held are let go).
+	 */
+	WRITE_ONCE(d->pulse, false);
 	d->pin_mode = false;
+	ivf_dirty_stop(ivf);
 	d->logging = false;
 	ivf_log_clear(d);
 	mutex_unlock(&d->lock);
@@ -1573,6 +1857,48 @@ void ivf_dirty_pause(struct ivf_device *ivf, bool pause)
 }
 
 /*
+ * The device is quiesced and does no more DMA (state_mutex held). Pulse
+ * mode: what it wrote since the last poll is reported at the next sync:
+ * the RX postings it consumed and the descriptors it wrote back, the TX
+ * descriptors and head write-back, and what unmaps put off (waiting for
+ * their fences). Hold mode: those pages are still pinned.
+ */
+void ivf_dirty_drain(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	u32 head[IVF_NUM_QUEUES], txr[IVF_NUM_QUEUES][6];
+	void __iomem *io;
+	unsigned int q;
+
+	mutex_lock(&d->lock);
+	if (!d->engaged || !d->pin_mode || !d->pulse)
+		goto out;
+	io = ivf_pass_io(ivf);
+	if (!io) {
+		/*
+		 * A reset (the core's, under memory_lock) went first: it
+		 * restarts the rings, which pulses everything armed.
+		 */
+		goto sweep;
+	}
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		head[q] = ioread32(io + IVF_RDH(q)) & IVF_RING_IDX_MASK;
+		ivf_txq_read(io, q, txr[q]);
+	}
+	ivf_vf_io_unlock(ivf);
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		ivf_rxq_retire(ivf, &d->rx[q], head[q]);
+		ivf_txq_update(ivf, q, txr[q]);
+	}
+sweep:
+	if (atomic_read(&d->resync))
+		ivf_dirty_resync(ivf);
+	ivf_pulse_sweep(ivf, true);
+out:
+	mutex_unlock(&d->lock);
+}
+
+/*
  * The migration state went back to RUNNING because the VF was reset or
  * the device closed (state_mutex held; maybe memory_lock for write, in a
  * reset, so no dirty->lock): the queues are the guest's again, and its
@@ -1628,6 +1954,10 @@ void ivf_dirty_dma_unmap(struct ivf_device *ivf, u64 iova, u64 length)
 	unsigned int q, i;
 	u64 end = iova + length;
 
+	if (READ_ONCE(d->pulse)) {
+		ivf_pulse_unmap(d, iova, length);
+		return;
+	}
 	mutex_lock(&d->lock);
 	if (!d->engaged)
 		goto out;
@@ -1637,11 +1967,13 @@ void ivf_dirty_dma_unmap(struct ivf_device *ivf, u64 iova, u64 length)
 	 * address and are pinned again once the fence is lifted, if the range
 	 * is mapped again by then.
 	 */
+	spin_lock(&d->fence_lock);
 	f = &d->fence[d->next_fence++ % ARRAY_SIZE(d->fence)];
 	f->iova = iova;
 	f->len = length;
 	f->expires = jiffies + msecs_to_jiffies(IVF_FENCE_MS);
 	d->fenced = true;
+	spin_unlock(&d->fence_lock);
 
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
 		struct ivf_rxq_trk *t = &d->rx[q];
@@ -1690,6 +2022,9 @@ void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 	seq_printf(m, "held_tails %llu\nrx_starved %llu\npin_max %u\npin_capped %llu\n",
 		   d->held_tails, d->rx_starved, READ_ONCE(dirty_pin_max),
 		   d->pin_capped);
+	seq_printf(m, "pulse_mode %d\npulses %llu\npulse_deferred %llu\npulse_unmapped %llu\n",
+		   d->pin_mode && d->pulse, d->pulses, d->pulse_deferred,
+		   d->pulse_unmapped);
 	seq_printf(m, "logging %d\nlog_ranges %u\nlog_entries %lu\nlog_max %u\nlog_overflows %llu\n",
 		   d->logging, d->log_nranges, d->log_entries,
 		   IVF_LOG_MAX_PAGES, d->log_overflows);
@@ -1737,6 +2072,8 @@ void ivf_dirty_init(struct ivf_device *ivf)
 {
 	mutex_init(&ivf->dirty.lock);
 	spin_lock_init(&ivf->dirty.shadow_lock);
+	spin_lock_init(&ivf->dirty.fence_lock);
+	init_waitqueue_head(&ivf->dirty.pulse_wq);
 	xa_init(&ivf->dirty.log);
 #if IS_REACHABLE(CONFIG_IOMMUFD_DRIVER)
 	ivf->core.vdev.log_ops = &ivf_log_ops;

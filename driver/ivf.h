@@ -16,6 +16,7 @@
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
+#include <linux/wait.h>
 #include <linux/xarray.h>
 
 #include "compat.h"
@@ -141,10 +142,14 @@ struct ivf_span {
 	bool pinned;
 };
 
-/* An IOVA range the user is unmapping: not pinned again for a while. */
+/*
+ * An IOVA range the user is unmapping: not pinned again for a while. Pulse
+ * mode: [pend_lo, pend_hi) covers the pulses put off meanwhile.
+ */
 struct ivf_fence {
 	u64 iova, len;
 	unsigned long expires;
+	u64 pend_lo, pend_hi;
 };
 
 /* A range given at DMA logging start; all: report it whole next time. */
@@ -173,6 +178,7 @@ struct ivf_rxq_trk {
 
 struct ivf_txq_trk {
 	u32 tdbal, tdbah, tdlen, tdwbal, tdwbah;
+	u32 tdh;			/* pulse mode: the head last seen */
 	struct ivf_span ring, wb;
 };
 
@@ -191,10 +197,20 @@ struct ivf_dirty {
 	struct ivf_txq_trk tx[IVF_NUM_QUEUES];
 	atomic_t resync;		/* the VF was reset: reload seen[] */
 	u32 reset_seen[IVF_NUM_QUEUES][0x100 / 4];
+	spinlock_t fence_lock;		/* fence[], next_fence, pulse_iova/end */
 	struct ivf_fence fence[8];
 	unsigned int next_fence;
 	bool fenced;
 	bool pin_mode;			/* type1: pin what the device may write */
+	/*
+	 * type1, dirty_pulse: pin each page the device wrote for an instant
+	 * once the poller has seen the write, and hold no pins otherwise.
+	 * [pulse_iova, pulse_end): the pulse under way (fence_lock).
+	 */
+	bool pulse;
+	u64 pulse_iova, pulse_end;
+	wait_queue_head_t pulse_wq;	/* a pulse ended */
+	u64 pulses, pulse_deferred, pulse_unmapped;
 	/*
 	 * type1 has pinned a page of ours since pin mode began, so it reports
 	 * only pinned pages for this group (ivf_dirty_scope()).
@@ -287,6 +303,8 @@ int ivf_dirty_engage(struct ivf_device *ivf);
 void ivf_dirty_disengage(struct ivf_device *ivf);
 void ivf_dirty_reload(struct ivf_device *ivf);
 void ivf_dirty_pause(struct ivf_device *ivf, bool pause);
+void ivf_dirty_drain(struct ivf_device *ivf);
+extern bool ivf_dirty_pulse;
 void ivf_dirty_unpause(struct ivf_device *ivf);
 void ivf_dirty_reset(struct ivf_device *ivf);
 void ivf_dirty_guest_reset(struct ivf_device *ivf);

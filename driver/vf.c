@@ -196,6 +196,8 @@ int ivf_vf_quiesce(struct ivf_device *ivf)
 	if (ret)
 		ivf_warn_rl(ivf->core.pdev,
 			    "migration: the PF has not answered the guest's mailbox request; it will be sent again after migration\n");
+	/* No more DMA: what it wrote last goes into the next dirty sync. */
+	ivf_dirty_drain(ivf);
 	return 0;
 }
 

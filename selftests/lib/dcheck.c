@@ -36,9 +36,10 @@ int dcheck_init(struct dcheck *ck, struct dsess *s, const char *name)
 	ck->mut1 = bm_alloc(ck->words);
 	ck->mut2 = bm_alloc(ck->words);
 	ck->tmp1 = bm_alloc(ck->words);
+	ck->late = bm_alloc(ck->words);
 	if (!ck->dev || !ck->idle || !ck->rings || !ck->cpu || !ck->b_prev ||
 	    !ck->b || !ck->d_prev || !ck->d || !ck->changed_all ||
-	    !ck->owned || !ck->mut1 || !ck->mut2 || !ck->tmp1) {
+	    !ck->owned || !ck->mut1 || !ck->mut2 || !ck->tmp1 || !ck->late) {
 		dcheck_free(ck);
 		return -ENOMEM;
 	}
@@ -76,6 +77,7 @@ void dcheck_free(struct dcheck *ck)
 	free(ck->mut1);
 	free(ck->mut2);
 	free(ck->tmp1);
+	free(ck->late);
 	memset(ck, 0, sizeof(*ck));
 }
 
@@ -111,15 +113,25 @@ static void show_page(struct dcheck *ck, const char *what, size_t pg)
 	detail(ck, iova);
 }
 
-/* device-writable pages of @d in neither @b1 nor @b2 */
-static uint64_t misses_of(struct dcheck *ck, const uint64_t *d,
-			  const uint64_t *b1, const uint64_t *b2, bool show)
+/*
+ * device-writable pages of @d in neither @b1 nor @b2; @late: added there
+ * instead of shown (pulse mode)
+ */
+static uint64_t misses_of_late(struct dcheck *ck, const uint64_t *d,
+			       const uint64_t *b1, const uint64_t *b2,
+			       bool show, uint64_t *late)
 {
 	uint64_t n = 0;
 	size_t w, i;
 
 	for (w = 0; w < ck->words; w++) {
 		uint64_t miss = d[w] & ck->dev[w] & ~(b1[w] | b2[w]);
+
+		if (late) {
+			late[w] |= miss;
+			n += __builtin_popcountll(miss);
+			continue;
+		}
 
 		while (miss) {
 			i = w * 64 + __builtin_ctzll(miss);
@@ -130,6 +142,12 @@ static uint64_t misses_of(struct dcheck *ck, const uint64_t *d,
 		}
 	}
 	return n;
+}
+
+static uint64_t misses_of(struct dcheck *ck, const uint64_t *d,
+			  const uint64_t *b1, const uint64_t *b2, bool show)
+{
+	return misses_of_late(ck, d, b1, b2, show, NULL);
 }
 
 /*
@@ -196,7 +214,19 @@ int dcheck_round(struct dcheck *ck)
 		ck->idle_changed += __builtin_popcountll(ck->idle[w] & ck->d[w]);
 		ck->cpu_reported += __builtin_popcountll(ck->cpu[w] & ck->b[w]);
 	}
-	if (ck->rounds) {
+	if (ck->pulse) {
+		for (w = 0; w < ck->words; w++) {
+			ck->late_resolved +=
+				__builtin_popcountll(ck->late[w] & ck->b[w]);
+			ck->late[w] &= ~ck->b[w];
+		}
+	}
+	if (ck->rounds && ck->pulse) {
+		ck->late_n += misses_of_late(ck, ck->d_prev, ck->b_prev, ck->b,
+					     false, ck->late);
+		if (!ck->mutated)
+			mutation(ck, ck->d_prev, ck->b_prev, ck->b);
+	} else if (ck->rounds) {
 		ck->misses += misses_of(ck, ck->d_prev, ck->b_prev, ck->b, true);
 		if (!ck->mutated)
 			mutation(ck, ck->d_prev, ck->b_prev, ck->b);
@@ -223,6 +253,9 @@ int dcheck_begin(struct dcheck *ck)
 	ck->cpu_reported = ck->rest_rounds = ck->rest_unpinned = 0;
 	ck->shown = ck->rest_shown = 0;
 	ck->rest_mutated = ck->rest_mutation_caught = false;
+	ck->pulse = dsess_dbg(ck->s, "pulse_mode") == 1;
+	ck->late_n = ck->late_resolved = 0;
+	memset(ck->late, 0, ck->words * 8);
 	memset(ck->changed_all, 0, ck->words * 8);
 	memset(ck->d_prev, 0, ck->words * 8);
 	return 0;
@@ -314,7 +347,8 @@ int dcheck_rest_round(struct dcheck *ck, struct dtraffic *t)
 	memset(ck->owned, 0, ck->words * 8);
 	owned = rxpool_mark_owned(&s->rx, ck->owned);
 	ret = dcheck_round(ck);
-	if (!ret) {
+	/* pulse mode: what the device owns is reported once it is written */
+	if (!ret && !ck->pulse) {
 		ck->rest_rounds++;
 		/* dcheck_round swapped: this round's report is b_prev now */
 		lack = unreported(ck, ck->owned, ck->b_prev, owned, true);
@@ -329,9 +363,22 @@ int dcheck_rest_round(struct dcheck *ck, struct dtraffic *t)
 int dcheck_end(struct dcheck *ck, uint64_t *quiet)
 {
 	int ret = dcheck_round(ck);
+	size_t w, i;
 
 	if (!ret)
 		ret = dcheck_round(ck);
+	/* pulse mode: what is still late after the device stopped is missed */
+	for (w = 0; !ret && ck->pulse && w < ck->words; w++) {
+		uint64_t miss = ck->late[w];
+
+		while (miss) {
+			i = w * 64 + __builtin_ctzll(miss);
+			miss &= miss - 1;
+			ck->misses++;
+			if (ck->shown++ < 10)
+				show_page(ck, "MISS (changed, never reported)", i);
+		}
+	}
 	/* after the last round d_prev is the diff taken after quiescing */
 	*quiet = ret ? 0 : bm_count(ck->d_prev, ck->npages);
 	return ret;
@@ -360,4 +407,8 @@ void dcheck_print(const struct dcheck *ck)
 		  ck->reported ? 100.0 * ck->over / ck->reported : 0,
 		  (unsigned long long)ck->cpu_reported,
 		  (unsigned long long)ck->misses);
+	if (ck->pulse)
+		ktap_info("%s: pulse mode: %llu page changes reported after the two-report window (%llu resolved later)",
+			  ck->name, (unsigned long long)ck->late_n,
+			  (unsigned long long)ck->late_resolved);
 }

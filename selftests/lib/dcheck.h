@@ -30,6 +30,17 @@ struct dcheck {
 	uint64_t *owned;	/* dcheck_rest_round(): the device's buffers */
 	uint64_t *mut1, *mut2;	/* the checker's own self-checks */
 	uint64_t *tmp1;		/* scratch for callers between rounds */
+	/*
+	 * The driver's type1 pulse mode (debugfs pulse_mode 1 at
+	 * dcheck_begin()): a page is reported once the poller has seen the
+	 * device's write, which may be more than the two-report window after
+	 * it. Such a page is "late" until a report has it; one still late
+	 * after the device is quiesced and reported twice is a miss.
+	 * Buffers the device owns and rings are not reported until written.
+	 */
+	bool pulse;
+	uint64_t *late;
+	uint64_t late_n, late_resolved;
 	bool mark;		/* EIMC markers for a QEMU trace */
 	const char *name;	/* prefix of the lines it prints */
 	/* counters since dcheck_begin() */
