@@ -20,15 +20,28 @@
  * tail before head: the enable is what hands the device head to tail, so
  * the poller arms head to tail (again) before it forwards the enable.
  *
- * Reporting (type1 pinned-page scope): armed buffers, both rings and the
- * head write-back page are pinned with vfio_pin_pages(). Once a group has
- * pinned a page, type1's VFIO_IOMMU_DIRTY_PAGES reports only pinned pages
- * (and pages pinned since the last report) instead of all mapped memory.
- * A buffer is unpinned when the device's head has passed it; type1 keeps its
- * dirty bit until the next report, so it is reported "until one report
- * after". A page pinned late (a ring the guest moved, noticed at the next
- * poll) is still reported in the next report, because type1 marks a page
- * dirty when it is pinned; only RX buffers need arming before the fact.
+ * Reporting (type1 pinned-page scope): once a group has pinned a page,
+ * type1's VFIO_IOMMU_DIRTY_PAGES reports only pages pinned now or pinned
+ * since the last report, instead of all mapped memory; it marks a page
+ * dirty when it is pinned.
+ *
+ * Pulse mode (the default) pins a page for an instant once the device has
+ * written it: a buffer when the device's head has passed it (or when the
+ * tracker lets it go without knowing: a ring laid out again, a reset), the
+ * descriptors the device wrote back, a TX ring's written-back descriptors
+ * and head write-back word when its head moves (and a new ring whole).
+ * After the device is quiesced the tracker looks once more (no DMA after
+ * that), so the report that follows has everything. No pin is held between
+ * polls: type1's unmap callback takes no lock of ours and never waits for
+ * an unpin that needs type1's own lock (two unmapping threads deadlocked
+ * there), and a report holds what was written, not what might be.
+ *
+ * Hold mode (debugfs dirty_pulse N) pins armed buffers, both rings and the
+ * head write-back page for as long as the device may write them, and
+ * unpins a buffer when the device's head has passed it; type1 keeps its
+ * dirty bit until the next report. A page pinned late (a ring the guest
+ * moved, noticed at the next poll) is still reported in the next report;
+ * only RX buffers need arming before the fact.
  *
  * The tracker is engaged the first time the device enters PRE_COPY and
  * stays on until the device is closed: the driver can't see the container's
@@ -111,7 +124,7 @@ MODULE_PARM_DESC(dirty_poll_us,
 		 "While tracking dirty pages: period of the RX doorbell poller in microseconds, 5-1000000 (default 50)");
 
 /*
- * type1: the pages the tracker keeps pinned for RX buffers. A guest posts
+ * type1, hold mode: the pages the tracker keeps pinned for RX buffers. A guest posts
  * up to 2 x 65528 descriptors of up to 33 pages each; every page pinned
  * costs type1 a record. Past the cap a buffer is not armed and the tail
  * that posts it is held from the device until the device has consumed
@@ -128,18 +141,12 @@ MODULE_PARM_DESC(dirty_pin_max,
 		 "While tracking dirty pages through type1: pages pinned per VF past which RX buffers wait for the device to consume others, 64-4194304 (default 32768)");
 
 /*
- * type1: pulse mode (0: hold mode). Experimental, so a debugfs switch
- * (dirty_pulse_experimental) rather than a module parameter. Hold mode keeps every page the device
- * may write pinned, from the moment a buffer is armed until the device is
- * done with it, so type1 reports it on every sync. Pulse mode pins a page
- * the device wrote for an instant, once the poller has seen the write
- * (type1 marks a page dirty when it is pinned), and after the device is
- * quiesced for what it wrote last. It holds no pins between polls: type1's
- * unmap path never has to wait for our unpinning (README, claim 8) and a
- * sync reports what was written, not what might be. Read when tracking
- * starts.
+ * type1: pulse mode (the default) or hold mode (debugfs dirty_pulse N); see
+ * the top of this file. Read when tracking starts. Hold mode keeps what the
+ * device may write pinned; two VMM threads unmapping pinned ranges at once
+ * deadlock in type1 then (README, claim 8). It stays as a fallback.
  */
-bool ivf_dirty_pulse;
+bool ivf_dirty_pulse = true;
 
 #define IVF_PAGE2		0x2000
 #define IVF_SH(reg)		(((reg) - IVF_PAGE2) / 4)
@@ -267,11 +274,26 @@ static void ivf_pulse(struct ivf_device *ivf, u64 iova, u32 npages)
 	wake_up_all(&d->pulse_wq);
 }
 
+/* Pulse descriptors @first..@last (ring indices, first <= last) of a ring. */
+static void ivf_pulse_descs(struct ivf_device *ivf, u64 base, u64 first,
+			    u64 last)
+{
+	u64 a = base + first * IVF_DESC_SIZE;
+	u64 b = base + last * IVF_DESC_SIZE + IVF_DESC_SIZE - 1;
+
+	/* a ring a guest put across the top of the IOVA space: no DMA there */
+	if (b < a || a < base)
+		return;
+	a &= PAGE_MASK;
+	b &= PAGE_MASK;
+	ivf_pulse(ivf, a, min_t(u64, ((b - a) >> PAGE_SHIFT) + 1, IVF_MAX_PIN));
+}
+
 /* Pulse ring entries [from, to) (postings, unwrapped) of a ring. */
 static void ivf_pulse_ring(struct ivf_device *ivf, u64 base, u32 ndesc,
 			   u64 from, u64 to)
 {
-	u64 a, b;
+	u64 first, last;
 
 	if (!ndesc || to <= from)
 		return;
@@ -279,17 +301,15 @@ static void ivf_pulse_ring(struct ivf_device *ivf, u64 base, u32 ndesc,
 		from = 0;
 		to = ndesc;
 	}
-	a = base + (from % ndesc) * IVF_DESC_SIZE;
-	b = base + ((to - 1) % ndesc) * IVF_DESC_SIZE;
-	if (b < a) {
+	first = from % ndesc;
+	last = (to - 1) % ndesc;
+	if (last < first) {
 		/* wrapped: the ring's end, then its start */
-		ivf_pulse_ring(ivf, base, ndesc, from % ndesc, ndesc);
-		ivf_pulse_ring(ivf, base, ndesc, 0, (to - 1) % ndesc + 1);
-		return;
+		ivf_pulse_descs(ivf, base, first, ndesc - 1);
+		ivf_pulse_descs(ivf, base, 0, last);
+	} else {
+		ivf_pulse_descs(ivf, base, first, last);
 	}
-	a &= PAGE_MASK;
-	b = (b + IVF_DESC_SIZE - 1) & PAGE_MASK;
-	ivf_pulse(ivf, a, min_t(u64, ((b - a) >> PAGE_SHIFT) + 1, IVF_MAX_PIN));
 }
 
 /*
@@ -1115,6 +1135,12 @@ static void ivf_txq_update(struct ivf_device *ivf, unsigned int q,
 		ivf_span_drop(ivf, &t->ring);
 		ivf_span_set(ivf, &t->ring, ivf_ring_base(bal, bah), len,
 			     false);
+		/*
+		 * Pulse mode: the guest set this ring up before we looked, and
+		 * the device may have written back into it since.
+		 */
+		if (d->pin_mode && d->pulse)
+			ivf_pulse(ivf, t->ring.iova, t->ring.npages);
 		t->tdbal = bal;
 		t->tdbah = bah;
 		t->tdlen = len;
@@ -1126,6 +1152,8 @@ static void ivf_txq_update(struct ivf_device *ivf, unsigned int q,
 		if (wbl & IVF_TDWBAL_ENABLE)
 			ivf_span_set(ivf, &t->wb,
 				     ((u64)wbh << 32) | (wbl & ~3U), 4, false);
+		if (d->pin_mode && d->pulse)
+			ivf_pulse(ivf, t->wb.iova, t->wb.npages);
 		t->tdwbal = wbl;
 		t->tdwbah = wbh;
 	} else {

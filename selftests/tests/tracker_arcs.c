@@ -575,6 +575,37 @@ static void case_pin_hold(void)
 	__sync_synchronize();
 	ivf_wr(&v, IVF_RDT(0), (rdt + 1) % v.rx_count);
 	usleep(50000);
+	if (dbg_flag("pulse_mode") == 1) {
+		/*
+		 * Pulse mode pins nothing ahead: the device gets the buffer,
+		 * and once written its mapped page is pinned for an instant
+		 * alone (the other one counted as not mapped).
+		 */
+		uint64_t un0 = 0, un1 = 0;
+		uint8_t buf[FRAME_MAX];
+		uint32_t sh, dh = 0, k;
+		size_t len;
+
+		dev = device_rdt((rdt + 1) % v.rx_count);
+		ktap_check(dev == (rdt + 1) % v.rx_count,
+			   "%s: pulse mode: the tail goes through (device RDT %u, guest %u)",
+			   w, dev, (rdt + 1) % v.rx_count);
+		ivf_dbg_u64(bdf, "dirty", "pulse_unmapped", &un0);
+		/* frames up to and into that descriptor */
+		dbg_rx0("rdh", &sh, &dh);
+		for (k = (slot + v.rx_count - dh) % v.rx_count + 1; k; k--) {
+			len = frame_build(buf, v.mac, peer.mac, 7, seq++,
+					  FRAME_MIN);
+			peer_send(&peer, buf, len);
+		}
+		usleep(300000);
+		ivf_dbg_u64(bdf, "dirty", "pulse_unmapped", &un1);
+		ktap_check(un1 > un0,
+			   "%s: pulse mode: written, its unmapped page was left out of the pulse (pulse_unmapped %llu -> %llu)",
+			   w, (unsigned long long)un0, (unsigned long long)un1);
+		vfio_dma_free(&d, &one);
+		goto out;
+	}
 	dev = device_rdt((rdt + 1) % v.rx_count);
 	ktap_check(dev == rdt,
 		   "%s: the tail that posts it is held (device RDT %u, guest %u)",
@@ -652,6 +683,17 @@ static void case_pin_cap(void)
 		goto out;
 	if (d.dirty_log) {
 		ktap_info("%s: DMA logging pins nothing: case left out", w);
+		goto out;
+	}
+	if (dbg_flag("pulse_mode") == 1) {
+		ivf_dbg_u64(bdf, "dirty", "pinned", &pinned);
+		grdh = ivf_rd(&v, IVF_RDH(0));
+		grdt = ivf_rd(&v, IVF_RDT(0));
+		dbg_rx0("rdh", &sh, &rdh);
+		dbg_rx0("rdt", &sh, &rdt);
+		ktap_check(!pinned && rdt == grdt,
+			   "%s: pulse mode holds no pins (%llu), so no cap: the device has the guest's tail (%u, guest %u)",
+			   w, (unsigned long long)pinned, rdt, grdt);
 		goto out;
 	}
 	ret = ivf_param_get("dirty_pin_max", &cap);

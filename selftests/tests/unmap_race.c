@@ -7,13 +7,12 @@
  * type1 calls the driver's .dma_unmap holding its device_list_lock, with
  * its iommu->lock dropped; a second unmapping thread that finds pages of
  * ours pinned in its range takes device_list_lock while it holds
- * iommu->lock. In hold mode (the default) the driver unpins inside the
+ * iommu->lock. In hold mode (debugfs dirty_pulse N) the driver unpins inside the
  * callback, which needs iommu->lock: both threads wait for ever, and
  * neither can be killed. So this test refuses to run in hold mode (it
  * would hang the kernel; IVF_UNMAP_HOLD=1 runs it anyway, in a lab boot
- * of its own) and runs the driver's pulse mode (debugfs
- * dirty_pulse_experimental), which holds no pins between polls and takes
- * no lock in the callback.
+ * of its own) and runs the driver's pulse mode (the default), which holds
+ * no pins between polls and takes no lock in the callback.
  *
  * The RX buffer pool is mapped as two halves. Traffic runs from the pool;
  * two threads, released together by a barrier, each unmap one half, then
@@ -40,7 +39,7 @@
 
 KTAP_DEFINE_STATE();
 
-#define PULSE_SWITCH "/sys/kernel/debug/igbvf-vfio-pci/dirty_pulse_experimental"
+#define PULSE_SWITCH "/sys/kernel/debug/igbvf-vfio-pci/dirty_pulse"
 
 static struct peer peer;
 
@@ -103,7 +102,7 @@ static void *half_thread(void *arg)
 	return NULL;
 }
 
-/* debugfs igbvf-vfio-pci/dirty_pulse_experimental (a bool: Y or N) */
+/* debugfs igbvf-vfio-pci/dirty_pulse (a bool: Y or N) */
 static bool pulse_mode_set(void)
 {
 	char buf[8] = "";
@@ -143,7 +142,7 @@ int main(void)
 	pulse = pulse_mode_set();
 	/* IVF_UNMAP_HOLD=1: run in hold mode anyway, to show the hang */
 	if (!pulse && !env_get("IVF_UNMAP_HOLD")) {
-		ktap_info("hold mode (debugfs dirty_pulse_experimental N): two unmappers deadlock in type1 there (README, claim 8); not run");
+		ktap_info("hold mode (debugfs dirty_pulse N): two unmappers deadlock in type1 there (README, claim 8); not run");
 		ktap_skip_all("hold mode would hang the kernel");
 	}
 
