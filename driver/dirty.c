@@ -314,9 +314,10 @@ static void ivf_pulse_ring(struct ivf_device *ivf, u64 base, u32 ndesc,
 
 /*
  * Lift the fences type1 is done with (IVF_FENCE_MS after the unmap; @wait:
- * wait for each, the device is quiesced and its last writes must be
- * reported) and do the pulses they put off, in IVF_MAX_PIN chunks; a chunk
- * no longer mapped costs a page-by-page try. dirty->lock held.
+ * wait for those that put pulses off, the device is quiesced and its last
+ * writes must be reported) and do the pulses they put off, in IVF_MAX_PIN
+ * chunks; a chunk no longer mapped costs a page-by-page try. dirty->lock
+ * held.
  */
 static void ivf_pulse_sweep(struct ivf_device *ivf, bool wait)
 {
@@ -330,7 +331,9 @@ static void ivf_pulse_sweep(struct ivf_device *ivf, bool wait)
 
 		spin_lock(&d->fence_lock);
 		expires = f->expires;
-		if (!f->len || (!wait && time_before(jiffies, expires))) {
+		/* only a fence with pulses put off is worth waiting for */
+		if (!f->len || (time_before(jiffies, expires) &&
+				(!wait || !f->pend_hi))) {
 			spin_unlock(&d->fence_lock);
 			continue;
 		}
@@ -1164,29 +1167,39 @@ static void ivf_txq_update(struct ivf_device *ivf, unsigned int q,
 /*
  * type1 reports every mapped page as dirty for a group until the group has
  * pinned a page, and from then on only pinned pages (and pages pinned since
- * the last report). A VF whose guest has set nothing up yet (firmware still
- * running, no VF driver loaded) gives the tracker nothing to pin, and a
- * migration would then copy all of memory on every pass and never converge.
- * So pin one page and let it go at once: guest memory at IOVA 0, where
- * QEMU maps the start of RAM. type1 reports that page once. If nothing is
- * mapped there, try again every second until any page has been pinned.
+ * the last report). Pulse mode pins only once the device has written, and a
+ * VF whose guest has set nothing up yet (firmware still running, no VF
+ * driver loaded) writes nothing: a migration would then copy all of memory
+ * on every pass and never converge. So pin one page and let it go at once:
+ * the first page of a ring the guest has set up, else guest memory at IOVA
+ * 0, where QEMU maps the start of RAM. type1 reports that page once. If
+ * none can be pinned, try again every second until a page has been.
  * dirty->lock held.
  */
 static void ivf_dirty_scope(struct ivf_device *ivf)
 {
 	struct ivf_dirty *d = &ivf->dirty;
-	int ret;
+	u64 try[2 * IVF_NUM_QUEUES + 1];
+	unsigned int q, i, n = 0;
 
 	if (d->scoped || !d->pin_mode || time_before(jiffies, d->scope_retry))
 		return;
 	d->scope_retry = jiffies + HZ;
-	if (ivf_fenced(d, 0, 1))
-		return;
-	ret = vfio_pin_pages(&ivf->core.vdev, 0, 1, IOMMU_READ, d->pages);
-	if (ret != 1)
-		return;
-	vfio_unpin_pages(&ivf->core.vdev, 0, 1);
-	d->scoped = true;
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		if (d->rx[q].ring.npages)
+			try[n++] = d->rx[q].ring.iova;
+		if (d->tx[q].ring.npages)
+			try[n++] = d->tx[q].ring.iova;
+	}
+	try[n++] = 0;
+	for (i = 0; i < n && !d->scoped; i++) {
+		if (ivf_fenced(d, try[i], 1) ||
+		    vfio_pin_pages(&ivf->core.vdev, try[i], 1, IOMMU_READ,
+				   d->pages) != 1)
+			continue;
+		vfio_unpin_pages(&ivf->core.vdev, try[i], 1);
+		d->scoped = true;
+	}
 }
 
 /* Spans left unpinned by a fence: pin them once it is lifted. */

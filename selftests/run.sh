@@ -14,7 +14,7 @@
 #   IVF_TESTS_BPO="region_info"       ... on Debian's trixie-backports 7.x
 #                                     (IVF_KERNEL_BPO: another, e.g. trixie)
 #   IVF_TESTS_IOMMUFD="dirty_log_cdev" ... on the IOMMUFD kernel, lockdep on
-#   IVF_TESTS_IOMMUFD_TYPE1="..."     ... on it through type1, lockdep off
+#   IVF_TESTS_IOMMUFD_TYPE1="..."     ... on it through type1
 #   IVF_TESTS_QEMU="qemu_migrate"     the stock-QEMU boot (left out when
 #                                     only IVF_TESTS is given)
 #   IVF_TESTS_IOMMUFD_QEMU=...        ... on the IOMMUFD kernel, through
@@ -185,13 +185,15 @@ fi
 [ -z "$qtests" ] || [ -z "$nested" ] ||
 	IVF_SMP=2 IVF_NESTED=$nested IVF_TESTS=$qtests lab_suite "lab-qemu"
 # The lab's IOMMUFD kernel: the DMA logging backend, the hardening tests and
-# the migration tests through iommufd, with lockdep, KASAN and kmemleak; then DMA logging through the container, where the tracker pins pages in
-# type1 once the device is in PRE_COPY, without lockdep's dependency checks:
-# unmapping pinned pages makes type1 itself take iommu->lock under its
-# device_list_lock (README, "The lab").
+# the migration tests through iommufd, with lockdep, KASAN and kmemleak; then
+# the container (type1), where the tracker also pins in type1 once the
+# device is in PRE_COPY: DMA logging through it, pulse mode's exactness and
+# two threads unmapping at once, with lockdep too: pulse mode holds no pin
+# across type1's unmap callback (hold mode, not run here, does, and lockdep
+# reports type1's own device_list_lock -> iommu->lock order then).
 # A run of chosen tests (IVF_TESTS) leaves it out unless it names its own.
 itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev tracker_arcs_cdev stale_fd_cdev reset_race_cdev log_bound_cdev iommufd_race_cdev dirty_exact_cdev dirty_contract_cdev dirty_vmm_cdev migration_fsm_cdev migrate_cdev migration_reset_cdev migration_stream_cdev hostile_guest_cdev}
-itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log dirty_exact_log}
+itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log dirty_exact_log unmap_race dirty_exact dirty_contract}
 if [ -n "${IVF_TESTS:-}" ]; then
 	[ -n "${IVF_TESTS_IOMMUFD:-}" ] || itests=
 	[ -n "${IVF_TESTS_IOMMUFD_TYPE1:-}" ] || itests1=
@@ -208,7 +210,7 @@ if [ -n "$iommufd_kernel" ] && [ -n "$itests$itests1$qtestsi" ]; then
 		IVF_HOSTILE_SECS=${IVF_HOSTILE_SECS:-30} IVF_TESTS=$itests \
 		lab_suite "lab-iommufd"
 	[ -z "$itests1" ] ||
-		IVF_KERNEL=iommufd IVF_LOCKDEP=0 IVF_EXACT_FRAMES=4000 \
+		IVF_KERNEL=iommufd IVF_EXACT_FRAMES=4000 \
 		IVF_TESTS=$itests1 lab_suite "lab-iommufd-type1"
 	[ -z "$qtestsi" ] ||
 		IVF_KERNEL=iommufd IVF_SMP=2 IVF_NESTED=$nested IVF_QM_IOMMUFD=1 \
