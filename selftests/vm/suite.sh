@@ -36,6 +36,16 @@ for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migratio
 	*_cdev) run_test "$t" env IVF_VFIO=cdev IVF_DIRTY=log "$B/${t%_cdev}" ;;
 	*_log) run_test "$t" env IVF_VFIO=group IVF_DIRTY=log "$B/${t%_log}" ;;
 	bind) run_test bind bash selftests/tests/bind.sh ;;
+	# A device state across boots (kernels): _save keeps it in this
+	# run's directory, _resume takes IVF_XK_IN's (a former run's, given
+	# by run.sh; SKIP without), stream_xkernel does both.
+	stream_xkernel_save)
+		run_test "$t" env -u IVF_XK_IN IVF_XK_SAVE="$IVF_OUT/xk" \
+			"$B/stream_xkernel" ;;
+	stream_xkernel_resume)
+		run_test "$t" env -u IVF_XK_SAVE "$B/stream_xkernel" ;;
+	stream_xkernel)
+		run_test "$t" env IVF_XK_SAVE="$IVF_OUT/xk" "$B/stream_xkernel" ;;
 	qemu_migrate) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-3000} run_test "$t" bash selftests/tests/qemu_migrate.sh ;;
 	bench) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test bench bash selftests/bench/run.sh ;;
 	*) run_test "$t" "$B/$t" ;;
