@@ -30,7 +30,7 @@ run_test() {
 # NAME_cdev: the test through the device's cdev and iommufd, dirty pages
 # through DMA logging; NAME_log: through the group and container, dirty
 # pages through DMA logging (both need IVF_KERNEL=iommufd).
-for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs log_flood dirty_exact dirty_contract dirty_map dirty_vmm dirty_log hostile_guest bind bench}; do
+for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs log_flood dirty_exact dirty_contract dirty_map dirty_vmm dirty_log hostile_guest bind bench}; do
 	case $t in
 	dirty_log) run_test "$t" "$B/$t" ;;
 	*_cdev) run_test "$t" env IVF_VFIO=cdev IVF_DIRTY=log "$B/${t%_cdev}" ;;
