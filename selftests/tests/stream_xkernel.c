@@ -740,7 +740,8 @@ int main(void)
 
 	ktap_header("stream_xkernel: a device state saved on one kernel, resumed on another");
 	if (!in && !out)
-		ktap_skip_all("neither IVF_XK_SAVE (save) nor IVF_XK_IN (resume) given");
+		ktap_skip_all("%s",
+			      "nothing to resume: no saved state given (IVF_XK_IN; run.sh gives the former boot's, and that boot did not run)");
 	vf0 = env_need("IVF_VF0");
 	dst = env_need("IVF_DST");
 	if (ivf_parse_mac(env_need("IVF_VF0_MAC"), vf_mac))

@@ -313,6 +313,13 @@ dkms_check() {
 	[ -z "$(cd "$root" && find "lib/modules/$kver/updates" \
 		-name "$name.ko*" 2>/dev/null)" ] ||
 		{ log "dkms remove left the module in $root"; rc=1; }
+	# and the host never saw it
+	if [ -e "/var/lib/dkms/$name/$ver/$kver" ] ||
+	   [ -n "$(find "/lib/modules/$kver/updates" -name "$name.ko*" \
+		   2>/dev/null)" ]; then
+		log "dkms in $root reached the host's DKMS tree or modules"
+		rc=1
+	fi
 	return $rc
 }
 
