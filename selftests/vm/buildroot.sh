@@ -283,6 +283,9 @@ dkms_check() {
 	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$IVF_REPO/dkms.conf")
 	[ -x "$root/usr/sbin/dkms" ] ||
 		die "buildroot: no dkms in $root (an old root? remove it)"
+	# one DKMS tree per root: two runs at once must take turns
+	exec 8>"$IVF_CACHE/buildroot-$suite.dkms.lock"
+	flock -x 8
 	src=/usr/src/$name-$ver
 	in_root "$root" dkms remove "$name/$ver" --all >/dev/null 2>&1 || true
 	rm -rf "${root:?}$src"
