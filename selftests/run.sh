@@ -98,6 +98,14 @@ if [ -z "${IVF_SKIP_HOST:-}" ]; then
 			fi
 			quiet selftests/vm/buildroot.sh check "$suite" "$k"
 			verdict "module builds for $k ($suite, its compiler) with sparse and W=1, no warnings" $?
+			# DKMS as a user of that suite runs it, in the
+			# root (the host's DKMS and modules untouched)
+			dlog=$IVF_CACHE/logs/dkms-$suite-$k.log
+			selftests/vm/buildroot.sh dkms "$suite" "$k" >"$dlog" 2>&1
+			rc=$?
+			[ $rc = 0 ] || tail -n 25 "$dlog"
+			sed -n 's/^dkms status: /# dkms status ('"$suite"' root): /p' "$dlog"
+			verdict "dkms add/build/install/remove for $k ($suite build root)" $rc
 		done
 	done
 fi
@@ -116,6 +124,7 @@ lab_suite() { # LABEL
 	# Our own run's directory: runs/latest may be another lab's by now.
 	run=$(cat "$runfile")
 	rm -f "$runfile"
+	last_run=$run
 	if [ -f "$run/results" ]; then
 		while read -r line; do
 			name=$(echo "$line" | sed -E 's/^(not ok|ok|skip) ([^ ]+).*/\2/')
@@ -134,18 +143,36 @@ lab_suite() { # LABEL
 	echo "# guest logs: $run"
 }
 
+# A device state across kernels (stream_xkernel): the main boot saves one
+# (6.12.95) in its run directory, the 7.x boot resumes it and saves its own,
+# the stock-QEMU boot (6.12.95) resumes that. A resume with nothing saved
+# before it (that boot left out) is a SKIP; a save that failed is a failure.
+# xk_saved RUN TESTS: RUN's saved state, if TESTS saved one
+xk_saved() {
+	case " $2 " in
+	*" stream_xkernel_save "*|*" stream_xkernel "*) echo "$1/xk" ;;
+	esac
+}
+last_run=
+xk_main=
+
 # Debian's kernel: everything. The guest part takes 5-30 min under TCG
 # (the host's speed varies a lot).
-[ "${IVF_TESTS:-}" = none ] || lab_suite "lab"
+if [ "${IVF_TESTS:-}" != none ]; then
+	lab_suite "lab"
+	# suite.sh's own list (IVF_TESTS unset) has stream_xkernel_save
+	xk_main=$(xk_saved "$last_run" "${IVF_TESTS:-stream_xkernel_save}")
+fi
 
 # Debian's 7.x (trixie-backports; IVF_KERNEL_BPO picks another, e.g.
 # trixie): the BAR, migration and dirty-tracking tests on a kernel whose
 # region info goes through .get_region_info_caps, through type1 (it has no
 # IOMMUFD). Its image comes from the registry through the trixie build
 # root (kernel-debian.sh), cached; skipped if neither has it.
-btests=${IVF_TESTS_BPO-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset stale_fd migrate tracker_arcs dirty_exact dirty_contract dirty_map dirty_vmm}
+btests=${IVF_TESTS_BPO-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset stale_fd migrate tracker_arcs dirty_exact dirty_contract dirty_map dirty_vmm stream_xkernel_resume stream_xkernel_save}
 [ -z "${IVF_TESTS:-}" ] || [ -n "${IVF_TESTS_BPO:-}" ] || btests=
 bkernel=${IVF_KERNEL_BPO:-trixie-bpo}
+xk_bpo=
 if [ -n "$btests" ]; then
 	mkdir -p "$IVF_CACHE/logs"
 	blog=$IVF_CACHE/logs/kernel-$bkernel.log
@@ -157,7 +184,9 @@ if [ -n "$btests" ]; then
 	if [ $rc = 0 ]; then
 		IVF_KERNEL=$bkernel selftests/vm/lab.sh build
 		verdict "module builds for $bkver (its suite's build root)" $?
-		IVF_KERNEL=$bkernel IVF_TESTS=$btests lab_suite "lab-$bkernel"
+		IVF_KERNEL=$bkernel IVF_TESTS=$btests IVF_XK_IN=$xk_main \
+			lab_suite "lab-$bkernel"
+		xk_bpo=$(xk_saved "$last_run" "$btests")
 	fi
 fi
 
@@ -167,7 +196,7 @@ fi
 # kernel below, QEMU opens the VF through iommufd and migrates it with the
 # driver's DMA logging, under KASAN (precopy only: about 10 min; "precopy
 # back" with IVF_QM_SCENARIOS_IOMMUFD).
-qtests=${IVF_TESTS_QEMU-qemu_migrate}
+qtests=${IVF_TESTS_QEMU-stream_xkernel_resume qemu_migrate}
 qtestsi=${IVF_TESTS_IOMMUFD_QEMU-qemu_migrate}
 if [ -n "${IVF_TESTS:-}" ]; then
 	[ -n "${IVF_TESTS_QEMU:-}" ] || qtests=
@@ -183,7 +212,8 @@ if [ -n "$qtests$qtestsi" ]; then
 	[ $rc = 0 ] || nested=
 fi
 [ -z "$qtests" ] || [ -z "$nested" ] ||
-	IVF_SMP=2 IVF_NESTED=$nested IVF_TESTS=$qtests lab_suite "lab-qemu"
+	IVF_SMP=2 IVF_NESTED=$nested IVF_TESTS=$qtests IVF_XK_IN=$xk_bpo \
+		lab_suite "lab-qemu"
 # The lab's IOMMUFD kernel: the DMA logging backend, the hardening tests and
 # the migration tests through iommufd, with lockdep, KASAN and kmemleak; then
 # the container (type1), where the tracker also pins in type1 once the

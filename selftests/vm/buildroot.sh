@@ -17,6 +17,10 @@
 #                                           7.3.4 or 7.3.4+deb13-amd64)
 #   buildroot.sh check SUITE KVER           build with W=1 and sparse (C=2),
 #                                           fail on any warning
+#   buildroot.sh dkms SUITE KVER            dkms add/build/install in the
+#                                           root (never the host), check
+#                                           the installed module, print
+#                                           dkms status, dkms remove
 #   buildroot.sh download SUITE DIR PKG...  download packages of the suite
 #                                           into DIR (the lab's guest
 #                                           kernels: kernel-debian.sh)
@@ -49,12 +53,12 @@ suite_conf() {
 		SOURCES=("deb $o $MIRROR trixie main"
 			 "deb $o $MIRROR trixie-backports main"
 			 "deb-src $sid $MIRROR sid main")
-		PKGS="gcc-14 make libc6-dev dpkg-dev"
+		PKGS="gcc-14 make libc6-dev dpkg-dev dkms"
 		SPARSE_SRC=sid
 		;;
 	sid)
 		SOURCES=("deb $sid $MIRROR sid main")
-		PKGS="gcc-16 make sparse libc6-dev"
+		PKGS="gcc-16 make sparse libc6-dev dkms"
 		SPARSE_SRC=
 		;;
 	bookworm)
@@ -268,9 +272,63 @@ build() {
 	return $rc
 }
 
+# DKMS as a user of the suite would run it, inside ROOT: the sources in
+# the root's /usr/src, the module in the root's /lib/modules/KVER; the
+# host's DKMS tree and modules are not touched. Prints dkms status while
+# installed; removes it again (also on failure).
+dkms_check() {
+	local root=$1 kver=$2 name ver src rc=0 ko
+
+	name=$(sed -n 's/^PACKAGE_NAME="\(.*\)"/\1/p' "$IVF_REPO/dkms.conf")
+	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$IVF_REPO/dkms.conf")
+	[ -x "$root/usr/sbin/dkms" ] ||
+		die "buildroot: no dkms in $root (an old root? remove it)"
+	# one DKMS tree per root: two runs at once must take turns
+	exec 8>"$IVF_CACHE/buildroot-$suite.dkms.lock"
+	flock -x 8
+	src=/usr/src/$name-$ver
+	in_root "$root" dkms remove "$name/$ver" --all >/dev/null 2>&1 || true
+	rm -rf "${root:?}$src"
+	mkdir -p "$root$src"
+	# what DKMS needs, from the working tree (uncommitted changes too)
+	cp -r "$IVF_REPO/dkms.conf" "$IVF_REPO/Kbuild" "$IVF_REPO/Makefile" \
+		"$IVF_REPO/driver" "$IVF_REPO/include" "$root$src/"
+	in_root "$root" dkms add "$name/$ver" &&
+	in_root "$root" dkms build "$name/$ver" -k "$kver" &&
+	in_root "$root" dkms install "$name/$ver" -k "$kver" --force || rc=1
+	if [ $rc = 0 ]; then
+		ko=$(cd "$root" && find "lib/modules/$kver/updates" \
+			-name "$name.ko*" 2>/dev/null | head -n1)
+		if [ -z "$ko" ]; then
+			log "dkms install left no module in $root/lib/modules/$kver"
+			rc=1
+		elif ! in_root "$root" modinfo "/$ko" |
+			grep -q "^vermagic: *$kver "; then
+			log "wrong vermagic in $root/$ko"
+			rc=1
+		else
+			echo "installed /$ko"
+		fi
+	fi
+	in_root "$root" dkms status "$name/$ver" -k "$kver" | sed 's/^/dkms status: /'
+	in_root "$root" dkms remove "$name/$ver" --all >/dev/null || rc=1
+	rm -rf "${root:?}$src"
+	[ -z "$(cd "$root" && find "lib/modules/$kver/updates" \
+		-name "$name.ko*" 2>/dev/null)" ] ||
+		{ log "dkms remove left the module in $root"; rc=1; }
+	# and the host never saw it
+	if [ -e "/var/lib/dkms/$name/$ver/$kver" ] ||
+	   [ -n "$(find "/lib/modules/$kver/updates" -name "$name.ko*" \
+		   2>/dev/null)" ]; then
+		log "dkms in $root reached the host's DKMS tree or modules"
+		rc=1
+	fi
+	return $rc
+}
+
 [ "$(id -u)" = 0 ] || die "buildroot: needs root (chroot)"
 cmd=$1 suite=$2
-[ -n "$suite" ] || die "usage: $0 path|kernels|build|check|download SUITE [KVER [MAKE ARGS]]"
+[ -n "$suite" ] || die "usage: $0 path|kernels|build|check|dkms|download SUITE [KVER [MAKE ARGS]]"
 suite_conf "$suite"
 mkdir -p "$IVF_CACHE"
 exec 9>"$IVF_CACHE/buildroot-$suite.lock"
@@ -281,11 +339,15 @@ path)
 kernels)
 	kernels "$(make_root "$suite")"
 	;;
-build|check)
+build|check|dkms)
 	[ -n "$3" ] || die "usage: $0 $cmd SUITE KVER"
 	root=$(make_root "$suite")
 	kver=$(kver_of "$root" "$3")
 	shift 3
+	if [ "$cmd" = dkms ]; then
+		dkms_check "$root" "$kver"
+		exit
+	fi
 	if [ "$cmd" = build ]; then
 		build "$root" "$kver" "$@"
 		exit
@@ -306,6 +368,6 @@ download)
 	(cd "$dir" && apt-get "${opts[@]}" -q download "$@" >&2)
 	;;
 *)
-	die "usage: $0 path|kernels|build|check|download SUITE [KVER [MAKE ARGS]]"
+	die "usage: $0 path|kernels|build|check|dkms|download SUITE [KVER [MAKE ARGS]]"
 	;;
 esac

@@ -32,7 +32,7 @@ run_test() {
 # pages through DMA logging (both need IVF_KERNEL=iommufd); NAME_hold:
 # through the container in the tracker's hold mode (the default is pulse
 # mode; README, "type1: pulse mode and hold mode").
-for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs tracker_arcs_hold log_flood dirty_exact dirty_exact_hold dirty_contract dirty_contract_hold dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind bench}; do
+for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs tracker_arcs_hold log_flood dirty_exact dirty_exact_hold dirty_contract dirty_contract_hold dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind bench}; do
 	case $t in
 	dirty_log) run_test "$t" "$B/$t" ;;
 	*_cdev) run_test "$t" env IVF_VFIO=cdev IVF_DIRTY=log "$B/${t%_cdev}" ;;
@@ -43,6 +43,16 @@ for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migratio
 		run_test "$t" "$B/${t%_hold}"
 		echo Y >/sys/kernel/debug/igbvf-vfio-pci/dirty_pulse ;;
 	bind) run_test bind bash selftests/tests/bind.sh ;;
+	# A device state across boots (kernels): _save keeps it in this
+	# run's directory, _resume takes IVF_XK_IN's (a former run's, given
+	# by run.sh; SKIP without), stream_xkernel does both.
+	stream_xkernel_save)
+		run_test "$t" env -u IVF_XK_IN IVF_XK_SAVE="$IVF_OUT/xk" \
+			"$B/stream_xkernel" ;;
+	stream_xkernel_resume)
+		run_test "$t" env -u IVF_XK_SAVE "$B/stream_xkernel" ;;
+	stream_xkernel)
+		run_test "$t" env IVF_XK_SAVE="$IVF_OUT/xk" "$B/stream_xkernel" ;;
 	qemu_migrate) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-3000} run_test "$t" bash selftests/tests/qemu_migrate.sh ;;
 	bench) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test bench bash selftests/bench/run.sh ;;
 	*) run_test "$t" "$B/$t" ;;

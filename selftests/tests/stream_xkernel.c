@@ -1,0 +1,764 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * stream_xkernel: a device state saved under one kernel is resumed under
+ * another, as when a host is upgraded with a suspended guest, or a guest
+ * migrates between hosts running different kernels (Debian's 6.12 and 7.x).
+ *
+ * The saving boot plays a VMM that suspends its guest to files: the
+ * userspace-driven VF (IVF_VF0) does the PF handshake, LPE, a multicast
+ * hash and a VLAN, its rings and MSI-X, and carries traffic with the e1000e
+ * peer. Then two saves, each with the guest's RAM (the ring and buffer
+ * memory), the guest's software state and the device state:
+ *  - "stopcopy": RUNNING -> STOP -> STOP_COPY, the FINAL packet;
+ *  - "precopy": RUNNING -> PRE_COPY, the CONFIG packet; the guest adds a
+ *    second multicast hash while the device is in PRE_COPY (a second
+ *    CONFIG packet); PRE_COPY_P2P -> STOP_COPY, the FINAL packet.
+ * Frames the device received after the guest's last poll stay in the RX
+ * ring, unread: they are part of the saved state.
+ *
+ * A later boot (another kernel) resumes each into a VF as QEMU's
+ * destination does (open, QEMU's reset, RAM mapped at the saved IOVAs,
+ * RESUMING, the data, STOP, config space, RUNNING_P2P, RUNNING): "stopcopy"
+ * into PF B's VF (IVF_DST, whose admin MAC is the saved one), "precopy"
+ * into PF A's VF0 again. It checks that the driver accepts the stream,
+ * that the ring registers are the saved ones, that the frames left in the
+ * RX ring are there, in order, that frames then flow both ways with none
+ * lost, that the PF configuration is the saved one (pf_config, and the
+ * multicast filter: the saved hashes pass, another does not) and that the
+ * guest's mailbox works on.
+ *
+ * Env: IVF_XK_SAVE=DIR saves there (made; normally $IVF_OUT/xk), then
+ *      IVF_XK_IN=DIR resumes from there; both may be given (resume first).
+ *      Neither: SKIP. IVF_XK_IN naming a directory without a save: FAIL.
+ *      IVF_VF0, IVF_VF0_MAC, IVF_DST, IVF_PEER_NS, IVF_PEER_IF.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <linux/pci_regs.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "ivf.h"
+#include "ivf_migration.h"
+#include "ktap.h"
+#include "mig.h"
+#include "mig_states.h"
+#include "peer.h"
+#include "tgen.h"
+#include "util.h"
+#include "vmm.h"
+
+KTAP_DEFINE_STATE();
+
+#define RATE		500	/* frames/s each way */
+#define STREAM_MC	31
+#define NPROBE		5
+#define TEST_VID	100
+#define XK_MAGIC	0x4b584649u	/* "IFXK" */
+#define XK_VERSION	1
+#define NAREAS		5
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+static const struct ivf_ring_cfg ring_cfg = {
+	.rx_count = 512, .tx_count = 256, .buf_size = 2048,
+	.iova_base = 0x10000000,
+};
+
+static const uint8_t mc1[6] = { 0x01, 0x00, 0x5e, 0x21, 0x43, 0x65 };
+static const uint8_t mc2[6] = { 0x01, 0x00, 0x5e, 0x11, 0x22, 0xb7 };
+
+static struct peer peer;
+static uint8_t vf_mac[6];
+
+/*
+ * What a VMM keeps of its guest besides the device state: the guest's own
+ * variables (struct ivf without pointers) and its RAM (the areas).
+ */
+struct xk_image {
+	uint32_t magic, version;
+	char kver[65];			/* the saving kernel */
+	char pf_config[1024];		/* debugfs, at the save */
+	uint32_t rx_count, tx_count, buf_size;
+	uint32_t rx_next, tx_next, tx_clean;
+	uint32_t mbx_r2c;
+	uint8_t mac[6];
+	uint8_t cts, irq_on;
+	uint64_t rx_frames, tx_frames;
+	uint32_t pending;		/* RX frames written back, unread */
+	uint32_t pending_seq;		/* the first one's sequence number */
+	uint32_t nhash;			/* multicast hashes the guest set */
+	uint64_t pre_len, final_len;
+	struct {
+		uint64_t iova, size;
+	} area[NAREAS];
+};
+
+static struct vfio_dma *area_of(struct ivf *v, unsigned int i)
+{
+	struct vfio_dma *a[NAREAS] = {
+		&v->rx_ring_dma, &v->tx_ring_dma, &v->rx_buf_dma,
+		&v->tx_buf_dma, &v->rx_hdr_dma,
+	};
+
+	return a[i];
+}
+
+/* 82576 multicast hash (MTA filter type 0), as igbvf computes it */
+static uint16_t mc_hash(const uint8_t m[6])
+{
+	return ((m[4] >> 4) | (uint16_t)m[5] << 4) & 0xfff;
+}
+
+/* the PF configuration lines of pf_config, on one line */
+static int read_pf_config(const char *bdf, char *buf, size_t len)
+{
+	static const char *const keys[] = {
+		"cts ", "mac ", "uc ", "mc ", "vlans ", "max_frame ", "promisc ",
+	};
+	char path[256], raw[2048], *line, *save = NULL;
+	size_t o = 0, k;
+	int ret;
+
+	snprintf(path, sizeof(path),
+		 "/sys/kernel/debug/igbvf-vfio-pci/%s/pf_config", bdf);
+	ret = read_str_file(path, raw, sizeof(raw));
+	if (ret)
+		return ret;
+	buf[0] = '\0';
+	for (line = strtok_r(raw, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		for (k = 0; k < ARRAY_SIZE(keys); k++)
+			if (!strncmp(line, keys[k], strlen(keys[k])) &&
+			    o < len)
+				o += snprintf(buf + o, len - o, "%s; ", line);
+	return 0;
+}
+
+static int write_file(const char *dir, const char *name, const void *a,
+		      size_t alen, const void *b, size_t blen)
+{
+	char path[512];
+	FILE *f;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	if (fwrite(a, 1, alen, f) != alen ||
+	    (blen && fwrite(b, 1, blen, f) != blen))
+		ret = -EIO;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+/* the whole file, malloc'ed; NULL (errno set) if absent */
+static uint8_t *read_file(const char *dir, const char *name, size_t *len)
+{
+	char path[512];
+	uint8_t *buf = NULL;
+	size_t cap = 0, n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	*len = 0;
+	for (;;) {
+		if (*len + 65536 > cap) {
+			uint8_t *nb = realloc(buf, cap + 262144);
+
+			if (!nb)
+				break;
+			buf = nb;
+			cap += 262144;
+		}
+		n = fread(buf + *len, 1, cap - *len, f);
+		*len += n;
+		if (!n)
+			break;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* frames of the peer's old stream found in the RX ring after resume */
+struct old_rx {
+	uint32_t n, first, next, bad;
+};
+
+static void old_cb(void *arg, const uint8_t *data, uint32_t len,
+		   uint32_t status)
+{
+	struct old_rx *o = arg;
+	uint32_t seq;
+
+	(void)status;
+	if (frame_check(data, len, vf_mac, peer.mac, TGEN_STREAM_TO_VF, 0,
+			&seq) != FRAME_OK) {
+		o->bad++;
+		return;
+	}
+	if (!o->n)
+		o->first = seq;
+	else if (seq != o->next)
+		o->bad++;
+	o->next = seq + 1;
+	o->n++;
+}
+
+/* multicast probes: frames to @m the guest gets */
+static uint32_t mc_got;
+
+static void mc_cb(void *arg, const uint8_t *data, uint32_t len,
+		  uint32_t status)
+{
+	const uint8_t *m = arg;
+	uint32_t seq;
+
+	(void)status;
+	if (frame_check(data, len, m, peer.mac, STREAM_MC, 0, &seq) ==
+	    FRAME_OK)
+		mc_got++;
+}
+
+static uint32_t probe_mc(struct tgen *g, struct ivf *v, const uint8_t *m)
+{
+	uint8_t buf[FRAME_MAX];
+	int i;
+
+	tgen_guest(g, v, 50);
+	mc_got = 0;
+	g->other = mc_cb;
+	g->other_arg = (void *)m;
+	for (i = 0; i < NPROBE; i++)
+		peer_send(&peer, buf, frame_build(buf, m, peer.mac, STREAM_MC,
+						  i, 0));
+	tgen_guest(g, v, 300);
+	g->other = NULL;
+	return mc_got;
+}
+
+/* ----------------------------------------------------------------- save */
+
+/* RX descriptors the device wrote back that the guest has not read */
+static void count_pending(struct ivf *v, struct xk_image *im)
+{
+	unsigned int i = v->rx_next;
+	const uint8_t *buf;
+	uint32_t seq;
+
+	im->pending = 0;
+	im->pending_seq = 0;
+	while (im->pending < v->rx_count &&
+	       (v->rx_ring[i].wb.status_error & IVF_RXD_STAT_DD)) {
+		if (!im->pending) {
+			buf = (const uint8_t *)v->rx_buf_dma.vaddr +
+			      (size_t)i * v->buf_size;
+			if (frame_check(buf, v->rx_ring[i].wb.length, vf_mac,
+					peer.mac, TGEN_STREAM_TO_VF, 0,
+					&seq) == FRAME_OK)
+				im->pending_seq = seq;
+		}
+		im->pending++;
+		i = (i + 1) % v->rx_count;
+	}
+}
+
+static int save_files(const char *dir, const char *name, struct ivf *v,
+		      const char *bdf, const uint8_t *pre, size_t pre_len,
+		      const uint8_t *fin, size_t fin_len, uint32_t nhash)
+{
+	struct xk_image im;
+	struct utsname u;
+	char fname[64];
+	uint8_t *ram;
+	size_t ram_len = 0, o = 0;
+	unsigned int i;
+	int ret;
+
+	memset(&im, 0, sizeof(im));
+	im.magic = XK_MAGIC;
+	im.version = XK_VERSION;
+	uname(&u);
+	snprintf(im.kver, sizeof(im.kver), "%s", u.release);
+	read_pf_config(bdf, im.pf_config, sizeof(im.pf_config));
+	im.rx_count = v->rx_count;
+	im.tx_count = v->tx_count;
+	im.buf_size = v->buf_size;
+	im.rx_next = v->rx_next;
+	im.tx_next = v->tx_next;
+	im.tx_clean = v->tx_clean;
+	im.mbx_r2c = v->mbx_r2c;
+	memcpy(im.mac, v->mac, 6);
+	im.cts = v->cts;
+	im.irq_on = v->irq_on;
+	im.rx_frames = v->rx_frames;
+	im.tx_frames = v->tx_frames;
+	im.nhash = nhash;
+	im.pre_len = pre_len;
+	im.final_len = fin_len;
+	count_pending(v, &im);
+	for (i = 0; i < NAREAS; i++) {
+		struct vfio_dma *m = area_of(v, i);
+
+		if (!m->mapped)
+			continue;
+		im.area[i].iova = m->iova;
+		im.area[i].size = m->size;
+		ram_len += m->size;
+	}
+	ram = malloc(ram_len);
+	if (!ram)
+		return -ENOMEM;
+	for (i = 0; i < NAREAS; i++) {
+		if (!im.area[i].size)
+			continue;
+		memcpy(ram + o, area_of(v, i)->vaddr, im.area[i].size);
+		o += im.area[i].size;
+	}
+	snprintf(fname, sizeof(fname), "%s.img", name);
+	ret = write_file(dir, fname, &im, sizeof(im), ram, ram_len);
+	free(ram);
+	if (!ret) {
+		snprintf(fname, sizeof(fname), "%s.pre", name);
+		ret = write_file(dir, fname, pre, pre_len, NULL, 0);
+	}
+	if (!ret) {
+		snprintf(fname, sizeof(fname), "%s.final", name);
+		ret = write_file(dir, fname, fin, fin_len, NULL, 0);
+	}
+	ktap_info("%s: saved on %s: %zu + %zu bytes of device state, %zu bytes of RAM, %u RX frames unread (first seq %u), rx_next %u tx_next %u; %s",
+		  name, im.kver, pre_len, fin_len, ram_len, im.pending,
+		  im.pending_seq, im.rx_next, im.tx_next, im.pf_config);
+	return ret;
+}
+
+/* read a data fd to EOF or ENOMSG, appending; 0 or -errno */
+static int read_step(int fd, uint8_t **buf, size_t *len)
+{
+	ssize_t n = mig_read_all(fd, buf, len);
+
+	return n < 0 ? (int)n : 0;
+}
+
+/* the guest runs and lets the peer's frames pile up unread for a while */
+static void run_then_pause(struct tgen *g, struct ivf *v, int ms)
+{
+	tgen_guest(g, v, ms);
+	usleep(60000);
+}
+
+static void xk_save(const char *dir, const char *bdf)
+{
+	uint16_t hashes[2] = { mc_hash(mc1), mc_hash(mc2) };
+	uint8_t *pre = NULL, *fin = NULL;
+	size_t pre_len = 0, fin_len = 0, pre_first;
+	struct vfio_dev d;
+	struct ivf v;
+	struct tgen g;
+	uint32_t rx0;
+	int fd = -1, fd2 = -1, ret;
+
+	ktap_info("--- saving %s, under traffic (%d frames/s each way), into %s",
+		  bdf, RATE, dir);
+	if (mkdir(dir, 0755) && errno != EEXIST) {
+		ktap_check(false, "mkdir %s: %s", dir, strerror(errno));
+		return;
+	}
+	ret = vfio_dev_open(&d, bdf);
+	if (!ktap_check(!ret, "open %s to save it", bdf))
+		return;
+	ret = ivf_open(&v, &d, IVF_ACCESS_MMAP);
+	ret = ret ? ret : ivf_reset(&v);
+	ret = ret ? ret : ivf_set_lpe(&v, 1522);
+	ret = ret ? ret : ivf_set_multicast(&v, hashes, 1);
+	ret = ret ? ret : ivf_set_vlan(&v, TEST_VID, true);
+	ret = ret ? ret : ivf_rings_setup(&v, &ring_cfg);
+	ret = ret ? ret : ivf_irq_enable(&v);
+	if (!ktap_check(!ret && v.cts && !memcmp(v.mac, vf_mac, 6),
+			"guest handshake, LPE, multicast, VLAN %d, rings, MSI-X",
+			TEST_VID))
+		goto out;
+	if (!ktap_check(!tgen_init(&g, &peer, vf_mac, RATE, 0, 1u << 16),
+			"traffic generator"))
+		goto out;
+	tgen_start(&g);
+
+	/* 1: STOP_COPY only */
+	run_then_pause(&g, &v, 400);
+	rx0 = g.to_vf.ok;
+	ret = mig_set_state(&d, S_STOP, NULL);
+	ret = ret ? ret : mig_set_state(&d, S_STOP_COPY, &fd);
+	ret = ret ? ret : read_step(fd, &fin, &fin_len);
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+	ret = ret ? ret : mig_set_state(&d, S_STOP, NULL);
+	ktap_check(!ret && rx0 > 0 && fin_len > 0,
+		   "stopcopy: RUNNING -> STOP -> STOP_COPY -> STOP, %zu bytes, after %u frames received: %s",
+		   fin_len, rx0, ret ? strerror(-ret) : "ok");
+	if (!ret)
+		ret = save_files(dir, "stopcopy", &v, bdf, NULL, 0, fin,
+				 fin_len, 1);
+	ktap_check(!ret, "stopcopy: written to %s: %s", dir,
+		   ret ? strerror(-ret) : "ok");
+	free(fin);
+	fin = NULL;
+	fin_len = 0;
+
+	/* 2: PRE_COPY, a config change in it, then STOP_COPY */
+	ret = mig_set_state(&d, S_RUNNING, NULL);
+	ktap_check(!ret, "STOP -> RUNNING once saved: %s",
+		   ret ? strerror(-ret) : "ok");
+	tgen_guest(&g, &v, 300);
+	rx0 = g.to_vf.ok;
+	ret = mig_set_state(&d, S_PRE_COPY, &fd);
+	ret = ret ? ret : read_step(fd, &pre, &pre_len);
+	pre_first = pre_len;
+	if (!ret) {
+		tgen_guest(&g, &v, 200);
+		ret = ivf_set_multicast(&v, hashes, 2);
+		run_then_pause(&g, &v, 200);
+	}
+	ret = ret ? ret : read_step(fd, &pre, &pre_len);
+	ret = ret ? ret : mig_set_state(&d, S_PRE_COPY_P2P, NULL);
+	ret = ret ? ret : mig_set_state(&d, S_STOP_COPY, &fd2);
+	if (fd2 >= 0) {
+		close(fd);
+		fd = fd2;
+	}
+	ret = ret ? ret : read_step(fd, &fin, &fin_len);
+	if (fd >= 0)
+		close(fd);
+	ret = ret ? ret : mig_set_state(&d, S_STOP, NULL);
+	ktap_check(!ret && vmm_count_packets(pre, pre_len) >= 2 &&
+		   pre_len > pre_first && g.to_vf.ok > rx0,
+		   "precopy: RUNNING -> PRE_COPY (%zu bytes), SET_MULTICAST in PRE_COPY (%zu more), PRE_COPY_P2P -> STOP_COPY (%zu bytes) -> STOP, %d CONFIG packets: %s",
+		   pre_first, pre_len - pre_first, fin_len,
+		   vmm_count_packets(pre, pre_len), ret ? strerror(-ret) : "ok");
+	if (!ret)
+		ret = save_files(dir, "precopy", &v, bdf, pre, pre_len, fin,
+				 fin_len, 2);
+	ktap_check(!ret, "precopy: written to %s: %s", dir,
+		   ret ? strerror(-ret) : "ok");
+	tgen_stop(&g);
+	tgen_free(&g);
+out:
+	free(pre);
+	free(fin);
+	ivf_close(&v);
+	vfio_dev_close(&d);
+}
+
+/* --------------------------------------------------------------- resume */
+
+/* QEMU's machine reset of a destination (lib/vmm.c) */
+static int qemu_reset(struct vfio_dev *d)
+{
+	uint16_t cmd;
+	int ret;
+
+	ret = vfio_cfg_read16(d, PCI_COMMAND, &cmd);
+	if (ret)
+		return ret;
+	cmd &= ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	ret = vfio_cfg_write16(d, PCI_COMMAND, cmd);
+	return ret ? ret : vfio_dev_reset(d);
+}
+
+/* the guest's RAM back at its IOVAs, in @d's container */
+static int load_ram(struct ivf *tmpl, struct vfio_dev *d,
+		    const struct xk_image *im, const uint8_t *ram,
+		    size_t ram_len)
+{
+	size_t o = 0;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < NAREAS; i++) {
+		struct vfio_dma *m = area_of(tmpl, i);
+
+		if (!im->area[i].size)
+			continue;
+		if (o + im->area[i].size > ram_len)
+			return -ENODATA;
+		ret = vfio_dma_alloc(d, m, im->area[i].size, im->area[i].iova);
+		if (ret)
+			return ret;
+		memcpy(m->vaddr, ram + o, im->area[i].size);
+		o += im->area[i].size;
+	}
+	tmpl->rx_ring = tmpl->rx_ring_dma.vaddr;
+	tmpl->tx_ring = tmpl->tx_ring_dma.vaddr;
+	tmpl->rx_count = im->rx_count;
+	tmpl->tx_count = im->tx_count;
+	tmpl->buf_size = im->buf_size;
+	tmpl->rx_next = im->rx_next;
+	tmpl->tx_next = im->tx_next;
+	tmpl->tx_clean = im->tx_clean;
+	tmpl->mbx_r2c = im->mbx_r2c;
+	memcpy(tmpl->mac, im->mac, 6);
+	tmpl->mac_valid = true;
+	tmpl->cts = im->cts;
+	tmpl->irq_on = im->irq_on;
+	tmpl->rx_frames = im->rx_frames;
+	tmpl->tx_frames = im->tx_frames;
+	tmpl->rings_up = true;
+	return 0;
+}
+
+struct reg_want {
+	uint32_t off, want;
+	const char *what;
+};
+
+static void set_reg(struct reg_want *r, uint32_t off, uint32_t want,
+		    const char *what)
+{
+	r->off = off;
+	r->want = want;
+	r->what = what;
+}
+
+static void check_regs(struct ivf *v, const uint8_t *fin, size_t fin_len,
+		       const char *name)
+{
+	const struct ivf_mig_queues *q;
+	const struct ivf_mig_queue *s;
+	uint32_t len;
+	struct reg_want r[8];
+	char diff[256] = "";
+	size_t o = 0;
+	unsigned int i, n = 0;
+
+	q = vmm_find_record(fin, fin_len, IVF_MIG_PKT_FINAL,
+			    IVF_MIG_REC_QUEUES, &len);
+	if (!ktap_check(q && len >= sizeof(*q), "%s: FINAL has a QUEUES record",
+			name))
+		return;
+	s = &q->q[0];
+	set_reg(&r[n++], IVF_RDBAL(0), s->rdbal, "rdbal");
+	set_reg(&r[n++], IVF_RDLEN(0), s->rdlen, "rdlen");
+	set_reg(&r[n++], IVF_RDT(0), s->rdt, "rdt");
+	set_reg(&r[n++], IVF_RDH(0), s->rdh, "rdh");
+	set_reg(&r[n++], IVF_TDBAL(0), s->tdbal, "tdbal");
+	set_reg(&r[n++], IVF_TDLEN(0), s->tdlen, "tdlen");
+	set_reg(&r[n++], IVF_TDH(0), s->tdh, "tdh");
+	set_reg(&r[n++], IVF_TDT(0), s->tdt, "tdt");
+	for (i = 0; i < n; i++) {
+		uint32_t got = ivf_rd(v, r[i].off);
+
+		if (got != r[i].want && o < sizeof(diff))
+			o += snprintf(diff + o, sizeof(diff) - o,
+				      " %s 0x%x (saved 0x%x)", r[i].what, got,
+				      r[i].want);
+	}
+	ktap_check(!o,
+		   "%s: ring registers in RUNNING_P2P are the saved ones (rdbal 0x%x rdlen %u rdh %u rdt %u tdh %u tdt %u)%s",
+		   name, s->rdbal, s->rdlen, s->rdh, s->rdt, s->tdh, s->tdt,
+		   diff);
+}
+
+static void check_tally(struct tgen *g, const char *name)
+{
+	struct tgen_tally a, b;
+
+	tgen_tally(g, &g->to_vf, 0, &a);
+	tgen_tally(g, &g->to_peer, 0, &b);
+	ktap_check(a.sent > 0 && a.ok > 0 && !a.lost && !a.dup && !a.bad &&
+		   !a.ooo,
+		   "%s: peer->vf %u sent, %u received intact and in order (lost %u dup %u bad %u reordered %u)",
+		   name, a.sent, a.ok, a.lost, a.dup, a.bad, a.ooo);
+	ktap_check(b.sent > 0 && b.ok > 0 && !b.lost && !b.dup && !b.bad &&
+		   !b.ooo,
+		   "%s: vf->peer %u sent, %u received intact and in order (lost %u dup %u bad %u reordered %u)",
+		   name, b.sent, b.ok, b.lost, b.dup, b.bad, b.ooo);
+}
+
+static void xk_resume(const char *dir, const char *name, const char *bdf)
+{
+	uint16_t hashes[3] = { mc_hash(mc1), mc_hash(mc2), 0x0abc };
+	uint8_t *img, *pre = NULL, *fin = NULL;
+	size_t img_len = 0, pre_len = 0, fin_len = 0;
+	struct xk_image im;
+	struct ivf tmpl, v;
+	struct vfio_dev d;
+	struct old_rx old = { 0 };
+	struct utsname u;
+	struct tgen g;
+	char fname[64], cfg[1024];
+	uint32_t got1, got2;
+	int fd = -1, ret, spins;
+	unsigned int i;
+	bool opened = false, adopted = false;
+
+	memset(&tmpl, 0, sizeof(tmpl));
+	memset(&v, 0, sizeof(v));
+	uname(&u);
+	ktap_info("--- resuming %s from %s into %s", name, dir, bdf);
+	snprintf(fname, sizeof(fname), "%s.img", name);
+	img = read_file(dir, fname, &img_len);
+	snprintf(fname, sizeof(fname), "%s.pre", name);
+	pre = read_file(dir, fname, &pre_len);
+	snprintf(fname, sizeof(fname), "%s.final", name);
+	fin = read_file(dir, fname, &fin_len);
+	if (!ktap_check(img && img_len > sizeof(im) && fin && fin_len &&
+			(pre || !strcmp(name, "stopcopy")),
+			"%s: a saved device state, RAM and guest in %s", name,
+			dir))
+		goto out;
+	memcpy(&im, img, sizeof(im));
+	if (!ktap_check(im.magic == XK_MAGIC && im.version == XK_VERSION &&
+			im.final_len == fin_len && im.pre_len == pre_len,
+			"%s: the save is complete (%zu + %zu bytes of device state)",
+			name, pre_len, fin_len))
+		goto out;
+	ktap_info("%s: saved on %s, resumed on %s%s", name, im.kver,
+		  u.release, strcmp(im.kver, u.release) ?
+		  "" : " (the same kernel: not across kernels)");
+
+	ret = vfio_dev_open(&d, bdf);
+	if (!ktap_check(!ret, "%s: open %s", name, bdf))
+		goto out;
+	opened = true;
+	ret = qemu_reset(&d);
+	ret = ret ? ret : load_ram(&tmpl, &d, &im, img + sizeof(im),
+				   img_len - sizeof(im));
+	if (!ktap_check(!ret, "%s: reset as QEMU does, RAM mapped at the saved IOVAs: %s",
+			name, ret ? strerror(-ret) : "ok"))
+		goto out;
+	ret = mig_set_state(&d, S_RESUMING, &fd);
+	if (!ret && fd < 0)
+		ret = -EBADF;
+	ret = ret ? ret : mig_write_all(fd, pre, pre_len, 0);
+	ktap_check(!ret, "%s: RESUMING, PRE_COPY data (%zu bytes, %d packets) accepted: %s",
+		   name, pre_len, pre_len ? vmm_count_packets(pre, pre_len) : 0,
+		   ret ? strerror(-ret) : "ok");
+	if (!ret) {
+		ret = mig_write_all(fd, fin, fin_len, 0);
+		ktap_check(!ret, "%s: FINAL data (%zu bytes) accepted: %s",
+			   name, fin_len, ret ? strerror(-ret) : "ok");
+	}
+	if (!ret) {
+		ret = mig_set_state(&d, S_STOP, NULL);
+		ktap_check(!ret, "%s: RESUMING -> STOP (PF handshake, replay, rings): %s",
+			   name, ret ? strerror(-ret) : "ok");
+	}
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		goto out;
+	ret = ivf_adopt(&v, &d, &tmpl, IVF_ACCESS_MMAP);
+	if (!ktap_check(!ret, "%s: config space, BAR mapping, MSI-X", name))
+		goto out;
+	adopted = true;
+	ret = mig_set_state(&d, S_P2P, NULL);
+	if (!ktap_check(!ret, "%s: STOP -> RUNNING_P2P: %s", name,
+			ret ? strerror(-ret) : "ok"))
+		goto out;
+	check_regs(&v, fin, fin_len, name);
+	ret = mig_set_state(&d, S_RUNNING, NULL);
+	if (!ktap_check(!ret, "%s: RUNNING_P2P -> RUNNING: %s", name,
+			ret ? strerror(-ret) : "ok"))
+		goto out;
+
+	/* the frames the source had received, unread by the guest */
+	for (spins = 0; spins < 20; spins++)
+		if (ivf_rx_poll(&v, old_cb, &old, 64) <= 0 && old.n >= im.pending)
+			break;
+	ktap_check(old.n == im.pending && !old.bad &&
+		   (!old.n || old.first == im.pending_seq),
+		   "%s: the %u frames left unread in the RX ring are there, in order from seq %u (found %u from seq %u, %u out of place)",
+		   name, im.pending, im.pending_seq, old.n, old.first, old.bad);
+
+	/* new traffic both ways */
+	if (!ktap_check(!tgen_init(&g, &peer, vf_mac, RATE, 0, 1u << 16),
+			"traffic generator"))
+		goto out;
+	tgen_start(&g);
+	tgen_guest(&g, &v, 800);
+	tgen_stop(&g);
+	tgen_drain(&g, &v, 200);
+	ivf_tx_clean(&v);
+	check_tally(&g, name);
+	ktap_check(ivf_tx_pending(&v) == 0, "%s: TX completes (%u pending)",
+		   name, ivf_tx_pending(&v));
+
+	/* the PF configuration is the saved one */
+	ret = read_pf_config(bdf, cfg, sizeof(cfg));
+	ktap_check(!ret && !strcmp(cfg, im.pf_config),
+		   "%s: pf_config is the saved one: %s%s%s", name, cfg,
+		   strcmp(cfg, im.pf_config) ? " saved: " : "",
+		   strcmp(cfg, im.pf_config) ? im.pf_config : "");
+	got1 = probe_mc(&g, &v, mc1);
+	got2 = probe_mc(&g, &v, mc2);
+	ktap_check(got1 == NPROBE, "%s: %u/%d frames to the saved multicast address received",
+		   name, got1, NPROBE);
+	if (im.nhash >= 2)
+		ktap_check(got2 == NPROBE,
+			   "%s: %u/%d frames to the multicast address added in PRE_COPY received",
+			   name, got2, NPROBE);
+	else
+		ktap_check(got2 == 0,
+			   "%s: %u/%d frames to a multicast address the guest never joined received (filtered)",
+			   name, got2, NPROBE);
+
+	/* the guest's mailbox works on */
+	ret = ivf_set_multicast(&v, hashes, 3);
+	ktap_check(!ret && v.cts,
+		   "%s: SET_MULTICAST once resumed: acked with CTS (%s)",
+		   name, ret ? strerror(-ret) : "ok");
+	tgen_free(&g);
+out:
+	if (adopted) {
+		ivf_close(&v);
+	} else if (opened) {
+		/* the RAM, without touching a device that refused it */
+		for (i = 0; i < NAREAS; i++)
+			vfio_dma_free(&d, area_of(&tmpl, i));
+	}
+	if (opened)
+		vfio_dev_close(&d);
+	free(img);
+	free(pre);
+	free(fin);
+}
+
+int main(void)
+{
+	const char *in = env_get("IVF_XK_IN"), *out = env_get("IVF_XK_SAVE");
+	const char *vf0, *dst;
+	struct stat st;
+	int ret;
+
+	ktap_header("stream_xkernel: a device state saved on one kernel, resumed on another");
+	if (!in && !out)
+		ktap_skip_all("%s",
+			      "nothing to resume: no saved state given (IVF_XK_IN; run.sh gives the former boot's, and that boot did not run)");
+	vf0 = env_need("IVF_VF0");
+	dst = env_need("IVF_DST");
+	if (ivf_parse_mac(env_need("IVF_VF0_MAC"), vf_mac))
+		ktap_skip_all("bad IVF_VF0_MAC");
+	ret = peer_open(&peer, env_need("IVF_PEER_NS"), env_need("IVF_PEER_IF"),
+			FRAME_ETHERTYPE);
+	if (!ktap_check(!ret, "peer socket on %s", getenv("IVF_PEER_IF")))
+		ktap_finish();
+	if (in) {
+		if (ktap_check(!stat(in, &st) && S_ISDIR(st.st_mode),
+			       "a saved state in %s (IVF_XK_IN)", in)) {
+			xk_resume(in, "stopcopy", dst);
+			xk_resume(in, "precopy", vf0);
+		}
+	}
+	if (out)
+		xk_save(out, vf0);
+	peer_close(&peer);
+	ktap_finish();
+}
