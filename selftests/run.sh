@@ -169,7 +169,7 @@ fi
 # region info goes through .get_region_info_caps, through type1 (it has no
 # IOMMUFD). Its image comes from the registry through the trixie build
 # root (kernel-debian.sh), cached; skipped if neither has it.
-btests=${IVF_TESTS_BPO-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset stale_fd migrate tracker_arcs dirty_exact dirty_contract dirty_map dirty_vmm stream_xkernel_resume stream_xkernel_save}
+btests=${IVF_TESTS_BPO-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset stale_fd migrate tracker_arcs dirty_exact dirty_contract dirty_map dirty_vmm unmap_race stream_xkernel_resume stream_xkernel_save}
 [ -z "${IVF_TESTS:-}" ] || [ -n "${IVF_TESTS_BPO:-}" ] || btests=
 bkernel=${IVF_KERNEL_BPO:-trixie-bpo}
 xk_bpo=
