@@ -65,6 +65,7 @@
 #include <linux/iova_bitmap.h>
 #include <linux/kstrtox.h>
 #include <linux/kthread.h>
+#include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/minmax.h>
 #include <linux/module.h>
@@ -623,6 +624,47 @@ static void ivf_span_drop(struct ivf_device *ivf, struct ivf_span *s)
 	s->npages = 0;
 }
 
+/*
+ * Pulse mode: the buffers a retire lets go, as one range while they are
+ * next to each other (a guest's buffers often are), so that one pin and
+ * unpin covers many.
+ */
+struct ivf_run {
+	u64 start, end;
+};
+
+static void ivf_run_flush(struct ivf_device *ivf, struct ivf_run *r)
+{
+	if (r->end > r->start)
+		ivf_pulse(ivf, r->start, (r->end - r->start) >> PAGE_SHIFT);
+	r->start = 0;
+	r->end = 0;
+}
+
+/* Let a consumed buffer go: pulsed with its neighbours in pulse mode. */
+static void ivf_span_retire(struct ivf_device *ivf, struct ivf_run *r,
+			    struct ivf_span *s)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	u64 a = s->iova, b = s->iova + ((u64)s->npages << PAGE_SHIFT);
+
+	if (!s->npages || !d->pin_mode || !d->pulse || s->pinned || b < a) {
+		ivf_span_drop(ivf, s);
+		return;
+	}
+	ivf_log_mark(d, s);
+	s->npages = 0;
+	if (r->end > r->start && a <= r->end && b >= r->start &&
+	    max(b, r->end) - min(a, r->start) <= (u64)IVF_MAX_PIN << PAGE_SHIFT) {
+		r->start = min(a, r->start);
+		r->end = max(b, r->end);
+		return;
+	}
+	ivf_run_flush(ivf, r);
+	r->start = a;
+	r->end = b;
+}
+
 static void ivf_rxq_drop_bufs(struct ivf_device *ivf, struct ivf_rxq_trk *t)
 {
 	u32 i;
@@ -732,6 +774,7 @@ static u64 ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 static void ivf_rxq_retire(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 			   u32 idx)
 {
+	struct ivf_run run = { };
 	u64 head, p;
 	u32 slot;
 
@@ -760,10 +803,11 @@ static void ivf_rxq_retire(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 		slot = p % t->ndesc;
 		if (t->seq[slot] != p)
 			continue;
-		ivf_span_drop(ivf, &t->bufs[2 * slot]);
-		ivf_span_drop(ivf, &t->bufs[2 * slot + 1]);
+		ivf_span_retire(ivf, &run, &t->bufs[2 * slot]);
+		ivf_span_retire(ivf, &run, &t->bufs[2 * slot + 1]);
 		t->seq[slot] = U64_MAX;
 	}
+	ivf_run_flush(ivf, &run);
 	t->head_seq = head;
 }
 
@@ -1582,6 +1626,7 @@ static int ivf_dirty_start(struct ivf_device *ivf)
 	d->pulses = 0;
 	d->pulse_deferred = 0;
 	d->pulse_unmapped = 0;
+	d->drain_us = 0;
 	d->pinned = 0;
 	d->polls = 0;
 	d->tails = 0;
@@ -1908,6 +1953,7 @@ void ivf_dirty_drain(struct ivf_device *ivf)
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	u32 head[IVF_NUM_QUEUES], txr[IVF_NUM_QUEUES][6];
+	ktime_t t0 = ktime_get();
 	void __iomem *io;
 	unsigned int q;
 
@@ -1935,6 +1981,11 @@ sweep:
 	if (atomic_read(&d->resync))
 		ivf_dirty_resync(ivf);
 	ivf_pulse_sweep(ivf, true);
+	d->drain_us = ktime_us_delta(ktime_get(), t0);
+	if (d->drain_us > 20000)
+		pci_info_ratelimited(ivf->core.pdev,
+				     "dirty tracking: the device's stop took %llu ms to report its last writes\n",
+				     d->drain_us / 1000);
 out:
 	mutex_unlock(&d->lock);
 }
@@ -2063,9 +2114,9 @@ void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 	seq_printf(m, "held_tails %llu\nrx_starved %llu\npin_max %u\npin_capped %llu\n",
 		   d->held_tails, d->rx_starved, READ_ONCE(dirty_pin_max),
 		   d->pin_capped);
-	seq_printf(m, "pulse_mode %d\npulses %llu\npulse_deferred %llu\npulse_unmapped %llu\n",
+	seq_printf(m, "pulse_mode %d\npulses %llu\npulse_deferred %llu\npulse_unmapped %llu\ndrain_us %llu\n",
 		   d->pin_mode && d->pulse, d->pulses, d->pulse_deferred,
-		   d->pulse_unmapped);
+		   d->pulse_unmapped, d->drain_us);
 	seq_printf(m, "logging %d\nlog_ranges %u\nlog_entries %lu\nlog_max %u\nlog_overflows %llu\n",
 		   d->logging, d->log_nranges, d->log_entries,
 		   IVF_LOG_MAX_PAGES, d->log_overflows);

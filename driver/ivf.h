@@ -211,6 +211,7 @@ struct ivf_dirty {
 	u64 pulse_iova, pulse_end;
 	wait_queue_head_t pulse_wq;	/* a pulse ended */
 	u64 pulses, pulse_deferred, pulse_unmapped;
+	u64 drain_us;			/* the last stop's final look */
 	/*
 	 * type1 has pinned a page of ours since pin mode began, so it reports
 	 * only pinned pages for this group (ivf_dirty_scope()).
