@@ -488,6 +488,35 @@ int ivf_dbg_u64(const char *bdf, const char *file, const char *key,
 	return -ENOENT;
 }
 
+/*
+ * The PF configuration lines of @bdf's debugfs pf_config (cts, mac, uc, mc,
+ * vlans, max_frame, promisc), each followed by @sep; not the per-device
+ * mailbox state and statistics offsets after them. 0 or -errno.
+ */
+int ivf_pf_config_lines(const char *bdf, char *buf, size_t len,
+			const char *sep)
+{
+	static const char *const keys[] = {
+		"cts ", "mac ", "uc ", "mc ", "vlans ", "max_frame ", "promisc ",
+	};
+	char raw[2048], *line, *save = NULL;
+	size_t o = 0, k;
+	int ret;
+
+	ret = ivf_dbg_read(bdf, "pf_config", raw, sizeof(raw));
+	if (ret)
+		return ret;
+	buf[0] = '\0';
+	for (line = strtok_r(raw, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (!strncmp(line, keys[k], strlen(keys[k])) &&
+			    o < len)
+				o += snprintf(buf + o, len - o, "%s%s", line,
+					      sep);
+	return 0;
+}
+
 int ivf_param_get(const char *name, uint64_t *val)
 {
 	char path[256];

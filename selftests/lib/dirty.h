@@ -167,6 +167,9 @@ int ivf_dbg_u64(const char *bdf, const char *file, const char *key,
 		uint64_t *val);
 /* the whole file into @buf ("" on error); 0 or -errno */
 int ivf_dbg_read(const char *bdf, const char *file, char *buf, size_t len);
+/* debugfs pf_config's PF configuration lines, each followed by @sep */
+int ivf_pf_config_lines(const char *bdf, char *buf, size_t len,
+			const char *sep);
 /* /sys/module/igbvf_vfio_pci/parameters/NAME; 0 or -errno */
 int ivf_param_get(const char *name, uint64_t *val);
 int ivf_param_set(const char *name, uint64_t val);

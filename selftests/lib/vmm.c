@@ -92,7 +92,7 @@ static void unadopt(struct ivf *dst)
  * and bus master off. They stay off until the guest's config space is
  * loaded, after the device state (ivf_adopt() here).
  */
-static int qemu_reset(struct vfio_dev *d)
+int vmm_qemu_reset(struct vfio_dev *d)
 {
 	uint16_t cmd;
 	int ret;
@@ -124,7 +124,7 @@ int vmm_migrate(struct ivf *src, struct vfio_dev *sd, struct ivf *dst,
 	ret = STEP(VMM_DST_OPEN, vfio_dev_open(dd, dst_bdf));
 	if (ret)
 		return ret;
-	ret = STEP(VMM_DST_RESET, qemu_reset(dd));
+	ret = STEP(VMM_DST_RESET, vmm_qemu_reset(dd));
 	if (ret)
 		goto fail;
 	ret = STEP(VMM_DST_MAP, ivf_mig_map(src, dd));

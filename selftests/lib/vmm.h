@@ -86,6 +86,11 @@ const char *vmm_arc_name(enum vmm_arc a);
 int vmm_migrate(struct ivf *src, struct vfio_dev *sd, struct ivf *dst,
 		struct vfio_dev *dd, const char *dst_bdf, struct vmm_hop *h);
 void vmm_hop_free(struct vmm_hop *h);
+/*
+ * QEMU's machine reset of a destination VF before an incoming migration:
+ * I/O, memory and bus master off, then VFIO_DEVICE_RESET. 0 or -errno.
+ */
+int vmm_qemu_reset(struct vfio_dev *d);
 
 /*
  * Find record @type in the last packet of kind @kind in a stream (@buf,

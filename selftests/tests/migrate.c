@@ -37,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dirty.h"
 #include "frame.h"
 #include "ivf.h"
 #include "ivf_migration.h"
@@ -170,35 +171,6 @@ static uint32_t probe_vlan(struct tgen *g, uint16_t vid, int n)
 	}
 	tgen_guest(g, &vm[cur], 300);
 	return pr.vlan - before;
-}
-
-/*
- * The PF configuration lines of @bdf's pf_config in debugfs (cts, mac, uc,
- * mc, vlans, max_frame, promisc), not the per-device mailbox state and
- * statistics offsets that follow them.
- */
-static int pf_config(const char *bdf, char *buf, size_t len)
-{
-	static const char *const keys[] = {
-		"cts ", "mac ", "uc ", "mc ", "vlans ", "max_frame ", "promisc ",
-	};
-	char path[256], raw[2048], *line, *save = NULL;
-	size_t o = 0, k;
-	int ret;
-
-	snprintf(path, sizeof(path),
-		 "/sys/kernel/debug/igbvf-vfio-pci/%s/pf_config", bdf);
-	ret = read_str_file(path, raw, sizeof(raw));
-	if (ret)
-		return ret;
-	buf[0] = '\0';
-	for (line = strtok_r(raw, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
-			if (!strncmp(line, keys[k], strlen(keys[k])) &&
-			    o < len)
-				o += snprintf(buf + o, len - o, "%s\n", line);
-	return 0;
 }
 
 static void oneline(char *s)
@@ -433,7 +405,7 @@ static void test_one(struct tgen *g, int rate)
 	got = probe_vlan(g, TEST_VID, NPROBE);
 	ktap_check(got == NPROBE, "source: %u/%d frames of VLAN %d received",
 		   got, NPROBE, TEST_VID);
-	ret = pf_config(where[cur], cfg_src, sizeof(cfg_src));
+	ret = ivf_pf_config_lines(where[cur], cfg_src, sizeof(cfg_src), "\n");
 	ktap_check(!ret, "source pf_config readable");
 
 	tgen_guest(g, v, 300);
@@ -489,7 +461,7 @@ static void test_one(struct tgen *g, int rate)
 		   "destination: %u/%d VLAN %d frames received (%s)", got,
 		   NPROBE, TEST_VID, vlan_ctrl ? "not filtered before: weak check" :
 		   "filtered without the replayed VLAN");
-	ret = pf_config(where[cur], cfg_dst, sizeof(cfg_dst));
+	ret = ivf_pf_config_lines(where[cur], cfg_dst, sizeof(cfg_dst), "\n");
 	oneline(cfg_src);
 	oneline(cfg_dst);
 	ktap_check(!ret && !strcmp(cfg_src, cfg_dst),
@@ -508,7 +480,7 @@ static void test_one(struct tgen *g, int rate)
 	ktap_check(got == NPROBE,
 		   "destination: %u/%d frames to the first multicast address still received",
 		   got, NPROBE);
-	ret = pf_config(where[cur], cfg_dst, sizeof(cfg_dst));
+	ret = ivf_pf_config_lines(where[cur], cfg_dst, sizeof(cfg_dst), "\n");
 	snprintf(line, sizeof(line), "mc 2 0x%03x 0x%03x", hashes[0], hashes[1]);
 	ktap_check(!ret && strstr(cfg_dst, line),
 		   "destination pf_config has \"%s\"", line);
@@ -762,7 +734,7 @@ b:
 	ktap_check(fired != 0,
 		   "VF without rings: catch-up interrupt on resume (vectors 0x%x)",
 		   fired);
-	ret = pf_config(where[cur], cfg, sizeof(cfg));
+	ret = ivf_pf_config_lines(where[cur], cfg, sizeof(cfg), "\n");
 	{
 		char want[32];
 

@@ -41,6 +41,7 @@
 #include <linux/pci_regs.h>
 #include <unistd.h>
 
+#include "dirty.h"
 #include "frame.h"
 #include "ivf.h"
 #include "ivf_migration.h"
@@ -111,31 +112,6 @@ static struct vfio_dma *area_of(struct ivf *v, unsigned int i)
 static uint16_t mc_hash(const uint8_t m[6])
 {
 	return ((m[4] >> 4) | (uint16_t)m[5] << 4) & 0xfff;
-}
-
-/* the PF configuration lines of pf_config, on one line */
-static int read_pf_config(const char *bdf, char *buf, size_t len)
-{
-	static const char *const keys[] = {
-		"cts ", "mac ", "uc ", "mc ", "vlans ", "max_frame ", "promisc ",
-	};
-	char path[256], raw[2048], *line, *save = NULL;
-	size_t o = 0, k;
-	int ret;
-
-	snprintf(path, sizeof(path),
-		 "/sys/kernel/debug/igbvf-vfio-pci/%s/pf_config", bdf);
-	ret = read_str_file(path, raw, sizeof(raw));
-	if (ret)
-		return ret;
-	buf[0] = '\0';
-	for (line = strtok_r(raw, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		for (k = 0; k < ARRAY_SIZE(keys); k++)
-			if (!strncmp(line, keys[k], strlen(keys[k])) &&
-			    o < len)
-				o += snprintf(buf + o, len - o, "%s; ", line);
-	return 0;
 }
 
 static int write_file(const char *dir, const char *name, const void *a,
@@ -288,7 +264,7 @@ static int save_files(const char *dir, const char *name, struct ivf *v,
 	im.version = XK_VERSION;
 	uname(&u);
 	snprintf(im.kver, sizeof(im.kver), "%s", u.release);
-	read_pf_config(bdf, im.pf_config, sizeof(im.pf_config));
+	ivf_pf_config_lines(bdf, im.pf_config, sizeof(im.pf_config), "; ");
 	im.rx_count = v->rx_count;
 	im.tx_count = v->tx_count;
 	im.buf_size = v->buf_size;
@@ -459,20 +435,6 @@ out:
 
 /* --------------------------------------------------------------- resume */
 
-/* QEMU's machine reset of a destination (lib/vmm.c) */
-static int qemu_reset(struct vfio_dev *d)
-{
-	uint16_t cmd;
-	int ret;
-
-	ret = vfio_cfg_read16(d, PCI_COMMAND, &cmd);
-	if (ret)
-		return ret;
-	cmd &= ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-	ret = vfio_cfg_write16(d, PCI_COMMAND, cmd);
-	return ret ? ret : vfio_dev_reset(d);
-}
-
 /* the guest's RAM back at its IOVAs, in @d's container */
 static int load_ram(struct ivf *tmpl, struct vfio_dev *d,
 		    const struct xk_image *im, const uint8_t *ram,
@@ -628,7 +590,7 @@ static void xk_resume(const char *dir, const char *name, const char *bdf)
 	if (!ktap_check(!ret, "%s: open %s", name, bdf))
 		goto out;
 	opened = true;
-	ret = qemu_reset(&d);
+	ret = vmm_qemu_reset(&d);
 	ret = ret ? ret : load_ram(&tmpl, &d, &im, img + sizeof(im),
 				   img_len - sizeof(im));
 	if (!ktap_check(!ret, "%s: reset as QEMU does, RAM mapped at the saved IOVAs: %s",
@@ -692,7 +654,7 @@ static void xk_resume(const char *dir, const char *name, const char *bdf)
 		   name, ivf_tx_pending(&v));
 
 	/* the PF configuration is the saved one */
-	ret = read_pf_config(bdf, cfg, sizeof(cfg));
+	ret = ivf_pf_config_lines(bdf, cfg, sizeof(cfg), "; ");
 	ktap_check(!ret && !strcmp(cfg, im.pf_config),
 		   "%s: pf_config is the saved one: %s%s%s", name, cfg,
 		   strcmp(cfg, im.pf_config) ? " saved: " : "",
