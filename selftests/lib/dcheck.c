@@ -261,6 +261,23 @@ int dcheck_begin(struct dcheck *ck)
 	return 0;
 }
 
+int dcheck_traffic(struct dcheck *ck, struct dtraffic *t, uint64_t frames)
+{
+	int ret;
+
+	t->c.rx_target = t->vf_rcvd + t->vf_lost + frames;
+	ret = dtraffic_start(t);
+	while (!ret && !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) {
+		usleep(20000);
+		if (ck->rounds % 8 == 7)
+			ret = dcheck_rest_round(ck, t);
+		else
+			ret = dcheck_round(ck);
+	}
+	dtraffic_stop(t);
+	return ret;
+}
+
 bool dsess_wait_polls(struct dsess *s, unsigned int n)
 {
 	uint64_t p0 = dsess_dbg(s, "polls"), p;

@@ -67,6 +67,11 @@ int dcheck_round(struct dcheck *ck);
  * report must be found.
  */
 int dcheck_rest_round(struct dcheck *ck, struct dtraffic *t);
+/*
+ * Traffic @t for @frames more frames in its thread, checker rounds every
+ * 20 ms meanwhile (every 8th with the traffic held still); 0 or -errno
+ */
+int dcheck_traffic(struct dcheck *ck, struct dtraffic *t, uint64_t frames);
 /* the device is quiesced: two last rounds; number of pages changed after */
 int dcheck_end(struct dcheck *ck, uint64_t *quiet);
 /* the report of the last round */

@@ -37,6 +37,11 @@ const char *ivf_driver_name(void)
 	return v ? v : "igbvf-vfio-pci";
 }
 
+const char *err_str(int ret)
+{
+	return ret ? strerror(-ret) : "ok";
+}
+
 uint64_t now_ns(void)
 {
 	struct timespec ts;

@@ -16,6 +16,8 @@ const char *env_need(const char *name);
 const char *ivf_driver_name(void);
 
 uint64_t now_ns(void);
+/* strerror(-@ret), or "ok" for 0 */
+const char *err_str(int ret);
 
 /* sorts @v in place; returns the median (mean of the two middle values) */
 double stats_median(double *v, size_t n);

@@ -76,28 +76,6 @@ static bool open_sess(struct dsess *s, const char *name, bool snapshots)
 	return true;
 }
 
-/*
- * Traffic for @frames more frames in a thread, checker rounds meanwhile
- * (every 8th with the traffic held still); 0 or -errno
- */
-static int checked_traffic(struct dcheck *ck, struct dtraffic *t,
-			   uint64_t frames)
-{
-	int ret;
-
-	t->c.rx_target = t->vf_rcvd + t->vf_lost + frames;
-	ret = dtraffic_start(t);
-	while (!ret && !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) {
-		usleep(20000);
-		if (ck->rounds % 8 == 7)
-			ret = dcheck_rest_round(ck, t);
-		else
-			ret = dcheck_round(ck);
-	}
-	dtraffic_stop(t);
-	return ret;
-}
-
 /* the checker's verdict on an interval that ended with a still device */
 static void verdict(struct dcheck *ck, const char *what, uint64_t quiet)
 {
@@ -283,7 +261,7 @@ static void restart(void)
 	ret = dsess_engage(&s);
 	if (!ktap_check(!ret, "restart: START, PRE_COPY"))
 		goto out;
-	ret = dcheck_begin(&ck) ?: checked_traffic(&ck, &t, 2000) ?:
+	ret = dcheck_begin(&ck) ?: dcheck_traffic(&ck, &t, 2000) ?:
 	      dcheck_end(&ck, &quiet);
 	if (!ktap_check(!ret, "restart: first tracked interval ran"))
 		goto out;
@@ -306,7 +284,7 @@ static void restart(void)
 					     "off: iommufd, nothing else needs it");
 	ret = dirty_start(&s.d);
 	ktap_check(!ret, "restart: container START again (%s)", strerror(-ret));
-	ret = dcheck_begin(&ck) ?: checked_traffic(&ck, &t, 2000);
+	ret = dcheck_begin(&ck) ?: dcheck_traffic(&ck, &t, 2000);
 	if (!ret)
 		ret = dsess_state(&s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
 	if (!ret)
@@ -346,7 +324,7 @@ static void stopped(void)
 	b1 = calloc(ck.words, 8);
 	b2 = calloc(ck.words, 8);
 	ret = dsess_engage(&s) ?: dcheck_begin(&ck) ?:
-	      checked_traffic(&ck, &t, 2000);
+	      dcheck_traffic(&ck, &t, 2000);
 	if (!ret)
 		ret = dsess_state(&s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
 	if (!ret)
@@ -396,7 +374,7 @@ static void stopped(void)
 		   dsess_dbg(&s, "paused") == 0,
 		   "stopped: STOP -> RUNNING, still tracking, poller running (%s)",
 		   strerror(-ret));
-	ret = dcheck_begin(&ck) ?: checked_traffic(&ck, &t, 2000);
+	ret = dcheck_begin(&ck) ?: dcheck_traffic(&ck, &t, 2000);
 	/* as QEMU goes: RUNNING -> PRE_COPY -> PRE_COPY_P2P */
 	if (!ret)
 		ret = dsess_state(&s, VFIO_DEVICE_STATE_PRE_COPY);
@@ -516,7 +494,7 @@ static int rx_first_ring(struct dsess *s, struct dcheck *ck,
 	dcheck_init(ck, s, name);
 	dtraffic_init(t, &traffic_cfg, &s->v, &s->rx, &peer);
 	return dsess_engage(s) ?: dcheck_begin(ck) ?:
-	       checked_traffic(ck, t, frames);
+	       dcheck_traffic(ck, t, frames);
 }
 
 /*
@@ -530,7 +508,7 @@ static int rx_new_ring(struct dsess *s, struct dcheck *ck, struct dtraffic *t,
 	int ret;
 
 	dcheck_rings_from_ivf(ck);
-	ret = dcheck_round(ck) ?: checked_traffic(ck, t, frames);
+	ret = dcheck_round(ck) ?: dcheck_traffic(ck, t, frames);
 	if (!ret)
 		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
 	if (!ret)
@@ -773,7 +751,7 @@ static void reset(void)
 	dcheck_init(&ck, &s, "reset");
 	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
 	ret = dsess_engage(&s) ?: dcheck_begin(&ck) ?:
-	      checked_traffic(&ck, &t, 1000);
+	      dcheck_traffic(&ck, &t, 1000);
 	if (!ktap_check(!ret, "reset: tracked traffic"))
 		goto out;
 	ret = vfio_dev_reset(&s.d);
@@ -787,7 +765,7 @@ static void reset(void)
 		goto out;
 	dsess_reprogram(&s);
 	dmem_snap(&s.m);	/* the CPU rewrote the rings */
-	ret = dcheck_round(&ck) ?: checked_traffic(&ck, &t, 2000);
+	ret = dcheck_round(&ck) ?: dcheck_traffic(&ck, &t, 2000);
 	if (!ret)
 		ret = dsess_state(&s, VFIO_DEVICE_STATE_PRE_COPY);
 	if (!ret)

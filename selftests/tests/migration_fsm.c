@@ -213,11 +213,6 @@ static const char *sname(uint32_t s)
 	return buf[k];
 }
 
-static const char *err_str(int ret)
-{
-	return ret ? strerror(-ret) : "ok";
-}
-
 /* I/O on a data fd that should be stale: its errno (0 if it worked) */
 static int stale_io(int fd, int group)
 {

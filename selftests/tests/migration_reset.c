@@ -40,11 +40,6 @@ static const char *drv;
 static uint8_t *stream;
 static size_t stream_len;
 
-static const char *err_str(int ret)
-{
-	return ret ? strerror(-ret) : "ok";
-}
-
 static void on_alarm(int sig)
 {
 	static const char msg[] = "not ok - migration_reset: timed out (hang?)\n";

@@ -87,11 +87,6 @@ struct result {
 	uint32_t after[NREGS];
 };
 
-static const char *err_str(int ret)
-{
-	return ret ? strerror(-ret) : "ok";
-}
-
 static const char *ename(int e)
 {
 	switch (-e) {

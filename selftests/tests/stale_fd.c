@@ -70,11 +70,6 @@ static size_t cfg_len;
 static size_t page;
 static bool have_uffd;		/* the kernel has userfaultfd */
 
-static const char *err_str(int ret)
-{
-	return ret ? strerror(-ret) : "ok";
-}
-
 static double ms_since(uint64_t t0)
 {
 	return (now_ns() - t0) / 1e6;

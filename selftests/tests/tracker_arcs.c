@@ -65,11 +65,6 @@ static struct vfio_dev d;
 static struct ivf v;
 static uint32_t seq;
 
-static const char *err_str(int ret)
-{
-	return ret ? strerror(-ret) : "ok";
-}
-
 /* one line of the driver's debugfs "dirty" file about RX queue 0 */
 static int dbg_rx0(const char *reg, uint32_t *shadow, uint32_t *dev)
 {
