@@ -157,6 +157,9 @@ bool ivf_dirty_pulse = true;
 #define IVF_MAX_PIN		512	/* VFIO_PIN_PAGES_MAX_ENTRIES */
 #define IVF_TX_CHECK_POLLS	16
 #define IVF_FENCE_MS		1000
+/* A pulse type1 could not pin is tried again after this long. */
+#define IVF_RETRY_MS		10
+
 /* type1's unmap callback waits at most this long for a pulse to end. */
 #define IVF_UNMAP_WAIT_MS	100
 /* DMA logging: pages recorded between two reports (64 MiB of IOVA). */
@@ -206,17 +209,57 @@ static void ivf_fence_defer(struct ivf_dirty *d, struct ivf_fence *f,
 	d->pulse_deferred++;
 }
 
-static bool ivf_pin_one(struct ivf_device *ivf, u64 iova, u32 npages)
+/* 0, or vfio_pin_pages()'s error (-EINVAL: not mapped) */
+static int ivf_pin_one(struct ivf_device *ivf, u64 iova, u32 npages)
 {
 	struct ivf_dirty *d = &ivf->dirty;
+	int ret;
 
-	if (vfio_pin_pages(&ivf->core.vdev, iova, npages,
-			   IOMMU_READ | IOMMU_WRITE, d->pages) != npages)
-		return false;
+	ret = vfio_pin_pages(&ivf->core.vdev, iova, npages,
+			     IOMMU_READ | IOMMU_WRITE, d->pages);
+	if (ret != npages)
+		return ret < 0 ? ret : -EFAULT;
 	vfio_unpin_pages(&ivf->core.vdev, iova, npages);
 	d->pulses += npages;
 	d->scoped = true;
-	return true;
+	return 0;
+}
+
+/*
+ * type1 could not pin a page of [iova, end) that is mapped for the
+ * device's writes (-ENOMEM, or -EFAULT when the VMM's memory behind it is
+ * gone): it is not marked dirty. Keep it for a retry, in one of
+ * IVF_RETRY_SLOTS ranges (the one that grows least takes it when all are
+ * used: a retry of a page not written costs only an over-report).
+ * dirty->lock held.
+ */
+static void ivf_pulse_failed(struct ivf_dirty *d, u64 iova, u64 end, int err)
+{
+	u64 grow, best = U64_MAX;
+	unsigned int i, pick = 0;
+
+	d->pulse_failed += (end - iova) >> PAGE_SHIFT;
+	d->pulse_err = err;
+	for (i = 0; i < IVF_RETRY_SLOTS; i++) {
+		if (!d->retry[i].hi) {
+			/* a neighbour's slot wins a tie */
+			grow = end - iova + 1;
+		} else {
+			grow = max(end, d->retry[i].hi) -
+			       min(iova, d->retry[i].lo) -
+			       (d->retry[i].hi - d->retry[i].lo);
+		}
+		if (grow < best) {
+			best = grow;
+			pick = i;
+		}
+	}
+	if (d->retry[pick].hi) {
+		iova = min(iova, d->retry[pick].lo);
+		end = max(end, d->retry[pick].hi);
+	}
+	d->retry[pick].lo = iova;
+	d->retry[pick].hi = end;
 }
 
 /*
@@ -232,6 +275,7 @@ static void ivf_pulse(struct ivf_device *ivf, u64 iova, u32 npages)
 	struct ivf_dirty *d = &ivf->dirty;
 	u64 end = iova + ((u64)npages << PAGE_SHIFT);
 	struct ivf_fence *f;
+	int ret, err;
 	u64 a;
 
 	if (!npages)
@@ -252,21 +296,23 @@ static void ivf_pulse(struct ivf_device *ivf, u64 iova, u32 npages)
 	 * the device's writes, and the others go one by one (the device could
 	 * not have written that one).
 	 */
-	if (!ivf_pin_one(ivf, iova, npages)) {
-		for (a = iova; a < end; a += PAGE_SIZE) {
-			if (npages > 1 && ivf_pin_one(ivf, a, 1))
-				continue;
-			spin_lock(&d->fence_lock);
-			f = ivf_fence_hit(d, a, end);
-			if (f)
-				ivf_fence_defer(d, f, a, end);
-			spin_unlock(&d->fence_lock);
-			if (f)
-				break;
+	ret = ivf_pin_one(ivf, iova, npages);
+	for (a = iova; ret && a < end; a += PAGE_SIZE) {
+		err = npages > 1 ? ivf_pin_one(ivf, a, 1) : ret;
+		if (!err)
+			continue;
+		spin_lock(&d->fence_lock);
+		f = ivf_fence_hit(d, a, end);
+		if (f)
+			ivf_fence_defer(d, f, a, end);
+		spin_unlock(&d->fence_lock);
+		if (f)
+			break;
+		/* not mapped, or mapped read-only: the device can't write it */
+		if (err == -EINVAL || err == -EPERM)
 			d->pulse_unmapped++;
-			if (npages == 1)
-				break;
-		}
+		else
+			ivf_pulse_failed(d, a, a + PAGE_SIZE, err);
 	}
 	spin_lock(&d->fence_lock);
 	d->pulse_iova = 0;
@@ -358,6 +404,38 @@ static void ivf_pulse_sweep(struct ivf_device *ivf, bool wait)
 			ivf_pulse(ivf, lo, n);
 		}
 	}
+}
+
+/*
+ * Pulse again what type1 could not pin (ivf_pulse_failed()); @now: don't
+ * wait for the next retry time (the device is quiesced). Returns the pages
+ * still waiting. dirty->lock held.
+ */
+static u64 ivf_pulse_retry(struct ivf_device *ivf, bool now)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	typeof(d->retry) r;
+	u64 lo, hi, n, left = 0;
+	unsigned int i;
+
+	if (!now && time_before(jiffies, d->retry_at))
+		goto count;
+	d->retry_at = jiffies + msecs_to_jiffies(IVF_RETRY_MS);
+	/* what fails again goes back in d->retry */
+	memcpy(r, d->retry, sizeof(r));
+	memset(d->retry, 0, sizeof(d->retry));
+	for (i = 0; i < IVF_RETRY_SLOTS; i++) {
+		lo = r[i].lo;
+		hi = r[i].hi;
+		for (; lo < hi; lo += n << PAGE_SHIFT) {
+			n = min_t(u64, (hi - lo) >> PAGE_SHIFT, IVF_MAX_PIN);
+			ivf_pulse(ivf, lo, n);
+		}
+	}
+count:
+	for (i = 0; i < IVF_RETRY_SLOTS; i++)
+		left += (d->retry[i].hi - d->retry[i].lo) >> PAGE_SHIFT;
+	return left;
 }
 
 /* Is a pulse over [iova, end) under way? */
@@ -890,7 +968,8 @@ static void __iomem *ivf_pass_io(struct ivf_device *ivf)
 {
 	void __iomem *io = ivf_vf_io_try(ivf);
 
-	if (io && atomic_read(&ivf->dirty.resync)) {
+	if (io && (atomic_read(&ivf->dirty.resync) ||
+		   atomic_read(&ivf->dirty.guest_reset))) {
 		ivf_vf_io_unlock(ivf);
 		io = NULL;
 	}
@@ -967,6 +1046,10 @@ static bool ivf_rxq_geometry(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 		ivf_vf_io_unlock(ivf);
 		*pio = NULL;
 		if (relayout && ivf_rxq_layout(ivf, t, bal, bah, len, srr)) {
+			if (!d->layout_nomem++)
+				ivf_warn_rl(ivf->core.pdev,
+					    "dirty tracking: no memory to lay out RX queue %u's ring: the queue stays disabled until there is\n",
+					    q);
 			*held = true;
 			return true;
 		}
@@ -1291,20 +1374,47 @@ static void ivf_dirty_resync(struct ivf_device *ivf)
 }
 
 /*
- * The guest wrote CTRL.RST (the page-0 trap, memory_lock held for read). On
- * the 82576 a VF reset puts the VF's queue registers back to their reset
- * values (QEMU's model only clears the queue enables): what the poller has
- * seen is stale, and a guest that programs the same ring again would not
- * have it forwarded. The next pass reloads the shadow and seen[] from the
- * device before anything else.
+ * The guest wrote CTRL.RST (the page-0 trap, memory_lock held for read, the
+ * write already on the device). On the 82576 a VF reset puts the VF's queue
+ * registers back to their reset values (QEMU's model only clears the queue
+ * enables): what the poller has seen is stale, and a guest that programs
+ * the same ring again would not have it forwarded. The guest's next writes
+ * to page 2 land in the shadow and must all reach the device, however late
+ * the poller runs: so the shadow takes the device's registers here, before
+ * the guest's write returns, with every queue disabled (a reset disables
+ * them, even if the device does not show it yet); the next pass takes
+ * seen[] from the device and restarts the rings. A pass that loaded the
+ * shadow earlier may still forward one stale value after the reset: the
+ * next pass compares with what the device then has and puts it right.
  */
-void ivf_dirty_guest_reset(struct ivf_device *ivf)
+void ivf_dirty_guest_reset(struct ivf_device *ivf, void __iomem *io)
 {
-	if (READ_ONCE(ivf->dirty.shadow_on))
-		atomic_set(&ivf->dirty.guest_reset, 1);
+	struct ivf_dirty *d = &ivf->dirty;
+	unsigned int q, i;
+
+	spin_lock(&d->shadow_lock);
+	if (!READ_ONCE(d->shadow_on) || !d->shadow_va)
+		goto out;
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		for (i = 0; i < IVF_RXQ_WORDS / 2; i++) {
+			u32 reg = IVF_RDBAL(q) + 4 * i;
+			u32 v = ioread32(io + reg);
+
+			if (reg == IVF_RXDCTL(q))
+				v &= ~IVF_XDCTL_ENABLE;
+			WRITE_ONCE(d->shadow_va[IVF_SH(reg)], v);
+		}
+	}
+	atomic_set(&d->guest_reset, 1);
+out:
+	spin_unlock(&d->shadow_lock);
 }
 
-/* The pass's part of a guest's CTRL.RST; false: the pass ends. */
+/*
+ * The pass's part of a guest's CTRL.RST: what the device has now, in
+ * seen[] (the shadow is the guest's since ivf_dirty_guest_reset()); false:
+ * the pass ends.
+ */
 static bool ivf_dirty_guest_resync(struct ivf_device *ivf)
 {
 	struct ivf_dirty *d = &ivf->dirty;
@@ -1312,18 +1422,18 @@ static bool ivf_dirty_guest_resync(struct ivf_device *ivf)
 	void __iomem *io;
 	unsigned int q, i;
 
-	io = ivf_pass_io(ivf);
+	/* not ivf_pass_io(): it ends the pass while guest_reset is set */
+	io = ivf_vf_io_try(ivf);
 	if (!io)
 		return false;
+	if (atomic_read(&d->resync)) {
+		ivf_vf_io_unlock(ivf);
+		return false;
+	}
 	atomic_set(&d->guest_reset, 0);
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		for (i = 0; i < IVF_RXQ_WORDS / 2; i++) {
-			u32 reg = IVF_RDBAL(q) + 4 * i;
-			u32 v = ioread32(io + reg);
-
-			WRITE_ONCE(d->shadow_va[IVF_SH(reg)], v);
-			d->rx[q].seen[i] = v;
-		}
+		for (i = 0; i < IVF_RXQ_WORDS / 2; i++)
+			d->rx[q].seen[i] = ioread32(io + IVF_RDBAL(q) + 4 * i);
 		head[q] = ioread32(io + IVF_RDH(q)) & IVF_RING_IDX_MASK;
 	}
 	ivf_vf_io_unlock(ivf);
@@ -1362,10 +1472,12 @@ static void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 		ivf_vf_io_unlock(ivf);
 		for (q = 0; q < IVF_NUM_QUEUES; q++)
 			ivf_txq_update(ivf, q, txr[q]);
-		if (d->pin_mode && d->pulse)
+		if (d->pin_mode && d->pulse) {
 			ivf_pulse_sweep(ivf, false);
-		else if (d->fenced && d->pin_mode)
+			ivf_pulse_retry(ivf, false);
+		} else if (d->fenced && d->pin_mode) {
 			ivf_dirty_retry(ivf);
+		}
 		ivf_dirty_scope(ivf);
 	}
 out:
@@ -1626,6 +1738,9 @@ static int ivf_dirty_start(struct ivf_device *ivf)
 	d->pulses = 0;
 	d->pulse_deferred = 0;
 	d->pulse_unmapped = 0;
+	d->pulse_failed = 0;
+	d->pulse_err = 0;
+	d->layout_nomem = 0;
 	d->drain_us = 0;
 	d->pinned = 0;
 	d->polls = 0;
@@ -1707,6 +1822,13 @@ int ivf_dirty_engage(struct ivf_device *ivf)
 		return 0;
 #endif
 	mutex_lock(&d->lock);
+	/*
+	 * A new migration: the VMM copies all of memory once more, pages
+	 * that could not be marked dirty before included.
+	 */
+	memset(d->retry, 0, sizeof(d->retry));
+	d->lost = false;
+	d->lost_pages = 0;
 	if (d->pin_mode)
 		goto out;
 	d->pin_mode = true;
@@ -1956,6 +2078,7 @@ void ivf_dirty_drain(struct ivf_device *ivf)
 	ktime_t t0 = ktime_get();
 	void __iomem *io;
 	unsigned int q;
+	u64 left;
 
 	mutex_lock(&d->lock);
 	if (!d->engaged || !d->pin_mode || !d->pulse)
@@ -1963,8 +2086,9 @@ void ivf_dirty_drain(struct ivf_device *ivf)
 	io = ivf_pass_io(ivf);
 	if (!io) {
 		/*
-		 * A reset (the core's, under memory_lock) went first: it
-		 * restarts the rings, which pulses everything armed.
+		 * A reset (the core's, under memory_lock, or the guest's)
+		 * went first: it restarts the rings, which pulses everything
+		 * armed.
 		 */
 		goto sweep;
 	}
@@ -1980,7 +2104,17 @@ void ivf_dirty_drain(struct ivf_device *ivf)
 sweep:
 	if (atomic_read(&d->resync))
 		ivf_dirty_resync(ivf);
+	if (atomic_read(&d->guest_reset))
+		ivf_dirty_guest_resync(ivf);
 	ivf_pulse_sweep(ivf, true);
+	left = ivf_pulse_retry(ivf, true);
+	if (left && !d->lost) {
+		d->lost = true;
+		d->lost_pages = left;
+		ivf_err_rl(ivf->core.pdev,
+			   "dirty tracking: %llu pages the device wrote could not be marked dirty (%pe): STOP_COPY is refused until a new migration starts\n",
+			   left, ERR_PTR(d->pulse_err));
+	}
 	d->drain_us = ktime_us_delta(ktime_get(), t0);
 	if (d->drain_us > 20000)
 		pci_info_ratelimited(ivf->core.pdev,
@@ -1988,6 +2122,28 @@ sweep:
 				     d->drain_us / 1000);
 out:
 	mutex_unlock(&d->lock);
+}
+
+/*
+ * The device is about to hand over its state (-> STOP_COPY): refuse if a
+ * page it wrote could not be marked dirty since this migration began
+ * (ivf_dirty_drain()); the VMM's copy of guest memory would miss it.
+ * state_mutex held.
+ */
+int ivf_dirty_check_lost(struct ivf_device *ivf)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+	u64 lost;
+
+	mutex_lock(&d->lock);
+	lost = d->lost ? d->lost_pages : 0;
+	mutex_unlock(&d->lock);
+	if (!lost)
+		return 0;
+	ivf_err_rl(ivf->core.pdev,
+		   "migration: STOP_COPY refused: %llu pages the device wrote were never reported to the VMM; cancel, and migrate again\n",
+		   lost);
+	return -EIO;
 }
 
 /*
@@ -2117,6 +2273,9 @@ void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 	seq_printf(m, "pulse_mode %d\npulses %llu\npulse_deferred %llu\npulse_unmapped %llu\ndrain_us %llu\n",
 		   d->pin_mode && d->pulse, d->pulses, d->pulse_deferred,
 		   d->pulse_unmapped, d->drain_us);
+	seq_printf(m, "pulse_failed %llu\npulse_err %d\nlost %llu\nlayout_nomem %llu\n",
+		   d->pulse_failed, d->pulse_err, d->lost ? d->lost_pages : 0,
+		   d->layout_nomem);
 	seq_printf(m, "logging %d\nlog_ranges %u\nlog_entries %lu\nlog_max %u\nlog_overflows %llu\n",
 		   d->logging, d->log_nranges, d->log_entries,
 		   IVF_LOG_MAX_PAGES, d->log_overflows);

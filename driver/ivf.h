@@ -182,6 +182,8 @@ struct ivf_txq_trk {
 	struct ivf_span ring, wb;
 };
 
+#define IVF_RETRY_SLOTS	4
+
 /* Dirty tracking (dirty.c). */
 struct ivf_dirty {
 	struct mutex lock;		/* all but shadow_on and resync */
@@ -211,6 +213,19 @@ struct ivf_dirty {
 	u64 pulse_iova, pulse_end;
 	wait_queue_head_t pulse_wq;	/* a pulse ended */
 	u64 pulses, pulse_deferred, pulse_unmapped;
+	/*
+	 * Pulses that failed on a mapped page (no memory, say): tried again
+	 * at each pass. One still failing once the device is quiesced is a
+	 * page type1 will never report: lost, and STOP_COPY is refused until
+	 * the next migration starts (RUNNING -> PRE_COPY).
+	 */
+	struct { u64 lo, hi; } retry[IVF_RETRY_SLOTS];
+	unsigned long retry_at;		/* jiffies of the next retry */
+	u64 pulse_failed;		/* failed pins, counted per page */
+	int pulse_err;			/* the last failure's errno */
+	bool lost;
+	u64 lost_pages;
+	u64 layout_nomem;		/* ring layouts put off: no memory */
 	u64 drain_us;			/* the last stop's final look */
 	/*
 	 * type1 has pinned a page of ours since pin mode began, so it reports
@@ -305,10 +320,11 @@ void ivf_dirty_disengage(struct ivf_device *ivf);
 void ivf_dirty_reload(struct ivf_device *ivf);
 void ivf_dirty_pause(struct ivf_device *ivf, bool pause);
 void ivf_dirty_drain(struct ivf_device *ivf);
+int ivf_dirty_check_lost(struct ivf_device *ivf);
 extern bool ivf_dirty_pulse;
 void ivf_dirty_unpause(struct ivf_device *ivf);
 void ivf_dirty_reset(struct ivf_device *ivf);
-void ivf_dirty_guest_reset(struct ivf_device *ivf);
+void ivf_dirty_guest_reset(struct ivf_device *ivf, void __iomem *io);
 void ivf_dirty_dma_unmap(struct ivf_device *ivf, u64 iova, u64 length);
 bool ivf_dirty_shadow(struct ivf_device *ivf, unsigned long *pfn);
 bool ivf_dirty_shadow_rw(struct ivf_device *ivf, u64 off, __le32 *data,

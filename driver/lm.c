@@ -640,12 +640,15 @@ static struct file *ivf_lm_step(struct ivf_device *ivf,
 	}
 	if (cur == VFIO_DEVICE_STATE_PRE_COPY_P2P &&
 	    next == VFIO_DEVICE_STATE_STOP_COPY) {
-		ret = ivf_lm_save_final(ivf, lm->saving);
+		ret = ivf_dirty_check_lost(ivf) ?:
+		      ivf_lm_save_final(ivf, lm->saving);
 		return ret ? ERR_PTR(ret) : NULL;
 	}
 	if (cur == VFIO_DEVICE_STATE_STOP &&
-	    next == VFIO_DEVICE_STATE_STOP_COPY)
-		return ivf_lm_open_saving(ivf, true);
+	    next == VFIO_DEVICE_STATE_STOP_COPY) {
+		ret = ivf_dirty_check_lost(ivf);
+		return ret ? ERR_PTR(ret) : ivf_lm_open_saving(ivf, true);
+	}
 	if (cur == VFIO_DEVICE_STATE_STOP &&
 	    next == VFIO_DEVICE_STATE_RESUMING) {
 		struct ivf_mig_file *migf = ivf_mig_file_new(ivf, false);

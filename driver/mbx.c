@@ -199,7 +199,7 @@ u32 ivf_mbx_access(struct ivf_device *ivf, void __iomem *io, u32 off, u32 val,
 		if ((off == IVF_CTRL || off == IVF_CTRL_DUP) &&
 		    (val & IVF_CTRL_RST)) {
 			ivf_mbx_forget(mbx);
-			ivf_dirty_guest_reset(ivf);
+			ivf_dirty_guest_reset(ivf, io);
 		}
 		val = 0;
 	} else {

@@ -223,7 +223,7 @@ fi
 # reports type1's own device_list_lock -> iommu->lock order then).
 # A run of chosen tests (IVF_TESTS) leaves it out unless it names its own.
 itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev tracker_arcs_cdev stale_fd_cdev reset_race_cdev log_bound_cdev iommufd_race_cdev dirty_exact_cdev dirty_contract_cdev dirty_vmm_cdev migration_fsm_cdev migrate_cdev migration_reset_cdev migration_stream_cdev hostile_guest_cdev}
-itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log dirty_exact_log unmap_race dirty_exact dirty_contract}
+itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log dirty_exact_log unmap_race alloc_fail dirty_exact dirty_contract}
 if [ -n "${IVF_TESTS:-}" ]; then
 	[ -n "${IVF_TESTS_IOMMUFD:-}" ] || itests=
 	[ -n "${IVF_TESTS_IOMMUFD_TYPE1:-}" ] || itests1=

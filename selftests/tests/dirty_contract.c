@@ -29,6 +29,9 @@
  *             returns, the pins there are dropped, the device stays usable.
  * reset       VFIO_DEVICE_RESET while tracked: tracking stays on, the guest
  *             sets the VF up again, nothing is missed afterwards.
+ * guest-reset the guest writes CTRL.RST and sets its rings up again at once
+ *             while the poller sleeps (1 s): its new registers survive the
+ *             poller's look at the reset, and frames flow.
  * close       the device fd is closed with traffic and pins in place; the
  *             reopened device has no tracking and no pins.
  * leak        live allocations through the module (slab alloc_traces) do
@@ -787,6 +790,66 @@ out:
 	dsess_close(&s);
 }
 
+/* --------------------------------------------------------- guest-reset */
+
+/*
+ * The guest resets its VF (CTRL.RST) and sets the rings up again at once,
+ * while the poller sleeps (dirty_poll_us = 1 s): the poller's late look at
+ * the reset must not take the guest's new registers away (before the fix it
+ * reloaded the shadow from the device then, and the queue stayed off).
+ */
+static void guest_reset(void)
+{
+	uint64_t poll_us = 50, rcvd;
+	unsigned int i, kept = 0;
+	uint32_t ctl, rdt;
+	struct dtraffic t;
+	struct dsess s;
+	int ret;
+
+	if (!open_sess(&s, "guest-reset", false))
+		return;
+	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
+	ret = dsess_engage(&s);
+	if (!ret) {
+		t.c.rx_target = 500;
+		ret = dtraffic_run(&t);
+	}
+	if (!ktap_check(!ret, "guest-reset: tracked traffic (%s)", err_str(ret)))
+		goto out;
+	ivf_param_get("dirty_poll_us", &poll_us);
+	ivf_param_set("dirty_poll_us", 1000000);
+	for (i = 0; i < 3; i++) {
+		ret = ivf_reset(&s.v) ?: ivf_set_lpe(&s.v, 1522);
+		if (ret)
+			break;
+		dsess_reprogram(&s);
+		usleep(1300000);	/* the poller looked at least once */
+		ctl = ivf_rd(&s.v, IVF_RXDCTL(0));
+		rdt = ivf_rd(&s.v, IVF_RDT(0));
+		if ((ctl & IVF_XDCTL_ENABLE) && rdt == s.v.rx_count - 1)
+			kept++;
+		else
+			ktap_info("guest-reset: round %u: RXDCTL 0x%x RDT %u after the poller's look",
+				  i, ctl, rdt);
+	}
+	ivf_param_set("dirty_poll_us", poll_us);
+	/* the poller wakes from its 1 s sleep and polls at the usual rate */
+	dsess_wait_polls(&s, 2);
+	ktap_check(!ret && kept == 3,
+		   "guest-reset: the rings the guest set up right after its CTRL.RST are still there after the poller's look (%u of 3; %s)",
+		   kept, err_str(ret));
+	rcvd = t.vf_rcvd;
+	t.c.rx_target = t.vf_rcvd + t.vf_lost + 500;
+	ret = ret ?: dtraffic_run(&t);
+	ktap_check(!ret && t.vf_rcvd - rcvd >= 400,
+		   "guest-reset: frames flow after the resets (%llu of 500)",
+		   (unsigned long long)(t.vf_rcvd - rcvd));
+out:
+	dtraffic_free(&t);
+	dsess_close(&s);
+}
+
 /* -------------------------------------------------------------- close */
 
 static void close_tracked(void)
@@ -891,6 +954,7 @@ static const struct {
 	{ "rx-reorder", rx_reorder },
 	{ "unmap", unmap },
 	{ "reset", reset },
+	{ "guest-reset", guest_reset },
 	{ "close", close_tracked },
 	{ "leak", leak },
 };

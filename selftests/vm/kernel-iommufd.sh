@@ -3,7 +3,8 @@
 #
 # The lab's second guest kernel: Debian's linux-source-6.12 built with
 # IOMMUFD, IOMMUFD_DRIVER (the real iova_bitmap), VFIO_DEVICE_CDEV and
-# the sanitizers: lockdep, KASAN (generic) and kmemleak; everything the lab
+# the sanitizers: lockdep, KASAN (generic) and kmemleak, and fault
+# injection (failslab, fail_page_alloc); everything the lab
 # needs built in (no modules but ours). Debian's
 # kernels have none of the IOMMUFD options, so the driver's DMA-logging
 # backend (log_ops) only runs on this kernel.
@@ -31,7 +32,8 @@ on="PCI_IOV PCI_MSI NET_VENDOR_INTEL IGB IGBVF E1000E
     DEBUG_FS DEBUG_FS_ALLOW_ALL LIBCRC32C CRYPTO_CRC32C SLUB_DEBUG
     MODULES MODULE_UNLOAD DEBUG_INFO_NONE
     PROVE_LOCKING DEBUG_ATOMIC_SLEEP
-    KASAN KASAN_GENERIC KASAN_OUTLINE DEBUG_KMEMLEAK"
+    KASAN KASAN_GENERIC KASAN_OUTLINE DEBUG_KMEMLEAK
+    FAULT_INJECTION FAILSLAB FAIL_PAGE_ALLOC FAULT_INJECTION_DEBUG_FS"
 off="DRM SOUND WLAN WIRELESS CFG80211 MAC80211 RFKILL USB_SUPPORT HID
      INPUT_MOUSE INPUT_JOYSTICK INPUT_TABLET INPUT_TOUCHSCREEN AGP
      MODULE_SIG LOCALVERSION_AUTO DEBUG_INFO_DWARF5
@@ -87,7 +89,8 @@ scripts/config "${args[@]}" --set-str LOCALVERSION -ivf-iommufd
 make -s olddefconfig
 for o in IOMMUFD IOMMUFD_DRIVER VFIO_DEVICE_CDEV VFIO_CONTAINER \
 	 VFIO_IOMMU_TYPE1 VFIO_PCI IGB IGBVF E1000E 9P_FS INTEL_IOMMU PROVE_LOCKING \
-	 KASAN KASAN_GENERIC DEBUG_KMEMLEAK; do
+	 KASAN KASAN_GENERIC DEBUG_KMEMLEAK FAILSLAB FAIL_PAGE_ALLOC \
+	 FAULT_INJECTION_DEBUG_FS; do
 	grep -q "^CONFIG_$o=y" .config || die "CONFIG_$o is not y in $tree/.config"
 done
 log "building the IOMMUFD lab kernel in $tree (once, about 20 min)"

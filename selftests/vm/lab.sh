@@ -83,7 +83,7 @@ build() {
 # sanitizer kernel once reported a KASAN wild access in rcu_is_watching()
 # from an interrupt during identify_cpu(), 1.7 s into boot): it is shown
 # on stderr and does not fail the run. 0 if a splat was found.
-SPLAT_RE='WARNING:|BUG:|Oops|Kernel panic|DEBUG_LOCKS_WARN_ON|INFO: possible|possible recursive locking|circular locking|refcount_t|general protection fault|UBSAN|KASAN|kernel BUG|kmemleak: leak in'
+SPLAT_RE='WARNING:|BUG:|Oops|Kernel panic|blocked for more than [0-9]+ seconds|DEBUG_LOCKS_WARN_ON|INFO: possible|possible recursive locking|circular locking|refcount_t|general protection fault|UBSAN|KASAN|kernel BUG|kmemleak: leak in'
 # the module's first line in a kernel log: its taint notice or a device line
 SPLAT_LOADED='igbvf_vfio_pci: |igbvf-vfio-pci [0-9a-f][0-9a-f][0-9a-f][0-9a-f]:'
 splats() {
