@@ -275,7 +275,6 @@ u32 ivf_mbx_read_v2p(struct ivf_device *ivf, void __iomem *io);
 int ivf_mbx_xfer(struct ivf_device *ivf, void __iomem *io, const u32 *msg,
 		 unsigned int n, u32 *reply, unsigned int nreply,
 		 unsigned int timeout_ms);
-void ivf_mbx_commit_req(struct ivf_device *ivf, const u32 *req);
 int ivf_mbx_settle(struct ivf_device *ivf, void __iomem *io);
 void ivf_mbx_save(struct ivf_device *ivf, void __iomem *io,
 		  struct ivf_vf_state *st);
@@ -286,10 +285,7 @@ u32 ivf_mbx_config(struct ivf_device *ivf, struct ivf_pf_config *cfg);
 /* vf.c */
 /* BAR0 with memory_lock held for read, or NULL (not accessible) */
 void __iomem *ivf_vf_io_try(struct ivf_device *ivf);
-/* the same, saying so in the log when it is not */
-void __iomem *ivf_vf_io_lock(struct ivf_device *ivf);
 void ivf_vf_io_unlock(struct ivf_device *ivf);
-void ivf_vf_io_done(struct ivf_device *ivf);
 void ivf_vf_clear_queues(struct ivf_device *ivf);
 int ivf_vf_quiesce(struct ivf_device *ivf);
 int ivf_vf_unquiesce(struct ivf_device *ivf);
@@ -316,7 +312,6 @@ bool ivf_dirty_shadow_rw(struct ivf_device *ivf, u64 off, __le32 *data,
 void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m);
 
 /* stream.c */
-size_t ivf_stream_config_size(void);
 size_t ivf_stream_final_size(void);
 size_t ivf_stream_put_config(const struct ivf_pf_config *cfg, u8 *buf);
 size_t ivf_stream_put_final(const struct ivf_vf_state *st, u8 *buf);

@@ -568,8 +568,8 @@ static int ivf_lm_apply(struct ivf_device *ivf)
 	mutex_lock(&migf->lock);
 	if (migf->error) {
 		ivf_err_rl(pdev,
-			   "migration: RESUMING -> STOP refused: the stream was refused (%d)\n",
-			   migf->error);
+			   "migration: RESUMING -> STOP refused: the stream was refused (%pe)\n",
+			   ERR_PTR(migf->error));
 		ret = -ENODATA;
 	} else if (!migf->got_final) {
 		ivf_err_rl(pdev,

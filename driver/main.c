@@ -50,7 +50,7 @@ static int ivf_open_device(struct vfio_device *core_vdev)
 		return ret;
 	ret = ivf_bar0_enable(ivf);
 	if (ret) {
-		ivf_err_rl(vdev->pdev, "cannot map BAR0: %d\n", ret);
+		ivf_err_rl(vdev->pdev, "cannot map BAR0: %pe\n", ERR_PTR(ret));
 		vfio_pci_core_disable(vdev);
 		return ret;
 	}

@@ -100,7 +100,7 @@ static void ivf_msg_mac(const u32 *msg, u8 *mac)
 }
 
 /* An ACKed request: log what the PF now has. Called with the lock held. */
-void ivf_mbx_commit_req(struct ivf_device *ivf, const u32 *req)
+static void ivf_mbx_commit_req(struct ivf_device *ivf, const u32 *req)
 {
 	struct ivf_pf_config *cfg = &ivf->mbx.cfg;
 	u32 info = (req[0] & IVF_MSG_INFO_MASK) >> IVF_MSG_INFO_SHIFT;

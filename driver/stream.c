@@ -21,11 +21,6 @@ static size_t ivf_rec_size(size_t payload)
 	return IVF_REC_LEN + ALIGN(payload, 8);
 }
 
-size_t ivf_stream_config_size(void)
-{
-	return IVF_HDR_LEN + ivf_rec_size(sizeof(struct ivf_mig_pf_config));
-}
-
 size_t ivf_stream_final_size(void)
 {
 	return IVF_HDR_LEN + ivf_rec_size(sizeof(struct ivf_mig_pf_config)) +

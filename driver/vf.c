@@ -70,7 +70,7 @@ void ivf_vf_io_unlock(struct ivf_device *ivf)
  * them. memory_lock (read) keeps the core from writing COMMAND meanwhile;
  * state_mutex serialises these sections.
  */
-void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
+static void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
 {
 	struct pci_dev *pdev = ivf->core.pdev;
 	void __iomem *io = ivf_vf_io_try(ivf);
@@ -91,7 +91,7 @@ void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
 	return io;
 }
 
-void ivf_vf_io_done(struct ivf_device *ivf)
+static void ivf_vf_io_done(struct ivf_device *ivf)
 {
 	if (ivf->lm.cmd_forced)
 		pci_write_config_word(ivf->core.pdev, PCI_COMMAND, ivf->lm.cmd);
@@ -331,8 +331,8 @@ static int ivf_vf_send(struct ivf_device *ivf, void __iomem *io, u32 *msg,
 	ret = ivf_mbx_xfer(ivf, io, msg, n, reply, nreply, IVF_MBX_TIMEOUT_MS);
 	if (ret) {
 		ivf_err_rl(pdev,
-			   "migration: the destination PF did not answer %s (%d): is its interface up?\n",
-			   what, ret);
+			   "migration: the destination PF did not answer %s (%pe): is its interface up?\n",
+			   what, ERR_PTR(ret));
 		return -ETIMEDOUT;
 	}
 	if ((reply[0] & IVF_MSG_TYPE_MASK) != (msg[0] & IVF_MSG_TYPE_MASK) ||
@@ -491,8 +491,8 @@ int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg)
 	ivf_vf_io_done(ivf);
 	if (ret)
 		ivf_err_rl(ivf->core.pdev,
-			   "migration: the source's PF configuration does not fit this VF's PF (%d); refusing the stream\n",
-			   ret);
+			   "migration: the source's PF configuration does not fit this VF's PF (%pe); refusing the stream\n",
+			   ERR_PTR(ret));
 	return ret;
 }
 
