@@ -113,7 +113,7 @@ struct ivf_vf_state {
 
 struct ivf_mig_file;
 
-/* Migration (lm.c). */
+/* Migration (lm.c; its data fds: mig_file.c). */
 struct ivf_lm {
 	struct mutex state_mutex;	/* the FSM; never held over user copies */
 	enum vfio_device_mig_state state;
@@ -318,6 +318,13 @@ size_t ivf_stream_put_final(const struct ivf_vf_state *st, u8 *buf);
 int ivf_stream_check_header(struct pci_dev *pdev, const u8 *buf, u32 *len);
 int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
 		     struct ivf_vf_state *st, bool *final);
+
+/* mig_file.c */
+struct file *ivf_mig_open_saving(struct ivf_device *ivf, bool final);
+struct file *ivf_mig_open_resuming(struct ivf_device *ivf);
+int ivf_mig_save_final(struct ivf_device *ivf, struct ivf_mig_file *migf);
+int ivf_mig_apply(struct ivf_device *ivf);
+void ivf_mig_file_end(struct ivf_device *ivf, struct ivf_mig_file **pmigf);
 
 /* lm.c */
 void ivf_lm_init(struct ivf_device *ivf);

@@ -4,8 +4,8 @@
  * Function (8086:10ca).
  *
  * PCI probe/remove, the vfio_device_ops and module glue. BAR0 is handled in
- * bar.c and mbx.c, migration in lm.c, vf.c and stream.c; everything else is
- * the vfio-pci core's.
+ * bar.c and mbx.c, migration in lm.c, mig_file.c, vf.c and stream.c;
+ * everything else is the vfio-pci core's.
  */
 #include <linux/module.h>
 #include <linux/pci.h>
