@@ -18,7 +18,9 @@
  *
  * The lock is held across the device access and the bookkeeping, so the
  * log follows the order the device saw, and the driver's own mailbox
- * transactions (migration) never interleave with the guest's.
+ * transactions (migration) never interleave with the guest's. Every call
+ * given @io runs inside a device access, with memory_lock held for read
+ * (bar.c's trap, vf.c's migration accesses); the mailbox lock nests in it.
  *
  * Two more things are virtualised on page 0:
  *
@@ -69,6 +71,7 @@ static int ivf_stats_index(u32 off)
 
 static void ivf_mbx_forget(struct ivf_mbx *mbx)
 {
+	lockdep_assert_held(&mbx->lock);
 	mbx->req_pending = false;
 	memset(&mbx->cfg, 0, sizeof(mbx->cfg));
 	mbx->cfg_gen++;
@@ -99,13 +102,14 @@ static void ivf_msg_mac(const u32 *msg, u8 *mac)
 	memcpy(mac, w, ETH_ALEN);
 }
 
-/* An ACKed request: log what the PF now has. Called with the lock held. */
+/* An ACKed request: log what the PF now has. */
 static void ivf_mbx_commit_req(struct ivf_device *ivf, const u32 *req)
 {
 	struct ivf_pf_config *cfg = &ivf->mbx.cfg;
 	u32 info = (req[0] & IVF_MSG_INFO_MASK) >> IVF_MSG_INFO_SHIFT;
 	unsigned int i;
 
+	lockdep_assert_held(&ivf->mbx.lock);
 	switch (req[0] & IVF_MSG_TYPE_MASK) {
 	case IVF_MSG_SET_MAC_ADDR:
 		if (!info) {
@@ -151,6 +155,7 @@ static void ivf_mbx_reply(struct ivf_device *ivf, void __iomem *io, u32 reply)
 	struct ivf_mbx *mbx = &ivf->mbx;
 	u32 words[3];
 
+	lockdep_assert_held(&mbx->lock);
 	if (!mbx->req_pending || !(reply & (IVF_MSG_ACK | IVF_MSG_NACK)) ||
 	    (reply & IVF_MSG_TYPE_MASK) != (mbx->req[0] & IVF_MSG_TYPE_MASK))
 		return;
@@ -187,6 +192,7 @@ u32 ivf_mbx_access(struct ivf_device *ivf, void __iomem *io, u32 off, u32 val,
 	struct ivf_mbx *mbx = &ivf->mbx;
 	unsigned int i;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	mutex_lock(&mbx->lock);
 	if (iswrite) {
 		if (off == IVF_V2PMAILBOX && (val & IVF_MBX_REQ)) {
@@ -224,12 +230,14 @@ u32 ivf_mbx_access(struct ivf_device *ivf, void __iomem *io, u32 off, u32 val,
 /*
  * The driver's own read of V2PMAILBOX: the read-to-clear bits are kept for
  * the guest (and for the driver's transactions, which consume PFACK and
- * PFSTS the way a VF driver does). Lock held.
+ * PFSTS the way a VF driver does).
  */
 static u32 ivf_v2p_read(struct ivf_mbx *mbx, void __iomem *io)
 {
-	u32 v = ioread32(io + IVF_V2PMAILBOX);
+	u32 v;
 
+	lockdep_assert_held(&mbx->lock);
+	v = ioread32(io + IVF_V2PMAILBOX);
 	mbx->r2c |= v & IVF_MBX_R2C_BITS;
 	if (mbx->req_pending && (v & IVF_MBX_PFSTS))
 		mbx->req_replied = true;
@@ -240,18 +248,20 @@ u32 ivf_mbx_read_v2p(struct ivf_device *ivf, void __iomem *io)
 {
 	u32 v;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	mutex_lock(&ivf->mbx.lock);
 	v = ivf_v2p_read(&ivf->mbx, io) | ivf->mbx.r2c;
 	mutex_unlock(&ivf->mbx.lock);
 	return v;
 }
 
-/* Wait for a read-to-clear bit and consume it. Lock held. */
+/* Wait for a read-to-clear bit and consume it. */
 static int ivf_mbx_wait(struct ivf_mbx *mbx, void __iomem *io, u32 bit,
 			unsigned int timeout_ms)
 {
 	unsigned long end = jiffies + msecs_to_jiffies(timeout_ms);
 
+	lockdep_assert_held(&mbx->lock);
 	for (;;) {
 		ivf_v2p_read(mbx, io);
 		if (mbx->r2c & bit) {
@@ -264,11 +274,12 @@ static int ivf_mbx_wait(struct ivf_mbx *mbx, void __iomem *io, u32 bit,
 	}
 }
 
-/* Take the VF side of the mailbox (VFU). Lock held. */
+/* Take the VF side of the mailbox (VFU). */
 static int ivf_mbx_own(struct ivf_mbx *mbx, void __iomem *io)
 {
 	unsigned int i;
 
+	lockdep_assert_held(&mbx->lock);
 	for (i = 0; i < 20; i++) {
 		iowrite32(IVF_MBX_VFU, io + IVF_V2PMAILBOX);
 		if (ivf_v2p_read(mbx, io) & IVF_MBX_VFU)
@@ -292,6 +303,7 @@ int ivf_mbx_xfer(struct ivf_device *ivf, void __iomem *io, const u32 *msg,
 	unsigned int i;
 	int ret;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	mutex_lock(&mbx->lock);
 	ivf_v2p_read(mbx, io);
 	mbx->r2c &= ~(IVF_MBX_PFACK | IVF_MBX_PFSTS);
@@ -331,6 +343,7 @@ int ivf_mbx_settle(struct ivf_device *ivf, void __iomem *io)
 	unsigned long end = jiffies + HZ;
 	int ret = 0;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	mutex_lock(&mbx->lock);
 	ivf_v2p_read(mbx, io);
 	while (mbx->req_pending) {
@@ -360,6 +373,7 @@ void ivf_mbx_save(struct ivf_device *ivf, void __iomem *io,
 	unsigned int i;
 	u32 v2p;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	mutex_lock(&mbx->lock);
 	v2p = ivf_v2p_read(mbx, io);
 	st->mbx.vfu = v2p & IVF_MBX_VFU;
@@ -389,6 +403,7 @@ void ivf_mbx_load(struct ivf_device *ivf, void __iomem *io,
 	const u32 *words = reply ? reply : st->mbx.vmbmem;
 	unsigned int i;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	mutex_lock(&mbx->lock);
 	if (ivf_mbx_own(mbx, io))
 		ivf_warn_rl(ivf->core.pdev,

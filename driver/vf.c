@@ -15,6 +15,10 @@
  * configuration the source PF had acknowledged, checking every answer, then
  * program the rings with the queues still disabled; they are enabled on the
  * way to RUNNING, when the VMM has restored bus mastering.
+ *
+ * The FSM (lm.c) calls all of these with state_mutex held, which also
+ * guards what they keep in struct ivf_lm (quiesced, the saved enables and
+ * interrupt mask); only ivf_vf_clear_queues() runs at open, without it.
  */
 #include <linux/delay.h>
 #include <linux/etherdevice.h>
@@ -119,7 +123,7 @@ static u32 ivf_vf_irq_mask(u32 eims, u32 eiac)
 /*
  * Wait for a queue's enable bit to read 0 after we cleared it (82576
  * datasheet, RXDCTL/TXDCTL.ENABLE: the queue stops once its current
- * descriptor is done; igbvf polls it too). memory_lock held for read.
+ * descriptor is done; igbvf polls it too).
  */
 static int ivf_vf_queue_stopped(struct ivf_device *ivf, void __iomem *io,
 				u32 reg, const char *what, unsigned int q)
@@ -127,6 +131,7 @@ static int ivf_vf_queue_stopped(struct ivf_device *ivf, void __iomem *io,
 	u32 v;
 	int ret;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	ret = read_poll_timeout(ioread32, v, !(v & IVF_XDCTL_ENABLE),
 				IVF_QUEUE_STOP_POLL_US, IVF_QUEUE_STOP_US, false,
 				io + reg);
@@ -144,6 +149,7 @@ int ivf_vf_quiesce(struct ivf_device *ivf)
 	void __iomem *io;
 	int ret;
 
+	lockdep_assert_held(&ivf->lm.state_mutex);
 	if (lm->quiesced)
 		return 0;
 	/* The guest's last RX doorbell writes reach the device first. */
@@ -207,6 +213,7 @@ int ivf_vf_unquiesce(struct ivf_device *ivf)
 	void __iomem *io;
 	unsigned int q;
 
+	lockdep_assert_held(&ivf->lm.state_mutex);
 	if (!lm->quiesced)
 		return 0;
 	io = ivf_vf_io_lock(ivf);
@@ -269,6 +276,7 @@ int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st)
 	void __iomem *io;
 	unsigned int q, i;
 
+	lockdep_assert_held(&ivf->lm.state_mutex);
 	if (WARN_ON(!lm->quiesced))
 		return -EINVAL;
 	io = ivf_vf_io_lock(ivf);
@@ -479,6 +487,7 @@ int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg)
 	void __iomem *io;
 	int ret;
 
+	lockdep_assert_held(&ivf->lm.state_mutex);
 	io = ivf_vf_io_lock(ivf);
 	if (!io)
 		return -EIO;
@@ -505,6 +514,7 @@ int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)
 	unsigned int q, i;
 	int ret;
 
+	lockdep_assert_held(&ivf->lm.state_mutex);
 	io = ivf_vf_io_lock(ivf);
 	if (!io)
 		return -EIO;
