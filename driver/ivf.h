@@ -293,6 +293,13 @@ int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st);
 int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg);
 int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st);
 
+/* replay.c */
+int ivf_replay_send(struct ivf_device *ivf, void __iomem *io, u32 *msg,
+		    unsigned int n, u32 *reply, unsigned int nreply,
+		    const char *what);
+int ivf_replay_config(struct ivf_device *ivf, void __iomem *io,
+		      const struct ivf_pf_config *cfg);
+
 /* dirty.c */
 void ivf_dirty_init(struct ivf_device *ivf);
 void ivf_dirty_destroy(struct ivf_device *ivf);

@@ -12,7 +12,8 @@
  *
  * Save reads the registers the guest programmed. Restore, on a freshly
  * reset destination VF: reset the VF, redo the PF handshake and replay the
- * configuration the source PF had acknowledged, checking every answer, then
+ * configuration the source PF had acknowledged, checking every answer
+ * (replay.c), then
  * program the rings with the queues still disabled; they are enabled on the
  * way to RUNNING, when the VMM has restored bus mastering.
  *
@@ -21,14 +22,11 @@
  * interrupt mask); only ivf_vf_clear_queues() runs at open, without it.
  */
 #include <linux/delay.h>
-#include <linux/etherdevice.h>
 #include <linux/io.h>
 #include <linux/iopoll.h>
-#include <linux/jiffies.h>
 
 #include "ivf.h"
 
-#define IVF_MBX_TIMEOUT_MS	1000
 /* A queue stops within one descriptor's DMA; 10 ms is generous. */
 #define IVF_QUEUE_STOP_US	10000
 #define IVF_QUEUE_STOP_POLL_US	10
@@ -315,166 +313,6 @@ int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st)
 	return 0;
 }
 
-/* A MAC in message words 1-2, in memory order. */
-static void ivf_vf_put_mac(u32 *msg, const u8 *mac)
-{
-	__le32 w[2] = { 0, 0 };
-
-	memcpy(w, mac, ETH_ALEN);
-	msg[1] = le32_to_cpu(w[0]);
-	msg[2] = le32_to_cpu(w[1]);
-}
-
-/*
- * Send one message to the destination PF; 0 on ACK, 1 on NACK, -errno if
- * the PF did not answer sensibly (logged).
- */
-static int ivf_vf_send(struct ivf_device *ivf, void __iomem *io, u32 *msg,
-		       unsigned int n, u32 *reply, unsigned int nreply,
-		       const char *what)
-{
-	struct pci_dev *pdev = ivf->core.pdev;
-	int ret;
-
-	ret = ivf_mbx_xfer(ivf, io, msg, n, reply, nreply, IVF_MBX_TIMEOUT_MS);
-	if (ret) {
-		ivf_err_rl(pdev,
-			   "migration: the destination PF did not answer %s (%pe): is its interface up?\n",
-			   what, ERR_PTR(ret));
-		return -ETIMEDOUT;
-	}
-	if ((reply[0] & IVF_MSG_TYPE_MASK) != (msg[0] & IVF_MSG_TYPE_MASK) ||
-	    !(reply[0] & (IVF_MSG_ACK | IVF_MSG_NACK))) {
-		ivf_err_rl(pdev, "migration: unexpected PF reply 0x%08x to %s\n",
-			   reply[0], what);
-		return -EPROTO;
-	}
-	return (reply[0] & IVF_MSG_ACK) ? 0 : 1;
-}
-
-/* Reset the VF and replay the source's PF configuration to this PF. */
-static int ivf_vf_replay(struct ivf_device *ivf, void __iomem *io,
-			 const struct ivf_pf_config *cfg)
-{
-	struct pci_dev *pdev = ivf->core.pdev;
-	u32 msg[IVF_VMBMEM_WORDS], reply[IVF_VMBMEM_WORDS];
-	u8 pf_mac[ETH_ALEN] = { 0 };
-	unsigned long end;
-	unsigned int i, vid;
-	__le32 w[2];
-	int ret;
-
-	/* VF reset, as igbvf does at probe; the PF forgets the VF. */
-	iowrite32(IVF_CTRL_RST, io + IVF_CTRL);
-	ivf_mbx_reset(ivf);
-	end = jiffies + msecs_to_jiffies(IVF_MBX_TIMEOUT_MS);
-	while (ivf_mbx_read_v2p(ivf, io) & IVF_MBX_RSTI) {
-		if (time_after(jiffies, end)) {
-			ivf_err_rl(pdev,
-				   "migration: the destination PF is resetting or down (mailbox RSTI stays set)\n");
-			return -EAGAIN;
-		}
-		usleep_range(1000, 2000);
-	}
-	if (!cfg->cts)
-		return 0;	/* the guest never did its handshake */
-
-	msg[0] = IVF_MSG_VF_RESET;
-	ret = ivf_vf_send(ivf, io, msg, 1, reply, IVF_VF_RESET_REPLY_WORDS,
-			  "VF_RESET");
-	if (ret < 0)
-		return ret;
-	if (!ret) {
-		w[0] = cpu_to_le32(reply[1]);
-		w[1] = cpu_to_le32(reply[2]);
-		memcpy(pf_mac, w, ETH_ALEN);
-	}
-
-	if (cfg->mac_valid && !ether_addr_equal(pf_mac, cfg->mac)) {
-		memset(msg, 0, sizeof(msg));
-		msg[0] = IVF_MSG_SET_MAC_ADDR;
-		ivf_vf_put_mac(msg, cfg->mac);
-		ret = ivf_vf_send(ivf, io, msg, 3, reply, 1, "SET_MAC_ADDR");
-		if (ret < 0)
-			return ret;
-		if (ret) {
-			ivf_err_rl(pdev,
-				   "migration: the destination PF refused MAC %pM: this VF's admin MAC there is %pM; give it the migrating MAC (ip link set PF vf N mac %pM)\n",
-				   cfg->mac, pf_mac, cfg->mac);
-			return -EADDRNOTAVAIL;
-		}
-	}
-	for (i = 0; i < cfg->n_uc; i++) {
-		memset(msg, 0, sizeof(msg));
-		msg[0] = IVF_MSG_SET_MAC_ADDR | IVF_MSG_MAC_FILTER_ADD;
-		ivf_vf_put_mac(msg, cfg->uc[i]);
-		ret = ivf_vf_send(ivf, io, msg, 3, reply, 1, "MAC_FILTER_ADD");
-		if (ret < 0)
-			return ret;
-		if (ret) {
-			ivf_err_rl(pdev,
-				   "migration: the destination PF refused unicast filter %pM (no free filter, or an admin MAC is set)\n",
-				   cfg->uc[i]);
-			return -ENOSPC;
-		}
-	}
-	if (cfg->n_mc) {
-		memset(msg, 0, sizeof(msg));
-		msg[0] = IVF_MSG_SET_MULTICAST |
-			 (cfg->n_mc << IVF_MSG_INFO_SHIFT);
-		for (i = 0; i < cfg->n_mc; i++)
-			msg[1 + i / 2] |= (u32)cfg->mc[i] << (16 * (i & 1));
-		ret = ivf_vf_send(ivf, io, msg, IVF_VMBMEM_WORDS, reply, 1,
-				  "SET_MULTICAST");
-		if (ret < 0)
-			return ret;
-		if (ret) {
-			ivf_err_rl(pdev,
-				   "migration: the destination PF refused %u multicast hashes\n",
-				   cfg->n_mc);
-			return -EREMOTEIO;
-		}
-	}
-	for_each_set_bit(vid, cfg->vlans, VLAN_N_VID) {
-		msg[0] = IVF_MSG_SET_VLAN | (1 << IVF_MSG_INFO_SHIFT);
-		msg[1] = vid;
-		ret = ivf_vf_send(ivf, io, msg, 2, reply, 1, "SET_VLAN");
-		if (ret < 0)
-			return ret;
-		if (ret) {
-			ivf_err_rl(pdev,
-				   "migration: the destination PF refused VLAN %u (a port VLAN is set, or its VLAN filters are full)\n",
-				   vid);
-			return -EREMOTEIO;
-		}
-	}
-	if (cfg->max_frame) {
-		msg[0] = IVF_MSG_SET_LPE;
-		msg[1] = cfg->max_frame;
-		ret = ivf_vf_send(ivf, io, msg, 2, reply, 1, "SET_LPE");
-		if (ret < 0)
-			return ret;
-		if (ret) {
-			ivf_err_rl(pdev, "migration: the destination PF refused max frame %u\n",
-				   cfg->max_frame);
-			return -EREMOTEIO;
-		}
-	}
-	if (cfg->promisc) {
-		msg[0] = IVF_MSG_SET_PROMISC | cfg->promisc;
-		ret = ivf_vf_send(ivf, io, msg, 1, reply, 1, "SET_PROMISC");
-		if (ret < 0)
-			return ret;
-		if (ret) {
-			ivf_err_rl(pdev,
-				   "migration: the destination PF refused promiscuous mode 0x%x\n",
-				   cfg->promisc);
-			return -EREMOTEIO;
-		}
-	}
-	return 0;
-}
-
 /*
  * Destination, as soon as a CONFIG packet arrives in RESUMING: replay the
  * source's PF configuration to this PF now, so that a PF that refuses it
@@ -496,7 +334,7 @@ int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg)
 		ivf_vf_io_done(ivf);
 		return -ENODEV;
 	}
-	ret = ivf_vf_replay(ivf, io, cfg);
+	ret = ivf_replay_config(ivf, io, cfg);
 	ivf_vf_io_done(ivf);
 	if (ret)
 		ivf_err_rl(ivf->core.pdev,
@@ -522,7 +360,7 @@ int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)
 		ret = -ENODEV;
 		goto out;
 	}
-	ret = ivf_vf_replay(ivf, io, &st->cfg);
+	ret = ivf_replay_config(ivf, io, &st->cfg);
 	if (ret)
 		goto out;
 
@@ -533,9 +371,9 @@ int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)
 	if (st->mbx.req_pending &&
 	    (st->cfg.cts ||
 	     (st->mbx.req[0] & IVF_MSG_TYPE_MASK) == IVF_MSG_VF_RESET)) {
-		ret = ivf_vf_send(ivf, io, (u32 *)st->mbx.req, IVF_VMBMEM_WORDS,
-				  reply, IVF_VMBMEM_WORDS,
-				  "the guest's pending request");
+		ret = ivf_replay_send(ivf, io, (u32 *)st->mbx.req,
+				      IVF_VMBMEM_WORDS, reply, IVF_VMBMEM_WORDS,
+				      "the guest's pending request");
 		if (ret < 0)
 			goto out;
 		resent = true;
