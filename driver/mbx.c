@@ -34,12 +34,20 @@
 #include <linux/bitmap.h>
 #include <linux/delay.h>
 #include <linux/etherdevice.h>
-#include <linux/jiffies.h>
 #include <linux/io.h>
+#include <linux/iopoll.h>
 #include <linux/seq_file.h>
 #include <linux/string.h>
 
 #include "ivf.h"
+
+/* Polls of V2PMAILBOX for a PF's ACK or message, at most this far apart. */
+#define IVF_MBX_WAIT_POLL_US	500
+/* Tries to own the mailbox, 0.5 to 1 ms apart. */
+#define IVF_MBX_OWN_TRIES	20
+/* How long a quiesce waits for the PF to answer the guest's request. */
+#define IVF_MBX_SETTLE_US	USEC_PER_SEC
+#define IVF_MBX_SETTLE_POLL_US	1000
 
 void ivf_mbx_init(struct ivf_device *ivf)
 {
@@ -153,7 +161,7 @@ static void ivf_mbx_commit_req(struct ivf_device *ivf, const u32 *req)
 static void ivf_mbx_reply(struct ivf_device *ivf, void __iomem *io, u32 reply)
 {
 	struct ivf_mbx *mbx = &ivf->mbx;
-	u32 words[3];
+	u32 words[IVF_VF_RESET_REPLY_WORDS];
 
 	lockdep_assert_held(&mbx->lock);
 	if (!mbx->req_pending || !(reply & (IVF_MSG_ACK | IVF_MSG_NACK)) ||
@@ -255,23 +263,26 @@ u32 ivf_mbx_read_v2p(struct ivf_device *ivf, void __iomem *io)
 	return v;
 }
 
+/* The read-to-clear bits seen so far, after one more read of V2PMAILBOX. */
+static u32 ivf_mbx_r2c(struct ivf_mbx *mbx, void __iomem *io)
+{
+	ivf_v2p_read(mbx, io);
+	return mbx->r2c;
+}
+
 /* Wait for a read-to-clear bit and consume it. */
 static int ivf_mbx_wait(struct ivf_mbx *mbx, void __iomem *io, u32 bit,
 			unsigned int timeout_ms)
 {
-	unsigned long end = jiffies + msecs_to_jiffies(timeout_ms);
+	u32 r2c;
+	int ret;
 
 	lockdep_assert_held(&mbx->lock);
-	for (;;) {
-		ivf_v2p_read(mbx, io);
-		if (mbx->r2c & bit) {
-			mbx->r2c &= ~bit;
-			return 0;
-		}
-		if (time_after(jiffies, end))
-			return -ETIMEDOUT;
-		usleep_range(200, 500);
-	}
+	ret = read_poll_timeout(ivf_mbx_r2c, r2c, r2c & bit, IVF_MBX_WAIT_POLL_US,
+				timeout_ms * USEC_PER_MSEC, false, mbx, io);
+	if (!ret)
+		mbx->r2c &= ~bit;
+	return ret;
 }
 
 /* Take the VF side of the mailbox (VFU). */
@@ -280,7 +291,7 @@ static int ivf_mbx_own(struct ivf_mbx *mbx, void __iomem *io)
 	unsigned int i;
 
 	lockdep_assert_held(&mbx->lock);
-	for (i = 0; i < 20; i++) {
+	for (i = 0; i < IVF_MBX_OWN_TRIES; i++) {
 		iowrite32(IVF_MBX_VFU, io + IVF_V2PMAILBOX);
 		if (ivf_v2p_read(mbx, io) & IVF_MBX_VFU)
 			return 0;
@@ -331,6 +342,25 @@ out:
 }
 
 /*
+ * One look for the answer to the guest's request, logging an ACKed one:
+ * whether no request is left unanswered. The lock is not held between
+ * looks, so the guest's own accesses go on meanwhile.
+ */
+static bool ivf_mbx_settled(struct ivf_device *ivf, void __iomem *io)
+{
+	struct ivf_mbx *mbx = &ivf->mbx;
+	bool settled;
+
+	mutex_lock(&mbx->lock);
+	ivf_v2p_read(mbx, io);
+	if (mbx->req_pending && mbx->req_replied)
+		ivf_mbx_reply(ivf, io, ioread32(io + IVF_VMBMEM(0)));
+	settled = !mbx->req_pending;
+	mutex_unlock(&mbx->lock);
+	return settled;
+}
+
+/*
  * Quiesce: if the guest sent a request the PF has not answered yet, give
  * the PF up to a second to answer, and log an ACKed reply now, so that the
  * configuration we send matches the PF's. Returns -ETIMEDOUT if the PF
@@ -339,30 +369,12 @@ out:
  */
 int ivf_mbx_settle(struct ivf_device *ivf, void __iomem *io)
 {
-	struct ivf_mbx *mbx = &ivf->mbx;
-	unsigned long end = jiffies + HZ;
-	int ret = 0;
+	bool settled;
 
 	lockdep_assert_held_read(&ivf->core.memory_lock);
-	mutex_lock(&mbx->lock);
-	ivf_v2p_read(mbx, io);
-	while (mbx->req_pending) {
-		if (mbx->req_replied) {
-			ivf_mbx_reply(ivf, io, ioread32(io + IVF_VMBMEM(0)));
-			if (!mbx->req_pending)
-				break;
-		}
-		if (time_after(jiffies, end)) {
-			ret = -ETIMEDOUT;
-			break;
-		}
-		mutex_unlock(&mbx->lock);
-		usleep_range(500, 1000);
-		mutex_lock(&mbx->lock);
-		ivf_v2p_read(mbx, io);
-	}
-	mutex_unlock(&mbx->lock);
-	return ret;
+	return read_poll_timeout(ivf_mbx_settled, settled, settled,
+				 IVF_MBX_SETTLE_POLL_US, IVF_MBX_SETTLE_US,
+				 false, ivf, io);
 }
 
 /* The mailbox, configuration log and counters as the guest sees them. */
