@@ -237,11 +237,11 @@ static int ivf_get_pf_config(struct pci_dev *pdev,
 /* A ring must lie inside its length, in whole descriptors. */
 static bool ivf_ring_ok(u32 len, u32 head, u32 tail)
 {
-	if (len % 16 || len > 0xfff80)
+	if (len % IVF_DESC_SIZE || len > IVF_RING_LEN_MAX)
 		return false;
 	if (!len)
 		return true;
-	return head < len / 16 && tail < len / 16;
+	return head < len / IVF_DESC_SIZE && tail < len / IVF_DESC_SIZE;
 }
 
 static int ivf_check_state(struct pci_dev *pdev, const struct ivf_vf_state *st)
