@@ -237,6 +237,76 @@ int ivf_vf_unquiesce(struct ivf_device *ivf)
 }
 
 /*
+ * The registers of one queue pair that migrate (struct ivf_queue_regs), in
+ * the order restore writes them: the queue enables first, written with
+ * ENABLE clear (the device fetches nothing meanwhile; unquiesce sets them),
+ * then each ring, its indices after it and TDT last. ENABLE: RXDCTL and
+ * TXDCTL, which a quiesced VF keeps in struct ivf_lm, not in the device.
+ * CLEAR: zeroed for a new user at open; KEEP: left as it is then.
+ */
+struct ivf_qreg {
+	u16 reg;			/* queue 0's */
+	u8 field;			/* index in struct ivf_queue_regs */
+	u8 flags;
+};
+
+#define IVF_QR_ENABLE		BIT(0)
+#define IVF_QR_CLEAR		BIT(1)
+#define IVF_QR(name, member, fl) { IVF_##name(0), \
+	offsetof(struct ivf_queue_regs, member) / sizeof(u32), IVF_QR_##fl }
+#define IVF_QR_KEEP		0
+
+static const struct ivf_qreg ivf_qregs[] = {
+	/* Both enables first: neither queue runs while the rest is written. */
+	IVF_QR(RXDCTL, rxdctl, ENABLE), IVF_QR(TXDCTL, txdctl, ENABLE),
+	/* The RX ring, then its indices. */
+	IVF_QR(RDBAL, rdbal, CLEAR), IVF_QR(RDBAH, rdbah, CLEAR),
+	IVF_QR(RDLEN, rdlen, CLEAR), IVF_QR(SRRCTL, srrctl, KEEP),
+	IVF_QR(RDH, rdh, CLEAR), IVF_QR(RDT, rdt, CLEAR),
+	/* The TX ring and its head write-back, then its indices. */
+	IVF_QR(TDBAL, tdbal, CLEAR), IVF_QR(TDBAH, tdbah, CLEAR),
+	IVF_QR(TDLEN, tdlen, CLEAR), IVF_QR(TXCTL, txctl, KEEP),
+	IVF_QR(TDWBAL, tdwbal, CLEAR), IVF_QR(TDWBAH, tdwbah, CLEAR),
+	/* A disabled queue ignores its tail: TDT last does not transmit. */
+	IVF_QR(TDH, tdh, CLEAR), IVF_QR(TDT, tdt, CLEAR),
+};
+
+static void __iomem *ivf_qreg_addr(void __iomem *io, const struct ivf_qreg *e,
+				   unsigned int q)
+{
+	return io + e->reg + q * IVF_QUEUE_STRIDE;
+}
+
+/* Queue @q's registers into @r; the enables are the caller's. */
+static void ivf_vf_queue_read(void __iomem *io, unsigned int q,
+			      struct ivf_queue_regs *r)
+{
+	u32 *val = (u32 *)r;
+	const struct ivf_qreg *e;
+
+	BUILD_BUG_ON(ARRAY_SIZE(ivf_qregs) != sizeof(*r) / sizeof(u32));
+	for (e = ivf_qregs; e < ivf_qregs + ARRAY_SIZE(ivf_qregs); e++)
+		if (!(e->flags & IVF_QR_ENABLE))
+			val[e->field] = ioread32(ivf_qreg_addr(io, e, q));
+}
+
+/* @r into queue @q's registers, with the queue left disabled. */
+static void ivf_vf_queue_write(void __iomem *io, unsigned int q,
+			       const struct ivf_queue_regs *r)
+{
+	const u32 *val = (const u32 *)r;
+	const struct ivf_qreg *e;
+	u32 v;
+
+	for (e = ivf_qregs; e < ivf_qregs + ARRAY_SIZE(ivf_qregs); e++) {
+		v = val[e->field];
+		if (e->flags & IVF_QR_ENABLE)
+			v &= ~IVF_XDCTL_ENABLE;
+		iowrite32(v, ivf_qreg_addr(io, e, q));
+	}
+}
+
+/*
  * A new user gets a VF whose queues hold nothing of the last user's: FLR on
  * the 82576 resets the VF's queue registers, QEMU's model only clears the
  * enables, and the next user would inherit (and read, and migrate) the last
@@ -244,25 +314,21 @@ int ivf_vf_unquiesce(struct ivf_device *ivf)
  */
 void ivf_vf_clear_queues(struct ivf_device *ivf)
 {
-	static const u32 zero[] = {
-		IVF_RDBAL(0), IVF_RDBAH(0), IVF_RDLEN(0), IVF_RDH(0), IVF_RDT(0),
-		IVF_TDBAL(0), IVF_TDBAH(0), IVF_TDLEN(0), IVF_TDH(0), IVF_TDT(0),
-		IVF_TDWBAL(0), IVF_TDWBAH(0),
-	};
-	const u32 qstride = IVF_RDBAL(1) - IVF_RDBAL(0);
-	void __iomem *io;
-	unsigned int q, i;
+	const struct ivf_qreg *e;
+	void __iomem *io, *reg;
+	unsigned int q;
 
 	io = ivf_vf_io_lock(ivf);
 	if (!io)
 		return;
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		iowrite32(ioread32(io + IVF_RXDCTL(q)) & ~IVF_XDCTL_ENABLE,
-			  io + IVF_RXDCTL(q));
-		iowrite32(ioread32(io + IVF_TXDCTL(q)) & ~IVF_XDCTL_ENABLE,
-			  io + IVF_TXDCTL(q));
-		for (i = 0; i < ARRAY_SIZE(zero); i++)
-			iowrite32(0, io + zero[i] + q * qstride);
+		for (e = ivf_qregs; e < ivf_qregs + ARRAY_SIZE(ivf_qregs); e++) {
+			reg = ivf_qreg_addr(io, e, q);
+			if (e->flags & IVF_QR_ENABLE)
+				iowrite32(ioread32(reg) & ~IVF_XDCTL_ENABLE, reg);
+			else if (e->flags & IVF_QR_CLEAR)
+				iowrite32(0, reg);
+		}
 	}
 	ivf_vf_io_done(ivf);
 }
@@ -282,24 +348,9 @@ int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st)
 		return -EIO;
 	memset(st, 0, sizeof(*st));
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		struct ivf_queue_regs *r = &st->q[q];
-
-		r->rdbal = ioread32(io + IVF_RDBAL(q));
-		r->rdbah = ioread32(io + IVF_RDBAH(q));
-		r->rdlen = ioread32(io + IVF_RDLEN(q));
-		r->srrctl = ioread32(io + IVF_SRRCTL(q));
-		r->rdh = ioread32(io + IVF_RDH(q));
-		r->rdt = ioread32(io + IVF_RDT(q));
-		r->rxdctl = lm->rxdctl[q];
-		r->tdbal = ioread32(io + IVF_TDBAL(q));
-		r->tdbah = ioread32(io + IVF_TDBAH(q));
-		r->tdlen = ioread32(io + IVF_TDLEN(q));
-		r->tdh = ioread32(io + IVF_TDH(q));
-		r->tdt = ioread32(io + IVF_TDT(q));
-		r->txdctl = lm->txdctl[q];
-		r->txctl = ioread32(io + IVF_TXCTL(q));
-		r->tdwbal = ioread32(io + IVF_TDWBAL(q));
-		r->tdwbah = ioread32(io + IVF_TDWBAH(q));
+		ivf_vf_queue_read(io, q, &st->q[q]);
+		st->q[q].rxdctl = lm->rxdctl[q];
+		st->q[q].txdctl = lm->txdctl[q];
 	}
 	st->irq.eims = lm->eims;
 	st->irq.eiac = ioread32(io + IVF_EIAC);
@@ -380,27 +431,9 @@ int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)
 	}
 
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		const struct ivf_queue_regs *r = &st->q[q];
-
-		iowrite32(r->rxdctl & ~IVF_XDCTL_ENABLE, io + IVF_RXDCTL(q));
-		iowrite32(r->txdctl & ~IVF_XDCTL_ENABLE, io + IVF_TXDCTL(q));
-		iowrite32(r->rdbal, io + IVF_RDBAL(q));
-		iowrite32(r->rdbah, io + IVF_RDBAH(q));
-		iowrite32(r->rdlen, io + IVF_RDLEN(q));
-		iowrite32(r->srrctl, io + IVF_SRRCTL(q));
-		iowrite32(r->rdh, io + IVF_RDH(q));
-		iowrite32(r->rdt, io + IVF_RDT(q));
-		iowrite32(r->tdbal, io + IVF_TDBAL(q));
-		iowrite32(r->tdbah, io + IVF_TDBAH(q));
-		iowrite32(r->tdlen, io + IVF_TDLEN(q));
-		iowrite32(r->txctl, io + IVF_TXCTL(q));
-		iowrite32(r->tdwbal, io + IVF_TDWBAL(q));
-		iowrite32(r->tdwbah, io + IVF_TDWBAH(q));
-		iowrite32(r->tdh, io + IVF_TDH(q));
-		/* A disabled queue ignores its tail: this does not transmit. */
-		iowrite32(r->tdt, io + IVF_TDT(q));
-		lm->rxdctl[q] = r->rxdctl;
-		lm->txdctl[q] = r->txdctl;
+		ivf_vf_queue_write(io, q, &st->q[q]);
+		lm->rxdctl[q] = st->q[q].rxdctl;
+		lm->txdctl[q] = st->q[q].txdctl;
 	}
 	iowrite32(st->irq.ivar0, io + IVF_IVAR0);
 	iowrite32(st->irq.ivar_misc, io + IVF_IVAR_MISC);
