@@ -173,6 +173,13 @@ static void ivf_mig_give_back(struct ivf_mig_file *migf, size_t left,
 	mutex_unlock(&migf->lock);
 }
 
+/* The bounce buffer of one read() or write(), which handles *@len bytes. */
+static u8 *ivf_mig_bounce(size_t *len)
+{
+	*len = min_t(size_t, *len, IVF_MIG_IO_MAX);
+	return kvmalloc(max_t(size_t, *len, 1), GFP_KERNEL_ACCOUNT);
+}
+
 static ssize_t ivf_mig_read(struct file *filp, char __user *ubuf, size_t len,
 			    loff_t *pos)
 {
@@ -184,8 +191,7 @@ static ssize_t ivf_mig_read(struct file *filp, char __user *ubuf, size_t len,
 
 	if (pos)
 		return -ESPIPE;
-	len = min_t(size_t, len, IVF_MIG_IO_MAX);
-	kbuf = kvmalloc(max_t(size_t, len, 1), GFP_KERNEL_ACCOUNT);
+	kbuf = ivf_mig_bounce(&len);
 	if (!kbuf)
 		return -ENOMEM;
 	ret = ivf_mig_take_out(migf, kbuf, len, &gen);
@@ -312,8 +318,7 @@ static ssize_t ivf_mig_write(struct file *filp, const char __user *ubuf,
 		return -ESPIPE;
 	if (READ_ONCE(migf->disabled))
 		return -ENODEV;
-	len = min_t(size_t, len, IVF_MIG_IO_MAX);
-	kbuf = kvmalloc(max_t(size_t, len, 1), GFP_KERNEL_ACCOUNT);
+	kbuf = ivf_mig_bounce(&len);
 	if (!kbuf)
 		return -ENOMEM;
 	/* The user's data first, with no lock held: the copy may stall. */
