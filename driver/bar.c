@@ -36,13 +36,15 @@ int ivf_bar0_enable(struct ivf_device *ivf)
  * Whether BAR0 accesses may reach the device. Unlike the vfio-pci core,
  * which treats a VF's memory space as always enabled (VFs do not implement
  * COMMAND.MEM), honour the virtual COMMAND.MEM bit the user controls, so a
- * VF behaves like any PCI function: decode off, no access. Called with
- * memory_lock held; the core updates vconfig under it.
+ * VF behaves like any PCI function: decode off, no access. The core
+ * updates vconfig under memory_lock.
  */
 static bool ivf_bar0_decodes(struct vfio_pci_core_device *vdev)
 {
-	u16 cmd = le16_to_cpu(*(__le16 *)&vdev->vconfig[PCI_COMMAND]);
+	u16 cmd;
 
+	lockdep_assert_held(&vdev->memory_lock);
+	cmd = le16_to_cpu(*(__le16 *)&vdev->vconfig[PCI_COMMAND]);
 	if (vdev->pm_runtime_engaged ||
 	    (__force int)vdev->pdev->current_state >= (__force int)PCI_D3hot)
 		return false;

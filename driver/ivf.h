@@ -113,7 +113,7 @@ struct ivf_vf_state {
 
 struct ivf_mig_file;
 
-/* Migration (lm.c). */
+/* Migration (lm.c; its data fds: mig_file.c). */
 struct ivf_lm {
 	struct mutex state_mutex;	/* the FSM; never held over user copies */
 	enum vfio_device_mig_state state;
@@ -290,7 +290,6 @@ u32 ivf_mbx_read_v2p(struct ivf_device *ivf, void __iomem *io);
 int ivf_mbx_xfer(struct ivf_device *ivf, void __iomem *io, const u32 *msg,
 		 unsigned int n, u32 *reply, unsigned int nreply,
 		 unsigned int timeout_ms);
-void ivf_mbx_commit_req(struct ivf_device *ivf, const u32 *req);
 int ivf_mbx_settle(struct ivf_device *ivf, void __iomem *io);
 void ivf_mbx_save(struct ivf_device *ivf, void __iomem *io,
 		  struct ivf_vf_state *st);
@@ -301,16 +300,20 @@ u32 ivf_mbx_config(struct ivf_device *ivf, struct ivf_pf_config *cfg);
 /* vf.c */
 /* BAR0 with memory_lock held for read, or NULL (not accessible) */
 void __iomem *ivf_vf_io_try(struct ivf_device *ivf);
-/* the same, saying so in the log when it is not */
-void __iomem *ivf_vf_io_lock(struct ivf_device *ivf);
 void ivf_vf_io_unlock(struct ivf_device *ivf);
-void ivf_vf_io_done(struct ivf_device *ivf);
 void ivf_vf_clear_queues(struct ivf_device *ivf);
 int ivf_vf_quiesce(struct ivf_device *ivf);
 int ivf_vf_unquiesce(struct ivf_device *ivf);
 int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st);
 int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg);
 int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st);
+
+/* replay.c */
+int ivf_replay_send(struct ivf_device *ivf, void __iomem *io, u32 *msg,
+		    unsigned int n, u32 *reply, unsigned int nreply,
+		    const char *what);
+int ivf_replay_config(struct ivf_device *ivf, void __iomem *io,
+		      const struct ivf_pf_config *cfg);
 
 /* dirty.c */
 void ivf_dirty_init(struct ivf_device *ivf);
@@ -332,13 +335,19 @@ bool ivf_dirty_shadow_rw(struct ivf_device *ivf, u64 off, __le32 *data,
 void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m);
 
 /* stream.c */
-size_t ivf_stream_config_size(void);
 size_t ivf_stream_final_size(void);
 size_t ivf_stream_put_config(const struct ivf_pf_config *cfg, u8 *buf);
 size_t ivf_stream_put_final(const struct ivf_vf_state *st, u8 *buf);
 int ivf_stream_check_header(struct pci_dev *pdev, const u8 *buf, u32 *len);
 int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
 		     struct ivf_vf_state *st, bool *final);
+
+/* mig_file.c */
+struct file *ivf_mig_open_saving(struct ivf_device *ivf, bool final);
+struct file *ivf_mig_open_resuming(struct ivf_device *ivf);
+int ivf_mig_save_final(struct ivf_device *ivf, struct ivf_mig_file *migf);
+int ivf_mig_apply(struct ivf_device *ivf);
+void ivf_mig_file_end(struct ivf_device *ivf, struct ivf_mig_file **pmigf);
 
 /* lm.c */
 void ivf_lm_init(struct ivf_device *ivf);

@@ -4,8 +4,8 @@
  * Function (8086:10ca).
  *
  * PCI probe/remove, the vfio_device_ops and module glue. BAR0 is handled in
- * bar.c and mbx.c, migration in lm.c, vf.c and stream.c; everything else is
- * the vfio-pci core's.
+ * bar.c and mbx.c, migration in lm.c, mig_file.c, vf.c and stream.c;
+ * everything else is the vfio-pci core's.
  */
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -50,7 +50,7 @@ static int ivf_open_device(struct vfio_device *core_vdev)
 		return ret;
 	ret = ivf_bar0_enable(ivf);
 	if (ret) {
-		ivf_err_rl(vdev->pdev, "cannot map BAR0: %d\n", ret);
+		ivf_err_rl(vdev->pdev, "cannot map BAR0: %pe\n", ERR_PTR(ret));
 		vfio_pci_core_disable(vdev);
 		return ret;
 	}

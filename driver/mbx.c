@@ -18,7 +18,9 @@
  *
  * The lock is held across the device access and the bookkeeping, so the
  * log follows the order the device saw, and the driver's own mailbox
- * transactions (migration) never interleave with the guest's.
+ * transactions (migration) never interleave with the guest's. Every call
+ * given @io runs inside a device access, with memory_lock held for read
+ * (bar.c's trap, vf.c's migration accesses); the mailbox lock nests in it.
  *
  * Two more things are virtualised on page 0:
  *
@@ -32,12 +34,20 @@
 #include <linux/bitmap.h>
 #include <linux/delay.h>
 #include <linux/etherdevice.h>
-#include <linux/jiffies.h>
 #include <linux/io.h>
+#include <linux/iopoll.h>
 #include <linux/seq_file.h>
 #include <linux/string.h>
 
 #include "ivf.h"
+
+/* Polls of V2PMAILBOX for a PF's ACK or message, at most this far apart. */
+#define IVF_MBX_WAIT_POLL_US	500
+/* Tries to own the mailbox, 0.5 to 1 ms apart. */
+#define IVF_MBX_OWN_TRIES	20
+/* How long a quiesce waits for the PF to answer the guest's request. */
+#define IVF_MBX_SETTLE_US	USEC_PER_SEC
+#define IVF_MBX_SETTLE_POLL_US	1000
 
 void ivf_mbx_init(struct ivf_device *ivf)
 {
@@ -69,6 +79,7 @@ static int ivf_stats_index(u32 off)
 
 static void ivf_mbx_forget(struct ivf_mbx *mbx)
 {
+	lockdep_assert_held(&mbx->lock);
 	mbx->req_pending = false;
 	memset(&mbx->cfg, 0, sizeof(mbx->cfg));
 	mbx->cfg_gen++;
@@ -99,13 +110,14 @@ static void ivf_msg_mac(const u32 *msg, u8 *mac)
 	memcpy(mac, w, ETH_ALEN);
 }
 
-/* An ACKed request: log what the PF now has. Called with the lock held. */
-void ivf_mbx_commit_req(struct ivf_device *ivf, const u32 *req)
+/* An ACKed request: log what the PF now has. */
+static void ivf_mbx_commit_req(struct ivf_device *ivf, const u32 *req)
 {
 	struct ivf_pf_config *cfg = &ivf->mbx.cfg;
 	u32 info = (req[0] & IVF_MSG_INFO_MASK) >> IVF_MSG_INFO_SHIFT;
 	unsigned int i;
 
+	lockdep_assert_held(&ivf->mbx.lock);
 	switch (req[0] & IVF_MSG_TYPE_MASK) {
 	case IVF_MSG_SET_MAC_ADDR:
 		if (!info) {
@@ -149,8 +161,9 @@ void ivf_mbx_commit_req(struct ivf_device *ivf, const u32 *req)
 static void ivf_mbx_reply(struct ivf_device *ivf, void __iomem *io, u32 reply)
 {
 	struct ivf_mbx *mbx = &ivf->mbx;
-	u32 words[3];
+	u32 words[IVF_VF_RESET_REPLY_WORDS];
 
+	lockdep_assert_held(&mbx->lock);
 	if (!mbx->req_pending || !(reply & (IVF_MSG_ACK | IVF_MSG_NACK)) ||
 	    (reply & IVF_MSG_TYPE_MASK) != (mbx->req[0] & IVF_MSG_TYPE_MASK))
 		return;
@@ -187,6 +200,7 @@ u32 ivf_mbx_access(struct ivf_device *ivf, void __iomem *io, u32 off, u32 val,
 	struct ivf_mbx *mbx = &ivf->mbx;
 	unsigned int i;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	mutex_lock(&mbx->lock);
 	if (iswrite) {
 		if (off == IVF_V2PMAILBOX && (val & IVF_MBX_REQ)) {
@@ -224,12 +238,14 @@ u32 ivf_mbx_access(struct ivf_device *ivf, void __iomem *io, u32 off, u32 val,
 /*
  * The driver's own read of V2PMAILBOX: the read-to-clear bits are kept for
  * the guest (and for the driver's transactions, which consume PFACK and
- * PFSTS the way a VF driver does). Lock held.
+ * PFSTS the way a VF driver does).
  */
 static u32 ivf_v2p_read(struct ivf_mbx *mbx, void __iomem *io)
 {
-	u32 v = ioread32(io + IVF_V2PMAILBOX);
+	u32 v;
 
+	lockdep_assert_held(&mbx->lock);
+	v = ioread32(io + IVF_V2PMAILBOX);
 	mbx->r2c |= v & IVF_MBX_R2C_BITS;
 	if (mbx->req_pending && (v & IVF_MBX_PFSTS))
 		mbx->req_replied = true;
@@ -240,36 +256,42 @@ u32 ivf_mbx_read_v2p(struct ivf_device *ivf, void __iomem *io)
 {
 	u32 v;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	mutex_lock(&ivf->mbx.lock);
 	v = ivf_v2p_read(&ivf->mbx, io) | ivf->mbx.r2c;
 	mutex_unlock(&ivf->mbx.lock);
 	return v;
 }
 
-/* Wait for a read-to-clear bit and consume it. Lock held. */
+/* The read-to-clear bits seen so far, after one more read of V2PMAILBOX. */
+static u32 ivf_mbx_r2c(struct ivf_mbx *mbx, void __iomem *io)
+{
+	ivf_v2p_read(mbx, io);
+	return mbx->r2c;
+}
+
+/* Wait for a read-to-clear bit and consume it. */
 static int ivf_mbx_wait(struct ivf_mbx *mbx, void __iomem *io, u32 bit,
 			unsigned int timeout_ms)
 {
-	unsigned long end = jiffies + msecs_to_jiffies(timeout_ms);
+	u32 r2c;
+	int ret;
 
-	for (;;) {
-		ivf_v2p_read(mbx, io);
-		if (mbx->r2c & bit) {
-			mbx->r2c &= ~bit;
-			return 0;
-		}
-		if (time_after(jiffies, end))
-			return -ETIMEDOUT;
-		usleep_range(200, 500);
-	}
+	lockdep_assert_held(&mbx->lock);
+	ret = read_poll_timeout(ivf_mbx_r2c, r2c, r2c & bit, IVF_MBX_WAIT_POLL_US,
+				timeout_ms * USEC_PER_MSEC, false, mbx, io);
+	if (!ret)
+		mbx->r2c &= ~bit;
+	return ret;
 }
 
-/* Take the VF side of the mailbox (VFU). Lock held. */
+/* Take the VF side of the mailbox (VFU). */
 static int ivf_mbx_own(struct ivf_mbx *mbx, void __iomem *io)
 {
 	unsigned int i;
 
-	for (i = 0; i < 20; i++) {
+	lockdep_assert_held(&mbx->lock);
+	for (i = 0; i < IVF_MBX_OWN_TRIES; i++) {
 		iowrite32(IVF_MBX_VFU, io + IVF_V2PMAILBOX);
 		if (ivf_v2p_read(mbx, io) & IVF_MBX_VFU)
 			return 0;
@@ -292,6 +314,7 @@ int ivf_mbx_xfer(struct ivf_device *ivf, void __iomem *io, const u32 *msg,
 	unsigned int i;
 	int ret;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	mutex_lock(&mbx->lock);
 	ivf_v2p_read(mbx, io);
 	mbx->r2c &= ~(IVF_MBX_PFACK | IVF_MBX_PFSTS);
@@ -319,6 +342,25 @@ out:
 }
 
 /*
+ * One look for the answer to the guest's request, logging an ACKed one:
+ * whether no request is left unanswered. The lock is not held between
+ * looks, so the guest's own accesses go on meanwhile.
+ */
+static bool ivf_mbx_settled(struct ivf_device *ivf, void __iomem *io)
+{
+	struct ivf_mbx *mbx = &ivf->mbx;
+	bool settled;
+
+	mutex_lock(&mbx->lock);
+	ivf_v2p_read(mbx, io);
+	if (mbx->req_pending && mbx->req_replied)
+		ivf_mbx_reply(ivf, io, ioread32(io + IVF_VMBMEM(0)));
+	settled = !mbx->req_pending;
+	mutex_unlock(&mbx->lock);
+	return settled;
+}
+
+/*
  * Quiesce: if the guest sent a request the PF has not answered yet, give
  * the PF up to a second to answer, and log an ACKed reply now, so that the
  * configuration we send matches the PF's. Returns -ETIMEDOUT if the PF
@@ -327,29 +369,12 @@ out:
  */
 int ivf_mbx_settle(struct ivf_device *ivf, void __iomem *io)
 {
-	struct ivf_mbx *mbx = &ivf->mbx;
-	unsigned long end = jiffies + HZ;
-	int ret = 0;
+	bool settled;
 
-	mutex_lock(&mbx->lock);
-	ivf_v2p_read(mbx, io);
-	while (mbx->req_pending) {
-		if (mbx->req_replied) {
-			ivf_mbx_reply(ivf, io, ioread32(io + IVF_VMBMEM(0)));
-			if (!mbx->req_pending)
-				break;
-		}
-		if (time_after(jiffies, end)) {
-			ret = -ETIMEDOUT;
-			break;
-		}
-		mutex_unlock(&mbx->lock);
-		usleep_range(500, 1000);
-		mutex_lock(&mbx->lock);
-		ivf_v2p_read(mbx, io);
-	}
-	mutex_unlock(&mbx->lock);
-	return ret;
+	lockdep_assert_held_read(&ivf->core.memory_lock);
+	return read_poll_timeout(ivf_mbx_settled, settled, settled,
+				 IVF_MBX_SETTLE_POLL_US, IVF_MBX_SETTLE_US,
+				 false, ivf, io);
 }
 
 /* The mailbox, configuration log and counters as the guest sees them. */
@@ -360,6 +385,7 @@ void ivf_mbx_save(struct ivf_device *ivf, void __iomem *io,
 	unsigned int i;
 	u32 v2p;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	mutex_lock(&mbx->lock);
 	v2p = ivf_v2p_read(mbx, io);
 	st->mbx.vfu = v2p & IVF_MBX_VFU;
@@ -389,6 +415,7 @@ void ivf_mbx_load(struct ivf_device *ivf, void __iomem *io,
 	const u32 *words = reply ? reply : st->mbx.vmbmem;
 	unsigned int i;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	mutex_lock(&mbx->lock);
 	if (ivf_mbx_own(mbx, io))
 		ivf_warn_rl(ivf->core.pdev,

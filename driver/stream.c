@@ -21,11 +21,6 @@ static size_t ivf_rec_size(size_t payload)
 	return IVF_REC_LEN + ALIGN(payload, 8);
 }
 
-size_t ivf_stream_config_size(void)
-{
-	return IVF_HDR_LEN + ivf_rec_size(sizeof(struct ivf_mig_pf_config));
-}
-
 size_t ivf_stream_final_size(void)
 {
 	return IVF_HDR_LEN + ivf_rec_size(sizeof(struct ivf_mig_pf_config)) +
@@ -242,11 +237,11 @@ static int ivf_get_pf_config(struct pci_dev *pdev,
 /* A ring must lie inside its length, in whole descriptors. */
 static bool ivf_ring_ok(u32 len, u32 head, u32 tail)
 {
-	if (len % 16 || len > 0xfff80)
+	if (len % IVF_DESC_SIZE || len > IVF_RING_LEN_MAX)
 		return false;
 	if (!len)
 		return true;
-	return head < len / 16 && tail < len / 16;
+	return head < len / IVF_DESC_SIZE && tail < len / IVF_DESC_SIZE;
 }
 
 static int ivf_check_state(struct pci_dev *pdev, const struct ivf_vf_state *st)
@@ -268,17 +263,13 @@ static int ivf_check_state(struct pci_dev *pdev, const struct ivf_vf_state *st)
 	return 0;
 }
 
-int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
-		     struct ivf_vf_state *st, bool *final)
+/* The CRC over the packet with the CRC field zero. */
+static int ivf_check_crc(struct pci_dev *pdev, const u8 *pkt, u32 len)
 {
 	const struct ivf_mig_hdr *hdr = (const struct ivf_mig_hdr *)pkt;
 	u32 want = le32_to_cpu(hdr->crc32c), crc;
-	unsigned long seen = 0, need;
 	struct ivf_mig_hdr copy;
-	size_t off = IVF_HDR_LEN;
-	int ret;
 
-	/* CRC over the packet with the CRC field zero. */
 	copy = *hdr;
 	copy.crc32c = 0;
 	crc = crc32c(~0U, &copy, IVF_HDR_LEN);
@@ -289,101 +280,134 @@ int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
 			   want, crc);
 		return -EBADMSG;
 	}
+	return 0;
+}
 
+static int ivf_get_mailbox(struct pci_dev *pdev,
+			   const struct ivf_mig_mailbox *mr,
+			   struct ivf_vf_state *st)
+{
+	u32 mflags = le32_to_cpu(mr->flags);
+
+	if (mflags & ~(IVF_MIG_MBX_REQ_PENDING | IVF_MIG_MBX_VFU) ||
+	    le32_to_cpu(mr->r2c) & ~IVF_MBX_R2C_BITS) {
+		ivf_err_rl(pdev,
+			   "migration stream refused: mailbox record flags 0x%x r2c 0x%x\n",
+			   mflags, le32_to_cpu(mr->r2c));
+		return -EBADMSG;
+	}
+	st->mbx.req_pending = mflags & IVF_MIG_MBX_REQ_PENDING;
+	st->mbx.vfu = mflags & IVF_MIG_MBX_VFU;
+	st->mbx.r2c = le32_to_cpu(mr->r2c);
+	ivf_le32_get(st->mbx.vmbmem, mr->vmbmem, IVF_VMBMEM_WORDS);
+	ivf_le32_get(st->mbx.req, mr->req, IVF_VMBMEM_WORDS);
+	return 0;
+}
+
+/* One record's payload @p, at least its type's minimum length, into @st. */
+static int ivf_get_rec(struct pci_dev *pdev, u16 type, u16 flags,
+		       const void *p, struct ivf_vf_state *st)
+{
+	const struct ivf_mig_queues *qr = p;
+	unsigned int q;
+
+	switch (type) {
+	case IVF_MIG_REC_PF_CONFIG:
+		return ivf_get_pf_config(pdev, p, &st->cfg);
+	case IVF_MIG_REC_QUEUES:
+		for (q = 0; q < IVF_NUM_QUEUES; q++)
+			ivf_le32_get((u32 *)&st->q[q],
+				     (const __le32 *)&qr->q[q],
+				     IVF_QUEUE_WORDS);
+		return 0;
+	case IVF_MIG_REC_IRQ:
+		ivf_le32_get((u32 *)&st->irq, p,
+			     sizeof(struct ivf_mig_irq) / sizeof(u32));
+		return 0;
+	case IVF_MIG_REC_MAILBOX:
+		return ivf_get_mailbox(pdev, p, st);
+	case IVF_MIG_REC_STATS:
+		ivf_le32_get(st->stats, ((const struct ivf_mig_stats *)p)->val,
+			     IVF_NSTATS);
+		st->have_stats = true;
+		return 0;
+	}
+	if (flags & IVF_MIG_REC_MANDATORY) {
+		ivf_err_rl(pdev,
+			   "migration stream refused: unknown mandatory record type %u (from a newer driver?)\n",
+			   type);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/*
+ * The record at @off: it must fit in the packet, appear once and be as
+ * long as its type needs. *@end is where the next one starts.
+ */
+static int ivf_check_rec(struct pci_dev *pdev, const u8 *pkt, u32 len,
+			 size_t off, unsigned long seen, u64 *end)
+{
+	const struct ivf_mig_rec *rec = (const struct ivf_mig_rec *)(pkt + off);
+	u16 type;
+	size_t min;
+	u32 rlen;
+
+	if (len - off < IVF_REC_LEN) {
+		ivf_err_rl(pdev,
+			   "migration stream refused: truncated record header at offset %zu\n",
+			   off);
+		return -EMSGSIZE;
+	}
+	type = le16_to_cpu(rec->type);
+	rlen = le32_to_cpu(rec->length);
+	if (check_add_overflow((u64)off + IVF_REC_LEN, ALIGN((u64)rlen, 8), end) ||
+	    *end > len) {
+		ivf_err_rl(pdev,
+			   "migration stream refused: record type %u of %u bytes at offset %zu overruns its %u-byte packet\n",
+			   type, rlen, off, len);
+		return -EMSGSIZE;
+	}
+	if (type >= 1 && type < BITS_PER_LONG && (seen & BIT(type))) {
+		ivf_err_rl(pdev, "migration stream refused: record type %u appears twice\n",
+			   type);
+		return -EBADMSG;
+	}
+	min = ivf_mig_rec_min_len(type);
+	if (rlen < min) {
+		ivf_err_rl(pdev,
+			   "migration stream refused: record type %u is %u bytes, needs %zu\n",
+			   type, rlen, min);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int ivf_stream_parse(struct pci_dev *pdev, const u8 *pkt, u32 len,
+		     struct ivf_vf_state *st, bool *final)
+{
+	const struct ivf_mig_hdr *hdr = (const struct ivf_mig_hdr *)pkt;
+	const struct ivf_mig_rec *rec;
+	unsigned long seen = 0, need;
+	size_t off = IVF_HDR_LEN;
+	u16 type;
+	u64 end;
+	int ret;
+
+	ret = ivf_check_crc(pdev, pkt, len);
+	if (ret)
+		return ret;
 	memset(st, 0, sizeof(*st));
 	while (off < len) {
-		const struct ivf_mig_rec *rec = (const struct ivf_mig_rec *)(pkt + off);
-		u16 type, flags;
-		u64 end;
-		const void *p;
-		size_t min;
-		u32 rlen;
-
-		if (len - off < IVF_REC_LEN) {
-			ivf_err_rl(pdev,
-				   "migration stream refused: truncated record header at offset %zu\n",
-				   off);
-			return -EMSGSIZE;
-		}
+		ret = ivf_check_rec(pdev, pkt, len, off, seen, &end);
+		if (ret)
+			return ret;
+		rec = (const struct ivf_mig_rec *)(pkt + off);
 		type = le16_to_cpu(rec->type);
-		flags = le16_to_cpu(rec->flags);
-		rlen = le32_to_cpu(rec->length);
-		if (check_add_overflow((u64)off + IVF_REC_LEN, ALIGN((u64)rlen, 8), &end) ||
-		    end > len) {
-			ivf_err_rl(pdev,
-				   "migration stream refused: record type %u of %u bytes at offset %zu overruns its %u-byte packet\n",
-				   type, rlen, off, len);
-			return -EMSGSIZE;
-		}
-		p = rec + 1;
-		if (type >= 1 && type < BITS_PER_LONG && (seen & BIT(type))) {
-			ivf_err_rl(pdev, "migration stream refused: record type %u appears twice\n",
-				   type);
-			return -EBADMSG;
-		}
-
-		min = ivf_mig_rec_min_len(type);
-		if (rlen < min) {
-			ivf_err_rl(pdev,
-				   "migration stream refused: record type %u is %u bytes, needs %zu\n",
-				   type, rlen, min);
-			return -EBADMSG;
-		}
-
-		switch (type) {
-		case IVF_MIG_REC_PF_CONFIG:
-			ret = ivf_get_pf_config(pdev, p, &st->cfg);
-			if (ret)
-				return ret;
-			break;
-		case IVF_MIG_REC_QUEUES: {
-			const struct ivf_mig_queues *qr = p;
-			unsigned int q;
-
-			for (q = 0; q < IVF_NUM_QUEUES; q++)
-				ivf_le32_get((u32 *)&st->q[q],
-					     (const __le32 *)&qr->q[q],
-					     IVF_QUEUE_WORDS);
-			break;
-		}
-		case IVF_MIG_REC_IRQ:
-			ivf_le32_get((u32 *)&st->irq, p,
-				     sizeof(struct ivf_mig_irq) / sizeof(u32));
-			break;
-		case IVF_MIG_REC_MAILBOX: {
-			const struct ivf_mig_mailbox *mr = p;
-			u32 mflags;
-
-			mflags = le32_to_cpu(mr->flags);
-			if (mflags & ~(IVF_MIG_MBX_REQ_PENDING | IVF_MIG_MBX_VFU) ||
-			    le32_to_cpu(mr->r2c) & ~IVF_MBX_R2C_BITS) {
-				ivf_err_rl(pdev,
-					   "migration stream refused: mailbox record flags 0x%x r2c 0x%x\n",
-					   mflags, le32_to_cpu(mr->r2c));
-				return -EBADMSG;
-			}
-			st->mbx.req_pending = mflags & IVF_MIG_MBX_REQ_PENDING;
-			st->mbx.vfu = mflags & IVF_MIG_MBX_VFU;
-			st->mbx.r2c = le32_to_cpu(mr->r2c);
-			ivf_le32_get(st->mbx.vmbmem, mr->vmbmem, IVF_VMBMEM_WORDS);
-			ivf_le32_get(st->mbx.req, mr->req, IVF_VMBMEM_WORDS);
-			break;
-		}
-		case IVF_MIG_REC_STATS:
-			ivf_le32_get(st->stats,
-				     ((const struct ivf_mig_stats *)p)->val,
-				     IVF_NSTATS);
-			st->have_stats = true;
-			break;
-		default:
-			if (flags & IVF_MIG_REC_MANDATORY) {
-				ivf_err_rl(pdev,
-					   "migration stream refused: unknown mandatory record type %u (from a newer driver?)\n",
-					   type);
-				return -EPROTO;
-			}
-			break;
-		}
+		ret = ivf_get_rec(pdev, type, le16_to_cpu(rec->flags), rec + 1,
+				  st);
+		if (ret)
+			return ret;
 		if (type >= 1 && type < BITS_PER_LONG)
 			seen |= BIT(type);
 		off = end;

@@ -12,19 +12,21 @@
  *
  * Save reads the registers the guest programmed. Restore, on a freshly
  * reset destination VF: reset the VF, redo the PF handshake and replay the
- * configuration the source PF had acknowledged, checking every answer, then
+ * configuration the source PF had acknowledged, checking every answer
+ * (replay.c), then
  * program the rings with the queues still disabled; they are enabled on the
  * way to RUNNING, when the VMM has restored bus mastering.
+ *
+ * The FSM (lm.c) calls all of these with state_mutex held, which also
+ * guards what they keep in struct ivf_lm (quiesced, the saved enables and
+ * interrupt mask); only ivf_vf_clear_queues() runs at open, without it.
  */
 #include <linux/delay.h>
-#include <linux/etherdevice.h>
 #include <linux/io.h>
 #include <linux/iopoll.h>
-#include <linux/jiffies.h>
 
 #include "ivf.h"
 
-#define IVF_MBX_TIMEOUT_MS	1000
 /* A queue stops within one descriptor's DMA; 10 ms is generous. */
 #define IVF_QUEUE_STOP_US	10000
 #define IVF_QUEUE_STOP_POLL_US	10
@@ -70,7 +72,7 @@ void ivf_vf_io_unlock(struct ivf_device *ivf)
  * them. memory_lock (read) keeps the core from writing COMMAND meanwhile;
  * state_mutex serialises these sections.
  */
-void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
+static void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
 {
 	struct pci_dev *pdev = ivf->core.pdev;
 	void __iomem *io = ivf_vf_io_try(ivf);
@@ -91,7 +93,7 @@ void __iomem *ivf_vf_io_lock(struct ivf_device *ivf)
 	return io;
 }
 
-void ivf_vf_io_done(struct ivf_device *ivf)
+static void ivf_vf_io_done(struct ivf_device *ivf)
 {
 	if (ivf->lm.cmd_forced)
 		pci_write_config_word(ivf->core.pdev, PCI_COMMAND, ivf->lm.cmd);
@@ -119,7 +121,7 @@ static u32 ivf_vf_irq_mask(u32 eims, u32 eiac)
 /*
  * Wait for a queue's enable bit to read 0 after we cleared it (82576
  * datasheet, RXDCTL/TXDCTL.ENABLE: the queue stops once its current
- * descriptor is done; igbvf polls it too). memory_lock held for read.
+ * descriptor is done; igbvf polls it too).
  */
 static int ivf_vf_queue_stopped(struct ivf_device *ivf, void __iomem *io,
 				u32 reg, const char *what, unsigned int q)
@@ -127,6 +129,7 @@ static int ivf_vf_queue_stopped(struct ivf_device *ivf, void __iomem *io,
 	u32 v;
 	int ret;
 
+	lockdep_assert_held_read(&ivf->core.memory_lock);
 	ret = read_poll_timeout(ioread32, v, !(v & IVF_XDCTL_ENABLE),
 				IVF_QUEUE_STOP_POLL_US, IVF_QUEUE_STOP_US, false,
 				io + reg);
@@ -144,6 +147,7 @@ int ivf_vf_quiesce(struct ivf_device *ivf)
 	void __iomem *io;
 	int ret;
 
+	lockdep_assert_held(&ivf->lm.state_mutex);
 	if (lm->quiesced)
 		return 0;
 	/* The guest's last RX doorbell writes reach the device first. */
@@ -207,6 +211,7 @@ int ivf_vf_unquiesce(struct ivf_device *ivf)
 	void __iomem *io;
 	unsigned int q;
 
+	lockdep_assert_held(&ivf->lm.state_mutex);
 	if (!lm->quiesced)
 		return 0;
 	io = ivf_vf_io_lock(ivf);
@@ -232,6 +237,76 @@ int ivf_vf_unquiesce(struct ivf_device *ivf)
 }
 
 /*
+ * The registers of one queue pair that migrate (struct ivf_queue_regs), in
+ * the order restore writes them: the queue enables first, written with
+ * ENABLE clear (the device fetches nothing meanwhile; unquiesce sets them),
+ * then each ring, its indices after it and TDT last. ENABLE: RXDCTL and
+ * TXDCTL, which a quiesced VF keeps in struct ivf_lm, not in the device.
+ * CLEAR: zeroed for a new user at open; KEEP: left as it is then.
+ */
+struct ivf_qreg {
+	u16 reg;			/* queue 0's */
+	u8 field;			/* index in struct ivf_queue_regs */
+	u8 flags;
+};
+
+#define IVF_QR_ENABLE		BIT(0)
+#define IVF_QR_CLEAR		BIT(1)
+#define IVF_QR(name, member, fl) { IVF_##name(0), \
+	offsetof(struct ivf_queue_regs, member) / sizeof(u32), IVF_QR_##fl }
+#define IVF_QR_KEEP		0
+
+static const struct ivf_qreg ivf_qregs[] = {
+	/* Both enables first: neither queue runs while the rest is written. */
+	IVF_QR(RXDCTL, rxdctl, ENABLE), IVF_QR(TXDCTL, txdctl, ENABLE),
+	/* The RX ring, then its indices. */
+	IVF_QR(RDBAL, rdbal, CLEAR), IVF_QR(RDBAH, rdbah, CLEAR),
+	IVF_QR(RDLEN, rdlen, CLEAR), IVF_QR(SRRCTL, srrctl, KEEP),
+	IVF_QR(RDH, rdh, CLEAR), IVF_QR(RDT, rdt, CLEAR),
+	/* The TX ring and its head write-back, then its indices. */
+	IVF_QR(TDBAL, tdbal, CLEAR), IVF_QR(TDBAH, tdbah, CLEAR),
+	IVF_QR(TDLEN, tdlen, CLEAR), IVF_QR(TXCTL, txctl, KEEP),
+	IVF_QR(TDWBAL, tdwbal, CLEAR), IVF_QR(TDWBAH, tdwbah, CLEAR),
+	/* A disabled queue ignores its tail: TDT last does not transmit. */
+	IVF_QR(TDH, tdh, CLEAR), IVF_QR(TDT, tdt, CLEAR),
+};
+
+static void __iomem *ivf_qreg_addr(void __iomem *io, const struct ivf_qreg *e,
+				   unsigned int q)
+{
+	return io + e->reg + q * IVF_QUEUE_STRIDE;
+}
+
+/* Queue @q's registers into @r; the enables are the caller's. */
+static void ivf_vf_queue_read(void __iomem *io, unsigned int q,
+			      struct ivf_queue_regs *r)
+{
+	u32 *val = (u32 *)r;
+	const struct ivf_qreg *e;
+
+	BUILD_BUG_ON(ARRAY_SIZE(ivf_qregs) != sizeof(*r) / sizeof(u32));
+	for (e = ivf_qregs; e < ivf_qregs + ARRAY_SIZE(ivf_qregs); e++)
+		if (!(e->flags & IVF_QR_ENABLE))
+			val[e->field] = ioread32(ivf_qreg_addr(io, e, q));
+}
+
+/* @r into queue @q's registers, with the queue left disabled. */
+static void ivf_vf_queue_write(void __iomem *io, unsigned int q,
+			       const struct ivf_queue_regs *r)
+{
+	const u32 *val = (const u32 *)r;
+	const struct ivf_qreg *e;
+	u32 v;
+
+	for (e = ivf_qregs; e < ivf_qregs + ARRAY_SIZE(ivf_qregs); e++) {
+		v = val[e->field];
+		if (e->flags & IVF_QR_ENABLE)
+			v &= ~IVF_XDCTL_ENABLE;
+		iowrite32(v, ivf_qreg_addr(io, e, q));
+	}
+}
+
+/*
  * A new user gets a VF whose queues hold nothing of the last user's: FLR on
  * the 82576 resets the VF's queue registers, QEMU's model only clears the
  * enables, and the next user would inherit (and read, and migrate) the last
@@ -239,25 +314,21 @@ int ivf_vf_unquiesce(struct ivf_device *ivf)
  */
 void ivf_vf_clear_queues(struct ivf_device *ivf)
 {
-	static const u32 zero[] = {
-		IVF_RDBAL(0), IVF_RDBAH(0), IVF_RDLEN(0), IVF_RDH(0), IVF_RDT(0),
-		IVF_TDBAL(0), IVF_TDBAH(0), IVF_TDLEN(0), IVF_TDH(0), IVF_TDT(0),
-		IVF_TDWBAL(0), IVF_TDWBAH(0),
-	};
-	const u32 qstride = IVF_RDBAL(1) - IVF_RDBAL(0);
-	void __iomem *io;
-	unsigned int q, i;
+	const struct ivf_qreg *e;
+	void __iomem *io, *reg;
+	unsigned int q;
 
 	io = ivf_vf_io_lock(ivf);
 	if (!io)
 		return;
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		iowrite32(ioread32(io + IVF_RXDCTL(q)) & ~IVF_XDCTL_ENABLE,
-			  io + IVF_RXDCTL(q));
-		iowrite32(ioread32(io + IVF_TXDCTL(q)) & ~IVF_XDCTL_ENABLE,
-			  io + IVF_TXDCTL(q));
-		for (i = 0; i < ARRAY_SIZE(zero); i++)
-			iowrite32(0, io + zero[i] + q * qstride);
+		for (e = ivf_qregs; e < ivf_qregs + ARRAY_SIZE(ivf_qregs); e++) {
+			reg = ivf_qreg_addr(io, e, q);
+			if (e->flags & IVF_QR_ENABLE)
+				iowrite32(ioread32(reg) & ~IVF_XDCTL_ENABLE, reg);
+			else if (e->flags & IVF_QR_CLEAR)
+				iowrite32(0, reg);
+		}
 	}
 	ivf_vf_io_done(ivf);
 }
@@ -269,6 +340,7 @@ int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st)
 	void __iomem *io;
 	unsigned int q, i;
 
+	lockdep_assert_held(&ivf->lm.state_mutex);
 	if (WARN_ON(!lm->quiesced))
 		return -EINVAL;
 	io = ivf_vf_io_lock(ivf);
@@ -276,24 +348,9 @@ int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st)
 		return -EIO;
 	memset(st, 0, sizeof(*st));
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		struct ivf_queue_regs *r = &st->q[q];
-
-		r->rdbal = ioread32(io + IVF_RDBAL(q));
-		r->rdbah = ioread32(io + IVF_RDBAH(q));
-		r->rdlen = ioread32(io + IVF_RDLEN(q));
-		r->srrctl = ioread32(io + IVF_SRRCTL(q));
-		r->rdh = ioread32(io + IVF_RDH(q));
-		r->rdt = ioread32(io + IVF_RDT(q));
-		r->rxdctl = lm->rxdctl[q];
-		r->tdbal = ioread32(io + IVF_TDBAL(q));
-		r->tdbah = ioread32(io + IVF_TDBAH(q));
-		r->tdlen = ioread32(io + IVF_TDLEN(q));
-		r->tdh = ioread32(io + IVF_TDH(q));
-		r->tdt = ioread32(io + IVF_TDT(q));
-		r->txdctl = lm->txdctl[q];
-		r->txctl = ioread32(io + IVF_TXCTL(q));
-		r->tdwbal = ioread32(io + IVF_TDWBAL(q));
-		r->tdwbah = ioread32(io + IVF_TDWBAH(q));
+		ivf_vf_queue_read(io, q, &st->q[q]);
+		st->q[q].rxdctl = lm->rxdctl[q];
+		st->q[q].txdctl = lm->txdctl[q];
 	}
 	st->irq.eims = lm->eims;
 	st->irq.eiac = ioread32(io + IVF_EIAC);
@@ -304,166 +361,6 @@ int ivf_vf_save(struct ivf_device *ivf, struct ivf_vf_state *st)
 	st->irq.ivar_misc = ioread32(io + IVF_IVAR_MISC);
 	ivf_mbx_save(ivf, io, st);
 	ivf_vf_io_done(ivf);
-	return 0;
-}
-
-/* A MAC in message words 1-2, in memory order. */
-static void ivf_vf_put_mac(u32 *msg, const u8 *mac)
-{
-	__le32 w[2] = { 0, 0 };
-
-	memcpy(w, mac, ETH_ALEN);
-	msg[1] = le32_to_cpu(w[0]);
-	msg[2] = le32_to_cpu(w[1]);
-}
-
-/*
- * Send one message to the destination PF; 0 on ACK, 1 on NACK, -errno if
- * the PF did not answer sensibly (logged).
- */
-static int ivf_vf_send(struct ivf_device *ivf, void __iomem *io, u32 *msg,
-		       unsigned int n, u32 *reply, unsigned int nreply,
-		       const char *what)
-{
-	struct pci_dev *pdev = ivf->core.pdev;
-	int ret;
-
-	ret = ivf_mbx_xfer(ivf, io, msg, n, reply, nreply, IVF_MBX_TIMEOUT_MS);
-	if (ret) {
-		ivf_err_rl(pdev,
-			   "migration: the destination PF did not answer %s (%d): is its interface up?\n",
-			   what, ret);
-		return -ETIMEDOUT;
-	}
-	if ((reply[0] & IVF_MSG_TYPE_MASK) != (msg[0] & IVF_MSG_TYPE_MASK) ||
-	    !(reply[0] & (IVF_MSG_ACK | IVF_MSG_NACK))) {
-		ivf_err_rl(pdev, "migration: unexpected PF reply 0x%08x to %s\n",
-			   reply[0], what);
-		return -EPROTO;
-	}
-	return (reply[0] & IVF_MSG_ACK) ? 0 : 1;
-}
-
-/* Reset the VF and replay the source's PF configuration to this PF. */
-static int ivf_vf_replay(struct ivf_device *ivf, void __iomem *io,
-			 const struct ivf_pf_config *cfg)
-{
-	struct pci_dev *pdev = ivf->core.pdev;
-	u32 msg[IVF_VMBMEM_WORDS], reply[IVF_VMBMEM_WORDS];
-	u8 pf_mac[ETH_ALEN] = { 0 };
-	unsigned long end;
-	unsigned int i, vid;
-	__le32 w[2];
-	int ret;
-
-	/* VF reset, as igbvf does at probe; the PF forgets the VF. */
-	iowrite32(IVF_CTRL_RST, io + IVF_CTRL);
-	ivf_mbx_reset(ivf);
-	end = jiffies + msecs_to_jiffies(IVF_MBX_TIMEOUT_MS);
-	while (ivf_mbx_read_v2p(ivf, io) & IVF_MBX_RSTI) {
-		if (time_after(jiffies, end)) {
-			ivf_err_rl(pdev,
-				   "migration: the destination PF is resetting or down (mailbox RSTI stays set)\n");
-			return -EAGAIN;
-		}
-		usleep_range(1000, 2000);
-	}
-	if (!cfg->cts)
-		return 0;	/* the guest never did its handshake */
-
-	msg[0] = IVF_MSG_VF_RESET;
-	ret = ivf_vf_send(ivf, io, msg, 1, reply, IVF_VF_RESET_REPLY_WORDS,
-			  "VF_RESET");
-	if (ret < 0)
-		return ret;
-	if (!ret) {
-		w[0] = cpu_to_le32(reply[1]);
-		w[1] = cpu_to_le32(reply[2]);
-		memcpy(pf_mac, w, ETH_ALEN);
-	}
-
-	if (cfg->mac_valid && !ether_addr_equal(pf_mac, cfg->mac)) {
-		memset(msg, 0, sizeof(msg));
-		msg[0] = IVF_MSG_SET_MAC_ADDR;
-		ivf_vf_put_mac(msg, cfg->mac);
-		ret = ivf_vf_send(ivf, io, msg, 3, reply, 1, "SET_MAC_ADDR");
-		if (ret < 0)
-			return ret;
-		if (ret) {
-			ivf_err_rl(pdev,
-				   "migration: the destination PF refused MAC %pM: this VF's admin MAC there is %pM; give it the migrating MAC (ip link set PF vf N mac %pM)\n",
-				   cfg->mac, pf_mac, cfg->mac);
-			return -EADDRNOTAVAIL;
-		}
-	}
-	for (i = 0; i < cfg->n_uc; i++) {
-		memset(msg, 0, sizeof(msg));
-		msg[0] = IVF_MSG_SET_MAC_ADDR | IVF_MSG_MAC_FILTER_ADD;
-		ivf_vf_put_mac(msg, cfg->uc[i]);
-		ret = ivf_vf_send(ivf, io, msg, 3, reply, 1, "MAC_FILTER_ADD");
-		if (ret < 0)
-			return ret;
-		if (ret) {
-			ivf_err_rl(pdev,
-				   "migration: the destination PF refused unicast filter %pM (no free filter, or an admin MAC is set)\n",
-				   cfg->uc[i]);
-			return -ENOSPC;
-		}
-	}
-	if (cfg->n_mc) {
-		memset(msg, 0, sizeof(msg));
-		msg[0] = IVF_MSG_SET_MULTICAST |
-			 (cfg->n_mc << IVF_MSG_INFO_SHIFT);
-		for (i = 0; i < cfg->n_mc; i++)
-			msg[1 + i / 2] |= (u32)cfg->mc[i] << (16 * (i & 1));
-		ret = ivf_vf_send(ivf, io, msg, IVF_VMBMEM_WORDS, reply, 1,
-				  "SET_MULTICAST");
-		if (ret < 0)
-			return ret;
-		if (ret) {
-			ivf_err_rl(pdev,
-				   "migration: the destination PF refused %u multicast hashes\n",
-				   cfg->n_mc);
-			return -EREMOTEIO;
-		}
-	}
-	for_each_set_bit(vid, cfg->vlans, VLAN_N_VID) {
-		msg[0] = IVF_MSG_SET_VLAN | (1 << IVF_MSG_INFO_SHIFT);
-		msg[1] = vid;
-		ret = ivf_vf_send(ivf, io, msg, 2, reply, 1, "SET_VLAN");
-		if (ret < 0)
-			return ret;
-		if (ret) {
-			ivf_err_rl(pdev,
-				   "migration: the destination PF refused VLAN %u (a port VLAN is set, or its VLAN filters are full)\n",
-				   vid);
-			return -EREMOTEIO;
-		}
-	}
-	if (cfg->max_frame) {
-		msg[0] = IVF_MSG_SET_LPE;
-		msg[1] = cfg->max_frame;
-		ret = ivf_vf_send(ivf, io, msg, 2, reply, 1, "SET_LPE");
-		if (ret < 0)
-			return ret;
-		if (ret) {
-			ivf_err_rl(pdev, "migration: the destination PF refused max frame %u\n",
-				   cfg->max_frame);
-			return -EREMOTEIO;
-		}
-	}
-	if (cfg->promisc) {
-		msg[0] = IVF_MSG_SET_PROMISC | cfg->promisc;
-		ret = ivf_vf_send(ivf, io, msg, 1, reply, 1, "SET_PROMISC");
-		if (ret < 0)
-			return ret;
-		if (ret) {
-			ivf_err_rl(pdev,
-				   "migration: the destination PF refused promiscuous mode 0x%x\n",
-				   cfg->promisc);
-			return -EREMOTEIO;
-		}
-	}
 	return 0;
 }
 
@@ -479,6 +376,7 @@ int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg)
 	void __iomem *io;
 	int ret;
 
+	lockdep_assert_held(&ivf->lm.state_mutex);
 	io = ivf_vf_io_lock(ivf);
 	if (!io)
 		return -EIO;
@@ -487,12 +385,12 @@ int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg)
 		ivf_vf_io_done(ivf);
 		return -ENODEV;
 	}
-	ret = ivf_vf_replay(ivf, io, cfg);
+	ret = ivf_replay_config(ivf, io, cfg);
 	ivf_vf_io_done(ivf);
 	if (ret)
 		ivf_err_rl(ivf->core.pdev,
-			   "migration: the source's PF configuration does not fit this VF's PF (%d); refusing the stream\n",
-			   ret);
+			   "migration: the source's PF configuration does not fit this VF's PF (%pe); refusing the stream\n",
+			   ERR_PTR(ret));
 	return ret;
 }
 
@@ -505,6 +403,7 @@ int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)
 	unsigned int q, i;
 	int ret;
 
+	lockdep_assert_held(&ivf->lm.state_mutex);
 	io = ivf_vf_io_lock(ivf);
 	if (!io)
 		return -EIO;
@@ -512,7 +411,7 @@ int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)
 		ret = -ENODEV;
 		goto out;
 	}
-	ret = ivf_vf_replay(ivf, io, &st->cfg);
+	ret = ivf_replay_config(ivf, io, &st->cfg);
 	if (ret)
 		goto out;
 
@@ -523,36 +422,18 @@ int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)
 	if (st->mbx.req_pending &&
 	    (st->cfg.cts ||
 	     (st->mbx.req[0] & IVF_MSG_TYPE_MASK) == IVF_MSG_VF_RESET)) {
-		ret = ivf_vf_send(ivf, io, (u32 *)st->mbx.req, IVF_VMBMEM_WORDS,
-				  reply, IVF_VMBMEM_WORDS,
-				  "the guest's pending request");
+		ret = ivf_replay_send(ivf, io, (u32 *)st->mbx.req,
+				      IVF_VMBMEM_WORDS, reply, IVF_VMBMEM_WORDS,
+				      "the guest's pending request");
 		if (ret < 0)
 			goto out;
 		resent = true;
 	}
 
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		const struct ivf_queue_regs *r = &st->q[q];
-
-		iowrite32(r->rxdctl & ~IVF_XDCTL_ENABLE, io + IVF_RXDCTL(q));
-		iowrite32(r->txdctl & ~IVF_XDCTL_ENABLE, io + IVF_TXDCTL(q));
-		iowrite32(r->rdbal, io + IVF_RDBAL(q));
-		iowrite32(r->rdbah, io + IVF_RDBAH(q));
-		iowrite32(r->rdlen, io + IVF_RDLEN(q));
-		iowrite32(r->srrctl, io + IVF_SRRCTL(q));
-		iowrite32(r->rdh, io + IVF_RDH(q));
-		iowrite32(r->rdt, io + IVF_RDT(q));
-		iowrite32(r->tdbal, io + IVF_TDBAL(q));
-		iowrite32(r->tdbah, io + IVF_TDBAH(q));
-		iowrite32(r->tdlen, io + IVF_TDLEN(q));
-		iowrite32(r->txctl, io + IVF_TXCTL(q));
-		iowrite32(r->tdwbal, io + IVF_TDWBAL(q));
-		iowrite32(r->tdwbah, io + IVF_TDWBAH(q));
-		iowrite32(r->tdh, io + IVF_TDH(q));
-		/* A disabled queue ignores its tail: this does not transmit. */
-		iowrite32(r->tdt, io + IVF_TDT(q));
-		lm->rxdctl[q] = r->rxdctl;
-		lm->txdctl[q] = r->txdctl;
+		ivf_vf_queue_write(io, q, &st->q[q]);
+		lm->rxdctl[q] = st->q[q].rxdctl;
+		lm->txdctl[q] = st->q[q].txdctl;
 	}
 	iowrite32(st->irq.ivar0, io + IVF_IVAR0);
 	iowrite32(st->irq.ivar_misc, io + IVF_IVAR_MISC);

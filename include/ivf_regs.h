@@ -100,6 +100,8 @@
 #define IVF_TDWBAH(n)		(0x383C + 0x100 * (n))
 
 #define IVF_NUM_QUEUES		2
+/* Queue n + 1's registers are this far after queue n's, RX and TX alike */
+#define IVF_QUEUE_STRIDE	0x100
 
 /* RXDCTL / TXDCTL */
 #define IVF_XDCTL_ENABLE	0x02000000
@@ -213,6 +215,8 @@ struct ivf_tx_ctx_desc {
 /* Advanced RX/TX descriptors are 16 bytes; RDLEN/TDLEN hold whole 128s. */
 #define IVF_DESC_SIZE		16
 #define IVF_RING_LEN_MASK	0x000FFF80
+/* The longest ring RDLEN/TDLEN can hold, in bytes */
+#define IVF_RING_LEN_MAX	IVF_RING_LEN_MASK
 /* RDH/RDT/TDH/TDT: a 16-bit descriptor index */
 #define IVF_RING_IDX_MASK	0x0000FFFF
 
