@@ -109,8 +109,20 @@ run() {
 	[ -f "$KROOT/done" ] || [ -n "$KTREE" ] || die "run selftests/vm/setup.sh first"
 	initrd=$INITRD
 	[ -n "$initrd" ] ||
-		initrd=$(ls -t "$IVF_CACHE"/initramfs-"$DEB_KVER"-*.cpio.gz 2>/dev/null | head -n1)
+		initrd=$(ivf_initramfs "$DEB_KVER" "$(ivf_kroot "$DEB_KVER")")
 	[ -n "$initrd" ] || die "no initramfs, run selftests/vm/setup.sh"
+	# The guest mounts its own /tmp and /run over the host's: a checkout
+	# or cache there is shared on its own (selftests/vm/init).
+	local p n=0 binds= shares=()
+	for p in "$IVF_REPO" "$IVF_CACHE"; do
+		case "$p" in /tmp | /tmp/* | /run | /run/*) ;; *) continue ;; esac
+		case "$p" in
+		*[\ ,:=]*) die "the lab cannot share $p with its guest (a space, comma, colon or = in the path): use a checkout elsewhere" ;;
+		esac
+		shares+=(-virtfs "local,path=$p,mount_tag=ivfx$n,security_model=none")
+		binds="$binds${binds:+,}ivfx$n:$p"
+		n=$((n + 1))
+	done
 	[ -n "${IVF_NOBUILD:-}" ] || build
 	mkdir -p "$IVF_CACHE/runs"
 	out=$IVF_CACHE/runs/$(date +%Y%m%d-%H%M%S)-$$
@@ -147,9 +159,10 @@ run() {
 		-netdev hubport,id=pP,hubid=0 \
 		-device e1000e,netdev=pP,addr=0x6,mac=52:54:00:00:0c:01 \
 		-kernel "$KROOT/boot/vmlinuz-$KVER" -initrd "$initrd" \
-		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=${IVF_LOGLEVEL:-4} $KAPPEND ${IVF_APPEND-slub_debug=UP,kmalloc-*} ivf_out=$out" \
+		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=${IVF_LOGLEVEL:-4} $KAPPEND ${IVF_APPEND-slub_debug=UP,kmalloc-*} ivf_out=$out${binds:+ ivf_bind=$binds}" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
 		-virtfs local,path="$out",mount_tag=ivfout,security_model=none \
+		"${shares[@]}" \
 		-display none -serial stdio -monitor none -no-reboot \
 		-qmp unix:"$out/qmp.sock",server=on,wait=off \
 		${IVF_QEMU_EXTRA:-} </dev/null 2>&1 | tee "$out/console.log" |
