@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # libvirt daemons inside the lab guest (sourced by selftests/tests/libvirt.sh).
 #
 # The lab guest runs chrooted in the host's root, read-only over 9p, with
