@@ -195,8 +195,10 @@ fi
 # QEMUs (selftests/tests/qemu_migrate.sh; about 8 min). On the IOMMUFD
 # kernel below, QEMU opens the VF through iommufd and migrates it with the
 # driver's DMA logging, under KASAN (precopy only: about 10 min; "precopy
-# back" with IVF_QM_SCENARIOS_IOMMUFD).
-qtests=${IVF_TESTS_QEMU-stream_xkernel_resume qemu_migrate}
+# back" with IVF_QM_SCENARIOS_IOMMUFD). The same boot runs libvirt's tests
+# (selftests/tests/libvirt.sh: two libvirtd in the lab guest bind the VF,
+# driverctl, virsh migrate --live; about 8 min).
+qtests=${IVF_TESTS_QEMU-stream_xkernel_resume qemu_migrate libvirt}
 qtestsi=${IVF_TESTS_IOMMUFD_QEMU-qemu_migrate}
 if [ -n "${IVF_TESTS:-}" ]; then
 	[ -n "${IVF_TESTS_QEMU:-}" ] || qtests=

@@ -141,7 +141,7 @@ run() {
 	# Test knobs reach the guest (IVF_TESTS="traffic bind" ./selftests/run.sh).
 	local v
 	for v in ${!IVF_@}; do
-		if [[ $v =~ ^IVF_(TESTS|TEST_TIMEOUT|BIND_LOOPS|BENCH_[A-Z_]+|MIG_[A-Z_]+|QM_[A-Z_]+|ACCESS|IRQ|HDR_SPLIT|DRIVER|VFIO|DIRTY|KERNEL|NESTED|EXACT_FRAMES|RACE_SECS|HOSTILE_[A-Z_]+|UNMAP_[A-Z_]+|XK_IN)$ ]]; then
+		if [[ $v =~ ^IVF_(TESTS|TEST_TIMEOUT|BIND_LOOPS|BENCH_[A-Z_]+|MIG_[A-Z_]+|QM_[A-Z_]+|LV_[A-Z_]+|ACCESS|IRQ|HDR_SPLIT|DRIVER|VFIO|DIRTY|KERNEL|NESTED|EXACT_FRAMES|RACE_SECS|HOSTILE_[A-Z_]+|UNMAP_[A-Z_]+|XK_IN)$ ]]; then
 			printf '%s=%q\n' "$v" "${!v}" >>"$out/env"
 		fi
 	done

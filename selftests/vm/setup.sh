@@ -66,6 +66,25 @@ APT_EXTRA= apt_install busybox-static dkms sparse linux-source-6.12 cpio \
 	xz-utils zstd kmod iproute2 gcc make libc6-dev rsync git jq \
 	ipxe-qemu seabios qemu-system-data
 
+# libvirt (selftests/tests/libvirt.sh): libvirt >= 10 picks a vfio-pci
+# variant driver from modules.alias, bookworm has 9.0, so backports' 11.x:
+# the monolithic daemon, its QEMU driver, virsh; and driverctl. The daemons
+# run only inside the lab guest, never here: while they are installed, a
+# policy-rc.d (if the machine has none) forbids starting services.
+if [ -n "$(need_pkgs libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients driverctl)" ]; then
+	prc=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		prc=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' | as_root tee "$prc" >/dev/null
+		as_root chmod 755 "$prc"
+	fi
+	APT_EXTRA="-t $IVF_SUITE" apt_install libvirt-daemon \
+		libvirt-daemon-driver-qemu libvirt-clients || rc=$?
+	APT_EXTRA= apt_install driverctl || rc=$?
+	[ -z "$prc" ] || as_root rm -f "$prc"
+	[ "${rc:-0}" = 0 ] || die "cannot install libvirt"
+fi
+
 # The selftests use 6.12's uAPI headers (PRE_COPY, the VFIO cdev, iommufd,
 # DMA logging): bookworm's own linux-libc-dev is 6.1.
 if ! grep -qs VFIO_DEVICE_BIND_IOMMUFD /usr/include/linux/vfio.h; then

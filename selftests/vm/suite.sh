@@ -54,6 +54,7 @@ for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migratio
 	stream_xkernel)
 		run_test "$t" env IVF_XK_SAVE="$IVF_OUT/xk" "$B/stream_xkernel" ;;
 	qemu_migrate) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-3000} run_test "$t" bash selftests/tests/qemu_migrate.sh ;;
+	libvirt) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test "$t" bash selftests/tests/libvirt.sh ;;
 	bench) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test bench bash selftests/bench/run.sh ;;
 	*) run_test "$t" "$B/$t" ;;
 	esac

@@ -1,0 +1,487 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The operators' tools: libvirt and driverctl bind the VF to igbvf-vfio-pci,
+# and `virsh migrate --live` moves a Linux guest from one libvirt host to
+# another through it.
+#
+# Runs in the lab guest (IVF_* from selftests/vm/guest.sh), with two vCPUs
+# and the nested guest image (IVF_NESTED), in the stock-QEMU boot. Debian's
+# libvirt 11 (bookworm-backports) and driverctl, installed on the host by
+# setup.sh, run here from the 9p root; the daemons never run on the host.
+# Two libvirtd stand for two hosts (selftests/libvirt/lib.sh): "lva" manages
+# PF A's VFs, "lvb" PF B's. KTAP-style output: one "ok"/"not ok" line per
+# promise, figures in "#" lines.
+#
+# The module is installed the way DKMS installs it: the build lab.sh made
+# is copied to /lib/modules/KVER/updates/dkms/ and `depmod -a` runs, in a
+# private mount namespace over the guest kernel's module tree (the 9p root
+# is read-only and has no tree for the guest's kernel). DKMS's own build
+# and install are tested on the host (selftests/dkms.sh), and compiling
+# under TCG here would cost minutes. libvirt finds the module through that
+# modules.alias, as on a real host.
+#
+#   IVF_LV_PARTS  parts to run (default "bind driverctl migrate")
+set -u
+# Everything below in a mount namespace of its own: the module tree, the
+# daemons' directories and driverctl's /etc/driverctl.d go with it.
+if [ -z "${IVF_LV_NS:-}" ]; then
+	exec env IVF_LV_NS=1 unshare -m --propagation private bash "$0" "$@"
+fi
+. selftests/libvirt/lib.sh
+QM=$LV/qm
+. selftests/qemu/lib.sh
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
+check() { local d=$1; shift; if "$@"; then ok "$d"; else notok "$d"; fi; }
+not() { ! "$@"; }
+info() { echo "# $*"; }
+quote() { sed 's/^/#   /'; }
+
+PARTS=${IVF_LV_PARTS:-bind driverctl migrate}
+KVER=$(uname -r)
+MODS=/lib/modules/$KVER
+KTREE=$IVF_KROOT/lib/modules/$KVER
+OUTD=$IVF_OUT/libvirt
+mkdir -p "$OUTD" "$LV"
+QM_LOG=$OUTD
+MOD=igbvf_vfio_pci
+VFS=("$IVF_VF0" "$IVF_VF2" "$IVF_DST" ${IVF_DST2:+"$IVF_DST2"})
+T0=$SECONDS
+
+echo "KTAP version 1"
+info "libvirt: $(libvirtd --version), $(virsh --version) (virsh), $(qemu-system-x86_64 --version | head -n1)"
+
+cleanup() {
+	local d
+	for d in "$LV"/*/pid; do
+		[ -e "$d" ] || continue
+		d=${d%/pid}
+		vsh "${d##*/}" list --name 2>/dev/null | while read -r dom; do
+			[ -z "$dom" ] || vsh "${d##*/}" destroy "$dom" >/dev/null 2>&1
+		done
+		lvd_stop "${d##*/}"
+		cp -r "$d/log" "$OUTD/${d##*/}-log" 2>/dev/null
+	done
+	[ -z "${PEER_PID:-}" ] || kill "$PEER_PID" 2>/dev/null
+	# The lab's state for whatever runs next: the module loaded, the VFs
+	# guest.sh bound to it bound again, the admin MACs as guest.sh set them.
+	grep -q "^$MOD " /proc/modules || insmod "$IVF_MODULE"
+	for d in "$IVF_PF" "$IVF_PFB"; do
+		echo 0 >"/sys/bus/pci/devices/$d/sriov_drivers_autoprobe"
+	done
+	for d in "${VFS[@]}"; do
+		[ "$(drv_of "$d")" = igbvf-vfio-pci ] || vf_bind "$d" igbvf-vfio-pci
+	done
+	ip link set "$IVF_PFB_IF" vf 0 mac "$IVF_DST_MAC" 2>/dev/null
+	ip link set "$IVF_PF_IF" vf 0 mac "$IVF_VF0_MAC" 2>/dev/null
+	info "libvirt: $((SECONDS - T0)) s"
+}
+trap cleanup EXIT
+
+# --- the module tree: the guest kernel's (the lab's 9p copy), writable.
+mount -t tmpfs lvmods "$MODS" || { echo "not ok 1 - a writable $MODS"; exit 1; }
+ln -s "$KTREE/kernel" "$MODS/kernel"
+cp "$KTREE"/modules.* "$MODS/"
+mount -t tmpfs lvdrvctl /etc/driverctl.d
+# depmod -a over the tree with the module in updates/dkms, as DKMS runs it
+# at install. It reads every module of the kernel and takes 2-3 min under
+# TCG here (7 s on the host), so it runs from the start, in a copy of the
+# tree (-b), while the checks without the module run; "installing" then
+# puts the module and depmod's indexes in place.
+STAGE=$LV/stage
+SMODS=$STAGE/lib/modules/$KVER
+mkdir -p "$SMODS/updates/dkms"
+ln -s "$KTREE/kernel" "$SMODS/kernel"
+cp "$KTREE"/modules.order "$KTREE"/modules.builtin* "$SMODS/"
+cp "$IVF_MODULE" "$SMODS/updates/dkms/"
+(t=$SECONDS; depmod -b "$STAGE" "$KVER"; echo "$? $((SECONDS - t))" >"$LV/depmod.rc") &
+DEPMOD_PID=$!
+# The VFs are probed by drivers as on any host (guest.sh turned that off
+# for its own binds: sriov_drivers_autoprobe 0, then driver_override);
+# without it a VF libvirt or driverctl gives back finds no driver.
+for d in "$IVF_PF" "$IVF_PFB"; do
+	echo 1 >"/sys/bus/pci/devices/$d/sriov_drivers_autoprobe"
+done
+
+# A host without the module: not loaded, not installed, its VFs on igbvf.
+rmmod $MOD || { notok "rmmod $MOD"; exit 1; }
+for d in "${VFS[@]}"; do vf_bind "$d" ""; done
+info "VFs before: $(for d in "${VFS[@]}"; do echo -n "$d=$(drv_of "$d") "; done)"
+
+ip link set lo up
+
+lvd_start lva 5a5a0000-0000-4000-8000-00000000000a ||
+	{ notok "libvirtd (lva) starts"; exit 1; }
+t=$SECONDS
+vsh lva domcapabilities >/dev/null 2>&1
+info "lva: libvirtd up, QEMU capabilities probed in $((SECONDS - t)) s"
+
+# A domain that runs only firmware (SeaBIOS finds nothing to boot), with
+# one VF as a managed hostdev; DRV: <driver model> ("" for none).
+fw_xml() { # NAME VF DRV
+	cat <<-EOT
+	<domain type='qemu'>
+	  <name>$1</name>
+	  <memory unit='MiB'>128</memory>
+	  <vcpu>1</vcpu>
+	  <os><type arch='x86_64' machine='q35'>hvm</type></os>
+	  <devices>
+	    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+	    <controller type='usb' model='none'/>
+	    <memballoon model='none'/>
+	    <hostdev mode='subsystem' type='pci' managed='yes'>
+	      ${3:+<driver model='$3'/>}
+	      <source>$(pci_addr "$2")</source>
+	    </hostdev>
+	  </devices>
+	</domain>
+	EOT
+}
+
+# Start a firmware domain with VF on lva: sets STARTED (0/1), ERR (virsh's
+# error), RUNDRV (the VF's driver while it runs).
+fw_start() { # NAME VF DRV
+	fw_xml "$@" >"$LV/$1.xml"
+	RUNDRV=
+	if ERR=$(vsh lva create "$LV/$1.xml" 2>&1); then
+		STARTED=1
+		RUNDRV=$(drv_of "$2")
+	else
+		STARTED=0
+	fi
+}
+fw_stop() { # NAME VF
+	vsh lva destroy "$1" >/dev/null 2>&1
+	sleep 0.5
+}
+
+# Installed as DKMS does it: the module in updates/dkms, depmod -a (run
+# from the start, see above).
+INSTALLED=0
+install_module() {
+	local t=$SECONDS r f
+	[ $INSTALLED = 0 ] || return 0
+	wait $DEPMOD_PID
+	read -r r f <"$LV/depmod.rc"
+	info "depmod -a: exit $r, $f s (waited $((SECONDS - t)) s for it)"
+	mkdir -p "$MODS/updates/dkms"
+	cp "$IVF_MODULE" "$MODS/updates/dkms/"
+	cp "$SMODS"/modules.* "$MODS/"
+	INSTALLED=1
+}
+
+part_bind() {
+	local vf=$IVF_VF0 f
+	# Not installed: libvirt has nothing but the generic vfio-pci.
+	fw_start lv-model "$vf" igbvf-vfio-pci
+	check "module not installed: <driver model='igbvf-vfio-pci'/> refuses to start" \
+		[ $STARTED = 0 ]
+	echo "$ERR" | quote
+	[ $STARTED = 0 ] || fw_stop lv-model
+	check "module not installed: the VF stays on igbvf" [ "$(drv_of "$vf")" = igbvf ]
+	fw_start lv-plain "$vf" ""
+	info "module not installed: managed='yes' without a model: started=$STARTED, the VF on $RUNDRV${ERR:+ ($ERR)}"
+	check "module not installed: libvirt falls back to the generic vfio-pci" \
+		[ $STARTED = 1 -a "$RUNDRV" = vfio-pci ]
+	[ $STARTED = 0 ] || fw_stop lv-plain
+	check "module not installed: the VF goes back to igbvf" [ "$(drv_of "$vf")" = igbvf ]
+	# driverctl too needs it installed (it modprobes the driver first).
+	f=$(driverctl set-override "$vf" igbvf-vfio-pci 2>&1)
+	check "module not installed: driverctl set-override fails ($f)" \
+		[ "$(drv_of "$vf")" = igbvf ]
+	driverctl unset-override "$vf" >/dev/null 2>&1
+
+	install_module
+	f=$(grep "vfio_pci:v00008086d000010CA" "$MODS/modules.alias")
+	check "installed: modules.alias has the override alias ($f)" [ -n "$f" ]
+	check "installed, not loaded yet" not grep -q "^$MOD " /proc/modules
+
+	fw_start lv-plain "$vf" ""
+	check "managed='yes': libvirt binds igbvf-vfio-pci by itself (started=$STARTED, VF on $RUNDRV${ERR:+, $ERR})" \
+		[ $STARTED = 1 -a "$RUNDRV" = igbvf-vfio-pci ]
+	check "libvirt loaded the module" grep -q "^$MOD " /proc/modules
+	[ $STARTED = 0 ] || fw_stop lv-plain
+	check "the domain stops: the VF goes back to igbvf" [ "$(drv_of "$vf")" = igbvf ]
+	f=$(cat "/sys/bus/pci/devices/$vf/driver_override")
+	check "and its driver_override is cleared ($f)" [ "$f" = "(null)" ]
+
+	fw_start lv-model "$vf" igbvf-vfio-pci
+	check "<driver model='igbvf-vfio-pci'/>: bound to it (started=$STARTED, VF on $RUNDRV${ERR:+, $ERR})" \
+		[ $STARTED = 1 -a "$RUNDRV" = igbvf-vfio-pci ]
+	[ $STARTED = 0 ] || fw_stop lv-model
+	check "the domain stops: the VF goes back to igbvf" [ "$(drv_of "$vf")" = igbvf ]
+}
+
+part_driverctl() {
+	local vf=$IVF_VF2 f
+	install_module
+	f=$(driverctl set-override "$vf" igbvf-vfio-pci 2>&1)
+	check "driverctl set-override binds igbvf-vfio-pci${f:+ ($f)}" \
+		[ "$(drv_of "$vf")" = igbvf-vfio-pci ]
+	f=$(cat "/etc/driverctl.d/pci-$vf" 2>/dev/null)
+	check "and saves it for the next boot (/etc/driverctl.d/pci-$vf: $f)" [ "$f" = igbvf-vfio-pci ]
+	echo "$vf" >"/sys/bus/pci/devices/$vf/driver/unbind"
+	echo "$vf" >/sys/bus/pci/drivers_probe
+	check "a rebind (unbind, drivers_probe) gives it igbvf-vfio-pci again" \
+		[ "$(drv_of "$vf")" = igbvf-vfio-pci ]
+	rmmod $MOD
+	check "rmmod: the VF has no driver (igbvf does not take it)" [ "$(drv_of "$vf")" = none ]
+	modprobe $MOD
+	check "modprobe: the module takes it back" [ "$(drv_of "$vf")" = igbvf-vfio-pci ]
+	info "driverctl list-overrides:"
+	driverctl list-overrides 2>&1 | quote
+	f=$(driverctl unset-override "$vf" 2>&1)
+	check "driverctl unset-override gives it back to igbvf${f:+ ($f)}" \
+		[ "$(drv_of "$vf")" = igbvf ]
+	check "and forgets it" [ ! -e "/etc/driverctl.d/pci-$vf" ]
+}
+
+# --- virsh migrate --live: lva (PF A's VFs) -> lvb (PF B's VFs).
+NESTED_KVER=${IVF_NESTED:-}; NESTED_KVER=${NESTED_KVER##*/nested-}
+NESTED_KVER=${NESTED_KVER%-*.cpio.gz}
+NESTED_KERNEL=${IVF_NESTED:-.}; NESTED_KERNEL=${NESTED_KERNEL%/*}/kernel/$NESTED_KVER/boot/vmlinuz-$NESTED_KVER
+SEQFLOW=$PWD/selftests/qemu/build/seqflow
+PORT=49152
+
+# The nested Linux guest (selftests/vm/nested.sh, as qemu_migrate boots
+# it) under TCG with the VF as KIND: "iface" (<interface type='hostdev'>:
+# libvirt sets the VF's admin MAC to MAC through the PF) or "hostdev". The
+# one QEMU property a type1 kernel needs, enable-migration=on, comes from
+# <qemu:override> on the device's alias. Its console (ttyS0, seqflow's
+# status lines) goes to $QM_LOG/CONSOLE.log.
+nested_xml() { # NAME CONSOLE VF KIND MAC SEQPEER
+	local dev
+	if [ "$4" = iface ]; then
+		dev="<interface type='hostdev' managed='yes'>
+	      <mac address='$5'/>
+	      <source>$(pci_addr "$3" "type='pci'")</source>
+	      <alias name='ua-vf'/>
+	    </interface>"
+	else
+		dev="<hostdev mode='subsystem' type='pci' managed='yes'>
+	      <source>$(pci_addr "$3")</source>
+	      <alias name='ua-vf'/>
+	    </hostdev>"
+	fi
+	cat <<-EOT
+	<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+	  <name>$1</name>
+	  <memory unit='MiB'>256</memory>
+	  <vcpu>1</vcpu>
+	  <os>
+	    <type arch='x86_64' machine='q35'>hvm</type>
+	    <kernel>$NESTED_KERNEL</kernel>
+	    <initrd>$IVF_NESTED</initrd>
+	    <cmdline>console=ttyS0 panic=-1 no_timer_check loglevel=5 seqpeer=$6 seqiv=500</cmdline>
+	  </os>
+	  <on_poweroff>destroy</on_poweroff>
+	  <on_crash>destroy</on_crash>
+	  <devices>
+	    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+	    <controller type='usb' model='none'/>
+	    <memballoon model='none'/>
+	    <serial type='file'>
+	      <source path='$QM_LOG/$2.log'/>
+	      <target port='0'/>
+	    </serial>
+	    $dev
+	  </devices>
+	  <qemu:override>
+	    <qemu:device alias='ua-vf'>
+	      <qemu:frontend>
+	        <qemu:property name='enable-migration' type='string' value='on'/>
+	      </qemu:frontend>
+	    </qemu:device>
+	  </qemu:override>
+	</domain>
+	EOT
+}
+
+# The destination's XML (virsh migrate --xml): the source's migratable XML
+# with the destination's VF and console file.
+dst_xml() { # NAME SRCVF DSTVF SRCCONSOLE DSTCONSOLE
+	local a b
+	a=$(pci_addr "$2"); a=${a#<address }; a=${a%/>}
+	b=$(pci_addr "$3"); b=${b#<address }; b=${b%/>}
+	vsh lva dumpxml --migratable "$1" |
+		sed -e "/<source>/,/<\\/source>/s|$a|$b|" \
+		    -e "s|$QM_LOG/$4.log|$QM_LOG/$5.log|"
+}
+
+admin_mac() { # PFIF VFINDEX
+	ip link show dev "$1" | awk -v k="$2" '$1 == "vf" && $2 == k { sub(",", "", $4); print $4 }'
+}
+
+# seqflow counters: the guest's (CONSOLE.log) and the peer's.
+snap() { # CONSOLE VAR
+	local g p
+	g=$(guest_status "$1")
+	p=$(cat "$LV/peer.status" 2>/dev/null)
+	eval "$2=([sent]=$(field "$g" 1 sent) [rx2]=$(field "$g" 2 rx) \
+		[lost2]=$(field "$g" 2 lost) [dup2]=$(field "$g" 2 dup) \
+		[reord2]=$(field "$g" 2 reord) [gap2]=$(field "$g" 2 gap_ms) \
+		[prx]=$(field "$p" 2 rx) [plost]=$(field "$p" 2 lost) \
+		[pdup]=$(field "$p" 2 dup) [preord]=$(field "$p" 2 reord) \
+		[pgap]=$(field "$p" 2 gap_ms))"
+}
+flowing() { # CONSOLE SECONDS
+	local -A a b
+	local end=$((SECONDS + $2))
+	snap "$1" a
+	while ((SECONDS < end)); do
+		sleep 0.5
+		snap "$1" b
+		((${b[rx2]:-0} > ${a[rx2]:-0} && ${b[prx]:-0} > ${a[prx]:-0})) && return 0
+	done
+	return 1
+}
+booted() { # CONSOLE
+	local t0=$SECONDS
+	wait_for 600 "grep -aq '^t=' '$QM_LOG/$1.log'" || return 1
+	info "$1: booted in $((SECONDS - t0)) s: $(grep -a '^nested:' "$QM_LOG/$1.log" | tail -n1)"
+}
+
+part_migrate() {
+	local f t r a_mac b_mac
+	local -A a b
+	install_module
+	lvd_start lvb 5a5a0000-0000-4000-8000-00000000000b ||
+		{ notok "libvirtd (lvb) starts"; return; }
+	# Without enable-migration=on (a type1 kernel): refused at once. A
+	# firmware-only guest is enough, the refusal is about the device.
+	fw_start nm "$IVF_VF0" ""
+	if [ $STARTED = 1 ]; then
+		dst_xml nm "$IVF_VF0" "$IVF_DST" - - >"$OUTD/nm-dst.xml"
+		t=$SECONDS
+		f=$(vsh lva migrate --live nm "$(lv_uri lvb)" --xml "$OUTD/nm-dst.xml" \
+			--migrateuri tcp://127.0.0.1:$((PORT + 2)) --listen-address 127.0.0.1 2>&1)
+		r=$?
+		info "virsh migrate without enable-migration=on, after $((SECONDS - t)) s, exit $r:"
+		echo "$f" | quote
+		check "without enable-migration=on: virsh migrate refuses" [ $r != 0 ]
+		check "and the guest stays on lva" [ "$(vsh lva domstate nm 2>&1)" = running ]
+		fw_stop nm
+	else
+		notok "a firmware guest with VF0 starts ($ERR)"
+	fi
+	# Neither VF has the migrating MAC: libvirt must give it to each.
+	ip link set "$IVF_PF_IF" vf 0 mac 02:00:00:00:01:ee
+	ip link set "$IVF_PFB_IF" vf 0 mac 02:00:00:00:02:10
+	ip netns exec "$IVF_PEER_NS" "$SEQFLOW" -i 500 -s "$LV/peer.status" -p 200 \
+		tx:"$IVF_PEER_IF":"$IVF_VF0_MAC":2 rx:"$IVF_PEER_IF":1 \
+		>"$OUTD/peer.out" 2>&1 &
+	PEER_PID=$!
+	# lm: the guest that migrates (PF A VF0 -> PF B VF0, by MAC through
+	# <interface>); mm: one with a plain <hostdev> (PF A VF2 -> PF B VF1,
+	# whose admin MAC is another), which the destination must refuse.
+	# They boot side by side: the boot is the slow part.
+	nested_xml lm lm-a "$IVF_VF0" iface "$IVF_VF0_MAC" "$IVF_PEER_MAC" >"$OUTD/lm-src.xml"
+	nested_xml mm mm-a "$IVF_VF2" hostdev - 02:00:00:00:09:99 >"$OUTD/mm-src.xml"
+	t=$SECONDS
+	f=$(vsh lva create "$OUTD/lm-src.xml" 2>&1)
+	check "lva starts the guest with <interface type='hostdev'> and <qemu:override>${f:+ ($f)}" \
+		[ "$(vsh lva domstate lm 2>&1)" = running ]
+	[ -z "${IVF_DST2:-}" ] || vsh lva create "$OUTD/mm-src.xml" >/dev/null 2>&1 ||
+		info "mm did not start"
+	info "lva started them in $((SECONDS - t)) s; lm's QEMU: $(grep -ao 'enable-migration[^,}]*' "$LV/lva/log/qemu/lm.log" | head -n1)"
+	check "lva binds PF A's VF0 to igbvf-vfio-pci ($(drv_of "$IVF_VF0"))" \
+		[ "$(drv_of "$IVF_VF0")" = igbvf-vfio-pci ]
+	a_mac=$(admin_mac "$IVF_PF_IF" 0)
+	check "lva set VF0's admin MAC through PF A to the <mac> ($a_mac)" \
+		[ "$a_mac" = "$IVF_VF0_MAC" ]
+	if ! booted lm-a || ! flowing lm-a 120; then
+		notok "the guest boots and its traffic flows both ways"
+		tail -n 20 "$QM_LOG/lm-a.log" | quote
+		return
+	fi
+	ok "the guest boots and its traffic flows both ways"
+
+	# The refusal first (it leaves the source running): the destination
+	# VF's admin MAC is not the guest's and libvirt is not told to set it.
+	if [ -n "${IVF_DST2:-}" ] && booted mm-a; then
+		dst_xml mm "$IVF_VF2" "$IVF_DST2" mm-a mm-b >"$OUTD/mm-dst.xml"
+		local dl
+		dl=$(dmesg | wc -l)
+		t=$SECONDS
+		f=$(vsh lva migrate --live mm "$(lv_uri lvb)" --xml "$OUTD/mm-dst.xml" \
+			--migrateuri tcp://127.0.0.1:$((PORT + 1)) --listen-address 127.0.0.1 2>&1)
+		r=$?
+		info "virsh migrate (another admin MAC on the destination VF) after $((SECONDS - t)) s, exit $r:"
+		echo "$f" | quote
+		check "a destination VF with another admin MAC: virsh migrate fails" [ $r != 0 ]
+		check "and says why (EADDRNOTAVAIL: Cannot assign requested address)" \
+			grep -q "Cannot assign requested address" <<<"$f"
+		dmesg | tail -n +$((dl + 1)) | grep -a "igbvf-vfio-pci.*refused MAC" | quote
+		check "the destination's kernel log names both MACs" \
+			grep -q "refused MAC 02:00:00:00:01:12: this VF's admin MAC there is 02:00:00:00:02:11" <(dmesg | tail -n +$((dl + 1)))
+		check "the source guest keeps running" [ "$(vsh lva domstate mm)" = running ]
+		check "the destination VF goes back to igbvf" [ "$(drv_of "$IVF_DST2")" = igbvf ]
+		vsh lva destroy mm >/dev/null 2>&1
+	fi
+
+	dst_xml lm "$IVF_VF0" "$IVF_DST" lm-a lm-b >"$OUTD/lm-dst.xml"
+	sleep 2
+	snap lm-a a
+	kill -USR1 "$PEER_PID"
+	t=$EPOCHREALTIME
+	f=$(vsh lva migrate --live lm "$(lv_uri lvb)" --xml "$OUTD/lm-dst.xml" \
+		--migrateuri tcp://127.0.0.1:$PORT --listen-address 127.0.0.1 2>&1)
+	r=$?
+	t=$(awk -v a="$t" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
+	echo "$f" | quote
+	check "virsh migrate --live lva -> lvb, the destination's VF in --xml ($t ms)" [ $r = 0 ]
+	# (--keep-completed: a plain --completed read clears them)
+	local job dt
+	job=$(vsh lvb domjobinfo lm --completed --keep-completed 2>&1)
+	info "lvb: domjobinfo --completed:"
+	echo "$job" | quote
+	dt=$(echo "$job" | awk '/^Total downtime:/ { print $3 }')
+	info "figures: virsh migrate $t ms; $(echo "$job" | awk -F': *' '
+		{ sub(/ +$/, "", $2); gsub(/ +/, " ", $2); v[$1] = $2 }
+		END { printf "QEMU: total %s, downtime %s, RAM %s, %s iterations", v["Time elapsed"], v["Total downtime"], v["Memory processed"], v["Iteration"] }')"
+	check "lvb's QEMU got enable-migration=on from the XML too" \
+		grep -aq '"host":"'"$IVF_DST"'".*"enable-migration":"on"' "$LV/lvb/log/qemu/lm.log"
+	check "the guest runs on lvb" [ "$(vsh lvb domstate lm 2>&1)" = running ]
+	check "lvb bound PF B's VF0 to igbvf-vfio-pci ($(drv_of "$IVF_DST"))" \
+		[ "$(drv_of "$IVF_DST")" = igbvf-vfio-pci ]
+	b_mac=$(admin_mac "$IVF_PFB_IF" 0)
+	check "lvb gave PF B's VF0 the migrating MAC through PF B ($b_mac)" \
+		[ "$b_mac" = "$IVF_VF0_MAC" ]
+	check "lva gave PF A's VF0 back to igbvf ($(drv_of "$IVF_VF0"))" \
+		[ "$(drv_of "$IVF_VF0")" = igbvf ]
+	a_mac=$(admin_mac "$IVF_PF_IF" 0)
+	info "PF A's VF0 admin MAC after: $a_mac (before the domain: 02:00:00:00:01:ee)"
+	if ! flowing lm-b 60; then
+		notok "the guest's traffic goes on both ways on lvb"
+		tail -n 20 "$QM_LOG/lm-b.log" | quote
+	else
+		ok "the guest's traffic goes on both ways on lvb"
+		sleep 2.5
+		snap lm-b b
+		local li=$((b[lost2] - a[lost2])) lo=$((b[plost] - a[plost]))
+		local dups=$((b[dup2] - a[dup2] + b[pdup] - a[pdup]))
+		local reord=$((b[reord2] - a[reord2] + b[preord] - a[preord]))
+		local bound=2
+		[ -z "$dt" ] || ((dt / 500 + 1 <= bound)) || bound=$((dt / 500 + 1))
+		info "frames: peer->guest lost $li, longest silence ${b[gap2]} ms; guest->peer lost $lo, longest silence ${b[pgap]} ms; duplicated $dups, reordered $reord"
+		check "at most $bound frames lost each way (500 ms apart, downtime ${dt:-?} ms), none duplicated or reordered (in $li, out $lo)" \
+			[ $li -le $bound -a $lo -le $bound -a $dups = 0 -a $reord = 0 ]
+	fi
+	f=$(vsh lvb destroy lm 2>&1)
+	sleep 0.5
+	check "the domain stops on lvb: PF B's VF0 goes back to igbvf ($(drv_of "$IVF_DST"))" \
+		[ "$(drv_of "$IVF_DST")" = igbvf ]
+	info "PF B's VF0 admin MAC after: $(admin_mac "$IVF_PFB_IF" 0) (before the domain: 02:00:00:00:02:10)"
+}
+
+for p in $PARTS; do
+	t=$SECONDS
+	"part_$p"
+	info "$p: $((SECONDS - t)) s"
+done
+echo "1..$n"
+exit $failed
