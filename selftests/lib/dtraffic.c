@@ -187,6 +187,11 @@ int rxpool_doorbell(struct rxpool *p)
 
 /* -------------------------------------------------------------- dtraffic */
 
+const struct dtraffic_cfg dtraffic_mixed = {
+	.min_len = 60, .max_len = 1514, .window = 32, .tx_every = 4,
+	.drain = true, .stall_ms = 300,
+};
+
 int dtraffic_init(struct dtraffic *t, const struct dtraffic_cfg *c,
 		  struct ivf *v, struct rxpool *rx, struct peer *p)
 {

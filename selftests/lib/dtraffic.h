@@ -97,6 +97,9 @@ struct dtraffic {
 	uint8_t *buf;
 };
 
+/* 60..1514 B frames, 32 in flight, 1 sent back per 4, drained, 300 ms stall */
+extern const struct dtraffic_cfg dtraffic_mixed;
+
 int dtraffic_init(struct dtraffic *t, const struct dtraffic_cfg *c,
 		  struct ivf *v, struct rxpool *rx, struct peer *p);
 void dtraffic_free(struct dtraffic *t);

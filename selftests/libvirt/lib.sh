@@ -65,15 +65,10 @@ lvd_start() { # NAME UUID
 }
 
 lvd_stop() { # NAME
-	local d=$LV/$1 pid i
+	local d=$LV/$1 pid
 	pid=$(cat "$d/pid" 2>/dev/null) || return 0
 	kill "$pid" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	pid_reap "$pid"	# selftests/qemu/lib.sh
 	rm -f "$d/pid"
 }
 

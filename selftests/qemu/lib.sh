@@ -59,17 +59,35 @@ qm_start() {
 qm_alive() { kill -0 "$(cat "$QM/$1.ppid" 2>/dev/null)" 2>/dev/null; }
 
 # qm_stop NAME: quit (QMP), then kill if it lingers.
-qm_stop() {
-	local pid i
-	pid=$(cat "$QM/$1.ppid" 2>/dev/null) || return 0
-	qmp "$1" quit >/dev/null 2>&1
+# Wait up to 10 s for PID (a child) to exit, then kill it.
+pid_reap() { # PID
+	local i
 	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
+		kill -0 "$1" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+qm_stop() {
+	local pid
+	pid=$(cat "$QM/$1.ppid" 2>/dev/null) || return 0
+	qmp "$1" quit >/dev/null 2>&1
+	pid_reap "$pid"
 	rm -f "$QM/$1.ppid"
+}
+# Both directions of seqflow flow: the guest's and the peer's receive
+# counts grow within SECONDS (snap NAME VAR: the test's own counters).
+flowing() { # NAME SECONDS
+	local -A a b
+	local end=$((SECONDS + $2))
+	snap "$1" a
+	while ((SECONDS < end)); do
+		sleep 0.5
+		snap "$1" b
+		((${b[rx2]:-0} > ${a[rx2]:-0} && ${b[prx]:-0} > ${a[prx]:-0})) && return 0
+	done
+	return 1
 }
 
 qmp() { # NAME COMMAND [ARGS_JSON]

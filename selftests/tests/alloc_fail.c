@@ -60,11 +60,6 @@ static const char *bdf;
 static struct peer peer;
 static struct kmsg km;
 
-static const struct dtraffic_cfg traffic_cfg = {
-	.min_len = 60, .max_len = 1514, .window = 32, .tx_every = 4,
-	.drain = true, .stall_ms = 300,
-};
-
 /* ------------------------------------------------------ fault injection */
 
 /*
@@ -150,7 +145,7 @@ static bool open_sess(struct dsess *s, struct dcheck *ck, struct dtraffic *t,
 		return false;
 	}
 	dsess_canary(s, 0x0a110cf0);
-	dtraffic_init(t, &traffic_cfg, &s->v, &s->rx, &peer);
+	dtraffic_init(t, &dtraffic_mixed, &s->v, &s->rx, &peer);
 	return true;
 }
 

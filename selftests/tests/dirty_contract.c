@@ -61,11 +61,6 @@ KTAP_DEFINE_STATE();
 static const char *bdf;
 static struct peer peer;
 
-static const struct dtraffic_cfg traffic_cfg = {
-	.min_len = 60, .max_len = 1514, .window = 32, .tx_every = 4,
-	.drain = true, .stall_ms = 300,
-};
-
 static bool open_sess(struct dsess *s, const char *name, bool snapshots)
 {
 	struct dsess_cfg sc = { .snapshots = snapshots };
@@ -200,7 +195,7 @@ static void arming_traffic(unsigned int checks)
 	words = dmem_words(&s.m);
 	b = calloc(words, 8);
 	owned = calloc(words, 8);
-	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
+	dtraffic_init(&t, &dtraffic_mixed, &s.v, &s.rx, &peer);
 	ret = dsess_engage(&s);
 	if (!ktap_check(!ret && !dtraffic_start(&t),
 			"arming under traffic: engaged, traffic runs"))
@@ -259,7 +254,7 @@ static void restart(void)
 	if (!open_sess(&s, "restart", true))
 		return;
 	dcheck_init(&ck, &s, "restart");
-	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
+	dtraffic_init(&t, &dtraffic_mixed, &s.v, &s.rx, &peer);
 	b = calloc(ck.words, 8);
 	ret = dsess_engage(&s);
 	if (!ktap_check(!ret, "restart: START, PRE_COPY"))
@@ -323,7 +318,7 @@ static void stopped(void)
 	if (!open_sess(&s, "stopped", true))
 		return;
 	dcheck_init(&ck, &s, "stopped");
-	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
+	dtraffic_init(&t, &dtraffic_mixed, &s.v, &s.rx, &peer);
 	b1 = calloc(ck.words, 8);
 	b2 = calloc(ck.words, 8);
 	ret = dsess_engage(&s) ?: dcheck_begin(&ck) ?:
@@ -495,7 +490,7 @@ static int rx_first_ring(struct dsess *s, struct dcheck *ck,
 			 struct dtraffic *t, const char *name, uint64_t frames)
 {
 	dcheck_init(ck, s, name);
-	dtraffic_init(t, &traffic_cfg, &s->v, &s->rx, &peer);
+	dtraffic_init(t, &dtraffic_mixed, &s->v, &s->rx, &peer);
 	return dsess_engage(s) ?: dcheck_begin(ck) ?:
 	       dcheck_traffic(ck, t, frames);
 }
@@ -682,7 +677,7 @@ static void unmap(void)
 
 	if (!open_sess(&s, "unmap", false))
 		return;
-	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
+	dtraffic_init(&t, &dtraffic_mixed, &s.v, &s.rx, &peer);
 	t.c.rx_target = 0;
 	ret = dsess_engage(&s) ?: dtraffic_start(&t);
 	if (!ktap_check(!ret, "unmap: engaged, traffic runs"))
@@ -752,7 +747,7 @@ static void reset(void)
 	if (!open_sess(&s, "reset", true))
 		return;
 	dcheck_init(&ck, &s, "reset");
-	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
+	dtraffic_init(&t, &dtraffic_mixed, &s.v, &s.rx, &peer);
 	ret = dsess_engage(&s) ?: dcheck_begin(&ck) ?:
 	      dcheck_traffic(&ck, &t, 1000);
 	if (!ktap_check(!ret, "reset: tracked traffic"))
@@ -809,7 +804,7 @@ static void guest_reset(void)
 
 	if (!open_sess(&s, "guest-reset", false))
 		return;
-	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
+	dtraffic_init(&t, &dtraffic_mixed, &s.v, &s.rx, &peer);
 	ret = dsess_engage(&s);
 	if (!ret) {
 		t.c.rx_target = 500;
@@ -862,7 +857,7 @@ static void close_tracked(void)
 	if (!open_sess(&s, "close", false))
 		return;
 	b = calloc(dmem_words(&s.m), 8);
-	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
+	dtraffic_init(&t, &dtraffic_mixed, &s.v, &s.rx, &peer);
 	t.c.rx_target = 0;
 	ret = dsess_engage(&s) ?: dtraffic_start(&t);
 	if (!ktap_check(!ret, "close: engaged, traffic runs"))
@@ -929,7 +924,7 @@ static void leak(void)
 
 		if (!open_sess(&s, "leak", false))
 			return;
-		dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
+		dtraffic_init(&t, &dtraffic_mixed, &s.v, &s.rx, &peer);
 		t.c.rx_target = 1000;
 		if (!dsess_engage(&s))
 			dtraffic_run(&t);

@@ -60,11 +60,6 @@ static const char *bdf;
 static struct peer peer;
 static struct kmsg km;
 
-static const struct dtraffic_cfg traffic_cfg = {
-	.min_len = 60, .max_len = 1514, .window = 32, .tx_every = 4,
-	.drain = true, .stall_ms = 300,
-};
-
 /* CONFIG_IOMMUFD_DRIVER of the running kernel: 1, 0, or -1 (unknown) */
 static int kernel_has_iova_bitmap(void)
 {
@@ -91,7 +86,7 @@ static int burst(struct dsess *s, uint64_t frames, struct dtraffic *t)
 {
 	int ret;
 
-	dtraffic_init(t, &traffic_cfg, &s->v, &s->rx, &peer);
+	dtraffic_init(t, &dtraffic_mixed, &s->v, &s->rx, &peer);
 	t->c.rx_target = frames;
 	ret = dtraffic_run(t);
 	dtraffic_print(t, "burst: ");
@@ -370,7 +365,7 @@ static void close_logging(struct dsess *s, uint64_t *bm, long slab0)
 	long slab1;
 	int ret;
 
-	dtraffic_init(&t, &traffic_cfg, &s->v, &s->rx, &peer);
+	dtraffic_init(&t, &dtraffic_mixed, &s->v, &s->rx, &peer);
 	t.c.rx_target = 0;
 	ret = dtraffic_start(&t);
 	usleep(300000);

@@ -328,17 +328,6 @@ snap() { # CONSOLE VAR
 		[pdup]=$(field "$p" 2 dup) [preord]=$(field "$p" 2 reord) \
 		[pgap]=$(field "$p" 2 gap_ms))"
 }
-flowing() { # CONSOLE SECONDS
-	local -A a b
-	local end=$((SECONDS + $2))
-	snap "$1" a
-	while ((SECONDS < end)); do
-		sleep 0.5
-		snap "$1" b
-		((${b[rx2]:-0} > ${a[rx2]:-0} && ${b[prx]:-0} > ${a[prx]:-0})) && return 0
-	done
-	return 1
-}
 booted() { # CONSOLE
 	local t0=$SECONDS
 	wait_for 600 "grep -aq '^t=' '$QM_LOG/$1.log'" || return 1

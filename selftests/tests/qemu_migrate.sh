@@ -141,19 +141,6 @@ snap() {
 		[sgap2]=$(field "$g" 2 sgap_ms) [psgap]=$(field "$p" $PEER_RX sgap_ms) \
 		[t]=$EPOCHREALTIME)"
 }
-# Both directions flow: the guest's and the peer's receive counts grow
-# within SECONDS.
-flowing() { # NAME SECONDS
-	local -A a b
-	snap "$1" a
-	local end=$((SECONDS + $2))
-	while ((SECONDS < end)); do
-		sleep 0.5
-		snap "$1" b
-		((${b[rx2]:-0} > ${a[rx2]:-0} && ${b[prx]:-0} > ${a[prx]:-0})) && return 0
-	done
-	return 1
-}
 # The gaps (longest silence) start over, both ends.
 gaps_reset() { # NAME
 	qm_run "$1" 'kill -USR1 $(pidof seqflow)' ||

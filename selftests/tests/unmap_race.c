@@ -43,11 +43,6 @@ KTAP_DEFINE_STATE();
 
 static struct peer peer;
 
-static const struct dtraffic_cfg traffic_cfg = {
-	.min_len = 60, .max_len = 1514, .window = 32, .tx_every = 4,
-	.drain = true, .stall_ms = 300,
-};
-
 struct half {
 	struct dsess *s;
 	pthread_barrier_t *bar;
@@ -161,7 +156,7 @@ int main(void)
 			half >> 10, strerror(-ret)))
 		goto out;
 
-	dtraffic_init(&t, &traffic_cfg, &s.v, &s.rx, &peer);
+	dtraffic_init(&t, &dtraffic_mixed, &s.v, &s.rx, &peer);
 	t.c.rx_target = 0;
 	ret = dsess_engage(&s) ?: dtraffic_start(&t);
 	if (!ktap_check(!ret, "tracking engaged (PRE_COPY), traffic runs (%s)",
