@@ -275,6 +275,9 @@ int dcheck_traffic(struct dcheck *ck, struct dtraffic *t, uint64_t frames)
 			ret = dcheck_round(ck);
 	}
 	dtraffic_stop(t);
+	/* the device writes the ring last: see dtraffic_flush() */
+	if (!ret)
+		dtraffic_flush(t, 4);
 	return ret;
 }
 

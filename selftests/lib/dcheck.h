@@ -69,7 +69,8 @@ int dcheck_round(struct dcheck *ck);
 int dcheck_rest_round(struct dcheck *ck, struct dtraffic *t);
 /*
  * Traffic @t for @frames more frames in its thread, checker rounds every
- * 20 ms meanwhile (every 8th with the traffic held still); 0 or -errno
+ * 20 ms meanwhile (every 8th with the traffic held still), then
+ * dtraffic_flush(); 0 or -errno
  */
 int dcheck_traffic(struct dcheck *ck, struct dtraffic *t, uint64_t frames);
 /* the device is quiesced: two last rounds; number of pages changed after */

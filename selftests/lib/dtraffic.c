@@ -841,6 +841,35 @@ uint64_t dsess_dbg(struct dsess *s, const char *key)
 	return ivf_dbg_u64(s->d.bdf, "dirty", key, &v) ? UINT64_MAX : v;
 }
 
+int dtraffic_flush(struct dtraffic *t, unsigned int n)
+{
+	struct ivf *v = t->v;
+	uint32_t h0 = ivf_rd(v, IVF_RDH(0)) & 0xffff, seq = 0;
+	unsigned int i, moved = 0;
+	uint8_t buf[FRAME_MAX];
+	uint64_t end;
+
+	if (!v->rx_count)
+		return 0;
+	for (i = 0; i < n; i++) {
+		size_t len = frame_build(buf, v->mac, t->p->mac, 7, seq++,
+					 FRAME_MIN);
+
+		if (peer_send(t->p, buf, len))
+			break;
+	}
+	end = now_ns() + 500000000ull;
+	for (;;) {
+		uint32_t h = ivf_rd(v, IVF_RDH(0)) & 0xffff;
+
+		moved = (h + v->rx_count - h0) % v->rx_count;
+		if (moved >= i || now_ns() >= end)
+			break;
+		usleep(1000);
+	}
+	return moved;
+}
+
 int vf_rx_burst(struct ivf *v, struct peer *p, int n, int ms, uint32_t *seq)
 {
 	uint8_t buf[FRAME_MAX];

@@ -135,6 +135,20 @@ bool dtraffic_clean(const struct dtraffic *t);
  */
 int vf_rx_burst(struct ivf *v, struct peer *p, int n, int ms, uint32_t *seq);
 
+/*
+ * Before a test quiesces the device with the traffic stopped: the peer sends
+ * @n frames (stream 7) that nobody takes, and the device writes them back
+ * into the RX ring after the driver's last postings. The driver's postings
+ * are CPU writes to the ring page, which a VMM learns of from its own dirty
+ * log, not from the device's: in type1 pulse mode the tracker reports the
+ * ring page when the device writes it back, so without this the checker
+ * (lib/dcheck.h) could find the ring page changed last by the CPU and never
+ * reported, and count it as a miss. Covers a ring of one page (256
+ * descriptors or fewer). Returns how many descriptors the device took
+ * within 500 ms.
+ */
+int dtraffic_flush(struct dtraffic *t, unsigned int n);
+
 /* ip -n NS link set IF mtu N; 0 or -1 */
 int peer_set_mtu(const char *ns, const char *ifname, unsigned int mtu);
 

@@ -190,6 +190,9 @@ static void one_run(const char *bdf, const struct run_cfg *rc, struct peer *p,
 			ret = dcheck_round(&ck);
 	}
 	dtraffic_stop(&t);
+	/* the device writes the ring last (dtraffic_flush()) */
+	if (!ret)
+		dtraffic_flush(&t, 4);
 	/* no DMA after this: the last rounds compare a still device */
 	if (!ret)
 		ret = dsess_state(&s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
