@@ -1374,6 +1374,31 @@ static void ivf_dirty_resync(struct ivf_device *ivf)
 }
 
 /*
+ * The device's RX queue registers into the shadow, after a reset (the
+ * core's, @guest false: also into reset_seen[] for the poller; or the
+ * guest's, @guest true: with every queue disabled). shadow_lock held.
+ */
+static void ivf_shadow_from_device(struct ivf_dirty *d, void __iomem *io,
+				   bool guest)
+{
+	unsigned int q, i;
+
+	lockdep_assert_held(&d->shadow_lock);
+	for (q = 0; q < IVF_NUM_QUEUES; q++) {
+		for (i = 0; i < IVF_RXQ_WORDS / 2; i++) {
+			u32 reg = IVF_RDBAL(q) + 4 * i;
+			u32 v = ioread32(io + reg);
+
+			if (guest && reg == IVF_RXDCTL(q))
+				v &= ~IVF_XDCTL_ENABLE;
+			WRITE_ONCE(d->shadow_va[IVF_SH(reg)], v);
+			if (!guest)
+				d->reset_seen[q][i] = v;
+		}
+	}
+}
+
+/*
  * The guest wrote CTRL.RST (the page-0 trap, memory_lock held for read, the
  * write already on the device). On the 82576 a VF reset puts the VF's queue
  * registers back to their reset values (QEMU's model only clears the queue
@@ -1390,23 +1415,12 @@ static void ivf_dirty_resync(struct ivf_device *ivf)
 void ivf_dirty_guest_reset(struct ivf_device *ivf, void __iomem *io)
 {
 	struct ivf_dirty *d = &ivf->dirty;
-	unsigned int q, i;
 
 	spin_lock(&d->shadow_lock);
-	if (!READ_ONCE(d->shadow_on) || !d->shadow_va)
-		goto out;
-	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		for (i = 0; i < IVF_RXQ_WORDS / 2; i++) {
-			u32 reg = IVF_RDBAL(q) + 4 * i;
-			u32 v = ioread32(io + reg);
-
-			if (reg == IVF_RXDCTL(q))
-				v &= ~IVF_XDCTL_ENABLE;
-			WRITE_ONCE(d->shadow_va[IVF_SH(reg)], v);
-		}
+	if (READ_ONCE(d->shadow_on) && d->shadow_va) {
+		ivf_shadow_from_device(d, io, true);
+		atomic_set(&d->guest_reset, 1);
 	}
-	atomic_set(&d->guest_reset, 1);
-out:
 	spin_unlock(&d->shadow_lock);
 }
 
@@ -2169,22 +2183,12 @@ void ivf_dirty_reset(struct ivf_device *ivf)
 	struct vfio_pci_core_device *vdev = &ivf->core;
 	struct ivf_dirty *d = &ivf->dirty;
 	void __iomem *io = vdev->barmap[VFIO_PCI_BAR0_REGION_INDEX];
-	unsigned int q, i;
 
 	spin_lock(&d->shadow_lock);
-	if (!READ_ONCE(d->shadow_on) || !d->shadow_va || !io)
-		goto out;
-	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		for (i = 0; i < IVF_RXQ_WORDS / 2; i++) {
-			u32 reg = IVF_RDBAL(q) + 4 * i;
-			u32 v = ioread32(io + reg);
-
-			d->shadow_va[IVF_SH(reg)] = v;
-			d->reset_seen[q][i] = v;
-		}
+	if (READ_ONCE(d->shadow_on) && d->shadow_va && io) {
+		ivf_shadow_from_device(d, io, false);
+		atomic_set(&d->resync, 1);
 	}
-	atomic_set(&d->resync, 1);
-out:
 	spin_unlock(&d->shadow_lock);
 }
 
