@@ -80,9 +80,6 @@ DEFINE_SHOW_ATTRIBUTE(ivf_dirty_dbg);
 void ivf_debugfs_init(void)
 {
 	ivf_debugfs_root = debugfs_create_dir(IVF_DRV_NAME, NULL);
-	/* type1 tracking: pulse mode, or hold mode if N (dirty.c) */
-	debugfs_create_bool("dirty_pulse", 0600, ivf_debugfs_root,
-			    &ivf_dirty_pulse);
 }
 
 void ivf_debugfs_exit(void)

@@ -25,7 +25,7 @@
  * since the last report, instead of all mapped memory; it marks a page
  * dirty when it is pinned.
  *
- * Pulse mode (the default) pins a page for an instant once the device has
+ * The tracker pins a page for an instant once the device has
  * written it: a buffer when the device's head has passed it (or when the
  * tracker lets it go without knowing: a ring laid out again, a reset), the
  * descriptors the device wrote back, a TX ring's written-back descriptors
@@ -35,13 +35,6 @@
  * polls: type1's unmap callback takes no lock of ours and never waits for
  * an unpin that needs type1's own lock (two unmapping threads deadlocked
  * there), and a report holds what was written, not what might be.
- *
- * Hold mode (debugfs dirty_pulse N) pins armed buffers, both rings and the
- * head write-back page for as long as the device may write them, and
- * unpins a buffer when the device's head has passed it; type1 keeps its
- * dirty bit until the next report. A page pinned late (a ring the guest
- * moved, noticed at the next poll) is still reported in the next report;
- * only RX buffers need arming before the fact.
  *
  * The tracker is engaged the first time the device enters PRE_COPY and
  * stays on until the device is closed: the driver can't see the container's
@@ -124,31 +117,6 @@ module_param_cb(dirty_poll_us, &ivf_uint_ops, &ivf_poll_us_param, 0644);
 MODULE_PARM_DESC(dirty_poll_us,
 		 "While tracking dirty pages: period of the RX doorbell poller in microseconds, 5-1000000 (default 50)");
 
-/*
- * type1, hold mode: the pages the tracker keeps pinned for RX buffers. A guest posts
- * up to 2 x 65528 descriptors of up to 33 pages each; every page pinned
- * costs type1 a record. Past the cap a buffer is not armed and the tail
- * that posts it is held from the device until the device has consumed
- * (and the tracker unpinned) enough: a guest that posts too much receives
- * as into a shorter ring. Rings and TX rings are pinned whatever the cap
- * (at most 256 pages each). A Linux guest keeps about 1600 pages.
- */
-static unsigned int dirty_pin_max = 32768;
-static struct ivf_uint_param ivf_pin_max_param = {
-	&dirty_pin_max, 64, BIT(22)
-};
-module_param_cb(dirty_pin_max, &ivf_uint_ops, &ivf_pin_max_param, 0644);
-MODULE_PARM_DESC(dirty_pin_max,
-		 "While tracking dirty pages through type1: pages pinned per VF past which RX buffers wait for the device to consume others, 64-4194304 (default 32768)");
-
-/*
- * type1: pulse mode (the default) or hold mode (debugfs dirty_pulse N); see
- * the top of this file. Read when tracking starts. Hold mode keeps what the
- * device may write pinned; two VMM threads unmapping pinned ranges at once
- * deadlock in type1 then (README, claim 8). It stays as a fallback.
- */
-bool ivf_dirty_pulse = true;
-
 #define IVF_PAGE2		0x2000
 #define IVF_SH(reg)		(((reg) - IVF_PAGE2) / 4)
 /* The two RX queue register blocks, 0x2800-0x29ff, are shadowed. */
@@ -171,9 +139,8 @@ static u64 ivf_ring_base(u32 lo, u32 hi)
 }
 
 /*
- * The fence over [iova, end), if any; fence_lock held. Hold mode forgets a
- * fence when it expires; pulse mode keeps it until ivf_pulse_sweep() has
- * done the pulses it put off.
+ * The fence over [iova, end), if any; fence_lock held. A fence is kept
+ * past its expiry until ivf_pulse_sweep() has done the pulses it put off.
  */
 static struct ivf_fence *ivf_fence_hit(struct ivf_dirty *d, u64 iova, u64 end)
 {
@@ -182,7 +149,7 @@ static struct ivf_fence *ivf_fence_hit(struct ivf_dirty *d, u64 iova, u64 end)
 	for (i = 0; i < ARRAY_SIZE(d->fence); i++) {
 		struct ivf_fence *f = &d->fence[i];
 
-		if (!f->len || (!d->pulse && time_after(jiffies, f->expires)))
+		if (!f->len)
 			continue;
 		if (iova < f->iova + f->len && f->iova < end)
 			return f;
@@ -263,7 +230,7 @@ static void ivf_pulse_failed(struct ivf_dirty *d, u64 iova, u64 end, int err)
 }
 
 /*
- * Pulse mode: the device wrote [iova, iova + npages pages), or may have:
+ * The device wrote [iova, iova + npages pages), or may have:
  * pin it and let it go at once. type1 marks a page dirty when it is pinned
  * while dirty tracking is on, so the next sync reports it. A range being
  * unmapped is not pinned (type1 would find our pin and call us again; it
@@ -450,7 +417,7 @@ static bool ivf_pulse_busy(struct ivf_dirty *d, u64 iova, u64 end)
 }
 
 /*
- * type1 unmaps [iova, iova + len) (pulse mode): it calls us holding its
+ * type1 unmaps [iova, iova + len): it calls us holding its
  * device_list_lock, and a second unmapping thread may hold its iommu->lock
  * waiting for that one. Take no lock a pulse holds: fence the range, then
  * wait, a bounded time, for a pulse over it to unpin (it needs iommu->lock;
@@ -478,7 +445,6 @@ static void ivf_pulse_unmap(struct ivf_dirty *d, u64 iova, u64 len)
 	f->iova = lo;
 	f->len = hi - lo;
 	f->expires = jiffies + msecs_to_jiffies(IVF_FENCE_MS);
-	d->fenced = true;
 	spin_unlock(&d->fence_lock);
 	wait_event_timeout(d->pulse_wq, !ivf_pulse_busy(d, iova, end),
 			   msecs_to_jiffies(IVF_UNMAP_WAIT_MS));
@@ -620,65 +586,28 @@ out:
 }
 
 /*
- * Pin a span if it is not pinned yet and not in a range being unmapped.
- * false: it could not be pinned (it is forgotten); the device must not be
- * given it. @capped: an RX buffer, which waits past dirty_pin_max.
+ * The device may write span @s from now on: DMA logging records it (type1
+ * learns of it when it is pulsed, once the device is done with it).
  */
-static bool ivf_span_try(struct ivf_device *ivf, struct ivf_span *s,
-			 bool capped)
+static void ivf_span_arm(struct ivf_device *ivf, struct ivf_span *s)
 {
-	struct ivf_dirty *d = &ivf->dirty;
-	int ret;
-
-	if (!s->npages || s->pinned)
-		return true;
-	ivf_log_mark(d, s);
-	if (!d->pin_mode || d->pulse || ivf_fenced(d, s->iova, s->npages))
-		return true;
-	if (capped && d->pinned + s->npages > READ_ONCE(dirty_pin_max)) {
-		d->pin_capped++;
-		pci_info_ratelimited(ivf->core.pdev,
-				     "dirty tracking: %llu pages pinned, the cap (dirty_pin_max %u): RX tail held until the device consumes buffers\n",
-				     d->pinned, READ_ONCE(dirty_pin_max));
-		s->npages = 0;
-		return false;
-	}
-	ret = vfio_pin_pages(&ivf->core.vdev, s->iova, s->npages,
-			     IOMMU_READ | IOMMU_WRITE, d->pages);
-	if (ret == s->npages) {
-		s->pinned = true;
-		d->pinned += s->npages;
-		d->scoped = true;
-		return true;
-	}
-	/*
-	 * type1 pins all of a span or none of it: a page of it is not
-	 * mapped (or not writable) for the device. The device could still
-	 * write the others, so whoever gave us the span must not hand it
-	 * to the device (an RX tail is held before it).
-	 */
-	d->pin_failures++;
-	pci_info_ratelimited(ivf->core.pdev,
-			     "dirty tracking: IOVA 0x%llx+%u pages not pinnable (%d); held from the device\n",
-			     s->iova, s->npages, ret);
-	s->npages = 0;
-	return false;
+	if (s->npages)
+		ivf_log_mark(&ivf->dirty, s);
 }
 
-static bool ivf_span_set(struct ivf_device *ivf, struct ivf_span *s,
-			 u64 addr, u64 len, bool capped)
+static void ivf_span_set(struct ivf_device *ivf, struct ivf_span *s,
+			 u64 addr, u64 len)
 {
 	u64 first, last;
 
 	s->npages = 0;
-	s->pinned = false;
 	if (!len || addr + len < addr)
-		return true;
+		return;
 	first = addr & PAGE_MASK;
 	last = (addr + len - 1) & PAGE_MASK;
 	s->iova = first;
 	s->npages = min_t(u64, ((last - first) >> PAGE_SHIFT) + 1, IVF_MAX_PIN);
-	return ivf_span_try(ivf, s, capped);
+	ivf_span_arm(ivf, s);
 }
 
 static void ivf_span_drop(struct ivf_device *ivf, struct ivf_span *s)
@@ -691,19 +620,14 @@ static void ivf_span_drop(struct ivf_device *ivf, struct ivf_span *s)
 	 */
 	if (s->npages)
 		ivf_log_mark(d, s);
-	/* Pulse mode: the device may have written it since the last poll. */
-	if (s->npages && d->pin_mode && d->pulse)
+	/* type1: the device may have written it since the last poll. */
+	if (s->npages && d->pin_mode)
 		ivf_pulse(ivf, s->iova, s->npages);
-	if (s->pinned) {
-		vfio_unpin_pages(&ivf->core.vdev, s->iova, s->npages);
-		d->pinned -= s->npages;
-	}
-	s->pinned = false;
 	s->npages = 0;
 }
 
 /*
- * Pulse mode: the buffers a retire lets go, as one range while they are
+ * The buffers a retire lets go, as one range while they are
  * next to each other (a guest's buffers often are), so that one pin and
  * unpin covers many.
  */
@@ -719,14 +643,14 @@ static void ivf_run_flush(struct ivf_device *ivf, struct ivf_run *r)
 	r->end = 0;
 }
 
-/* Let a consumed buffer go: pulsed with its neighbours in pulse mode. */
+/* Let a consumed buffer go: pulsed with its neighbours (type1). */
 static void ivf_span_retire(struct ivf_device *ivf, struct ivf_run *r,
 			    struct ivf_span *s)
 {
 	struct ivf_dirty *d = &ivf->dirty;
 	u64 a = s->iova, b = s->iova + ((u64)s->npages << PAGE_SHIFT);
 
-	if (!s->npages || !d->pin_mode || !d->pulse || s->pinned || b < a) {
+	if (!s->npages || !d->pin_mode || b < a) {
 		ivf_span_drop(ivf, s);
 		return;
 	}
@@ -760,10 +684,10 @@ static void ivf_rxq_restart(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 	struct ivf_dirty *d = &ivf->dirty;
 
 	/*
-	 * Pulse mode: the device may have written back descriptors it was
-	 * given since the last poll (the buffers are pulsed as they drop).
+	 * type1: the device may have written back descriptors it was given
+	 * since the last poll (the buffers are pulsed as they drop).
 	 */
-	if (d->pin_mode && d->pulse && t->tail_seq != t->head_seq)
+	if (d->pin_mode && t->tail_seq != t->head_seq)
 		ivf_pulse_ring(ivf, t->base, t->ndesc, t->head_seq,
 			       t->tail_seq);
 	ivf_rxq_drop_bufs(ivf, t);
@@ -794,10 +718,9 @@ static u64 ivf_hdr_size(u32 srrctl)
 
 /*
  * Arm postings [from, to) of ring @t: read their descriptors from guest
- * memory and pin what they point to. Returns the posting it stopped at:
- * @to, or the first one that could not be armed (its descriptor could not
- * be read, or a buffer could not be pinned). Nothing from there on may go
- * to the device.
+ * memory and record what they point to. Returns the posting it stopped at:
+ * @to, or the first one whose descriptor could not be read. Nothing from
+ * there on may go to the device.
  */
 static u64 ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 		       u64 from, u64 to)
@@ -808,7 +731,6 @@ static u64 ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 	__le64 desc[2 * 16];
 	u32 slot, n, k;
 	u64 p = from;
-	bool ok;
 
 	while (t->ndesc && p < to) {
 		slot = p % t->ndesc;
@@ -826,27 +748,19 @@ static u64 ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 			ivf_span_drop(ivf, pkt);
 			ivf_span_drop(ivf, hdr);
 			t->seq[slot] = p;
-			ok = ivf_span_set(ivf, pkt,
-					  le64_to_cpu(desc[2 * k]) & ~1ULL,
-					  ivf_pkt_size(t->srrctl), true);
-			if (ok && split)
-				ok = ivf_span_set(ivf, hdr,
-						  le64_to_cpu(desc[2 * k + 1]) &
-						  ~1ULL, ivf_hdr_size(t->srrctl),
-						  true);
-			if (!ok) {
-				ivf_span_drop(ivf, pkt);
-				ivf_span_drop(ivf, hdr);
-				t->seq[slot] = U64_MAX;
-				return p;
-			}
+			ivf_span_set(ivf, pkt, le64_to_cpu(desc[2 * k]) & ~1ULL,
+				     ivf_pkt_size(t->srrctl));
+			if (split)
+				ivf_span_set(ivf, hdr,
+					     le64_to_cpu(desc[2 * k + 1]) & ~1ULL,
+					     ivf_hdr_size(t->srrctl));
 		}
 	}
 	return to;
 }
 
 /*
- * The device's head is at ring index @idx: unpin the postings it consumed,
+ * The device's head is at ring index @idx: let go the postings it consumed,
  * and only those (a slot armed again since holds a later posting).
  */
 static void ivf_rxq_retire(struct ivf_device *ivf, struct ivf_rxq_trk *t,
@@ -874,8 +788,8 @@ static void ivf_rxq_retire(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 		ivf_rxq_restart(ivf, t, idx);
 		return;
 	}
-	/* Pulse mode: the descriptors it wrote back, then their buffers. */
-	if (ivf->dirty.pin_mode && ivf->dirty.pulse)
+	/* type1: the descriptors it wrote back, then their buffers. */
+	if (ivf->dirty.pin_mode)
 		ivf_pulse_ring(ivf, t->base, t->ndesc, t->head_seq, head);
 	for (p = t->head_seq; p < head; p++) {
 		slot = p % t->ndesc;
@@ -909,7 +823,7 @@ static int ivf_rxq_arm_to(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 	return t->tail_seq % t->ndesc;
 }
 
-/* The ring's geometry changed (or tracking starts): pin the new ring. */
+/* The ring's geometry changed (or tracking starts): lay out the new ring. */
 static int ivf_rxq_layout(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 			  u32 rdbal, u32 rdbah, u32 rdlen, u32 srrctl)
 {
@@ -938,7 +852,7 @@ static int ivf_rxq_layout(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 	t->base = ivf_ring_base(rdbal, rdbah);
 	t->srrctl = srrctl;
 	ivf_span_drop(ivf, &t->ring);
-	ivf_span_set(ivf, &t->ring, t->base, (u64)ndesc * 16, false);
+	ivf_span_set(ivf, &t->ring, t->base, (u64)ndesc * 16);
 	return 0;
 }
 
@@ -979,8 +893,8 @@ static void __iomem *ivf_pass_io(struct ivf_device *ivf)
 /*
  * Give the device tail @v of ring @t (memory_lock not held): arm what it
  * posts first. The device is never given a descriptor whose buffers are not
- * armed: a tail that can't be armed all the way (a descriptor unreadable, a
- * buffer not pinnable, an index past the ring) is held, and the device gets
+ * armed: a tail that can't be armed all the way (a descriptor unreadable,
+ * an index past the ring) is held, and the device gets
  * the tail up to what is armed; the rest follows once it can be armed (the
  * shadow still differs from what the device has, so every poll tries
  * again). Returns the tail for the device, or -1 to leave the device's as
@@ -1238,9 +1152,9 @@ static void ivf_txq_read(void __iomem *io, unsigned int q, u32 r[6])
 }
 
 /*
- * TX rings and head write-back: found in registers, pinned as they are.
- * Pulse mode: the descriptors the device has written back since the last
- * look (up to its head), and the head write-back word with them.
+ * TX rings and head write-back: found in registers, recorded as they are.
+ * type1: the descriptors the device has written back since the last look
+ * (up to its head) are pulsed, and the head write-back word with them.
  */
 static void ivf_txq_update(struct ivf_device *ivf, unsigned int q,
 			   const u32 r[6])
@@ -1250,7 +1164,7 @@ static void ivf_txq_update(struct ivf_device *ivf, unsigned int q,
 	u32 bal = r[0], bah = r[1], len = r[2], wbl = r[3], wbh = r[4];
 	u32 ndesc = t->tdlen / IVF_DESC_SIZE;
 
-	if (d->pin_mode && d->pulse && r[5] != t->tdh &&
+	if (d->pin_mode && r[5] != t->tdh &&
 	    bal == t->tdbal && bah == t->tdbah && len == t->tdlen) {
 		if (ndesc && r[5] < ndesc && t->tdh < ndesc)
 			ivf_pulse_ring(ivf, ivf_ring_base(bal, bah), ndesc,
@@ -1263,38 +1177,37 @@ static void ivf_txq_update(struct ivf_device *ivf, unsigned int q,
 	t->tdh = r[5];
 	if (bal != t->tdbal || bah != t->tdbah || len != t->tdlen) {
 		ivf_span_drop(ivf, &t->ring);
-		ivf_span_set(ivf, &t->ring, ivf_ring_base(bal, bah), len,
-			     false);
+		ivf_span_set(ivf, &t->ring, ivf_ring_base(bal, bah), len);
 		/*
-		 * Pulse mode: the guest set this ring up before we looked, and
-		 * the device may have written back into it since.
+		 * type1: the guest set this ring up before we looked, and the
+		 * device may have written back into it since.
 		 */
-		if (d->pin_mode && d->pulse)
+		if (d->pin_mode)
 			ivf_pulse(ivf, t->ring.iova, t->ring.npages);
 		t->tdbal = bal;
 		t->tdbah = bah;
 		t->tdlen = len;
 	} else {
-		ivf_span_try(ivf, &t->ring, false);
+		ivf_span_arm(ivf, &t->ring);
 	}
 	if (wbl != t->tdwbal || wbh != t->tdwbah) {
 		ivf_span_drop(ivf, &t->wb);
 		if (wbl & IVF_TDWBAL_ENABLE)
 			ivf_span_set(ivf, &t->wb,
-				     ((u64)wbh << 32) | (wbl & ~3U), 4, false);
-		if (d->pin_mode && d->pulse)
+				     ((u64)wbh << 32) | (wbl & ~3U), 4);
+		if (d->pin_mode)
 			ivf_pulse(ivf, t->wb.iova, t->wb.npages);
 		t->tdwbal = wbl;
 		t->tdwbah = wbh;
 	} else {
-		ivf_span_try(ivf, &t->wb, false);
+		ivf_span_arm(ivf, &t->wb);
 	}
 }
 
 /*
  * type1 reports every mapped page as dirty for a group until the group has
  * pinned a page, and from then on only pinned pages (and pages pinned since
- * the last report). Pulse mode pins only once the device has written, and a
+ * the last report). The tracker pins only once the device has written, and a
  * VF whose guest has set nothing up yet (firmware still running, no VF
  * driver loaded) writes nothing: a migration would then copy all of memory
  * on every pass and never converge. So pin one page and let it go at once:
@@ -1326,24 +1239,6 @@ static void ivf_dirty_scope(struct ivf_device *ivf)
 			continue;
 		vfio_unpin_pages(&ivf->core.vdev, try[i], 1);
 		d->scoped = true;
-	}
-}
-
-/* Spans left unpinned by a fence: pin them once it is lifted. */
-static void ivf_dirty_retry(struct ivf_device *ivf)
-{
-	struct ivf_dirty *d = &ivf->dirty;
-	unsigned int q;
-	u32 i;
-
-	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		struct ivf_rxq_trk *t = &d->rx[q];
-
-		ivf_span_try(ivf, &t->ring, false);
-		for (i = 0; i < 2 * t->ndesc; i++)
-			/* the device may own it already: no cap */
-			if (t->bufs[i].npages && !t->bufs[i].pinned)
-				ivf_span_try(ivf, &t->bufs[i], false);
 	}
 }
 
@@ -1460,8 +1355,8 @@ static bool ivf_dirty_guest_resync(struct ivf_device *ivf)
 }
 
 /*
- * One pass; dirty->lock held. @full: also the TX rings and fenced spans,
- * which routine passes only look at every IVF_TX_CHECK_POLLS.
+ * One pass; dirty->lock held. @full: also the TX rings, put-off pulses and
+ * retries, which routine passes only look at every IVF_TX_CHECK_POLLS.
  */
 static void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 {
@@ -1486,11 +1381,9 @@ static void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 		ivf_vf_io_unlock(ivf);
 		for (q = 0; q < IVF_NUM_QUEUES; q++)
 			ivf_txq_update(ivf, q, txr[q]);
-		if (d->pin_mode && d->pulse) {
+		if (d->pin_mode) {
 			ivf_pulse_sweep(ivf, false);
 			ivf_pulse_retry(ivf, false);
-		} else if (d->fenced && d->pin_mode) {
-			ivf_dirty_retry(ivf);
 		}
 		ivf_dirty_scope(ivf);
 	}
@@ -1614,8 +1507,8 @@ static int ivf_dirty_switch(struct ivf_device *ivf, bool on)
 }
 
 /*
- * The shadow was just loaded from the device: pin the rings and arm what is
- * posted already (hardware head to tail). dirty->lock held; memory_lock
+ * The shadow was just loaded from the device: lay the rings out and arm
+ * what is posted already (hardware head to tail). dirty->lock held; memory_lock
  * only around the register reads (see ivf_pass_io()).
  */
 static int ivf_dirty_start_rings(struct ivf_device *ivf)
@@ -1756,14 +1649,11 @@ static int ivf_dirty_start(struct ivf_device *ivf)
 	d->pulse_err = 0;
 	d->layout_nomem = 0;
 	d->drain_us = 0;
-	d->pinned = 0;
 	d->polls = 0;
 	d->tails = 0;
 	d->pin_failures = 0;
 	d->held_tails = 0;
 	d->rx_starved = 0;
-	d->pin_capped = 0;
-	d->fenced = false;
 	atomic_set(&d->guest_reset, 0);
 	atomic_set(&d->resync, 0);
 
@@ -1812,7 +1702,6 @@ static void ivf_dirty_stop(struct ivf_device *ivf)
 	ivf_dirty_poll(ivf, true);
 	ivf_dirty_switch(ivf, false);
 	ivf_dirty_drop_all(ivf);
-	WARN_ON(d->pinned);
 	ivf_dirty_free_shadow(ivf);
 	kvfree(d->pages);
 	d->pages = NULL;
@@ -1821,7 +1710,7 @@ static void ivf_dirty_stop(struct ivf_device *ivf)
 
 /*
  * The device enters PRE_COPY (state_mutex held): a VMM migrates memory while
- * it runs. With a type1 container, pin what the device may write so type1
+ * it runs. With a type1 container, pulse what the device wrote so type1
  * reports only that; from then on until close. Through iommufd there is no
  * container to pin in: DMA logging (log_ops) reports instead.
  */
@@ -1845,26 +1734,22 @@ int ivf_dirty_engage(struct ivf_device *ivf)
 	d->lost_pages = 0;
 	if (d->pin_mode)
 		goto out;
-	d->pin_mode = true;
-	WRITE_ONCE(d->pulse, READ_ONCE(ivf_dirty_pulse));
+	/* ONCE: ivf_dirty_dma_unmap() reads it without dirty->lock */
+	WRITE_ONCE(d->pin_mode, true);
 	d->scoped = false;
 	d->scope_retry = jiffies;
-	if (d->engaged) {
-		/* Logging already runs the tracker: pin what it armed. */
-		ivf_dirty_retry(ivf);
-	} else {
+	/* Logging may already run the tracker: from now on it pulses too. */
+	if (!d->engaged)
 		ret = ivf_dirty_start(ivf);
-	}
 	if (ret) {
-		d->pin_mode = false;
+		WRITE_ONCE(d->pin_mode, false);
 		ivf_warn_rl(pdev,
 			    "dirty tracking not engaged (%d): the VMM sees every mapped page as dirty\n",
 			    ret);
 	} else {
 		ivf_dirty_scope(ivf);
-		pci_info_ratelimited(pdev, "dirty tracking engaged: RX doorbell shadowed, %s, %llu pages pinned%s\n",
-				     d->pulse ? "pulse mode" : "hold mode",
-				     d->pinned, d->scoped ? "" :
+		pci_info_ratelimited(pdev, "dirty tracking engaged: RX doorbell shadowed%s\n",
+				     d->scoped ? "" :
 				     "; nothing pinnable yet, so type1 reports every mapped page until the guest sets up a ring");
 	}
 out:
@@ -1880,10 +1765,9 @@ void ivf_dirty_disengage(struct ivf_device *ivf)
 	mutex_lock(&d->lock);
 	/*
 	 * No one will ask type1 about this device's writes any more: the
-	 * last poll pins nothing (pins held are let go).
+	 * last poll pulses nothing.
 	 */
-	WRITE_ONCE(d->pulse, false);
-	d->pin_mode = false;
+	WRITE_ONCE(d->pin_mode, false);
 	ivf_dirty_stop(ivf);
 	d->logging = false;
 	ivf_log_clear(d);
@@ -1896,7 +1780,7 @@ MODULE_IMPORT_NS(IVF_NS_IOMMUFD);
 
 /*
  * DMA logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*): the same tracker, with
- * the pages it arms recorded until the next report instead of pinned. The
+ * the pages it arms recorded until the next report instead of pulsed. The
  * core keeps no state: a second start is refused, stop is idempotent, a
  * report needs a start. Whatever the ranges asked, we track every page the
  * device may write, in 4 KiB pages.
@@ -1953,8 +1837,6 @@ static int ivf_log_start(struct vfio_device *vdev,
 	d->logging = true;
 	if (!d->engaged)
 		ret = ivf_dirty_start(ivf);
-	else
-		ivf_dirty_retry(ivf);
 	if (ret) {
 		d->logging = false;
 		ivf_log_clear(d);
@@ -2079,11 +1961,11 @@ void ivf_dirty_pause(struct ivf_device *ivf, bool pause)
 }
 
 /*
- * The device is quiesced and does no more DMA (state_mutex held). Pulse
- * mode: what it wrote since the last poll is reported at the next sync:
- * the RX postings it consumed and the descriptors it wrote back, the TX
+ * The device is quiesced and does no more DMA (state_mutex held). type1:
+ * what it wrote since the last poll is reported at the next sync: the RX
+ * postings it consumed and the descriptors it wrote back, the TX
  * descriptors and head write-back, and what unmaps put off (waiting for
- * their fences). Hold mode: those pages are still pinned.
+ * their fences).
  */
 void ivf_dirty_drain(struct ivf_device *ivf)
 {
@@ -2095,7 +1977,7 @@ void ivf_dirty_drain(struct ivf_device *ivf)
 	u64 left;
 
 	mutex_lock(&d->lock);
-	if (!d->engaged || !d->pin_mode || !d->pulse)
+	if (!d->engaged || !d->pin_mode)
 		goto out;
 	io = ivf_pass_io(ivf);
 	if (!io) {
@@ -2192,67 +2074,15 @@ void ivf_dirty_reset(struct ivf_device *ivf)
 	spin_unlock(&d->shadow_lock);
 }
 
-static bool ivf_span_hit(const struct ivf_span *s, u64 iova, u64 end)
-{
-	return s->pinned && s->iova < end &&
-	       iova < s->iova + ((u64)s->npages << PAGE_SHIFT);
-}
-
-/* The user unmaps [iova, iova + length): drop our pins there. */
+/*
+ * The user unmaps [iova, iova + length): no pulse there until type1 is done
+ * (see ivf_pulse_unmap()). Not under dirty->lock: type1 calls us with its
+ * own locks held.
+ */
 void ivf_dirty_dma_unmap(struct ivf_device *ivf, u64 iova, u64 length)
 {
-	struct ivf_dirty *d = &ivf->dirty;
-	struct ivf_fence *f;
-	unsigned int q, i;
-	u64 end = iova + length;
-
-	if (READ_ONCE(d->pulse)) {
-		ivf_pulse_unmap(d, iova, length);
-		return;
-	}
-	mutex_lock(&d->lock);
-	if (!d->engaged)
-		goto out;
-	/*
-	 * Don't pin there again while type1 finishes the unmap (it would
-	 * call us again, and gives up after ten tries). Spans hit keep their
-	 * address and are pinned again once the fence is lifted, if the range
-	 * is mapped again by then.
-	 */
-	spin_lock(&d->fence_lock);
-	f = &d->fence[d->next_fence++ % ARRAY_SIZE(d->fence)];
-	f->iova = iova;
-	f->len = length;
-	f->expires = jiffies + msecs_to_jiffies(IVF_FENCE_MS);
-	d->fenced = true;
-	spin_unlock(&d->fence_lock);
-
-	for (q = 0; q < IVF_NUM_QUEUES; q++) {
-		struct ivf_rxq_trk *t = &d->rx[q];
-		struct ivf_span *spans[] = { &t->ring, &d->tx[q].ring,
-					     &d->tx[q].wb };
-
-		for (i = 0; i < ARRAY_SIZE(spans); i++) {
-			if (ivf_span_hit(spans[i], iova, end)) {
-				vfio_unpin_pages(&ivf->core.vdev, spans[i]->iova,
-						 spans[i]->npages);
-				d->pinned -= spans[i]->npages;
-				spans[i]->pinned = false;
-			}
-		}
-		for (i = 0; i < 2 * t->ndesc; i++) {
-			struct ivf_span *s = &t->bufs[i];
-
-			if (ivf_span_hit(s, iova, end)) {
-				vfio_unpin_pages(&ivf->core.vdev, s->iova,
-						 s->npages);
-				d->pinned -= s->npages;
-				s->pinned = false;
-			}
-		}
-	}
-out:
-	mutex_unlock(&d->lock);
+	if (READ_ONCE(ivf->dirty.pin_mode))
+		ivf_pulse_unmap(&ivf->dirty, iova, length);
 }
 
 void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
@@ -2267,16 +2097,15 @@ void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 			if (d->rx[q].bufs[2 * i].npages ||
 			    d->rx[q].bufs[2 * i + 1].npages)
 				armed++;
-	seq_printf(m, "tracking %d\npaused %d\npinned %llu\narmed %u\npolls %llu\nforwarded_tails %llu\npin_failures %llu\npoll_us %u\npinned_scope %d\n",
-		   d->engaged, d->paused, d->pinned, armed, d->polls, d->tails,
+	seq_printf(m, "tracking %d\npaused %d\narmed %u\npolls %llu\nforwarded_tails %llu\npin_failures %llu\npoll_us %u\npinned_scope %d\n",
+		   d->engaged, d->paused, armed, d->polls, d->tails,
 		   d->pin_failures, READ_ONCE(dirty_poll_us),
 		   d->pin_mode && d->scoped);
-	seq_printf(m, "held_tails %llu\nrx_starved %llu\npin_max %u\npin_capped %llu\n",
-		   d->held_tails, d->rx_starved, READ_ONCE(dirty_pin_max),
-		   d->pin_capped);
-	seq_printf(m, "pulse_mode %d\npulses %llu\npulse_deferred %llu\npulse_unmapped %llu\ndrain_us %llu\n",
-		   d->pin_mode && d->pulse, d->pulses, d->pulse_deferred,
-		   d->pulse_unmapped, d->drain_us);
+	seq_printf(m, "held_tails %llu\nrx_starved %llu\n",
+		   d->held_tails, d->rx_starved);
+	seq_printf(m, "pulsing %d\npulses %llu\npulse_deferred %llu\npulse_unmapped %llu\ndrain_us %llu\n",
+		   d->pin_mode, d->pulses, d->pulse_deferred, d->pulse_unmapped,
+		   d->drain_us);
 	seq_printf(m, "pulse_failed %llu\npulse_err %d\nlost %llu\nlayout_nomem %llu\n",
 		   d->pulse_failed, d->pulse_err, d->lost ? d->lost_pages : 0,
 		   d->layout_nomem);
@@ -2285,14 +2114,10 @@ void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 		   IVF_LOG_MAX_PAGES, d->log_overflows);
 	for (q = 0; q < IVF_NUM_QUEUES; q++) {
 		struct ivf_rxq_trk *t = &d->rx[q];
-		u64 pages = 0;
 
-		for (i = 0; i < 2 * t->ndesc; i++)
-			if (t->bufs[i].pinned)
-				pages += t->bufs[i].npages;
-		seq_printf(m, "rx%u ring 0x%llx ndesc %u srrctl 0x%08x posted %llu buffer_pages_pinned %llu\n",
+		seq_printf(m, "rx%u ring 0x%llx ndesc %u srrctl 0x%08x posted %llu\n",
 			   q, t->base, t->ndesc, t->srrctl,
-			   t->tail_seq - t->head_seq, pages);
+			   t->tail_seq - t->head_seq);
 	}
 	/*
 	 * RXDCTL, RDH and RDT as the guest sees them (the shadow), as the

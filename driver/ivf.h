@@ -135,16 +135,15 @@ struct ivf_lm {
 	u16 cmd;
 };
 
-/* A range of IOVA pages the device may write, and whether we pinned it. */
+/* A range of IOVA pages the device may write. */
 struct ivf_span {
 	u64 iova;
 	u32 npages;			/* 0: nothing */
-	bool pinned;
 };
 
 /*
- * An IOVA range the user is unmapping: not pinned again for a while. Pulse
- * mode: [pend_lo, pend_hi) covers the pulses put off meanwhile.
+ * An IOVA range the user is unmapping: not pinned again for a while.
+ * [pend_lo, pend_hi) covers the pulses put off meanwhile.
  */
 struct ivf_fence {
 	u64 iova, len;
@@ -178,7 +177,7 @@ struct ivf_rxq_trk {
 
 struct ivf_txq_trk {
 	u32 tdbal, tdbah, tdlen, tdwbal, tdwbah;
-	u32 tdh;			/* pulse mode: the head last seen */
+	u32 tdh;			/* the head last seen */
 	struct ivf_span ring, wb;
 };
 
@@ -202,14 +201,12 @@ struct ivf_dirty {
 	spinlock_t fence_lock;		/* fence[], next_fence, pulse_iova/end */
 	struct ivf_fence fence[8];
 	unsigned int next_fence;
-	bool fenced;
-	bool pin_mode;			/* type1: pin what the device may write */
 	/*
-	 * type1, dirty_pulse: pin each page the device wrote for an instant
-	 * once the poller has seen the write, and hold no pins otherwise.
+	 * type1: pin each page the device wrote for an instant once the
+	 * poller has seen the write, and hold no pins otherwise (ONCE).
 	 * [pulse_iova, pulse_end): the pulse under way (fence_lock).
 	 */
-	bool pulse;
+	bool pin_mode;
 	u64 pulse_iova, pulse_end;
 	wait_queue_head_t pulse_wq;	/* a pulse ended */
 	u64 pulses, pulse_deferred, pulse_unmapped;
@@ -239,10 +236,9 @@ struct ivf_dirty {
 	struct ivf_log_range *log_ranges; /* of log_start, in IOVA order */
 	u32 log_nranges;
 	u64 log_overflows;		/* times the cap or memory ran out */
-	u64 pinned, polls, tails, pin_failures;
+	u64 polls, tails, pin_failures;
 	u64 held_tails;			/* polls that held a tail back */
 	u64 rx_starved;			/* polls that found a ring starved by us */
-	u64 pin_capped;			/* buffers left unarmed: dirty_pin_max */
 	atomic_t guest_reset;		/* the guest wrote CTRL.RST */
 };
 
@@ -324,7 +320,6 @@ void ivf_dirty_reload(struct ivf_device *ivf);
 void ivf_dirty_pause(struct ivf_device *ivf, bool pause);
 void ivf_dirty_drain(struct ivf_device *ivf);
 int ivf_dirty_check_lost(struct ivf_device *ivf);
-extern bool ivf_dirty_pulse;
 void ivf_dirty_unpause(struct ivf_device *ivf);
 void ivf_dirty_reset(struct ivf_device *ivf);
 void ivf_dirty_guest_reset(struct ivf_device *ivf, void __iomem *io);

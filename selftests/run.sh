@@ -219,11 +219,9 @@ fi
 # The lab's IOMMUFD kernel: the DMA logging backend, the hardening tests and
 # the migration tests through iommufd, with lockdep, KASAN and kmemleak; then
 # the container (type1), where the tracker also pins in type1 once the
-# device is in PRE_COPY: DMA logging through it, pulse mode's exactness, two
+# device is in PRE_COPY: DMA logging through it, the pulses' exactness, two
 # threads unmapping at once and the tracker out of memory (fault injection),
-# with lockdep too: pulse mode holds no pin
-# across type1's unmap callback (hold mode, not run here, does, and lockdep
-# reports type1's own device_list_lock -> iommu->lock order then).
+# with lockdep too: the tracker holds no pin across type1's unmap callback.
 # A run of chosen tests (IVF_TESTS) leaves it out unless it names its own.
 itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev tracker_arcs_cdev stale_fd_cdev reset_race_cdev log_bound_cdev iommufd_race_cdev dirty_exact_cdev dirty_contract_cdev dirty_vmm_cdev migration_fsm_cdev migrate_cdev migration_reset_cdev migration_stream_cdev hostile_guest_cdev}
 itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log dirty_exact_log unmap_race alloc_fail dirty_exact}

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * bench_dirty: what dirty tracking costs and saves, tracked (RUNNING ->
- * PRE_COPY: the driver pins what the device may write, type1 reports that)
+ * PRE_COPY: the driver pins each page the device wrote for an instant,
+ * type1 reports those)
  * against untracked (no PRE_COPY: plain vfio-pci behaviour, type1 reports
  * every mapped page), alternating repeat by repeat on the same VF so host
  * load drift hits both alike.

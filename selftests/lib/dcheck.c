@@ -115,7 +115,7 @@ static void show_page(struct dcheck *ck, const char *what, size_t pg)
 
 /*
  * device-writable pages of @d in neither @b1 nor @b2; @late: added there
- * instead of shown (pulse mode)
+ * instead of shown (pulsing)
  */
 static uint64_t misses_of_late(struct dcheck *ck, const uint64_t *d,
 			       const uint64_t *b1, const uint64_t *b2,
@@ -250,10 +250,10 @@ int dcheck_begin(struct dcheck *ck)
 	dmem_snap(&ck->s->m);
 	ck->rounds = ck->misses = ck->reported = ck->changed = ck->over = 0;
 	ck->ring_missing = ck->idle_reported = ck->idle_changed = 0;
-	ck->cpu_reported = ck->rest_rounds = ck->rest_unpinned = 0;
+	ck->cpu_reported = ck->rest_rounds = ck->rest_unreported = 0;
 	ck->shown = ck->rest_shown = 0;
 	ck->rest_mutated = ck->rest_mutation_caught = false;
-	ck->pulse = dsess_dbg(ck->s, "pulse_mode") == 1;
+	ck->pulse = dsess_dbg(ck->s, "pulsing") == 1;
 	ck->late_n = ck->late_resolved = 0;
 	memset(ck->late, 0, ck->words * 8);
 	memset(ck->changed_all, 0, ck->words * 8);
@@ -316,11 +316,10 @@ static uint64_t unreported(struct dcheck *ck, const uint64_t *owned,
 			lack &= lack - 1;
 			n++;
 			if (show && shown++ < 4 && ck->rest_shown++ < 12) {
-				ktap_info("%s: at rest, %u descriptors owned by the device, rx_next %u; debugfs armed %lld pinned %lld",
+				ktap_info("%s: at rest, %u descriptors owned by the device, rx_next %u; debugfs armed %lld",
 					  ck->name, nowned, s->v.rx_next,
-					  (long long)dsess_dbg(s, "armed"),
-					  (long long)dsess_dbg(s, "pinned"));
-				show_page(ck, "NOT PINNED (buffer the device owns)", pg);
+					  (long long)dsess_dbg(s, "armed"));
+				show_page(ck, "NOT REPORTED (buffer the device owns)", pg);
 			}
 		}
 	}
@@ -367,12 +366,15 @@ int dcheck_rest_round(struct dcheck *ck, struct dtraffic *t)
 	memset(ck->owned, 0, ck->words * 8);
 	owned = rxpool_mark_owned(&s->rx, ck->owned);
 	ret = dcheck_round(ck);
-	/* pulse mode: what the device owns is reported once it is written */
+	/*
+	 * type1 (pulsing): what the device owns is reported once it is
+	 * written. DMA logging reports it while the device owns it.
+	 */
 	if (!ret && !ck->pulse) {
 		ck->rest_rounds++;
 		/* dcheck_round swapped: this round's report is b_prev now */
 		lack = unreported(ck, ck->owned, ck->b_prev, owned, true);
-		ck->rest_unpinned += lack;
+		ck->rest_unreported += lack;
 		if (!ck->rest_mutated)
 			rest_mutation(ck, ck->b_prev, lack);
 	}
@@ -387,7 +389,7 @@ int dcheck_end(struct dcheck *ck, uint64_t *quiet)
 
 	if (!ret)
 		ret = dcheck_round(ck);
-	/* pulse mode: what is still late after the device stopped is missed */
+	/* pulsing: what is still late after the device stopped is missed */
 	for (w = 0; !ret && ck->pulse && w < ck->words; w++) {
 		uint64_t miss = ck->late[w];
 
@@ -428,7 +430,7 @@ void dcheck_print(const struct dcheck *ck)
 		  (unsigned long long)ck->cpu_reported,
 		  (unsigned long long)ck->misses);
 	if (ck->pulse)
-		ktap_info("%s: pulse mode: %llu page changes reported after the two-report window (%llu resolved later)",
+		ktap_info("%s: pulsing: %llu page changes reported after the two-report window (%llu resolved later)",
 			  ck->name, (unsigned long long)ck->late_n,
 			  (unsigned long long)ck->late_resolved);
 }

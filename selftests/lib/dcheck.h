@@ -31,12 +31,14 @@ struct dcheck {
 	uint64_t *mut1, *mut2;	/* the checker's own self-checks */
 	uint64_t *tmp1;		/* scratch for callers between rounds */
 	/*
-	 * The driver's type1 pulse mode (debugfs pulse_mode 1 at
-	 * dcheck_begin()): a page is reported once the poller has seen the
+	 * The driver pulses pages for a type1 container (debugfs pulsing 1
+	 * at dcheck_begin()): a page is reported once the poller has seen the
 	 * device's write, which may be more than the two-report window after
 	 * it. Such a page is "late" until a report has it; one still late
 	 * after the device is quiesced and reported twice is a miss.
 	 * Buffers the device owns and rings are not reported until written.
+	 * Without it (DMA logging through iommufd) what the device owns is
+	 * reported while it owns it, and dcheck_rest_round() checks that.
 	 */
 	bool pulse;
 	uint64_t *late;
@@ -46,7 +48,7 @@ struct dcheck {
 	/* counters since dcheck_begin() */
 	uint64_t rounds, misses, reported, changed, over, ring_missing;
 	uint64_t idle_reported, idle_changed, cpu_reported;
-	uint64_t rest_rounds, rest_unpinned;
+	uint64_t rest_rounds, rest_unreported;
 	bool mutated, mutation_caught;
 	bool rest_mutated, rest_mutation_caught;
 	int shown, rest_shown;
@@ -61,8 +63,8 @@ int dcheck_begin(struct dcheck *ck);
 /* one round: GET, diff, check the previous pair */
 int dcheck_round(struct dcheck *ck);
 /*
- * A round with the traffic held still (after a few polls): every buffer
- * the device owns must be in this round's report. The first one after
+ * A round with the traffic held still (after a few polls); unless pulsing,
+ * every buffer the device owns must be in this round's report. The first one after
  * dcheck_begin() also checks itself: one owned page taken out of the
  * report must be found.
  */

@@ -140,7 +140,7 @@ int vf_rx_burst(struct ivf *v, struct peer *p, int n, int ms, uint32_t *seq);
  * @n frames (stream 7) that nobody takes, and the device writes them back
  * into the RX ring after the driver's last postings. The driver's postings
  * are CPU writes to the ring page, which a VMM learns of from its own dirty
- * log, not from the device's: in type1 pulse mode the tracker reports the
+ * log, not from the device's: through type1 the tracker reports the
  * ring page when the device writes it back, so without this the checker
  * (lib/dcheck.h) could find the ring page changed last by the CPU and never
  * reported, and count it as a miss. Covers a ring of one page (256

@@ -8,7 +8,7 @@
  * thread that quiesces the device. It needs CONFIG_FAILSLAB,
  * CONFIG_FAIL_PAGE_ALLOC and CONFIG_FAULT_INJECTION_DEBUG_FS (the lab's
  * sanitizer kernel, selftests/vm/kernel-iommufd.sh); it skips without.
- * A type1 container, the tracker in pulse mode (the default), the checker
+ * A type1 container (the tracker pulsing), the checker
  * of dirty_exact (lib/dcheck.h) on guest memory throughout.
  *
  * pulse   Traffic while the poller cannot allocate: type1 cannot pin
@@ -207,7 +207,7 @@ static void part_pulse(void)
 	ret = dsess_engage(&s) ?: dcheck_begin(&ck) ?:
 	      dcheck_traffic(&ck, &t, 1000);
 	if (!ktap_check(!ret && ck.pulse,
-			"pulse: tracking engaged in pulse mode, 1000 frames in (%s)",
+			"pulse: tracking engaged, pulsing, 1000 frames in (%s)",
 			err_str(ret)))
 		goto out;
 	failed0 = dbg(&s, "pulse_failed");

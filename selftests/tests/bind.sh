@@ -137,7 +137,6 @@ for ((i = 0; i < 5; i++)); do
 done
 check "rmmod/insmod with bound VFs, 5 times" [ $bad = 0 ]
 rebind_others
-# (the root also holds the driver's own switches, e.g. dirty_pulse)
 check "no debugfs directory left for unbound devices" \
 	[ "$(for d in /sys/kernel/debug/$DRV/*/; do basename "$d"; done | sort | tr '\n' ' ')" = "$(printf '%s\n' $others "$vf" | sort | tr '\n' ' ')" ]
 

@@ -78,14 +78,14 @@ static bool open_sess(struct dsess *s, const char *name, bool snapshots)
 static void verdict(struct dcheck *ck, const char *what, uint64_t quiet)
 {
 	dcheck_print(ck);
-	ktap_check(!ck->misses && !ck->rest_unpinned && !quiet &&
+	ktap_check(!ck->misses && !ck->rest_unreported && !quiet &&
 		   !ck->idle_reported && ck->rounds > 2 &&
 		   (!ck->rest_mutated || ck->rest_mutation_caught),
-		   "%s: %llu rounds, %llu device page changes: %llu missed, %llu owned buffer pages unpinned at rest%s, %llu idle pages reported, %llu pages changed while still",
+		   "%s: %llu rounds, %llu device page changes: %llu missed, %llu owned buffer pages unreported at rest%s, %llu idle pages reported, %llu pages changed while still",
 		   what, (unsigned long long)ck->rounds,
 		   (unsigned long long)ck->changed,
 		   (unsigned long long)ck->misses,
-		   (unsigned long long)ck->rest_unpinned,
+		   (unsigned long long)ck->rest_unreported,
 		   !ck->rest_mutated ? "" : ck->rest_mutation_caught ?
 		   " (self-check ok)" : " (SELF-CHECK FAILED: a page taken out went unnoticed)",
 		   (unsigned long long)ck->idle_reported,
@@ -141,11 +141,11 @@ static void arming_steps(unsigned int steps)
 	if (!ktap_check(!dsess_engage(&s), "arming: tracking engaged"))
 		goto out;
 	/*
-	 * Pulse mode reports a buffer once it is written, not while the
+	 * Pulsing (type1) reports a buffer once it is written, not while the
 	 * device owns it (dirty_exact checks that contract): here only the
 	 * frames, and how many owned pages a report left out.
 	 */
-	pulse = dsess_dbg(&s, "pulse_mode") == 1;
+	pulse = dsess_dbg(&s, "pulsing") == 1;
 	srand(1);
 	for (i = 0; i < steps && !bad; i++) {
 		unsigned int k = 1 + rand() % 40;
@@ -168,7 +168,7 @@ static void arming_steps(unsigned int steps)
 	}
 	if (pulse)
 		ktap_check(i == steps && !lost,
-			   "arming: %u steps, no frame lost (%u); pulse mode: reports left out owned, unwritten buffer pages %u times",
+			   "arming: %u steps, no frame lost (%u); pulsing: reports left out owned, unwritten buffer pages %u times",
 			   i, lost, unreported);
 	else
 		ktap_check(!bad && i == steps && !lost,
@@ -200,7 +200,7 @@ static void arming_traffic(unsigned int checks)
 	if (!ktap_check(!ret && !dtraffic_start(&t),
 			"arming under traffic: engaged, traffic runs"))
 		goto out;
-	pulse = dsess_dbg(&s, "pulse_mode") == 1;
+	pulse = dsess_dbg(&s, "pulsing") == 1;
 	for (i = 0; i < checks; i++) {
 		/* reports race with the poller, as a VMM's do */
 		usleep(10000);
@@ -219,16 +219,15 @@ static void arming_traffic(unsigned int checks)
 				break;
 		if (w < words && !bad++ && !pulse) {
 			first = i + 1;
-			ktap_info("arming under traffic: check %u: buffers the device owns not reported; debugfs armed %lld pinned %lld",
-				  i, (long long)dsess_dbg(&s, "armed"),
-				  (long long)dsess_dbg(&s, "pinned"));
+			ktap_info("arming under traffic: check %u: buffers the device owns not reported; debugfs armed %lld",
+				  i, (long long)dsess_dbg(&s, "armed"));
 		}
 	}
 	dtraffic_stop(&t);
 	dtraffic_print(&t, "arming under traffic: ");
 	if (pulse)
 		ktap_check(i == checks && t.vf_rcvd > 0,
-			   "arming under traffic: %u checks with the traffic held still; pulse mode: %u left out owned, unwritten buffers",
+			   "arming under traffic: %u checks with the traffic held still; pulsing: %u left out owned, unwritten buffers",
 			   i, bad);
 	else
 		ktap_check(!bad && i == checks,
@@ -306,7 +305,7 @@ out:
 
 static void stopped(void)
 {
-	uint64_t quiet, *b1, *b2, pinned, n1, n2;
+	uint64_t quiet, *b1, *b2, n1, n2;
 	uint8_t *data = NULL;
 	size_t len = 0;
 	struct dcheck ck;
@@ -332,22 +331,21 @@ static void stopped(void)
 		goto out;
 	verdict(&ck, "stopped: up to PRE_COPY_P2P", quiet);
 
-	/* two more reports of a still device: the pinned set, twice */
+	/* two more reports of a still device */
 	ret = dirty_get_dmem(&s.d, &s.m, b1) ?: dirty_get_dmem(&s.d, &s.m, b2);
 	n1 = bm_count(b1, ck.npages);
 	n2 = bm_count(b2, ck.npages);
-	pinned = dsess_dbg(&s, "pinned");
 	if (ck.pulse)
-		/* pulse mode: what was written is reported once; nothing is */
-		ktap_check(!ret && !n1 && !n2 && !pinned,
-			   "stopped: in PRE_COPY_P2P two more reports are empty (%llu, %llu pages; pulse mode, debugfs pinned %lld)",
-			   (unsigned long long)n1, (unsigned long long)n2,
-			   (long long)pinned);
+		/* pulsing: what was written is reported once; nothing is */
+		ktap_check(!ret && !n1 && !n2,
+			   "stopped: in PRE_COPY_P2P two more reports are empty (%llu, %llu pages; pulsing)",
+			   (unsigned long long)n1, (unsigned long long)n2);
 	else
+		/* DMA logging: what the device may write, each time */
 		ktap_check(!ret && !memcmp(b1, b2, ck.words * 8) && n1 &&
 			   !bm_count_andnot(ck.rings, b1, ck.npages),
-			   "stopped: in PRE_COPY_P2P two reports are the same %llu pages, rings included (debugfs pinned %lld)",
-			   (unsigned long long)n1, (long long)pinned);
+			   "stopped: in PRE_COPY_P2P two reports are the same %llu pages, rings included",
+			   (unsigned long long)n1);
 	ktap_check(dsess_dbg(&s, "paused") == 1,
 		   "stopped: debugfs says the poller is paused");
 
@@ -543,7 +541,7 @@ static void rx_move(void)
 	ivf_wr(&s.v, IVF_RXDCTL(0), RXDCTL_ON);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	ivf_wr(&s.v, IVF_RDT(0), s.v.rx_count - 1);
-	/* the new ring must be pinned before the device may write it */
+	/* the poller must see the new ring before the device writes it */
 	dsess_wait_polls(&s, 3);
 	ret = rx_new_ring(&s, &ck, &t, 1500, &quiet);
 	if (!ktap_check(!ret, "rx-move: traffic on the moved ring"))
@@ -670,7 +668,7 @@ static void on_alarm(int sig)
 
 static void unmap(void)
 {
-	uint64_t t0, dt, pinned_before, pinned_after, fails0, fails1;
+	uint64_t t0, dt, fails0, fails1;
 	struct dtraffic t;
 	struct dsess s;
 	int ret;
@@ -683,7 +681,6 @@ static void unmap(void)
 	if (!ktap_check(!ret, "unmap: engaged, traffic runs"))
 		goto out;
 	usleep(500000);
-	pinned_before = dsess_dbg(&s, "pinned");
 	fails0 = dsess_dbg(&s, "pin_failures");
 	signal(SIGALRM, on_alarm);
 	alarm(20);
@@ -698,27 +695,11 @@ static void unmap(void)
 	usleep(300000);
 	dtraffic_stop(&t);
 	dsess_wait_polls(&s, 3);
-	pinned_after = dsess_dbg(&s, "pinned");
 	fails1 = dsess_dbg(&s, "pin_failures");
-	ktap_info("unmap: debugfs pinned %lld before, %lld after; pin_failures %lld -> %lld",
-		  (long long)pinned_before, (long long)pinned_after,
-		  (long long)fails0, (long long)fails1);
-	/* rings (2 pages) and at most the first lap's buffers are left */
-	if (s.d.iommufd >= 0)
-		/* no container to pin in; the IOMMU keeps the device out */
-		ktap_check(!pinned_before && !pinned_after,
-			   "unmap: through iommufd nothing is pinned (%lld, %lld)",
-			   (long long)pinned_before, (long long)pinned_after);
-	else if (dsess_dbg(&s, "pulse_mode") == 1)
-		ktap_check(!pinned_before && !pinned_after,
-			   "unmap: pulse mode holds no pins, before or after (%lld, %lld)",
-			   (long long)pinned_before, (long long)pinned_after);
-	else
-		ktap_check(pinned_after != UINT64_MAX &&
-			   pinned_after <= 2 + s.v.rx_buf_dma.size / DIRTY_PGSIZE &&
-			   pinned_after < pinned_before,
-			   "unmap: the pins in the unmapped range are dropped (%lld -> %lld)",
-			   (long long)pinned_before, (long long)pinned_after);
+	/* the tracker holds no pins: the unmap has none of ours to drop */
+	ktap_check(dsess_dbg(&s, "tracking") == 1,
+		   "unmap: still tracking after the unmap; pin_failures %lld -> %lld",
+		   (long long)fails0, (long long)fails1);
 	if (s.d.dirty_log) {
 		uint64_t *b = calloc(dmem_words(&s.m), 8);
 
@@ -849,7 +830,7 @@ out:
 
 static void close_tracked(void)
 {
-	uint64_t pinned, *b;
+	uint64_t *b;
 	struct dtraffic t;
 	struct dsess s, s2;
 	int ret;
@@ -864,10 +845,9 @@ static void close_tracked(void)
 		goto out;
 	usleep(300000);
 	dtraffic_pause(&t);
-	pinned = dsess_dbg(&s, "pinned");
-	/* the device fd goes, pins and all; the container stays */
+	/* the device fd goes, tracker and all; the container stays */
 	dsess_drop_fd(&s);
-	ktap_info("close: closed the device with %lld pages pinned", (long long)pinned);
+	ktap_info("close: closed the device while tracking");
 	if (!s.d.dirty_log) {
 		ret = dirty_get_dmem(&s.d, &s.m, b);
 		ktap_check(!ret, "close: the container still reports after the device is gone (%zu pages) (%s)",
@@ -877,11 +857,9 @@ static void close_tracked(void)
 	dsess_close(&s);
 	ret = vfio_dev_open(&s2.d, bdf);
 	if (ktap_check(!ret, "close: reopen (%s)", strerror(-ret))) {
-		ktap_check(dsess_dbg(&s2, "tracking") == 0 &&
-			   dsess_dbg(&s2, "pinned") == 0,
-			   "close: the reopened device has tracking %lld, pinned %lld",
-			   (long long)dsess_dbg(&s2, "tracking"),
-			   (long long)dsess_dbg(&s2, "pinned"));
+		ktap_check(dsess_dbg(&s2, "tracking") == 0,
+			   "close: the reopened device has tracking %lld",
+			   (long long)dsess_dbg(&s2, "tracking"));
 		if (s2.d.dirty_log) {
 			ret = dirty_log_report(&s2.d, s.c.iova_base, 1 << 20,
 					       DIRTY_PGSIZE, b);

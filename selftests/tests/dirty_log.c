@@ -278,10 +278,10 @@ static void stop(struct dsess *s, uint64_t *bm)
 	ret = report(s, DIRTY_PGSIZE, bm);
 	ktap_check(ret == -EINVAL, "stop: report after stop: EINVAL (%s)",
 		   strerror(-ret));
-	ktap_check(dsess_dbg(s, "tracking") == 0 && dsess_dbg(s, "pinned") == 0,
-		   "stop: the tracker is off (tracking %lld, pinned %lld)",
+	ktap_check(dsess_dbg(s, "tracking") == 0 && dsess_dbg(s, "armed") == 0,
+		   "stop: the tracker is off (tracking %lld, armed %lld)",
 		   (long long)dsess_dbg(s, "tracking"),
-		   (long long)dsess_dbg(s, "pinned"));
+		   (long long)dsess_dbg(s, "armed"));
 	ret = dirty_log_span(&s->d, &r) ?: dirty_log_start(&s->d, &r, 1, &pgsize);
 	ktap_check(!ret && dsess_dbg(s, "tracking") == 1,
 		   "stop: start again over 0x%llx..0x%llx (%s)",
@@ -292,26 +292,22 @@ static void stop(struct dsess *s, uint64_t *bm)
 static void engage(struct dsess *s, uint64_t *bm)
 {
 	bool cdev = s->d.iommufd >= 0;
-	uint64_t pinned;
+	uint64_t pulsing;
 	int ret;
 
 	ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY);
 	dsess_wait_polls(s, 3);
-	pinned = dsess_dbg(s, "pinned");
+	pulsing = dsess_dbg(s, "pulsing");
 	if (cdev)
-		ktap_check(!ret && pinned == 0,
-			   "engage: PRE_COPY through iommufd pins nothing (pinned %lld) (%s)",
-			   (long long)pinned, strerror(-ret));
-	else if (dsess_dbg(s, "pulse_mode") == 1)
-		/* pulse mode pins a page only for an instant, once written */
-		ktap_check(!ret && pinned == 0 &&
-			   dsess_dbg(s, "pinned_scope") == 1,
-			   "engage: PRE_COPY with a container: type1 in pinned-page scope, nothing held pinned (pulse mode; pinned %lld) (%s)",
-			   (long long)pinned, strerror(-ret));
+		ktap_check(!ret && pulsing == 0,
+			   "engage: PRE_COPY through iommufd pins nothing (pulsing %lld) (%s)",
+			   (long long)pulsing, strerror(-ret));
 	else
-		ktap_check(!ret && pinned && pinned != UINT64_MAX,
-			   "engage: PRE_COPY with a container pins what the tracker armed (pinned %lld) (%s)",
-			   (long long)pinned, strerror(-ret));
+		/* a page is pinned only for an instant, once written */
+		ktap_check(!ret && pulsing == 1 &&
+			   dsess_dbg(s, "pinned_scope") == 1,
+			   "engage: PRE_COPY with a container: type1 in pinned-page scope, pulsing (%lld) (%s)",
+			   (long long)pulsing, strerror(-ret));
 	ret = dirty_log_stop(&s->d);
 	ktap_check(!ret && dsess_dbg(s, "tracking") == !cdev,
 		   "engage: after a log stop the tracker is %s (tracking %lld)",
@@ -384,9 +380,9 @@ static void close_logging(struct dsess *s, uint64_t *bm, long slab0)
 	ret = dirty_log_report(&d2, r.iova, 1 << 16, DIRTY_PGSIZE, bm);
 	ktap_check(ret == -EINVAL, "close: logging ended with the close: report refused (%s)",
 		   strerror(-ret));
-	ktap_check(dbg("tracking") == 0 && dbg("pinned") == 0,
-		   "close: the tracker is off (tracking %lld, pinned %lld)",
-		   (long long)dbg("tracking"), (long long)dbg("pinned"));
+	ktap_check(dbg("tracking") == 0 && dbg("armed") == 0,
+		   "close: the tracker is off (tracking %lld, armed %lld)",
+		   (long long)dbg("tracking"), (long long)dbg("armed"));
 	ret = dirty_log_start(&d2, &r, 1, &pgsize) ?: dirty_log_stop(&d2);
 	ktap_check(!ret, "close: start and stop on the reopened device (%s)",
 		   strerror(-ret));

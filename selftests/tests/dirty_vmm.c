@@ -225,7 +225,7 @@ int main(int argc, char **argv)
 	};
 	uint64_t *bm = NULL, *ever = NULL, copied, total_copied = 0, diff;
 	uint64_t t_stop, t_run;
-	uint64_t rcvd_at_stop, lost_at_stop, cpu_pages = 0, pinned_stop;
+	uint64_t rcvd_at_stop, lost_at_stop, cpu_pages = 0;
 	uint64_t outstanding, t_copied, t_resume, inflight = 0, unseen;
 	unsigned int pending = 0, before;
 	uint8_t *stream = NULL;
@@ -346,7 +346,6 @@ int main(int argc, char **argv)
 		  (unsigned long long)rcvd_at_stop, pending,
 		  (unsigned long long)outstanding);
 	ret = dsess_state(&s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	pinned_stop = dsess_dbg(&s, "pinned");
 	ret = ret ?: dsess_state(&s, VFIO_DEVICE_STATE_STOP_COPY);
 	if (!ret && mig_read_all(s.data_fd, &stream, &stream_len) < 0)
 		ret = -EIO;
@@ -367,8 +366,8 @@ int main(int argc, char **argv)
 	dmem_mark_range(&s.m, s.v.tx_ring_dma.iova, s.v.tx_ring_dma.size, bm);
 	dmem_mark_range(&s.m, s.v.tx_buf_dma.iova, s.v.tx_buf_dma.size, bm);
 	cpu_pages = copy_pages(&s.m, &dst.m, bm);
-	ktap_check(!ret, "final report: %llu pages (debugfs pinned %lld); plus %llu pages the CPU wrote",
-		   (unsigned long long)copied, (long long)pinned_stop,
+	ktap_check(!ret, "final report: %llu pages; plus %llu pages the CPU wrote",
+		   (unsigned long long)copied,
 		   (unsigned long long)cpu_pages);
 	ktap_check(s.rx.next < s.rx.nbuf,
 		   "no pool buffer was used twice before the stop (%llu of %u)",

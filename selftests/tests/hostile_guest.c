@@ -29,7 +29,7 @@
  *  log     DMA logging START / REPORT / STOP (when the device has it)
  *  reset   VFIO_DEVICE_RESET
  *  reopen  close the device (the driver must drop everything: tracking 0,
- *          pinned 0) and open it again
+ *          armed 0) and open it again
  * Any ioctl may fail (counted); a hang may not (alarm() watchdog).
  *
  * Well-behaved VF (IVF_VF2, a forked child): the userspace driver
@@ -39,7 +39,7 @@
  * its PF configuration (debugfs pf_config) must not change.
  *
  * Host memory: /proc/meminfo SUnreclaim, /proc/slabinfo radix_tree_node
- * (xarray nodes) and the driver's debugfs dirty file (pinned, log_entries,
+ * (xarray nodes) and the driver's debugfs dirty file (armed, log_entries,
  * tracking) before, at most during (sampled every iteration) and after
  * everything is closed; bounds below. After the soak VF0 is reopened,
  * reset, does its PF handshake and receives frames from the peer.
@@ -98,17 +98,16 @@ KTAP_DEFINE_STATE();
  *  - radix_tree_node growth < 4 MiB during and 1 MiB after close: the
  *    dirty log's xarray holds at most log_max (16384) pages, ~300 nodes of
  *    576 bytes; log_bound checks 1 MiB for one storm.
- *  - pinned (pages, counted per armed span) during: at most what two RX
- *    rings at their largest can name: 2 x 65535 descriptors x (32 packet
- *    pages + 1 header page) plus rings and write-back pages. It can only
- *    count pages inside what the guest mapped, however often named.
- *  - after close: tracking 0, pinned 0, log_entries 0.
+ *  - armed (descriptors whose buffers the tracker follows) during: at most
+ *    two RX rings at their largest, 2 x 65535 descriptors. The tracker
+ *    holds no pins (type1 pages are pinned only for an instant).
+ *  - after close: tracking 0, armed 0, log_entries 0.
  */
 #define SLAB_DURING_BOUND	(16ll << 20)
 #define SLAB_AFTER_BOUND	(2ll << 20)
 #define XA_DURING_BOUND		(4ll << 20)
 #define XA_AFTER_BOUND		(1ll << 20)
-#define PINNED_BOUND		(2ll * 65535 * 33 + 1024)
+#define ARMED_BOUND		(2ll * 65535)
 
 #define STREAM_VF2_TO_PEER	21
 #define STREAM_PEER_TO_VF2	22
@@ -202,7 +201,7 @@ static void shrink_slabs(void)
 struct mem {
 	long long slab;		/* SUnreclaim, bytes */
 	long long xa;		/* radix_tree_node, bytes */
-	long long pinned, log_entries, tracking;
+	long long armed, log_entries, tracking;
 };
 
 static void mem_sample(struct mem *m)
@@ -211,7 +210,7 @@ static void mem_sample(struct mem *m)
 
 	m->slab = kb < 0 ? -1 : kb * 1024;
 	m->xa = slab_cache_bytes("radix_tree_node");
-	m->pinned = dbg("pinned");
+	m->armed = dbg("armed");
 	m->log_entries = dbg("log_entries");
 	m->tracking = dbg("tracking");
 }
@@ -222,8 +221,8 @@ static void mem_max(struct mem *mx, const struct mem *m)
 		mx->slab = m->slab;
 	if (m->xa > mx->xa)
 		mx->xa = m->xa;
-	if (m->pinned > mx->pinned)
-		mx->pinned = m->pinned;
+	if (m->armed > mx->armed)
+		mx->armed = m->armed;
 	if (m->log_entries > mx->log_entries)
 		mx->log_entries = m->log_entries;
 	if (m->tracking > mx->tracking)
@@ -232,8 +231,8 @@ static void mem_max(struct mem *mx, const struct mem *m)
 
 static void mem_print(const char *when, const struct mem *m)
 {
-	ktap_info("memory %-6s: SUnreclaim %lld KiB, radix_tree_node %lld KiB, pinned %lld, log_entries %lld, tracking %lld",
-		  when, m->slab / 1024, m->xa / 1024, m->pinned,
+	ktap_info("memory %-6s: SUnreclaim %lld KiB, radix_tree_node %lld KiB, armed %lld, log_entries %lld, tracking %lld",
+		  when, m->slab / 1024, m->xa / 1024, m->armed,
 		  m->log_entries, m->tracking);
 }
 
@@ -861,10 +860,10 @@ static void vmm_reopen(struct mem *mx)
 		reopen_live[n_reopen_slab] = ivf_slab_live();
 		reopen_slab[n_reopen_slab++] = m.slab / 1024;
 	}
-	if (m.tracking != 0 || m.pinned != 0 || m.log_entries > 0) {
+	if (m.tracking != 0 || m.armed != 0 || m.log_entries > 0) {
 		if (reopen_leftover++ < 5)
-			ktap_info("iteration %lu: after close tracking %lld pinned %lld log_entries %lld",
-				  cur_iter, m.tracking, m.pinned, m.log_entries);
+			ktap_info("iteration %lu: after close tracking %lld armed %lld log_entries %lld",
+				  cur_iter, m.tracking, m.armed, m.log_entries);
 	}
 	ret = dev_up();
 	if (ret) {
@@ -1143,11 +1142,11 @@ int main(void)
 	alarm(0);
 	mem_sample(&m);
 	mem_max(&mx, &m);
-	ktap_check(m.tracking == 0 && m.pinned == 0 && m.log_entries <= 0,
-		   "after close: tracking %lld, pinned %lld, log_entries %lld",
-		   m.tracking, m.pinned, m.log_entries);
+	ktap_check(m.tracking == 0 && m.armed == 0 && m.log_entries <= 0,
+		   "after close: tracking %lld, armed %lld, log_entries %lld",
+		   m.tracking, m.armed, m.log_entries);
 	ktap_check(reopen_leftover == 0,
-		   "after every close/reopen in the soak: nothing tracked or pinned (%lu times something was)",
+		   "after every close/reopen in the soak: nothing tracked or armed (%lu times something was)",
 		   reopen_leftover);
 
 	/* the well-behaved VF: its configuration, then stop its traffic */
@@ -1226,13 +1225,13 @@ int main(void)
 	} else {
 		ktap_info("no slub_debug=U alloc_traces: driver-attributed slab objects not counted");
 	}
-	ktap_check(mx.pinned <= PINNED_BOUND,
-		   "pinned at most %lld pages during (bound %lld)",
-		   mx.pinned, PINNED_BOUND);
+	ktap_check(mx.armed <= ARMED_BOUND,
+		   "armed at most %lld descriptors during (bound %lld)",
+		   mx.armed, ARMED_BOUND);
 	ktap_check(mx.log_entries <= 16384,
 		   "log_entries at most %lld during (cap 16384)", mx.log_entries);
-	ktap_check(m1.tracking == 0 && m1.pinned == 0 && m1.log_entries <= 0,
-		   "at the end: tracking %lld, pinned %lld, log_entries %lld",
-		   m1.tracking, m1.pinned, m1.log_entries);
+	ktap_check(m1.tracking == 0 && m1.armed == 0 && m1.log_entries <= 0,
+		   "at the end: tracking %lld, armed %lld, log_entries %lld",
+		   m1.tracking, m1.armed, m1.log_entries);
 	ktap_finish();
 }

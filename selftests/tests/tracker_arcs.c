@@ -31,11 +31,9 @@
  *   past-ring RDT past the ring is held from the device
  *   unreadable the ring moved to an unmapped IOVA: no descriptor can be
  *             read, the device gets none
- *   pin-hold  (type1) a buffer whose second page is not mapped can't be
- *             pinned: the tail is held before it until it is posted again
- *             with a mapped buffer
- *   pin-cap   (type1) past dirty_pin_max pinned pages the tail is held;
- *             frames still flow as the device consumes
+ *   half-mapped (type1) a buffer whose second page is not mapped goes
+ *             to the device; once written, its mapped page is pulsed
+ *             alone (the other counted as not mapped)
  *
  * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF, IVF_VFIO, IVF_DIRTY.
  */
@@ -527,16 +525,19 @@ out:
 }
 
 /*
- * type1: a buffer that is only half mapped (its second page is not) can't
- * be pinned whole; the device could still write its first page, so the
- * tail is held before it until the guest posts a buffer that can be.
+ * type1: a buffer that is only half mapped (its second page is not). The
+ * tracker pins nothing ahead: the device gets the buffer, and once written
+ * its mapped page is pinned for an instant alone (the other one counted
+ * as not mapped).
  */
-static void case_pin_hold(void)
+static void case_half_mapped(void)
 {
-	const char *w = "pin-hold";
+	const char *w = "half-mapped";
 	struct vfio_dma one = { 0 };
-	uint32_t rdt, slot, dev;
-	uint64_t good;
+	uint64_t un0 = 0, un1 = 0;
+	uint8_t buf[FRAME_MAX];
+	uint32_t rdt, slot, dev, sh, dh = 0, k;
+	size_t len;
 	int fd, ret;
 
 	if (!up_tracked(w, &fd))
@@ -551,66 +552,33 @@ static void case_pin_hold(void)
 		goto out;
 	/* Let the device fill 8 buffers; the guest doesn't take them yet. */
 	ivf_rx_poll(&v, NULL, NULL, 256);
-	{
-		uint8_t buf[FRAME_MAX];
-		int i;
-
-		for (i = 0; i < 8; i++) {
-			size_t len = frame_build(buf, v.mac, peer.mac, 7,
-						 seq++, FRAME_MIN);
-
-			peer_send(&peer, buf, len);
-		}
-		usleep(300000);
+	for (k = 0; k < 8; k++) {
+		len = frame_build(buf, v.mac, peer.mac, 7, seq++, FRAME_MIN);
+		peer_send(&peer, buf, len);
 	}
+	usleep(300000);
 	rdt = ivf_rd(&v, IVF_RDT(0));
 	slot = rdt;
-	good = v.rx_ring[slot].read.pkt_addr;
 	v.rx_ring[slot].read.pkt_addr = 0x70000000 + 3072;
 	__sync_synchronize();
 	ivf_wr(&v, IVF_RDT(0), (rdt + 1) % v.rx_count);
 	usleep(50000);
-	if (dbg_flag("pulse_mode") == 1) {
-		/*
-		 * Pulse mode pins nothing ahead: the device gets the buffer,
-		 * and once written its mapped page is pinned for an instant
-		 * alone (the other one counted as not mapped).
-		 */
-		uint64_t un0 = 0, un1 = 0;
-		uint8_t buf[FRAME_MAX];
-		uint32_t sh, dh = 0, k;
-		size_t len;
-
-		dev = device_rdt((rdt + 1) % v.rx_count);
-		ktap_check(dev == (rdt + 1) % v.rx_count,
-			   "%s: pulse mode: the tail goes through (device RDT %u, guest %u)",
-			   w, dev, (rdt + 1) % v.rx_count);
-		ivf_dbg_u64(bdf, "dirty", "pulse_unmapped", &un0);
-		/* frames up to and into that descriptor */
-		dbg_rx0("rdh", &sh, &dh);
-		for (k = (slot + v.rx_count - dh) % v.rx_count + 1; k; k--) {
-			len = frame_build(buf, v.mac, peer.mac, 7, seq++,
-					  FRAME_MIN);
-			peer_send(&peer, buf, len);
-		}
-		usleep(300000);
-		ivf_dbg_u64(bdf, "dirty", "pulse_unmapped", &un1);
-		ktap_check(un1 > un0,
-			   "%s: pulse mode: written, its unmapped page was left out of the pulse (pulse_unmapped %llu -> %llu)",
-			   w, (unsigned long long)un0, (unsigned long long)un1);
-		vfio_dma_free(&d, &one);
-		goto out;
-	}
-	dev = device_rdt((rdt + 1) % v.rx_count);
-	ktap_check(dev == rdt,
-		   "%s: the tail that posts it is held (device RDT %u, guest %u)",
-		   w, dev, (rdt + 1) % v.rx_count);
-	v.rx_ring[slot].read.pkt_addr = good;
-	__sync_synchronize();
 	dev = device_rdt((rdt + 1) % v.rx_count);
 	ktap_check(dev == (rdt + 1) % v.rx_count,
-		   "%s: posted again with a mapped buffer, the tail goes through (%u)",
-		   w, dev);
+		   "%s: the tail goes through (device RDT %u, guest %u)",
+		   w, dev, (rdt + 1) % v.rx_count);
+	ivf_dbg_u64(bdf, "dirty", "pulse_unmapped", &un0);
+	/* frames up to and into that descriptor */
+	dbg_rx0("rdh", &sh, &dh);
+	for (k = (slot + v.rx_count - dh) % v.rx_count + 1; k; k--) {
+		len = frame_build(buf, v.mac, peer.mac, 7, seq++, FRAME_MIN);
+		peer_send(&peer, buf, len);
+	}
+	usleep(300000);
+	ivf_dbg_u64(bdf, "dirty", "pulse_unmapped", &un1);
+	ktap_check(un1 > un0,
+		   "%s: written, its unmapped page was left out of the pulse (pulse_unmapped %llu -> %llu)",
+		   w, (unsigned long long)un0, (unsigned long long)un1);
 	vfio_dma_free(&d, &one);
 out:
 	if (fd >= 0)
@@ -654,108 +622,6 @@ static void case_unreadable(void)
 	ktap_check(got == 8, "%s: the ring back, 8 of 8 frames received (%d)",
 		   w, got);
 out:
-	if (fd >= 0)
-		close(fd);
-	mig_set_state(&d, S_RUNNING, NULL);
-	down();
-}
-
-/*
- * type1: past dirty_pin_max pinned pages a buffer is not armed and the
- * tail that posts it is held; the device gets the rest as it consumes
- * (the tracker unpins what it consumed). The cap set low (64 pages) for
- * the case, the ring laid out again (a header size change) so that every
- * buffer the device owns is armed anew.
- */
-static void case_pin_cap(void)
-{
-	const char *w = "pin-cap";
-	uint32_t sh, rdh, rdt, grdh, grdt, owned, srr;
-	uint64_t cap = 0, pinned = 0;
-	int fd, got, capped, i, ret;
-
-	if (!up_tracked(w, &fd))
-		goto out;
-	if (d.dirty_log) {
-		ktap_info("%s: DMA logging pins nothing: case left out", w);
-		goto out;
-	}
-	if (dbg_flag("pulse_mode") == 1) {
-		ivf_dbg_u64(bdf, "dirty", "pinned", &pinned);
-		grdh = ivf_rd(&v, IVF_RDH(0));
-		grdt = ivf_rd(&v, IVF_RDT(0));
-		dbg_rx0("rdh", &sh, &rdh);
-		dbg_rx0("rdt", &sh, &rdt);
-		ktap_check(!pinned && rdt == grdt,
-			   "%s: pulse mode holds no pins (%llu), so no cap: the device has the guest's tail (%u, guest %u)",
-			   w, (unsigned long long)pinned, rdt, grdt);
-		goto out;
-	}
-	ret = ivf_param_get("dirty_pin_max", &cap);
-	if (!ktap_check(!ret && cap >= 64 &&
-			!ivf_param_set("dirty_pin_max", 64),
-			"%s: dirty_pin_max %llu set to 64", w,
-			(unsigned long long)cap))
-		goto out;
-	srr = ivf_rd(&v, IVF_SRRCTL(0));
-	/* header size 64 bytes off: unused by one-buffer descriptors */
-	ivf_wr(&v, IVF_SRRCTL(0), srr ^ (64u << IVF_SRRCTL_BSIZEHDR_SHIFT));
-	usleep(100000);
-	grdh = ivf_rd(&v, IVF_RDH(0));
-	grdt = ivf_rd(&v, IVF_RDT(0));
-	dbg_rx0("rdh", &sh, &rdh);
-	dbg_rx0("rdt", &sh, &rdt);
-	owned = (rdt + v.rx_count - rdh) % v.rx_count;
-	ivf_dbg_u64(bdf, "dirty", "pinned", &pinned);
-	capped = dbg_flag("pin_capped");
-	ktap_check(pinned <= 64 && owned < (grdt + v.rx_count - grdh) % v.rx_count &&
-		   capped > 0 && dbg_flag("held_tails") > 0,
-		   "%s: %llu pages pinned, the device owns %u of the %u descriptors posted (capped %d)",
-		   w, (unsigned long long)pinned, owned,
-		   (grdt + v.rx_count - grdh) % v.rx_count, capped);
-	/*
-	 * The device owns what was armed: frames in bursts smaller than
-	 * that, as into a smaller ring; 200 in all, more than the cap.
-	 */
-	for (got = 0, i = 0; i < 8; i++) {
-		uint64_t end = now_ns() + 300000000ull;
-		int r;
-
-		/* the device has what the poller forwards: 25 for the burst */
-		while (!dbg_rx0("rdh", &sh, &rdh) && !dbg_rx0("rdt", &sh, &rdt) &&
-		       (rdt + v.rx_count - rdh) % v.rx_count < 25 &&
-		       now_ns() < end)
-			usleep(2000);
-		r = rx_frames(25, 2000);
-
-		if (r != 25) {
-			uint32_t ctl, shctl;
-
-			dbg_rx0("rdh", &sh, &rdh);
-			dbg_rx0("rdt", &sh, &rdt);
-			dbg_rx0("rxdctl", &shctl, &ctl);
-			ktap_info("%s: burst %d: %d of 25; device RDH %u RDT %u RXDCTL 0x%x (shadow 0x%x), guest RDT %u, rx_starved %d, forwarded %d, held %d",
-				  w, i, r, rdh, rdt, ctl, shctl,
-				  ivf_rd(&v, IVF_RDT(0)),
-				  dbg_flag("rx_starved"),
-				  dbg_flag("forwarded_tails"),
-				  dbg_flag("held_tails"));
-		}
-		got += r;
-	}
-	ivf_dbg_u64(bdf, "dirty", "pinned", &pinned);
-	ktap_check(got == 200 && pinned <= 64,
-		   "%s: 200 of 200 frames received in bursts of 25 through the held tail (%d), still %llu pages pinned",
-		   w, got, (unsigned long long)pinned);
-	ivf_param_set("dirty_pin_max", cap);
-	grdt = ivf_rd(&v, IVF_RDT(0));
-	rdt = device_rdt(grdt);
-	ktap_check(rdt == grdt,
-		   "%s: the cap back at %llu, the device gets the guest's tail (%u, guest %u)",
-		   w, (unsigned long long)cap, rdt, grdt);
-out:
-	if (cap)
-		ivf_param_set("dirty_pin_max", cap);
 	if (fd >= 0)
 		close(fd);
 	mig_set_state(&d, S_RUNNING, NULL);
@@ -841,8 +707,7 @@ int main(void)
 	case_srrctl();
 	case_past_ring();
 	case_unreadable();
-	case_pin_hold();
-	case_pin_cap();
+	case_half_mapped();
 	peer_close(&peer);
 	ktap_finish();
 }

@@ -29,19 +29,12 @@ run_test() {
 
 # NAME_cdev: the test through the device's cdev and iommufd, dirty pages
 # through DMA logging; NAME_log: through the group and container, dirty
-# pages through DMA logging (both need IVF_KERNEL=iommufd); NAME_hold:
-# through the container in the tracker's hold mode (the default is pulse
-# mode; README, "type1: pulse mode and hold mode").
-for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs tracker_arcs_hold log_flood dirty_exact dirty_exact_hold dirty_contract dirty_contract_hold dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind bench}; do
+# pages through DMA logging (both need IVF_KERNEL=iommufd).
+for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs log_flood dirty_exact dirty_contract dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind bench}; do
 	case $t in
 	dirty_log) run_test "$t" "$B/$t" ;;
 	*_cdev) run_test "$t" env IVF_VFIO=cdev IVF_DIRTY=log "$B/${t%_cdev}" ;;
 	*_log) run_test "$t" env IVF_VFIO=group IVF_DIRTY=log "$B/${t%_log}" ;;
-	# NAME_hold: type1 tracking in hold mode (debugfs dirty_pulse N)
-	*_hold)
-		echo N >/sys/kernel/debug/igbvf-vfio-pci/dirty_pulse
-		run_test "$t" "$B/${t%_hold}"
-		echo Y >/sys/kernel/debug/igbvf-vfio-pci/dirty_pulse ;;
 	bind) run_test bind bash selftests/tests/bind.sh ;;
 	# A device state across boots (kernels): _save keeps it in this
 	# run's directory, _resume takes IVF_XK_IN's (a former run's, given
