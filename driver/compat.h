@@ -46,7 +46,7 @@
  * same code as 6.12.95: lm.c's refusal of the arcs it loops on still
  * matters), and reset_done (7.3's PCI core warns when a driver has none;
  * ours has one). Debian's 7.2 and 7.3 still have no IOMMUFD: the DMA
- * logging backend (dirty.c) compiles there only with CONFIG_IOMMUFD_DRIVER
+ * logging backend (dirty_log.c) compiles there only with CONFIG_IOMMUFD_DRIVER
  * forced on, which was tried once, warning-free.
  */
 #ifndef IVF_COMPAT_H

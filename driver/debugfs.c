@@ -10,7 +10,7 @@
  *                       learnt from the guest's mailbox, the mailbox bits
  *                       kept for the guest and the statistics offsets (mbx.c)
  *   /sys/kernel/debug/igbvf-vfio-pci/<BDF>/migration    migration state (lm.c)
- *   /sys/kernel/debug/igbvf-vfio-pci/<BDF>/dirty        dirty tracker (dirty.c)
+ *   /sys/kernel/debug/igbvf-vfio-pci/<BDF>/dirty        dirty tracker (dirty*.c)
  */
 #include <linux/debugfs.h>
 #include <linux/kstrtox.h>

@@ -22,6 +22,7 @@
 #include "compat.h"
 #include "ivf_migration.h"
 #include "ivf_regs.h"
+#include "dirty.h"
 
 #define IVF_DRV_NAME		"igbvf-vfio-pci"
 
@@ -135,113 +136,6 @@ struct ivf_lm {
 	u16 cmd;
 };
 
-/* A range of IOVA pages the device may write. */
-struct ivf_span {
-	u64 iova;
-	u32 npages;			/* 0: nothing */
-};
-
-/*
- * An IOVA range the user is unmapping: not pinned again for a while.
- * [pend_lo, pend_hi) covers the pulses put off meanwhile.
- */
-struct ivf_fence {
-	u64 iova, len;
-	unsigned long expires;
-	u64 pend_lo, pend_hi;
-};
-
-/* A range given at DMA logging start; all: report it whole next time. */
-struct ivf_log_range {
-	u64 first, last;
-	bool all;
-};
-
-struct ivf_rxq_trk {
-	/* Last value seen in the shadow, RDBAL(q)..RDBAL(q) + 0xfc. */
-	u32 seen[0x100 / 4];
-	u64 base;			/* ring, as forwarded */
-	u32 ndesc;
-	u32 srrctl;
-	/*
-	 * Postings counted without wrapping: [head_seq, tail_seq) are posted
-	 * and armed, the device consumed those before head_seq. seq[slot]
-	 * is the posting armed in a slot, so a slot re-armed for a later
-	 * posting is never retired for an earlier one.
-	 */
-	u64 head_seq, tail_seq;
-	u64 *seq;
-	struct ivf_span ring;
-	struct ivf_span *bufs;		/* 2 per descriptor: packet, header */
-};
-
-struct ivf_txq_trk {
-	u32 tdbal, tdbah, tdlen, tdwbal, tdwbah;
-	u32 tdh;			/* the head last seen */
-	struct ivf_span ring, wb;
-};
-
-#define IVF_RETRY_SLOTS	4
-
-/* Dirty tracking (dirty.c). */
-struct ivf_dirty {
-	struct mutex lock;		/* all but shadow_on and resync */
-	bool engaged;
-	bool paused;			/* device quiesced: no polling (ONCE) */
-	bool shadow_on;			/* page 2 faults onto the shadow; memory_lock */
-	spinlock_t shadow_lock;		/* shadow, shadow_va: freeing vs a reset */
-	struct page *shadow;
-	u32 *shadow_va;
-	struct task_struct *thread;
-	struct page **pages;		/* scratch for vfio_pin_pages() */
-	struct ivf_rxq_trk rx[IVF_NUM_QUEUES];
-	struct ivf_txq_trk tx[IVF_NUM_QUEUES];
-	atomic_t resync;		/* the VF was reset: reload seen[] */
-	u32 reset_seen[IVF_NUM_QUEUES][0x100 / 4];
-	spinlock_t fence_lock;		/* fence[], next_fence, pulse_iova/end */
-	struct ivf_fence fence[8];
-	unsigned int next_fence;
-	/*
-	 * type1: pin each page the device wrote for an instant once the
-	 * poller has seen the write, and hold no pins otherwise (ONCE).
-	 * [pulse_iova, pulse_end): the pulse under way (fence_lock).
-	 */
-	bool pin_mode;
-	u64 pulse_iova, pulse_end;
-	wait_queue_head_t pulse_wq;	/* a pulse ended */
-	u64 pulses, pulse_deferred, pulse_unmapped;
-	/*
-	 * Pulses that failed on a mapped page (no memory, say): tried again
-	 * at each pass. One still failing once the device is quiesced is a
-	 * page type1 will never report: lost, and STOP_COPY is refused until
-	 * the next migration starts (RUNNING -> PRE_COPY).
-	 */
-	struct { u64 lo, hi; } retry[IVF_RETRY_SLOTS];
-	unsigned long retry_at;		/* jiffies of the next retry */
-	u64 pulse_failed;		/* failed pins, counted per page */
-	int pulse_err;			/* the last failure's errno */
-	bool lost;
-	u64 lost_pages;
-	u64 layout_nomem;		/* ring layouts put off: no memory */
-	u64 drain_us;			/* the last stop's final look */
-	/*
-	 * type1 has pinned a page of ours since pin mode began, so it reports
-	 * only pinned pages for this group (ivf_dirty_scope()).
-	 */
-	bool scoped;
-	unsigned long scope_retry;	/* jiffies of the next scope attempt */
-	bool logging;			/* DMA logging: record it in log */
-	struct xarray log;		/* IOVA pfns armed since the last report */
-	unsigned long log_entries;	/* in log, at most IVF_LOG_MAX_PAGES */
-	struct ivf_log_range *log_ranges; /* of log_start, in IOVA order */
-	u32 log_nranges;
-	u64 log_overflows;		/* times the cap or memory ran out */
-	u64 polls, tails, pin_failures;
-	u64 held_tails;			/* polls that held a tail back */
-	u64 rx_starved;			/* polls that found a ring starved by us */
-	atomic_t guest_reset;		/* the guest wrote CTRL.RST */
-};
-
 struct ivf_device {
 	struct vfio_pci_core_device core;
 	struct ivf_mbx mbx;
@@ -311,7 +205,7 @@ int ivf_replay_send(struct ivf_device *ivf, void __iomem *io, u32 *msg,
 int ivf_replay_config(struct ivf_device *ivf, void __iomem *io,
 		      const struct ivf_pf_config *cfg);
 
-/* dirty.c */
+/* dirty.c, dirty_poll.c (shadow, reset), dirty_pulse.c (dma_unmap) */
 void ivf_dirty_init(struct ivf_device *ivf);
 void ivf_dirty_destroy(struct ivf_device *ivf);
 int ivf_dirty_engage(struct ivf_device *ivf);

@@ -164,7 +164,7 @@ static void ivf_dma_unmap(struct vfio_device *core_vdev, u64 iova, u64 length)
 #if IS_ENABLED(CONFIG_IOMMUFD)
 /*
  * Through iommufd, the tracker reads guest memory through the device's
- * IOMMU domain (dirty.c, ivf_guest_read()). The domain is the user's: an
+ * IOMMU domain (dirty_model.c, ivf_guest_read()). The domain is the user's: an
  * attach to another hwpt, a detach or an unbind, then IOMMU_DESTROY, frees
  * it. dom_rwsem keeps the device attached to it while a read walks it.
  */

@@ -3,7 +3,7 @@
 # Build the module, with sparse and W=1, against the lab's IOMMUFD kernel
 # tree (selftests/vm/kernel-iommufd.sh): the only kernel here with
 # CONFIG_IOMMUFD_DRIVER, so the only build that compiles the DMA-logging
-# backend (log_ops in driver/dirty.c) and links it against the real
+# backend (log_ops in driver/dirty_log.c) and links it against the real
 # iova_bitmap. Exit 4 (skip) if that kernel is not built.
 set -eo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ echo "$log"
 ! echo "$log" | grep -E 'warning|error'
 # (grep without -q: under pipefail, -q may stop reading and fail nm with
 # SIGPIPE, which failed this check once)
-nm "$out/driver/dirty.o" | grep ivf_log_read_and_clear >/dev/null
+nm "$out/driver/dirty_log.o" | grep ivf_log_read_and_clear >/dev/null
 # the module links against the kernel's iova_bitmap, not a stub
 modinfo -F depends "$out/igbvf-vfio-pci.ko" >/dev/null
 nm -u "$out/igbvf-vfio-pci.ko" | grep iova_bitmap_set >/dev/null
