@@ -256,7 +256,7 @@ void ivf_rxq_retire(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 		    u32 idx)
 {
 	struct ivf_run run = { };
-	u64 head, p;
+	u64 head, back, p;
 	u32 slot;
 
 	if (!t->ndesc || idx >= t->ndesc)
@@ -264,23 +264,34 @@ void ivf_rxq_retire(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 	/*
 	 * The device owns at most ndesc - 1 postings up to the tail it was
 	 * given (tail_seq): its head is the last posting at or before
-	 * tail_seq with index @idx. Not counted from head_seq: a guest that
-	 * reposts what it sees written back (DD) moves the tail on before
-	 * we retire, so tail_seq - head_seq can exceed the ring, and the
-	 * head counted from head_seq then came out a lap short (buffers the
-	 * device wrote were never retired: "posted 255" in debugfs).
+	 * tail_seq with index @idx, @back postings behind it. Not counted
+	 * from head_seq: a guest that reposts what it sees written back (DD)
+	 * moves the tail on before we retire, so tail_seq - head_seq can
+	 * exceed the ring, and the head counted from head_seq then came out a
+	 * lap short (buffers the device wrote were never retired: "posted
+	 * 255" in debugfs).
 	 */
-	head = t->tail_seq - (u32)((t->tail_seq % t->ndesc + t->ndesc - idx) %
-				   t->ndesc);
-	if (head < t->head_seq) {
-		/* Not in what we armed: the ring was reset behind us. */
+	back = (t->tail_seq % t->ndesc + t->ndesc - idx) % t->ndesc;
+	if (back > t->tail_seq - t->head_seq) {
+		/*
+		 * Not in what we armed: the ring was reset behind us, or the
+		 * device runs on a tail it had before tracking started that
+		 * could not be armed (an index past the ring, a descriptor we
+		 * could not read). Compared before subtracting: in the first
+		 * lap tail_seq - back wrapped below zero, and the loop below
+		 * then ran for 2^64 postings with dirty->lock held (a soft
+		 * lockup; QEMU blocked on the lock).
+		 */
 		ivf_rxq_restart(ivf, t, idx);
 		return;
 	}
+	head = t->tail_seq - back;
 	/* type1: the descriptors it wrote back, then their buffers. */
 	if (ivf->dirty.pin_mode)
 		ivf_pulse_ring(ivf, t->base, t->ndesc, t->head_seq, head);
-	for (p = t->head_seq; p < head; p++) {
+	/* Each slot holds one posting at most: one of the last ndesc. */
+	p = head - min_t(u64, head - t->head_seq, t->ndesc);
+	for (; p < head; p++) {
 		slot = p % t->ndesc;
 		if (t->seq[slot] != p)
 			continue;

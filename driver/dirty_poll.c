@@ -641,8 +641,14 @@ int ivf_dirty_start_rings(struct ivf_device *ivf)
 		if (ret)
 			return ret;
 		tail = s[(IVF_RDT(q) - IVF_RDBAL(q)) / 4] & 0xffff;
-		if (t->ndesc && head[q] < t->ndesc && tail < t->ndesc) {
-			ivf_rxq_restart(ivf, t, head[q]);
+		/*
+		 * A head past the ring (the guest wrote it so before tracking
+		 * started): the 82576 leaves that undefined; QEMU's igb writes
+		 * back one descriptor there and goes on from index 0. Arm from
+		 * there: the device may own all of it up to the tail.
+		 */
+		if (t->ndesc && tail < t->ndesc) {
+			ivf_rxq_restart(ivf, t, head[q] < t->ndesc ? head[q] : 0);
 			ivf_rxq_arm_to(ivf, t, tail);
 			armed[q] = true;
 		}

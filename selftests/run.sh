@@ -26,6 +26,12 @@ cd "$(dirname "$0")/.."
 . selftests/vm/common.sh
 
 pass=0 fail=0 skip=0
+# The run's budget (IVF_BUDGET_MIN, default 85: CI gives 90 min): no boot
+# runs past it. Each boot also has its own cap, about twice what it took in
+# the last full run (IVF_TIMEOUT overrides every cap). A guest that hangs
+# panics at once (lab.sh); a slow host or a hung test ends as a failure
+# here, with the summary line, not as CI's timeout.
+deadline=$(($(date +%s) + ${IVF_BUDGET_MIN:-85} * 60))
 verdict() { # name rc
 	case $2 in
 	0) pass=$((pass + 1)); echo "ok - $1" ;;
@@ -115,10 +121,19 @@ verdict "selftests build" $?
 
 # One lab run: boot the guest (IVF_KERNEL in the environment), run the
 # suite, count its results as "lab[LABEL]: NAME".
-lab_suite() { # LABEL
-	local runfile run lab_rc line name
+lab_suite() { # LABEL CAP_SECONDS
+	local runfile run lab_rc line name cap left t0
+	cap=${IVF_TIMEOUT:-$2}
+	left=$((deadline - $(date +%s) - 60))
+	if [ $left -lt 180 ]; then
+		verdict "$1: started in time (the run's budget, IVF_BUDGET_MIN=${IVF_BUDGET_MIN:-85}, is spent)" 1
+		return
+	fi
+	[ "$cap" -le $left ] || cap=$left
+	echo "# $1: at most $((cap / 60)) min"
+	t0=$(date +%s)
 	runfile=$(mktemp)
-	IVF_TIMEOUT=${IVF_TIMEOUT:-3600} IVF_NOBUILD=1 IVF_RUN_FILE=$runfile \
+	IVF_TIMEOUT=$cap IVF_NOBUILD=1 IVF_RUN_FILE=$runfile \
 		selftests/vm/lab.sh run 'bash selftests/vm/suite.sh'
 	lab_rc=$?
 	# Our own run's directory: runs/latest may be another lab's by now.
@@ -140,7 +155,7 @@ lab_suite() { # LABEL
 	[ -s "$run/splats.txt" ]
 	verdict "$1: guest kernel log free of WARN/BUG/Oops/lockdep/KASAN/refcount splats and module leaks" $((1 - $?))
 	[ $lab_rc = 0 ] || [ $fail != 0 ] || verdict "$1: lab run exit status ($lab_rc)" 1
-	echo "# guest logs: $run"
+	echo "# guest logs: $run ($(( ($(date +%s) - t0 + 30) / 60 )) min)"
 }
 
 # A device state across kernels (stream_xkernel): the main boot saves one
@@ -159,7 +174,7 @@ xk_main=
 # Debian's kernel: everything. The guest part takes 5-30 min under TCG
 # (the host's speed varies a lot).
 if [ "${IVF_TESTS:-}" != none ]; then
-	lab_suite "lab"
+	lab_suite "lab" 1500
 	# suite.sh's own list (IVF_TESTS unset) has stream_xkernel_save
 	xk_main=$(xk_saved "$last_run" "${IVF_TESTS:-stream_xkernel_save}")
 fi
@@ -185,7 +200,7 @@ if [ -n "$btests" ]; then
 		IVF_KERNEL=$bkernel selftests/vm/lab.sh build
 		verdict "module builds for $bkver (its suite's build root)" $?
 		IVF_KERNEL=$bkernel IVF_TESTS=$btests IVF_XK_IN=$xk_main \
-			lab_suite "lab-$bkernel"
+			lab_suite "lab-$bkernel" 900
 		xk_bpo=$(xk_saved "$last_run" "$btests")
 	fi
 fi
@@ -215,7 +230,7 @@ if [ -n "$qtests$qtestsi" ]; then
 fi
 [ -z "$qtests" ] || [ -z "$nested" ] ||
 	IVF_SMP=2 IVF_NESTED=$nested IVF_TESTS=$qtests IVF_XK_IN=$xk_bpo \
-		lab_suite "lab-qemu"
+		lab_suite "lab-qemu" 1500
 # The lab's IOMMUFD kernel: the DMA logging backend, the hardening tests and
 # the migration tests through iommufd, with lockdep, KASAN and kmemleak; then
 # the container (type1), where the tracker also pins in type1 once the
@@ -239,14 +254,14 @@ if [ -n "$iommufd_kernel" ] && [ -n "$itests$itests1$qtestsi" ]; then
 	[ -z "$itests" ] ||
 		IVF_KERNEL=iommufd IVF_EXACT_FRAMES=4000 \
 		IVF_HOSTILE_SECS=${IVF_HOSTILE_SECS:-30} IVF_TESTS=$itests \
-		lab_suite "lab-iommufd"
+		lab_suite "lab-iommufd" 1500
 	[ -z "$itests1" ] ||
 		IVF_KERNEL=iommufd IVF_EXACT_FRAMES=4000 \
-		IVF_TESTS=$itests1 lab_suite "lab-iommufd-type1"
+		IVF_TESTS=$itests1 lab_suite "lab-iommufd-type1" 1200
 	[ -z "$qtestsi" ] ||
 		IVF_KERNEL=iommufd IVF_SMP=2 IVF_NESTED=$nested IVF_QM_IOMMUFD=1 \
 		IVF_QM_SCENARIOS="${IVF_QM_SCENARIOS_IOMMUFD:-precopy}" \
 		IVF_TESTS=$qtestsi \
-		lab_suite "lab-iommufd-qemu"
+		lab_suite "lab-iommufd-qemu" 1800
 fi
 summary

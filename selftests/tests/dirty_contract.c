@@ -32,6 +32,12 @@
  * guest-reset the guest writes CTRL.RST and sets its rings up again at once
  *             while the poller sleeps (1 s): its new registers survive the
  *             poller's look at the reset, and frames flow.
+ * wild-head   the guest gave the device a head past its ring before the
+ *             migration: QEMU's igb writes there once, then runs on from
+ *             index 0, where the tracker must have armed the ring. The
+ *             poller polls on (it used to spin for ever with its lock held:
+ *             the head looked 2^64 postings ahead), and the VF works after
+ *             a reset.
  * close       the device fd is closed with traffic and pins in place; the
  *             reopened device has no tracking and no pins.
  * leak        live allocations through the module (slab alloc_traces) do
@@ -826,6 +832,82 @@ out:
 	dsess_close(&s);
 }
 
+/* ---------------------------------------------------------- wild-head */
+
+/* @n frames from the peer to the VF (stream 9), 60 bytes; how many went */
+static unsigned int wild_send(struct dsess *s, unsigned int n, uint32_t *seq)
+{
+	uint8_t frame[64];
+	unsigned int i, sent = 0;
+	size_t len;
+
+	for (i = 0; i < n; i++) {
+		len = frame_build(frame, s->v.mac, peer.mac, 9, (*seq)++, 60);
+		if (!peer_send(&peer, frame, len))
+			sent++;
+		if (i % 16 == 15)
+			usleep(3000);
+	}
+	return sent;
+}
+
+/*
+ * A head past the ring when tracking starts. QEMU's igb writes one
+ * descriptor back there (into whatever follows the ring), wraps its head
+ * to 0 and goes on up to the tail. Before the fix the tracker armed
+ * nothing then, and the poller's first retire with the head at 1 or more
+ * counted 2^64 postings and spun with dirty->lock held: a soft lockup, the
+ * VMM blocked on the lock (this boot panics then: lab.sh).
+ */
+static void wild_head(void)
+{
+	uint64_t polls0, polls1, armed;
+	uint32_t seq = 0, h1, h2;
+	unsigned int sent;
+	struct dtraffic t;
+	struct dsess s;
+	bool polled;
+	int ret;
+
+	if (!open_sess(&s, "wild-head", false))
+		return;
+	dtraffic_init(&t, &dtraffic_mixed, &s.v, &s.rx, &peer);
+	ivf_wr(&s.v, IVF_RDH(0), s.v.rx_count + 12);
+	h1 = ivf_rd(&s.v, IVF_RDH(0));
+	ret = dsess_engage(&s);
+	if (!ktap_check(!ret, "wild-head: RUNNING -> PRE_COPY with the device's head at %u, past the %u-descriptor ring (%s)",
+			h1, s.v.rx_count, err_str(ret)))
+		goto out;
+	armed = dsess_dbg(&s, "armed");
+	ktap_check(armed == s.v.rx_count - 1,
+		   "wild-head: the tracker armed the ring from index 0 to the tail (armed %llu)",
+		   (unsigned long long)armed);
+	polls0 = dsess_dbg(&s, "polls");
+	sent = wild_send(&s, s.v.rx_count / 2, &seq);
+	polled = dsess_wait_polls(&s, 20);
+	polls1 = dsess_dbg(&s, "polls");
+	h2 = ivf_rd(&s.v, IVF_RDH(0));
+	ktap_check(polled && h2 < s.v.rx_count,
+		   "wild-head: the poller polls on once the device's head wraps into the ring (polls %llu -> %llu; RDH %u -> %u after %u frames)",
+		   (unsigned long long)polls0, (unsigned long long)polls1,
+		   h1, h2, sent);
+	ret = dsess_state(&s, VFIO_DEVICE_STATE_RUNNING) ?:
+	      vfio_dev_reset(&s.d) ?: ivf_reset(&s.v) ?:
+	      ivf_set_lpe(&s.v, 1522);
+	if (!ktap_check(!ret, "wild-head: back to RUNNING, VFIO_DEVICE_RESET, the guest sets the VF up again (%s)",
+			err_str(ret)))
+		goto out;
+	dsess_reprogram(&s);
+	t.c.rx_target = 500;
+	ret = dtraffic_run(&t);
+	ktap_check(!ret && t.vf_rcvd >= 450 && !t.vf_bad && !t.vf_dup,
+		   "wild-head: frames flow after the reset (%llu of 500, %s)",
+		   (unsigned long long)t.vf_rcvd, err_str(ret));
+out:
+	dtraffic_free(&t);
+	dsess_close(&s);
+}
+
 /* -------------------------------------------------------------- close */
 
 static void close_tracked(void)
@@ -928,6 +1010,7 @@ static const struct {
 	{ "unmap", unmap },
 	{ "reset", reset },
 	{ "guest-reset", guest_reset },
+	{ "wild-head", wild_head },
 	{ "close", close_tracked },
 	{ "leak", leak },
 };

@@ -38,6 +38,13 @@ BR_SUITE=
 # ("timer doesn't work through Interrupt-remapped IO-APIC"): seen on both
 # lab kernels when the host's cores were busy. The guest's timer works.
 KAPPEND=no_timer_check
+# A hang ends the boot at once, with its stack: a soft lockup (a CPU in the
+# kernel for 20 s without scheduling) or a task blocked for 120 s panics,
+# the panic replays the whole kernel log to the console (panic_print=0x20:
+# the stack was printed below the console's loglevel) and the guest exits
+# (panic=-1, -no-reboot). Either is a failure anyway (splats()); without
+# this a hung poller held the boot until its timeout (session 10's CI).
+KAPPEND="$KAPPEND softlockup_panic=1 hung_task_panic=1 panic_print=0x20"
 MODDIR=$IVF_REPO
 # IVF_KERNEL=iommufd: the lab's own kernel with IOMMUFD (kernel-iommufd.sh);
 # the module is built for it in a copy of the sources, so the repository's
