@@ -20,6 +20,16 @@
 #include "ivf.h"
 #include "dirty_pulse.h"
 
+/*
+ * The pulses a fence put off, and each range of failed pulses kept for a
+ * retry, span at most this: they are pulsed again in IVF_MAX_PIN chunks
+ * with dirty->lock held, and a chunk type1 refuses (no longer mapped, no
+ * memory) costs a pin per page. Unbounded, a guest's buffers scattered over
+ * a large guest (or a VMM's unmap of all of it) made that pass hold the
+ * lock for minutes. Four chunks: at most about 2000 pins per range.
+ */
+#define IVF_PEND_SPAN		(4ULL * IVF_MAX_PIN * PAGE_SIZE)
+
 /* How long a fence keeps pulses off an IOVA range being unmapped. */
 #define IVF_FENCE_MS		1000
 /* A pulse type1 could not pin is tried again after this long. */
@@ -56,13 +66,41 @@ static bool ivf_fenced(struct ivf_dirty *d, u64 iova, u32 npages)
 	return hit;
 }
 
-/* Put the pulse of [iova, end) off until fence @f is lifted. */
-static void ivf_fence_defer(struct ivf_dirty *d, struct ivf_fence *f,
+/*
+ * Pages the device wrote that type1 will not be asked about: too far from
+ * the others put off to be kept (see IVF_PEND_SPAN). The migration under
+ * way can't be completed (ivf_dirty_check_lost()). dirty->lock held.
+ */
+static void ivf_pulse_lost(struct ivf_device *ivf, u64 iova, u64 end)
+{
+	struct ivf_dirty *d = &ivf->dirty;
+
+	if (!d->lost)
+		ivf_err_rl(ivf->core.pdev,
+			   "dirty tracking: pulses put off at IOVAs too far apart to keep (0x%llx+%llu pages): STOP_COPY is refused until a new migration starts\n",
+			   iova, (end - iova) >> PAGE_SHIFT);
+	d->lost = true;
+	d->lost_pages += (end - iova) >> PAGE_SHIFT;
+}
+
+/*
+ * Put the pulse of [iova, end) off until fence @f is lifted: the fence
+ * keeps one range of them, at most IVF_PEND_SPAN long. fence_lock and
+ * dirty->lock held.
+ */
+static void ivf_fence_defer(struct ivf_device *ivf, struct ivf_fence *f,
 			    u64 iova, u64 end)
 {
-	f->pend_lo = f->pend_hi ? min(f->pend_lo, iova) : iova;
-	f->pend_hi = max(f->pend_hi, end);
-	d->pulse_deferred++;
+	u64 lo = f->pend_hi ? min(f->pend_lo, iova) : iova;
+	u64 hi = max(f->pend_hi, end);
+
+	ivf->dirty.pulse_deferred++;
+	if (hi - lo > IVF_PEND_SPAN) {
+		ivf_pulse_lost(ivf, iova, end);
+		return;
+	}
+	f->pend_lo = lo;
+	f->pend_hi = hi;
 }
 
 /* 0, or vfio_pin_pages()'s error (-EINVAL: not mapped) */
@@ -86,11 +124,13 @@ static int ivf_pin_one(struct ivf_device *ivf, u64 iova, u32 npages)
  * device's writes (-ENOMEM, or -EFAULT when the VMM's memory behind it is
  * gone): it is not marked dirty. Keep it for a retry, in one of
  * IVF_RETRY_SLOTS ranges (the one that grows least takes it when all are
- * used: a retry of a page not written costs only an over-report).
- * dirty->lock held.
+ * used: a retry of a page not written costs only an over-report), none
+ * longer than IVF_PEND_SPAN: what fits in none is lost. dirty->lock held.
  */
-static void ivf_pulse_failed(struct ivf_dirty *d, u64 iova, u64 end, int err)
+static void ivf_pulse_failed(struct ivf_device *ivf, u64 iova, u64 end,
+			     int err)
 {
+	struct ivf_dirty *d = &ivf->dirty;
 	u64 grow, best = U64_MAX;
 	unsigned int i, pick = 0;
 
@@ -111,6 +151,11 @@ static void ivf_pulse_failed(struct ivf_dirty *d, u64 iova, u64 end, int err)
 		}
 	}
 	if (d->retry[pick].hi) {
+		if (max(end, d->retry[pick].hi) -
+		    min(iova, d->retry[pick].lo) > IVF_PEND_SPAN) {
+			ivf_pulse_lost(ivf, iova, end);
+			return;
+		}
 		iova = min(iova, d->retry[pick].lo);
 		end = max(end, d->retry[pick].hi);
 	}
@@ -139,7 +184,7 @@ void ivf_pulse(struct ivf_device *ivf, u64 iova, u32 npages)
 	spin_lock(&d->fence_lock);
 	f = ivf_fence_hit(d, iova, end);
 	if (f) {
-		ivf_fence_defer(d, f, iova, end);
+		ivf_fence_defer(ivf, f, iova, end);
 		spin_unlock(&d->fence_lock);
 		return;
 	}
@@ -160,7 +205,7 @@ void ivf_pulse(struct ivf_device *ivf, u64 iova, u32 npages)
 		spin_lock(&d->fence_lock);
 		f = ivf_fence_hit(d, a, end);
 		if (f)
-			ivf_fence_defer(d, f, a, end);
+			ivf_fence_defer(ivf, f, a, end);
 		spin_unlock(&d->fence_lock);
 		if (f)
 			break;
@@ -168,7 +213,7 @@ void ivf_pulse(struct ivf_device *ivf, u64 iova, u32 npages)
 		if (err == -EINVAL || err == -EPERM)
 			d->pulse_unmapped++;
 		else
-			ivf_pulse_failed(d, a, a + PAGE_SIZE, err);
+			ivf_pulse_failed(ivf, a, a + PAGE_SIZE, err);
 	}
 	spin_lock(&d->fence_lock);
 	d->pulse_iova = 0;

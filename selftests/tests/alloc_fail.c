@@ -27,6 +27,13 @@
  *         new migration (RUNNING -> PRE_COPY) starts clean and completes,
  *         and the device works after VFIO_DEVICE_RESET.
  *
+ * spread  The guest's buffers lie far apart (12 MiB) while the poller
+ *         cannot pin: the pulses kept for a retry would have to cover
+ *         everything in between, a chunk at a time with the tracker's lock
+ *         held (minutes for buffers spread over a large guest). A failed
+ *         pulse too far from the others is lost at once instead: STOP_COPY
+ *         is refused; the poller keeps polling; the VF works after a reset.
+ *
  * Before the fix a failed pulse was counted as "not mapped" and dropped:
  * the pulse part then finds the pages written during the injection
  * missing, and STOP_COPY is not refused in the lost part.
@@ -334,6 +341,85 @@ out:
 	close_sess(&s, &ck, &t);
 }
 
+/* ----------------------------------------------------------------- spread */
+
+#define SPREAD_BUFS	6
+#define SPREAD_STEP	(12ull << 20)
+
+static void part_spread(void)
+{
+	struct dsess_cfg sc = { .idle = 64 << 20 };
+	long long lost, polls0, polls1;
+	uint8_t frame[64];
+	unsigned int i, sent = 0;
+	uint32_t seq = 0;
+	struct dtraffic t;
+	struct dsess s;
+	size_t len;
+	int ret, n;
+
+	if (dsess_open(&s, bdf, &sc)) {
+		ktap_check(false, "spread: session set up");
+		dsess_close(&s);
+		return;
+	}
+	dtraffic_init(&t, &dtraffic_mixed, &s.v, &s.rx, &peer);
+	ret = dsess_engage(&s);
+	if (!ktap_check(!ret, "spread: tracking engaged (%s)", err_str(ret)))
+		goto out;
+	/* the guest posts SPREAD_BUFS buffers 12 MiB apart, from index 0 */
+	ivf_wr(&s.v, IVF_RXDCTL(0), ivf_rd(&s.v, IVF_RXDCTL(0)) & ~IVF_XDCTL_ENABLE);
+	dsess_wait_polls(&s, 3);
+	for (i = 0; i < SPREAD_BUFS; i++) {
+		s.v.rx_ring[i].read.pkt_addr = s.idle.iova + i * SPREAD_STEP;
+		s.v.rx_ring[i].read.hdr_addr = 0;
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	ivf_wr(&s.v, IVF_RDH(0), 0);
+	ivf_wr(&s.v, IVF_RDT(0), 0);
+	ivf_wr(&s.v, IVF_RXDCTL(0), RXDCTL_ON);
+	dsess_wait_polls(&s, 3);
+	ivf_wr(&s.v, IVF_RDT(0), SPREAD_BUFS);
+	dsess_wait_polls(&s, 3);
+	n = fi_pollers(true);
+	kmsg_mark(&km);
+	for (i = 0; i < SPREAD_BUFS; i++) {
+		len = frame_build(frame, s.v.mac, peer.mac, 9, seq++, 60);
+		sent += !peer_send(&peer, frame, len);
+	}
+	polls0 = dbg(&s, "polls");
+	ktap_check(n > 0 && wait_dbg(&s, "lost", 0, 3000),
+		   "spread: %u frames into buffers 12 MiB apart, the poller's pins failing: pulses too far from the others are lost at once (debugfs lost %lld, pulse_failed %lld; %d threads)",
+		   sent, dbg(&s, "lost"), dbg(&s, "pulse_failed"), n);
+	ktap_check(logged("too far apart"), "spread: and the kernel log says so");
+	dsess_wait_polls(&s, 20);
+	polls1 = dbg(&s, "polls");
+	fi_pollers(false);
+	ktap_check(polls1 >= polls0 + 20,
+		   "spread: the poller polls on (polls %lld -> %lld)",
+		   polls0, polls1);
+	lost = dbg(&s, "lost");
+	ret = dsess_state(&s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
+	ret = ret ?: mig_set_state(&s.d, VFIO_DEVICE_STATE_STOP_COPY, NULL);
+	ktap_check(ret == -EIO,
+		   "spread: memory back, PRE_COPY_P2P -> STOP_COPY is refused with EIO (%s; %lld pages lost)",
+		   err_str(ret), lost);
+	ret = dsess_state(&s, VFIO_DEVICE_STATE_RUNNING) ?:
+	      vfio_dev_reset(&s.d) ?: ivf_reset(&s.v) ?: ivf_set_lpe(&s.v, 1522);
+	if (!ret) {
+		dsess_reprogram(&s);
+		t.c.rx_target = 500;
+		ret = dtraffic_run(&t);
+	}
+	ktap_check(!ret && t.vf_rcvd >= 400,
+		   "spread: after VFIO_DEVICE_RESET the VF receives again (%llu of 500; %s)",
+		   (unsigned long long)t.vf_rcvd, err_str(ret));
+out:
+	fi_pollers(false);
+	dtraffic_free(&t);
+	dsess_close(&s);
+}
+
 /* ------------------------------------------------------------------- lost */
 
 struct quiesce {
@@ -489,6 +575,7 @@ int main(void)
 		ktap_info("no /dev/kmsg: log checks will fail");
 	part_pulse();
 	part_layout();
+	part_spread();
 	part_lost();
 	kmsg_close(&km);
 	peer_close(&peer);
