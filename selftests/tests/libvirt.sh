@@ -13,13 +13,15 @@
 # PF A's VFs, "lvb" PF B's. KTAP-style output: one "ok"/"not ok" line per
 # promise, figures in "#" lines.
 #
-# The module is installed the way DKMS installs it: the build lab.sh made
-# is copied to /lib/modules/KVER/updates/dkms/ and `depmod -a` runs, in a
-# private mount namespace over the guest kernel's module tree (the 9p root
-# is read-only and has no tree for the guest's kernel). DKMS's own build
-# and install are tested on the host (selftests/dkms.sh), and compiling
-# under TCG here would cost minutes. libvirt finds the module through that
-# modules.alias, as on a real host.
+# The module is installed by `dkms install`, in a private mount namespace
+# over the guest kernel's module tree (the 9p root is read-only and has no
+# tree for the guest's kernel). DKMS built it on the host, from these
+# sources, into a tree of its own (lab.sh, IVF_DKMS: compiling under TCG
+# here would cost minutes); the test installs from a copy of that tree.
+# libvirt finds the module through the modules.alias DKMS's depmod wrote,
+# as on a real host. Run without IVF_DKMS (lab.sh by hand with another
+# module, or no dkms), the build lab.sh made is copied to updates/dkms/
+# and `depmod -a` runs instead, and the test says so.
 #
 #   IVF_LV_PARTS  parts to run (default "bind driverctl migrate")
 set -u
@@ -87,18 +89,36 @@ mount -t tmpfs lvmods "$MODS" || { echo "not ok 1 - a writable $MODS"; exit 1; }
 ln -s "$KTREE/kernel" "$MODS/kernel"
 cp "$KTREE"/modules.* "$MODS/"
 mount -t tmpfs lvdrvctl /etc/driverctl.d
-# depmod -a over the tree with the module in updates/dkms, as DKMS runs it
-# at install. It reads every module of the kernel and takes 2-3 min under
-# TCG here (7 s on the host), so it runs from the start, in a copy of the
-# tree (-b), while the checks without the module run; "installing" then
-# puts the module and depmod's indexes in place.
+# The install: `dkms install`, whose depmod -a reads every module of the
+# kernel and takes 2-3 min under TCG here (7 s on the host). So it runs
+# from the start, while the checks without the module run, into a second
+# copy of the tree that stands in for /lib/modules/KVER in a mount
+# namespace of its own; "installing" then mounts that tree, as DKMS left
+# it, over /lib/modules/KVER.
 STAGE=$LV/stage
 SMODS=$STAGE/lib/modules/$KVER
-mkdir -p "$SMODS/updates/dkms"
+mkdir -p "$SMODS"
 ln -s "$KTREE/kernel" "$SMODS/kernel"
-cp "$KTREE"/modules.order "$KTREE"/modules.builtin* "$SMODS/"
-cp "$IVF_MODULE" "$SMODS/updates/dkms/"
-(t=$SECONDS; depmod -b "$STAGE" "$KVER"; echo "$? $((SECONDS - t))" >"$LV/depmod.rc") &
+[ ! -d "/usr/src/linux-headers-$KVER" ] ||
+	ln -s "/usr/src/linux-headers-$KVER" "$SMODS/build"
+# modules.dep too: DKMS takes the compression of its module (.ko.xz) from it
+cp "$KTREE"/modules.* "$SMODS/"
+DKMS_PKG=$(sed -n 's/^PACKAGE_NAME="\(.*\)"/\1/p' dkms.conf)/$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
+if [ -n "${IVF_DKMS:-}" ]; then
+	# DKMS writes its state into the tree: a copy of the host's
+	mkdir -p "$LV/dkms"
+	cp -a "$IVF_DKMS/tree/." "$LV/dkms/"
+	(t=$SECONDS
+	 unshare -m sh -c 'mount --bind "$1" "/lib/modules/$2" &&
+		exec dkms install "$3" -k "$2" --dkmstree "$4" --sourcetree "$5" --force' \
+		sh "$SMODS" "$KVER" "$DKMS_PKG" "$LV/dkms" "$IVF_DKMS/src" \
+		>"$OUTD/dkms-install.log" 2>&1
+	 echo "$? $((SECONDS - t))" >"$LV/depmod.rc") &
+else
+	mkdir -p "$SMODS/updates/dkms"
+	cp "$IVF_MODULE" "$SMODS/updates/dkms/"
+	(t=$SECONDS; depmod -b "$STAGE" "$KVER"; echo "$? $((SECONDS - t))" >"$LV/depmod.rc") &
+fi
 DEPMOD_PID=$!
 # The VFs are probed by drivers as on any host (guest.sh turned that off
 # for its own binds: sriov_drivers_autoprobe 0, then driver_override);
@@ -159,19 +179,32 @@ fw_stop() { # NAME VF
 	sleep 0.5
 }
 
-# Installed as DKMS does it: the module in updates/dkms, depmod -a (run
-# from the start, see above).
+# Installed by `dkms install` (run from the start, see above): its tree
+# becomes /lib/modules/KVER. Without IVF_DKMS: the module copied to
+# updates/dkms and depmod -a, as DKMS would do.
 INSTALLED=0
 install_module() {
-	local t=$SECONDS r f
+	local t=$SECONDS r=1 f st
 	[ $INSTALLED = 0 ] || return 0
+	INSTALLED=1
 	wait $DEPMOD_PID
 	read -r r f <"$LV/depmod.rc"
-	info "depmod -a: exit $r, $f s (waited $((SECONDS - t)) s for it)"
-	mkdir -p "$MODS/updates/dkms"
-	cp "$IVF_MODULE" "$MODS/updates/dkms/"
-	cp "$SMODS"/modules.* "$MODS/"
-	INSTALLED=1
+	if [ -z "${IVF_DKMS:-}" ]; then
+		info "no DKMS tree from lab.sh (IVF_DKMS): installed by copying the module and depmod -a (exit $r, $f s; waited $((SECONDS - t)) s)"
+		mkdir -p "$MODS/updates/dkms"
+		cp "$IVF_MODULE" "$MODS/updates/dkms/"
+		cp "$SMODS"/modules.* "$MODS/"
+		return
+	fi
+	grep -v 'readelf: Warning' "$OUTD/dkms-install.log" | quote
+	mount --bind "$SMODS" "$MODS"
+	st=$(dkms status "$DKMS_PKG" --dkmstree "$LV/dkms" 2>/dev/null)
+	case $r:$st in *WARNING*) r=1 ;; 0:*": installed") r=0 ;; *) r=1 ;; esac
+	check "dkms install $DKMS_PKG -k $KVER: in $f s (waited $((SECONDS - t)) s); dkms status: $st" \
+		[ "$r" = 0 ]
+	f=$(ls "$MODS/updates/dkms/")
+	check "installed: the module DKMS put in place ($f) is the kernel's igbvf_vfio_pci (modinfo -k $KVER)" \
+		[ "$(modinfo -k "$KVER" -F filename "$MOD" 2>/dev/null)" = "$MODS/updates/dkms/$f" ]
 }
 
 part_bind() {

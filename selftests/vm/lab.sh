@@ -84,6 +84,39 @@ build() {
 	[ ! -f "$IVF_REPO/selftests/Makefile" ] || make -s -C "$IVF_REPO/selftests" >&2
 }
 
+# The libvirt test installs the module with `dkms install`, as an operator
+# does. DKMS builds it here, for the lab's Debian kernel (compiling in the
+# guest would take minutes under TCG), into a tree of its own under the
+# cache, keyed by the sources (never the host's /var/lib/dkms); the guest
+# installs from a copy of that tree. Prints the tree's directory.
+dkms_tree() {
+	local name ver sum dir files
+	name=$(sed -n 's/^PACKAGE_NAME="\(.*\)"/\1/p' "$IVF_REPO/dkms.conf")
+	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$IVF_REPO/dkms.conf")
+	files=(dkms.conf Kbuild Makefile driver include)
+	sum=$(cd "$IVF_REPO" && git ls-files -z "${files[@]}" |
+		xargs -0 sha256sum | sha256sum | cut -c1-12)
+	dir=$IVF_CACHE/dkms-lab/$KVER-$sum
+	if [ ! -f "$dir/done" ]; then
+		rm -rf "$dir"
+		mkdir -p "$dir/src/$name-$ver" "$dir/tree"
+		(cd "$IVF_REPO" && git ls-files -z "${files[@]}" |
+			rsync -a --from0 --files-from=- ./ "$dir/src/$name-$ver/")
+		if ! { as_root dkms add "$name/$ver" --dkmstree "$dir/tree" \
+			--sourcetree "$dir/src" &&
+			as_root dkms build "$name/$ver" -k "$KVER" \
+				--dkmstree "$dir/tree" --sourcetree "$dir/src"; } \
+			>"$dir/log" 2>&1; then
+			log "dkms build for the libvirt test failed (see $dir/log)"
+			return 1
+		fi
+		touch "$dir/done"
+		# older trees go (the last three stay)
+		ls -dt "$IVF_CACHE"/dkms-lab/*/ | tail -n +4 | xargs -r rm -rf
+	fi
+	echo "$dir"
+}
+
 # Lines in a guest kernel log that fail a run: every splat from the first
 # line that names the module (its load) on; a log that never names it is
 # read whole. A splat before the module was loaded cannot involve it (the
@@ -145,6 +178,14 @@ run() {
 	IVF_NUMVFS=${IVF_NUMVFS:-3}
 	IVF_NUMVFS_B=${IVF_NUMVFS_B:-2}
 	EOT
+	# DKMS for the libvirt test (Debian's kernel, the module of these
+	# sources); without it the test installs by copy and depmod.
+	local dk
+	if [[ " ${IVF_TESTS:-} " == *" libvirt "* ]] && [ -z "$KTREE$BR_SUITE" ] &&
+		[ -z "${IVF_MODULE_KO:-}" ] && command -v dkms >/dev/null &&
+		dk=$(dkms_tree); then
+		echo "IVF_DKMS=$dk" >>"$out/env"
+	fi
 	# Test knobs reach the guest (IVF_TESTS="traffic bind" ./selftests/run.sh).
 	local v
 	for v in ${!IVF_@}; do
