@@ -93,8 +93,8 @@ mount -t tmpfs lvdrvctl /etc/driverctl.d
 # kernel and takes 2-3 min under TCG here (7 s on the host). So it runs
 # from the start, while the checks without the module run, into a second
 # copy of the tree that stands in for /lib/modules/KVER in a mount
-# namespace of its own; "installing" then mounts that tree, as DKMS left
-# it, over /lib/modules/KVER.
+# namespace of its own; "installing" then puts what DKMS installed there
+# (updates/dkms and depmod's indexes) into /lib/modules/KVER.
 STAGE=$LV/stage
 SMODS=$STAGE/lib/modules/$KVER
 mkdir -p "$SMODS"
@@ -179,9 +179,9 @@ fw_stop() { # NAME VF
 	sleep 0.5
 }
 
-# Installed by `dkms install` (run from the start, see above): its tree
-# becomes /lib/modules/KVER. Without IVF_DKMS: the module copied to
-# updates/dkms and depmod -a, as DKMS would do.
+# Installed by `dkms install` (run from the start, see above). Without
+# IVF_DKMS: the module copied to updates/dkms and depmod -a, as DKMS
+# would do.
 INSTALLED=0
 install_module() {
 	local t=$SECONDS r=1 f st
@@ -197,7 +197,11 @@ install_module() {
 		return
 	fi
 	grep -v 'readelf: Warning' "$OUTD/dkms-install.log" | quote
-	mount --bind "$SMODS" "$MODS"
+	# Not a bind mount over $MODS: each libvirtd has its own mount
+	# namespace from before, and would not see it. The files go into the
+	# tree they all share.
+	cp -a "$SMODS/updates" "$MODS/"
+	cp "$SMODS"/modules.* "$MODS/"
 	st=$(dkms status "$DKMS_PKG" --dkmstree "$LV/dkms" 2>/dev/null)
 	case $r:$st in *WARNING*) r=1 ;; 0:*": installed") r=0 ;; *) r=1 ;; esac
 	check "dkms install $DKMS_PKG -k $KVER: in $f s (waited $((SECONDS - t)) s); dkms status: $st" \
