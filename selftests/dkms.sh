@@ -6,8 +6,8 @@ set -eo pipefail
 cd "$(dirname "$0")/.."
 . selftests/vm/common.sh
 KVER=$(ivf_kver)
-name=$(sed -n 's/^PACKAGE_NAME="\(.*\)"/\1/p' dkms.conf)
-ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' dkms.conf)
+name=$(ivf_dkms_conf PACKAGE_NAME)
+ver=$(ivf_dkms_conf PACKAGE_VERSION)
 src=/usr/src/$name-$ver
 cleanup() {
 	as_root dkms remove "$name/$ver" --all >/dev/null 2>&1 || true

@@ -841,23 +841,37 @@ uint64_t dsess_dbg(struct dsess *s, const char *key)
 	return ivf_dbg_u64(s->d.bdf, "dirty", key, &v) ? UINT64_MAX : v;
 }
 
+int peer_frames_to_vf(struct peer *p, const struct ivf *v, uint16_t stream,
+		      int n, int pace, uint32_t *seq)
+{
+	uint8_t buf[FRAME_MAX];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		size_t len = frame_build(buf, v->mac, p->mac, stream, (*seq)++,
+					 FRAME_MIN);
+
+		if (peer_send(p, buf, len)) {
+			ktap_info("peer: frame %d of %d not sent: %s", i, n,
+				  strerror(errno));
+			break;
+		}
+		if (pace && i % pace == pace - 1)
+			usleep(3000);
+	}
+	return i;
+}
+
 int dtraffic_flush(struct dtraffic *t, unsigned int n)
 {
 	struct ivf *v = t->v;
 	uint32_t h0 = ivf_rd(v, IVF_RDH(0)) & 0xffff, seq = 0;
 	unsigned int i, moved = 0;
-	uint8_t buf[FRAME_MAX];
 	uint64_t end;
 
 	if (!v->rx_count)
 		return 0;
-	for (i = 0; i < n; i++) {
-		size_t len = frame_build(buf, v->mac, t->p->mac, 7, seq++,
-					 FRAME_MIN);
-
-		if (peer_send(t->p, buf, len))
-			break;
-	}
+	i = peer_frames_to_vf(t->p, v, 7, n, 0, &seq);
 	end = now_ns() + 500000000ull;
 	for (;;) {
 		uint32_t h = ivf_rd(v, IVF_RDH(0)) & 0xffff;
@@ -872,21 +886,11 @@ int dtraffic_flush(struct dtraffic *t, unsigned int n)
 
 int vf_rx_burst(struct ivf *v, struct peer *p, int n, int ms, uint32_t *seq)
 {
-	uint8_t buf[FRAME_MAX];
 	uint64_t end;
-	int got = 0, i;
+	int got = 0;
 
 	ivf_rx_poll(v, NULL, NULL, 256);	/* drop what is pending */
-	for (i = 0; i < n; i++) {
-		size_t len = frame_build(buf, v->mac, p->mac, 7, (*seq)++,
-					 FRAME_MIN);
-
-		if (peer_send(p, buf, len)) {
-			ktap_info("peer: frame %d of %d not sent: %s", i, n,
-				  strerror(errno));
-			break;
-		}
-	}
+	peer_frames_to_vf(p, v, 7, n, 0, seq);
 	end = now_ns() + (uint64_t)ms * 1000000;
 	while (now_ns() < end && got < n) {
 		int r = ivf_rx_poll(v, NULL, NULL, 64);

@@ -129,6 +129,14 @@ void dtraffic_print(const struct dtraffic *t, const char *prefix);
 bool dtraffic_clean(const struct dtraffic *t);
 
 /*
+ * The peer sends @n minimal frames of @stream to the VF, numbered from
+ * *@seq on, pausing 3 ms after every @pace frames (0: no pause); it stops
+ * at the first one it can't send (said in a "#" line). How many went.
+ */
+int peer_frames_to_vf(struct peer *p, const struct ivf *v, uint16_t stream,
+		      int n, int pace, uint32_t *seq);
+
+/*
  * The peer sends @n minimal frames (stream 7, numbered from *@seq on) to
  * the VF after what was pending is dropped; how many the VF receives
  * within @ms.

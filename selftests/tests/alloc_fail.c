@@ -350,13 +350,11 @@ static void part_spread(void)
 {
 	struct dsess_cfg sc = { .idle = 64 << 20 };
 	long long lost, polls0, polls1;
-	uint8_t frame[64];
-	unsigned int i, sent = 0;
 	uint32_t seq = 0;
 	struct dtraffic t;
 	struct dsess s;
-	size_t len;
-	int ret, n;
+	int ret, n, sent;
+	unsigned int i;
 
 	if (dsess_open(&s, bdf, &sc)) {
 		ktap_check(false, "spread: session set up");
@@ -383,13 +381,10 @@ static void part_spread(void)
 	dsess_wait_polls(&s, 3);
 	n = fi_pollers(true);
 	kmsg_mark(&km);
-	for (i = 0; i < SPREAD_BUFS; i++) {
-		len = frame_build(frame, s.v.mac, peer.mac, 9, seq++, 60);
-		sent += !peer_send(&peer, frame, len);
-	}
+	sent = peer_frames_to_vf(&peer, &s.v, 9, SPREAD_BUFS, 0, &seq);
 	polls0 = dbg(&s, "polls");
 	ktap_check(n > 0 && wait_dbg(&s, "lost", 0, 3000),
-		   "spread: %u frames into buffers 12 MiB apart, the poller's pins failing: pulses too far from the others are lost at once (debugfs lost %lld, pulse_failed %lld; %d threads)",
+		   "spread: %d frames into buffers 12 MiB apart, the poller's pins failing: pulses too far from the others are lost at once (debugfs lost %lld, pulse_failed %lld; %d threads)",
 		   sent, dbg(&s, "lost"), dbg(&s, "pulse_failed"), n);
 	ktap_check(logged("too far apart"), "spread: and the kernel log says so");
 	dsess_wait_polls(&s, 20);

@@ -834,23 +834,6 @@ out:
 
 /* ---------------------------------------------------------- wild-head */
 
-/* @n frames from the peer to the VF (stream 9), 60 bytes; how many went */
-static unsigned int wild_send(struct dsess *s, unsigned int n, uint32_t *seq)
-{
-	uint8_t frame[64];
-	unsigned int i, sent = 0;
-	size_t len;
-
-	for (i = 0; i < n; i++) {
-		len = frame_build(frame, s->v.mac, peer.mac, 9, (*seq)++, 60);
-		if (!peer_send(&peer, frame, len))
-			sent++;
-		if (i % 16 == 15)
-			usleep(3000);
-	}
-	return sent;
-}
-
 /*
  * A head past the ring when tracking starts. QEMU's igb writes one
  * descriptor back there (into whatever follows the ring), wraps its head
@@ -863,10 +846,10 @@ static void wild_head(void)
 {
 	uint64_t polls0, polls1, armed;
 	uint32_t seq = 0, h1, h2;
-	unsigned int sent;
 	struct dtraffic t;
 	struct dsess s;
 	bool polled;
+	int sent;
 	int ret;
 
 	if (!open_sess(&s, "wild-head", false))
@@ -883,12 +866,12 @@ static void wild_head(void)
 		   "wild-head: the tracker armed the ring from index 0 to the tail (armed %llu)",
 		   (unsigned long long)armed);
 	polls0 = dsess_dbg(&s, "polls");
-	sent = wild_send(&s, s.v.rx_count / 2, &seq);
+	sent = peer_frames_to_vf(&peer, &s.v, 9, s.v.rx_count / 2, 16, &seq);
 	polled = dsess_wait_polls(&s, 20);
 	polls1 = dsess_dbg(&s, "polls");
 	h2 = ivf_rd(&s.v, IVF_RDH(0));
 	ktap_check(polled && h2 < s.v.rx_count,
-		   "wild-head: the poller polls on once the device's head wraps into the ring (polls %llu -> %llu; RDH %u -> %u after %u frames)",
+		   "wild-head: the poller polls on once the device's head wraps into the ring (polls %llu -> %llu; RDH %u -> %u after %d frames)",
 		   (unsigned long long)polls0, (unsigned long long)polls1,
 		   h1, h2, sent);
 	ret = dsess_state(&s, VFIO_DEVICE_STATE_RUNNING) ?:

@@ -279,8 +279,8 @@ build() {
 dkms_check() {
 	local root=$1 kver=$2 name ver src rc=0 ko
 
-	name=$(sed -n 's/^PACKAGE_NAME="\(.*\)"/\1/p' "$IVF_REPO/dkms.conf")
-	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$IVF_REPO/dkms.conf")
+	name=$(ivf_dkms_conf PACKAGE_NAME)
+	ver=$(ivf_dkms_conf PACKAGE_VERSION)
 	[ -x "$root/usr/sbin/dkms" ] ||
 		die "buildroot: no dkms in $root (an old root? remove it)"
 	# one DKMS tree per root: two runs at once must take turns

@@ -23,6 +23,8 @@ ivf_kver() {
 }
 
 ivf_kdir() { echo "/usr/src/linux-headers-$1"; }
+# A field of dkms.conf: ivf_dkms_conf PACKAGE_NAME, PACKAGE_VERSION
+ivf_dkms_conf() { sed -n "s/^$1=\"\(.*\)\"/\1/p" "$IVF_REPO/dkms.conf"; }
 ivf_kroot() { echo "$IVF_CACHE/kernel/$1"; }
 
 # Unpack (not install) a guest kernel's packages DEB... into KROOT, for

@@ -91,8 +91,8 @@ build() {
 # installs from a copy of that tree. Prints the tree's directory.
 dkms_tree() {
 	local name ver sum dir files
-	name=$(sed -n 's/^PACKAGE_NAME="\(.*\)"/\1/p' "$IVF_REPO/dkms.conf")
-	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$IVF_REPO/dkms.conf")
+	name=$(ivf_dkms_conf PACKAGE_NAME)
+	ver=$(ivf_dkms_conf PACKAGE_VERSION)
 	files=(dkms.conf Kbuild Makefile driver include)
 	sum=$(cd "$IVF_REPO" && git ls-files -z "${files[@]}" |
 		xargs -0 sha256sum | sha256sum | cut -c1-12)
