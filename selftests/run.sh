@@ -55,19 +55,86 @@ summary() {
 	exit
 }
 
+t_run=$(date +%s)
 selftests/vm/setup.sh >/dev/null
 verdict "lab setup (packages, guest kernel, initramfs)" $?
 [ $fail = 0 ] || summary
 KVER=$(ivf_kver)
 KDIR=$(ivf_kdir "$KVER")
-# The lab's second kernel, with IOMMUFD (built once, about 20 min; cached).
-iommufd_kernel=
-if [ -z "${IVF_NO_IOMMUFD:-}" ]; then
-	quiet selftests/vm/kernel-iommufd.sh
-	rc=$?
-	verdict "lab IOMMUFD kernel (Debian's linux-source-6.12 with IOMMUFD, VFIO cdev, lockdep, KASAN, kmemleak)" $rc
-	[ $rc != 0 ] || iommufd_kernel=1
+
+# What each boot runs (see the boots below for what they are).
+btests=${IVF_TESTS_BPO-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset stale_fd migrate tracker_arcs dirty_exact dirty_contract dirty_map dirty_vmm unmap_race stream_xkernel_resume stream_xkernel_save}
+[ -z "${IVF_TESTS:-}" ] || [ -n "${IVF_TESTS_BPO:-}" ] || btests=
+bkernel=${IVF_KERNEL_BPO:-trixie-bpo}
+qtests=${IVF_TESTS_QEMU-stream_xkernel_resume qemu_migrate libvirt}
+qtestsi=${IVF_TESTS_IOMMUFD_QEMU-qemu_migrate}
+itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev tracker_arcs_cdev stale_fd_cdev reset_race_cdev log_bound_cdev iommufd_race_cdev dirty_exact_cdev dirty_contract_cdev dirty_vmm_cdev migration_fsm_cdev migrate_cdev migration_reset_cdev migration_stream_cdev hostile_guest_cdev}
+itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log dirty_exact_log unmap_race alloc_fail dirty_exact}
+if [ -n "${IVF_TESTS:-}" ]; then
+	[ -n "${IVF_TESTS_QEMU:-}" ] || qtests=
+	[ -n "${IVF_TESTS_IOMMUFD_QEMU:-}" ] || qtestsi=
+	[ -n "${IVF_TESTS_IOMMUFD:-}" ] || itests=
+	[ -n "${IVF_TESTS_IOMMUFD_TYPE1:-}" ] || itests1=
 fi
+
+# A fresh machine (an empty cache) builds the IOMMUFD kernel (about 17
+# min on 2 cores), three build roots, Debian's 7.x kernel and the nested
+# guest's image. They start here, in the background at the lowest CPU
+# priority, and are waited for where they are first needed: the main boot
+# runs one vCPU, so the second core builds meanwhile. With a warm cache each
+# is a check of a few seconds.
+mkdir -p "$IVF_CACHE/logs"
+prep=$(mktemp -d)
+# A run that ends early (its budget spent) leaves nothing building.
+kill_tree() { # PID
+	local c
+	for c in $(pgrep -P "$1"); do kill_tree "$c"; done
+	kill "$1" 2>/dev/null
+}
+prep_pids=
+trap 'for p in $prep_pids; do kill_tree "$p"; done; rm -rf "$prep"' EXIT
+prep_start() { # NAME CMD...: CMD niced in the background, output in logs/NAME.log
+	local name=$1
+	shift
+	date +%s >"$prep/$name.t0"
+	(renice -n 19 -p "$BASHPID" >/dev/null
+	 "$@" >"$IVF_CACHE/logs/$name.log" 2>&1
+	 echo $? >"$prep/$name.rc.tmp"
+	 mv "$prep/$name.rc.tmp" "$prep/$name.rc") &
+	prep_pids="$prep_pids $!"
+}
+prep_wait() { # NAME: wait for it; its exit status, what it cost
+	local t0 t1 waited=$(date +%s)
+
+	while [ ! -f "$prep/$1.rc" ]; do sleep 2; done
+	t0=$(cat "$prep/$1.t0")
+	t1=$(stat -c %Y "$prep/$1.rc")
+	echo "# $1: $(( (t1 - t0 + 30) / 60 )) min in the background, waited $(( ($(date +%s) - waited + 30) / 60 )) min for it"
+	return "$(cat "$prep/$1.rc")"
+}
+prep_roots() {
+	local suite rc=0
+
+	for suite in trixie sid bookworm; do
+		echo "== build root $suite"
+		selftests/vm/buildroot.sh path "$suite" || rc=1
+	done
+	[ -z "$btests" ] || {
+		echo "== Debian's $bkernel kernel"
+		selftests/vm/kernel-debian.sh "$bkernel" || rc=1
+	}
+	return $rc
+}
+prep_nested() { selftests/vm/nested.sh >"$prep/nested.path"; }
+if [ -z "${IVF_NO_IOMMUFD:-}" ]; then
+	# its tools first, in the foreground: two apt-get at once would fail
+	quiet selftests/vm/kernel-iommufd.sh --tools
+	prep_start kernel-iommufd selftests/vm/kernel-iommufd.sh
+fi
+if [ -z "${IVF_SKIP_HOST:-}" ] || [ -n "$btests" ]; then
+	prep_start roots prep_roots
+fi
+[ -z "$qtests$qtestsi" ] || prep_start nested prep_nested
 
 if [ -z "${IVF_SKIP_HOST:-}" ]; then
 	out=$(make -s -C "$KDIR" M="$PWD" C=2 W=1 modules 2>&1)
@@ -78,12 +145,15 @@ if [ -z "${IVF_SKIP_HOST:-}" ]; then
 	verdict "checkpatch clean" $?
 	quiet selftests/dkms.sh
 	verdict "dkms add/build/install/remove for $KVER" $?
-	quiet selftests/kbuild-iommufd.sh
-	verdict "module builds with CONFIG_IOMMUFD_DRIVER (DMA logging), sparse and W=1 clean" $?
-	# Debian's other kernels, each built in a root of its suite, with
-	# its compiler (selftests/vm/buildroot.sh); skipped if the registry
-	# can't be reached and no root is cached.
-	mkdir -p "$IVF_CACHE/logs"
+fi
+
+# Debian's other kernels, each built in a root of its suite, with its
+# compiler (selftests/vm/buildroot.sh); skipped if the registry can't be
+# reached and no root is cached. After the main boot: the roots are made
+# in the background meanwhile.
+host_roots() {
+	local suite blog kvers k out rc dlog
+
 	for suite in trixie sid bookworm; do
 		blog=$IVF_CACHE/logs/buildroot-$suite.log
 		if ! kvers=$(selftests/vm/buildroot.sh kernels "$suite" 2>"$blog") ||
@@ -114,7 +184,7 @@ if [ -z "${IVF_SKIP_HOST:-}" ]; then
 			verdict "dkms add/build/install/remove for $k ($suite build root)" $rc
 		done
 	done
-fi
+}
 
 make -s -C selftests
 verdict "selftests build" $?
@@ -201,12 +271,12 @@ fi
 # region info goes through .get_region_info_caps, through type1 (it has no
 # IOMMUFD). Its image comes from the registry through the trixie build
 # root (kernel-debian.sh), cached; skipped if neither has it.
-btests=${IVF_TESTS_BPO-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset stale_fd migrate tracker_arcs dirty_exact dirty_contract dirty_map dirty_vmm unmap_race stream_xkernel_resume stream_xkernel_save}
-[ -z "${IVF_TESTS:-}" ] || [ -n "${IVF_TESTS_BPO:-}" ] || btests=
-bkernel=${IVF_KERNEL_BPO:-trixie-bpo}
+if [ -z "${IVF_SKIP_HOST:-}" ] || [ -n "$btests" ]; then
+	prep_wait roots
+	[ -n "${IVF_SKIP_HOST:-}" ] || host_roots
+fi
 xk_bpo=
 if [ -n "$btests" ]; then
-	mkdir -p "$IVF_CACHE/logs"
 	blog=$IVF_CACHE/logs/kernel-$bkernel.log
 	bpaths=$(selftests/vm/kernel-debian.sh "$bkernel" 2>"$blog")
 	rc=$?
@@ -230,17 +300,11 @@ fi
 # back" with IVF_QM_SCENARIOS_IOMMUFD). The same boot runs libvirt's tests
 # (selftests/tests/libvirt.sh: two libvirtd in the lab guest bind the VF,
 # driverctl, virsh migrate --live; about 8 min).
-qtests=${IVF_TESTS_QEMU-stream_xkernel_resume qemu_migrate libvirt}
-qtestsi=${IVF_TESTS_IOMMUFD_QEMU-qemu_migrate}
-if [ -n "${IVF_TESTS:-}" ]; then
-	[ -n "${IVF_TESTS_QEMU:-}" ] || qtests=
-	[ -n "${IVF_TESTS_IOMMUFD_QEMU:-}" ] || qtestsi=
-fi
 nested=
 if [ -n "$qtests$qtestsi" ]; then
-	mkdir -p "$IVF_CACHE/logs"
-	nested=$(selftests/vm/nested.sh 2>"$IVF_CACHE/logs/nested.log")
+	prep_wait nested
 	rc=$?
+	nested=$(cat "$prep/nested.path" 2>/dev/null)
 	[ $rc = 0 ] || tail -n 25 "$IVF_CACHE/logs/nested.log"
 	verdict "nested guest image (Debian's kernel, busybox, seqflow)" $rc
 	[ $rc = 0 ] || nested=
@@ -255,13 +319,21 @@ fi
 # threads unmapping at once and the tracker out of memory (fault injection),
 # with lockdep too: the tracker holds no pin across type1's unmap callback.
 # A run of chosen tests (IVF_TESTS) leaves it out unless it names its own.
-itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev tracker_arcs_cdev stale_fd_cdev reset_race_cdev log_bound_cdev iommufd_race_cdev dirty_exact_cdev dirty_contract_cdev dirty_vmm_cdev migration_fsm_cdev migrate_cdev migration_reset_cdev migration_stream_cdev hostile_guest_cdev}
-itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log dirty_exact_log unmap_race alloc_fail dirty_exact}
-if [ -n "${IVF_TESTS:-}" ]; then
-	[ -n "${IVF_TESTS_IOMMUFD:-}" ] || itests=
-	[ -n "${IVF_TESTS_IOMMUFD_TYPE1:-}" ] || itests1=
-fi
 [ -n "$nested" ] || qtestsi=
+# The lab's second kernel, with IOMMUFD (started in the background at the
+# beginning; cached).
+iommufd_kernel=
+if [ -z "${IVF_NO_IOMMUFD:-}" ]; then
+	prep_wait kernel-iommufd
+	rc=$?
+	[ $rc = 0 ] || tail -n 25 "$IVF_CACHE/logs/kernel-iommufd.log"
+	verdict "lab IOMMUFD kernel (Debian's linux-source-6.12 with IOMMUFD, VFIO cdev, lockdep, KASAN, kmemleak)" $rc
+	[ $rc != 0 ] || iommufd_kernel=1
+	if [ -z "${IVF_SKIP_HOST:-}" ]; then
+		quiet selftests/kbuild-iommufd.sh
+		verdict "module builds with CONFIG_IOMMUFD_DRIVER (DMA logging), sparse and W=1 clean" $?
+	fi
+fi
 if [ -n "$iommufd_kernel" ] && [ -n "$itests$itests1$qtestsi" ]; then
 	IVF_KERNEL=iommufd selftests/vm/lab.sh build
 	verdict "module builds for the IOMMUFD lab kernel" $?

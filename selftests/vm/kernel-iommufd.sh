@@ -11,6 +11,8 @@
 #
 #   kernel-iommufd.sh         build it unless cached; print KVER/KTREE/KROOT
 #   kernel-iommufd.sh --path  print them only if it is built (exit 4 if not)
+#   kernel-iommufd.sh --tools install the build tools only (run.sh does it
+#                             first: the build then runs in the background)
 #
 # Cached in $IVF_CACHE/kernel-iommufd-lab/<key>, key = hash of the options
 # below, $rev and the source tarball's name: a change to either rebuilds.
@@ -52,7 +54,7 @@ print() {
 	echo "KROOT=$root"
 }
 
-if [ -f "$base/$key/done" ]; then
+if [ -f "$base/$key/done" ] && [ "${1:-}" != --tools ]; then
 	print
 	exit 0
 fi
@@ -75,6 +77,7 @@ if ! tools; then
 		libssl-dev libelf-dev >/dev/null 2>&1 || true
 	tools || { log "cannot install flex/bison/bc/libelf-dev/libssl-dev"; exit 4; }
 fi
+[ "${1:-}" != --tools ] || exit 0
 
 rm -rf "$base"
 mkdir -p "$tree" "$root"

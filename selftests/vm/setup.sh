@@ -64,7 +64,7 @@ APT_EXTRA="-t $IVF_SUITE" apt_install qemu-system-x86 linux-headers-amd64
 # libelf-dev then can't be installed ("held broken packages").
 APT_EXTRA= apt_install busybox-static dkms sparse linux-source-6.12 cpio \
 	xz-utils zstd kmod iproute2 gcc make libc6-dev rsync git jq \
-	ipxe-qemu seabios qemu-system-data
+	ipxe-qemu seabios qemu-system-data mmdebstrap
 
 # libvirt (selftests/tests/libvirt.sh): libvirt >= 10 picks a vfio-pci
 # variant driver from modules.alias, bookworm has 9.0, so backports' 11.x:
