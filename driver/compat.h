@@ -11,30 +11,40 @@
  *	mappings by file offset on the per-device inode, so our own
  *	fault-based BAR0 mappings are invalidated with the core's. Before
  *	that (Debian's 6.1) the core tracks VMAs in a private list and would
- *	never zap ours.
+ *	never zap ours. Covered by: invalidate (6.12.95 and 7.3.4 boots);
+ *	run.sh's "refuses 6.1 (bookworm) at build time, in one line".
  * IVF_HAVE_SETUP_BARMAP (up to 7.1): BAR0 is requested and mapped on first
- *	use with vfio_pci_core_setup_barmap().
+ *	use with vfio_pci_core_setup_barmap(). Covered by: every lab test
+ *	on 6.12.95 (bar_access, traffic, migrate...).
  * IVF_HAVE_GET_IOMAP (7.2+): the core requests and maps every BAR when it
  *	enables the device and vfio_pci_core_get_iomap() hands out the
  *	mapping, or an ERR_PTR: vdev->barmap[] may then hold an ERR_PTR too.
  *	The driver fails open if BAR0 is not mapped, and reads barmap[0]
  *	only while the device is open (every other path is gated on an open
  *	device: migration fds, the tracker), so its NULL checks stay right.
+ *	Covered by: bar_access, stale_fd, migrate and the dirty tests in the
+ *	7.3.4 boot.
  * IVF_HAVE_GET_REGION_INFO_CAPS (6.19+): VFIO_DEVICE_GET_REGION_INFO no
  *	longer reaches .ioctl; vfio copies the user's struct in and out and
  *	asks .get_region_info_caps for the answer. BAR0 (sparse mmap) and
  *	the MSI-X BAR (no mmap) are answered by bar.c, every other region by
  *	the core's vfio_pci_ioctl_get_region_info(). Before, main.c's .ioctl
  *	answers those two itself and leaves the rest to the core's ioctl.
+ *	Covered by: region_info (every region and IRQ compared with stock
+ *	vfio-pci on the same VF) in the 6.12.95 and 7.3.4 boots.
  * IVF_HAVE_MATCH_TOKEN_UUID (6.18+): the VF token check is an op, and the
  *	core's match calls it without a NULL check: it must be set.
+ *	Covered by: every open of a VF in the 7.3.4 boot (a NULL op would
+ *	oops on the first).
  * IVF_HAVE_PRECOPY_INFO_V2 (Debian's 7.2 and 7.3): a user may opt in to
  *	VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, after which the flags of
  *	VFIO_MIG_GET_PRECOPY_INFO are an output. We never start new initial
  *	data, so we answer 0 there; without the opt-in the user's flags are
- *	returned as they came, as vfio-pci drivers always did.
+ *	returned as they came, as vfio-pci drivers always did. Covered by:
+ *	migration_fsm (opts in where the feature exists: the 7.3.4 boot).
  * IVF_HAVE_NS_TOKEN (up to 6.12): MODULE_IMPORT_NS() takes a bare symbol
- *	namespace; 6.13 made it a string.
+ *	namespace; 6.13 made it a string. Covered by: the builds for 6.12.x
+ *	and 7.x (a wrong form fails modpost).
  *
  * Not a difference for this driver (checked against 7.3.4): the fault
  * path's huge pfnmap (our vm_ops have no .huge_fault, BAR0 is 16 KiB),
