@@ -79,5 +79,8 @@ ivf_initramfs() { # KVER KROOT
 		mv "$initrd.tmp" "$initrd"
 		rm -rf "$tmp"
 	fi
+	# the ones no run has used for a week go (a changed init makes new ones)
+	touch "$initrd"
+	find "$IVF_CACHE" -maxdepth 1 -name 'initramfs-*.cpio.gz' -mtime +7 -delete
 	echo "$initrd"
 }

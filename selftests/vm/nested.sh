@@ -55,4 +55,8 @@ if [ ! -f "$OUT" ]; then
 	(cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUT.tmp"
 	mv "$OUT.tmp" "$OUT"
 fi
+# Each change to the guest's programs makes a new image: the ones no run
+# has used for a week go.
+touch "$OUT"
+find "$IVF_CACHE" -maxdepth 1 -name 'nested-*.cpio.gz' -mtime +7 -delete
 echo "$OUT"
