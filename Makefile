@@ -4,6 +4,7 @@
 #   make C=2 W=1        same, with sparse and extra warnings
 #   make demo           the main job on the emulated lab (see README)
 #   make check          the whole test suite (same as .ci/run)
+#   make bench          the benchmarks, in a lab boot of their own
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(lastword $(sort $(wildcard /usr/src/linux-headers-*-amd64))))
 
@@ -22,4 +23,7 @@ demo:
 check:
 	selftests/run.sh
 
-.PHONY: all modules clean demo check
+bench:
+	selftests/bench.sh
+
+.PHONY: all modules clean demo check bench

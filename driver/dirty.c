@@ -53,10 +53,11 @@
  *
  * The parts: dirty_model.c, the model of the rings (spans, arming,
  * retiring, guest memory reads; no register access); dirty_pulse.c, the
- * type1 side (pulses, fences, retries, the unmap callback); dirty_poll.c,
- * the shadow and the poller (register passes); dirty_log.c, DMA logging
- * (built only with CONFIG_IOMMUFD_DRIVER). This file: starting, stopping
- * and engaging the tracker, quiesce and reset, and debugfs.
+ * type1 side (pulses, fences, retries, the unmap callback); dirty_shadow.c,
+ * the shadow and the resets that reload it; dirty_poll.c, the poller
+ * (register passes); dirty_log.c, DMA logging (built only with
+ * CONFIG_IOMMUFD_DRIVER). This file: starting, stopping and engaging the
+ * tracker, quiesce and reset, and debugfs.
  */
 #include <linux/ktime.h>
 #include <linux/mm.h>
@@ -64,6 +65,7 @@
 
 #include "ivf.h"
 #include "dirty_poll.h"
+#include "dirty_shadow.h"
 
 /*
  * The device's registers were set behind the shadow's back (a migration

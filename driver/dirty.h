@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * igbvf-vfio-pci dirty tracking: the tracker's state, and what its parts
- * (dirty_model.c, dirty_pulse.c, dirty_poll.c, dirty_log.c) call of its
- * lifecycle (dirty.c). The driver's entry points are in ivf.h.
+ * (dirty_model.c, dirty_pulse.c, dirty_shadow.c, dirty_poll.c, dirty_log.c)
+ * call of its lifecycle (dirty.c). The driver's entry points are in ivf.h.
  */
 #ifndef IVF_DIRTY_H
 #define IVF_DIRTY_H

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * igbvf-vfio-pci dirty tracking: the doorbell shadow and the poller
- * (dirty_poll.c).
+ * igbvf-vfio-pci dirty tracking: the poller (dirty_poll.c).
  */
 #ifndef IVF_DIRTY_POLL_H
 #define IVF_DIRTY_POLL_H
@@ -9,30 +8,13 @@
 #include <linux/compiler.h>
 #include <linux/types.h>
 
-#include "dirty.h"
-
 struct ivf_device;
-
-#define IVF_PAGE2		0x2000
-#define IVF_SH(reg)		(((reg) - IVF_PAGE2) / 4)
-/* The two RX queue register blocks, 0x2800-0x29ff, are shadowed. */
-#define IVF_RXQ_FIRST		IVF_RDBAL(0)
-#define IVF_RXQ_WORDS		(2 * 0x100 / 4)
-
-static inline u32 *ivf_sh(struct ivf_dirty *d, u32 reg)
-{
-	return &d->shadow_va[IVF_SH(reg)];
-}
 
 unsigned int ivf_dirty_poll_us(void);
 void __iomem *ivf_pass_io(struct ivf_device *ivf);
 void ivf_txq_read(void __iomem *io, unsigned int q, u32 r[6]);
-void ivf_dirty_resync(struct ivf_device *ivf);
-bool ivf_dirty_guest_resync(struct ivf_device *ivf);
 void ivf_dirty_poll(struct ivf_device *ivf, bool full);
 int ivf_dirty_thread(void *data);
-int ivf_dirty_switch(struct ivf_device *ivf, bool on);
 int ivf_dirty_start_rings(struct ivf_device *ivf);
-void ivf_dirty_free_shadow(struct ivf_device *ivf);
 
 #endif /* IVF_DIRTY_POLL_H */

@@ -205,7 +205,7 @@ int ivf_replay_send(struct ivf_device *ivf, void __iomem *io, u32 *msg,
 int ivf_replay_config(struct ivf_device *ivf, void __iomem *io,
 		      const struct ivf_pf_config *cfg);
 
-/* dirty.c, dirty_poll.c (shadow, reset), dirty_pulse.c (dma_unmap) */
+/* dirty.c, dirty_shadow.c (shadow, reset), dirty_pulse.c (dma_unmap) */
 void ivf_dirty_init(struct ivf_device *ivf);
 void ivf_dirty_destroy(struct ivf_device *ivf);
 int ivf_dirty_engage(struct ivf_device *ivf);

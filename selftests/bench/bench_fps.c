@@ -23,7 +23,8 @@
  *   --compare    A/B against stock vfio-pci (see above)
  * Output: "# repeat i: fps=..." lines and per driver
  *   "# fps median=M min=A max=B driver=D access=X mode=Y len=L frames=N"
- *   with --compare also "# fps-ratio variant/vfio-pci median=R"
+ *   with --compare also "# fps-ratio variant/vfio-pci median=R min=A max=B",
+ *   over the repeats' pairs (each vfio-pci repeat and the variant's after it)
  * Exit: 0 ok, 1 lost/corrupted frames or setup failure, 4 skipped.
  */
 #include <errno.h>
@@ -257,7 +258,7 @@ int main(int argc, char **argv)
 	const char *mode = "?", *variant = ivf_driver_name();
 	uint32_t repeats = 5;
 	bool compare = false;
-	double *fps, *fps2, m1, m2;
+	double *fps, *fps2, *ratio, m1, m2;
 	char drv[64] = "";
 	int i, pos = 0, rc = KTAP_PASS;
 
@@ -290,7 +291,8 @@ int main(int argc, char **argv)
 		usage();
 	fps = calloc(repeats, sizeof(*fps));
 	fps2 = calloc(repeats, sizeof(*fps2));
-	if (!fps || !fps2)
+	ratio = calloc(repeats, sizeof(*ratio));
+	if (!fps || !fps2 || !ratio)
 		return KTAP_FAIL;
 
 	sysfs_pci_driver(o.bdf, drv, sizeof(drv));
@@ -324,14 +326,19 @@ int main(int argc, char **argv)
 	}
 	sysfs_pci_bind(o.bdf, variant);
 	if (rc == KTAP_PASS) {
+		/* by pair, before summary() sorts fps[] and fps2[] */
+		for (i = 0; i < (int)repeats; i++)
+			ratio[i] = fps[i] > 0 ? fps2[i] / fps[i] : 0;
 		summary(&o, fps, repeats, "vfio-pci", mode, &m1);
 		summary(&o, fps2, repeats, variant, mode, &m2);
-		printf("# fps-ratio variant/vfio-pci median=%.3f\n",
-		       m1 > 0 ? m2 / m1 : 0);
+		printf("# fps-ratio variant/vfio-pci median=%.3f min=%.3f max=%.3f\n",
+		       stats_median(ratio, repeats), stats_min(ratio, repeats),
+		       stats_max(ratio, repeats));
 	}
 out:
 	free(fps);
 	free(fps2);
+	free(ratio);
 	printf("# result: %s\n", rc ? "FAIL" : "ok");
 	return rc;
 }

@@ -29,6 +29,6 @@ else
 fi
 
 echo "## summary (median of $reps repeats, min..max)"
-grep -E '^# (fps|fps-ratio|latency|mig|dirty-[a-z-]*) ' "$out" | grep -v 'op=clock' | sed 's/^# /#   /'
+grep -E '^# (fps|fps-ratio|latency|latency-ratio|mig|dirty-[a-z-]*) ' "$out" | grep -v 'op=clock' | sed 's/^# /#   /'
 rm -f "$out"
 exit $rc
