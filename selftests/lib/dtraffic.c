@@ -210,6 +210,8 @@ int dtraffic_init(struct dtraffic *t, const struct dtraffic_cfg *c,
 	t->v = v;
 	t->rx = rx;
 	t->p = p;
+	t->stream_to_vf = DT_STREAM_TO_VF;
+	t->stream_to_peer = DT_STREAM_TO_PEER;
 	t->buf = malloc(16384);
 	return t->buf ? 0 : -ENOMEM;
 }
@@ -236,10 +238,13 @@ static void vf_rx_cb(void *arg, const uint8_t *data, uint32_t len,
 	enum frame_verdict vd;
 	uint32_t seq = 0;
 
-	vd = frame_check(data, len, t->v->mac, t->p->mac, DT_STREAM_TO_VF, len,
+	vd = frame_check(data, len, t->v->mac, t->p->mac, t->stream_to_vf, len,
 			 &seq);
 	if (vd == FRAME_FOREIGN) {
-		t->vf_foreign++;
+		if (t->other)
+			t->other(t->other_arg, data, len, status);
+		else
+			t->vf_foreign++;
 		return;
 	}
 	if (vd == FRAME_OK && len != dtraffic_len(t, seq))
@@ -273,7 +278,7 @@ static void peer_rx(struct dtraffic *t, const uint8_t *buf, size_t len)
 	enum frame_verdict vd;
 	uint32_t seq = 0;
 
-	vd = frame_check(buf, len, t->p->mac, t->v->mac, DT_STREAM_TO_PEER,
+	vd = frame_check(buf, len, t->p->mac, t->v->mac, t->stream_to_peer,
 			 t->c.tx_len, &seq);
 	if (vd == FRAME_FOREIGN)
 		return;
@@ -298,18 +303,30 @@ static uint64_t rx_outstanding(const struct dtraffic *t)
 	return t->peer_sent - t->vf_rcvd - t->vf_lost;
 }
 
+/* the peer's socket, drained; whether anything came */
+static bool peer_rx_all(struct dtraffic *t)
+{
+	bool got = false;
+	ssize_t n;
+
+	while ((n = peer_recv(t->p, t->buf, 16384, 0)) > 0) {
+		peer_rx(t, t->buf, n);
+		got = true;
+	}
+	return got;
+}
+
 static bool step(struct dtraffic *t, bool sending)
 {
 	struct ivf *v = t->v;
 	bool progress = false;
-	ssize_t n;
 	int posted = 0, ret;
 
 	while (sending && rx_outstanding(t) < t->c.window &&
 	       !(t->c.rx_target && t->peer_sent >= t->c.rx_target)) {
 		uint32_t seq = t->peer_sent;
 		size_t len = frame_build(t->buf, v->mac, t->p->mac,
-					 DT_STREAM_TO_VF, seq,
+					 t->stream_to_vf, seq,
 					 dtraffic_len(t, seq));
 
 		ret = peer_send(t->p, t->buf, len);
@@ -328,7 +345,7 @@ static bool step(struct dtraffic *t, bool sending)
 	       t->vf_sent < t->vf_rcvd / t->c.tx_every &&
 	       t->vf_sent - t->peer_rcvd - t->peer_lost < t->c.window) {
 		size_t len = frame_build(t->buf, t->p->mac, v->mac,
-					 DT_STREAM_TO_PEER, t->vf_sent,
+					 t->stream_to_peer, t->vf_sent,
 					 t->c.tx_len);
 
 		if (ivf_tx_post(v, t->buf, len))
@@ -341,10 +358,8 @@ static bool step(struct dtraffic *t, bool sending)
 		progress = true;
 	}
 	ivf_tx_clean(v);
-	while ((n = peer_recv(t->p, t->buf, 16384, 0)) > 0) {
-		peer_rx(t, t->buf, n);
+	if (peer_rx_all(t))
 		progress = true;
-	}
 	return progress;
 }
 

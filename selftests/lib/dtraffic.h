@@ -95,6 +95,12 @@ struct dtraffic {
 	uint64_t t_ns;			/* time spent running */
 	int reported;
 	uint8_t *buf;
+
+	/* streams (DT_STREAM_* unless paced) */
+	uint16_t stream_to_vf, stream_to_peer;
+	/* if set, the VF's frames of no stream of ours go to it */
+	ivf_rx_cb other;
+	void *other_arg;
 };
 
 /* 60..1514 B frames, 32 in flight, 1 sent back per 4, drained, 300 ms stall */
