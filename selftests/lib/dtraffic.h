@@ -187,9 +187,10 @@ int peer_set_mtu(const char *ns, const char *ifname, unsigned int mtu);
  * can be put inside or outside a "stop window" (dtraffic_window(): the
  * time the device was quiesced for a migration). Frame lengths cycle
  * through 60..1514 (frame_len_for()); the counters above count as usual
- * (peer_sent, vf_ok, vf_bad, vf_sent, peer_ok, peer_bad, ...). The other
- * stream numbers: frames of the peer's stream are in device states saved
- * by stream_xkernel, resumed by later builds.
+ * (peer_sent, vf_ok, vf_bad, vf_sent, peer_ok, peer_bad, ...). The streams
+ * have numbers of their own, which stay: frames of the peer's stream sit
+ * in the RX rings of the device states stream_xkernel saves, and a later
+ * build resumes them.
  */
 #define DT_STREAM_PACED_TO_VF	21
 #define DT_STREAM_PACED_TO_PEER	22
