@@ -2,7 +2,7 @@
 /*
  * bench_migration: the cost of a live migration of a userspace-driven VF
  * between PF A (IVF_VF0) and PF B (IVF_DST), back and forth, under
- * traffic at a fixed offered load (lib/tgen.c: the peer sends at RATE
+ * traffic at a fixed offered load (lib/dtraffic.c: the peer sends at RATE
  * frames/s whatever happens, the guest sends its own stream at the same
  * rate while it runs). The VMM side is lib/vmm.c, in QEMU's order.
  *
@@ -33,12 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dtraffic.h"
 #include "frame.h"
 #include "ivf.h"
 #include "ktap.h"
 #include "mig.h"
 #include "peer.h"
-#include "tgen.h"
 #include "util.h"
 #include "vmm.h"
 
@@ -54,7 +54,7 @@ static const char *where[2];
 static int cur;
 
 struct precopy_guest {
-	struct tgen *g;
+	struct dtraffic *g;
 	int ms;
 };
 
@@ -62,7 +62,7 @@ static void precopy_guest(void *arg)
 {
 	struct precopy_guest *pg = arg;
 
-	tgen_guest(pg->g, &vm[cur], pg->ms);
+	dtraffic_guest(pg->g, &vm[cur], pg->ms);
 }
 
 /* one metric over the repeats of one flow */
@@ -112,8 +112,8 @@ static double ms(uint64_t ns)
 	return ns / 1e6;
 }
 
-static void print_timeline(const struct vmm_hop *h, const struct tgen *g,
-			   unsigned int rate)
+static void print_timeline(const struct vmm_hop *h,
+			   const struct dtraffic *g, unsigned int rate)
 {
 	static const struct {
 		enum vmm_arc a;
@@ -167,11 +167,15 @@ static void print_timeline(const struct vmm_hop *h, const struct tgen *g,
 	printf("  stop window %.2f ms (%.2f ms of it the VMM's config-space restore)\n",
 	       ms(h->stop_end - h->stop_begin), ms(h->t_arc[VMM_ADOPT]));
 	printf("  traffic at %u frames/s each way: the peer sent %u frames to the guest during the window, %u of them lost;\n",
-	       rate, tgen_sent_between(&g->to_vf, h->stop_begin, h->stop_end),
-	       tgen_lost_between(&g->to_vf, h->stop_begin - SLACK_NS,
-				 h->stop_end + SLACK_NS));
-	printf("  in all, peer->guest %u sent, %u received intact and in order; guest->peer %u sent, %u received\n",
-	       g->to_vf.sent, g->to_vf.ok, g->to_peer.sent, g->to_peer.ok);
+	       rate,
+	       dtraffic_sent_between(g, DT_TO_VF, h->stop_begin, h->stop_end),
+	       dtraffic_lost_between(g, DT_TO_VF, h->stop_begin - SLACK_NS,
+				     h->stop_end + SLACK_NS));
+	printf("  in all, peer->guest %llu sent, %llu received intact and in order; guest->peer %llu sent, %llu received\n",
+	       (unsigned long long)g->peer_sent,
+	       (unsigned long long)g->vf_ok,
+	       (unsigned long long)g->vf_sent,
+	       (unsigned long long)g->peer_ok);
 }
 
 static void print_pf_config(const char *bdf)
@@ -201,10 +205,10 @@ int main(int argc, char **argv)
 	unsigned int rate = 1000;
 	int reps = 5, i, k, f, ret, failed = 0;
 	bool demo = false;
-	struct tgen_tally ta, tb;
+	struct dtraffic_tally ta, tb;
 	uint8_t vf_mac[6];
 	struct peer peer;
-	struct tgen g;
+	struct dtraffic g;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--rate") && i + 1 < argc)
@@ -250,11 +254,12 @@ int main(int argc, char **argv)
 		printf("# guest setup on %s: %s\n", where[0], strerror(-ret));
 		return 1;
 	}
-	if (tgen_init(&g, &peer, vf_mac, rate, 0, 1u << 19) || tgen_start(&g)) {
+	if (dtraffic_paced_init(&g, &peer, vf_mac, rate, 1u << 19) ||
+	    dtraffic_start(&g)) {
 		printf("# traffic generator failed\n");
 		return 1;
 	}
-	tgen_guest(&g, &vm[cur], 300);
+	dtraffic_guest(&g, &vm[cur], 300);
 
 	printf("# bench_migration %s <-> %s rate=%u frames/s each way repeats=%d%s\n",
 	       where[0], where[1], rate, reps, demo ? " demo" : "");
@@ -270,7 +275,7 @@ int main(int argc, char **argv)
 			ret = vmm_migrate(&vm[cur], &dev[cur], &vm[to], &dev[to],
 					  where[to], &h);
 			if (h.stop_begin) {
-				tgen_window(&g, h.stop_begin, h.stop_end);
+				dtraffic_window(&g, h.stop_begin, h.stop_end);
 				if (nw < 2 * MAX_REPS) {
 					wb[nw] = h.stop_begin;
 					we[nw] = h.stop_end;
@@ -315,11 +320,11 @@ int main(int argc, char **argv)
 				       h.final_len);
 				failed++;
 			}
-			tgen_guest(&g, &vm[cur], 300);
+			dtraffic_guest(&g, &vm[cur], 300);
 			if (demo) {
-				tgen_guest(&g, &vm[cur], 300);
-				tgen_stop(&g);
-				tgen_drain(&g, &vm[cur], 200);
+				dtraffic_guest(&g, &vm[cur], 300);
+				dtraffic_stop(&g);
+				dtraffic_drain(&g, &vm[cur], 200);
 				printf("live migration of %s to %s under traffic (pre-copy):\n",
 				       where[!cur], where[cur]);
 				print_timeline(&h, &g, rate);
@@ -328,20 +333,22 @@ int main(int argc, char **argv)
 			vmm_hop_free(&h);
 		}
 	}
-	tgen_stop(&g);
-	tgen_drain(&g, &vm[cur], 300);
+	dtraffic_stop(&g);
+	dtraffic_drain(&g, &vm[cur], 300);
 	for (k = 0; k < nw; k++)
 		if (wflow[k] >= 0) {
 			add(&s[wflow[k]][M_OFFERED],
-			    tgen_sent_between(&g.to_vf, wb[k], we[k]));
+			    dtraffic_sent_between(&g, DT_TO_VF, wb[k], we[k]));
 			add(&s[wflow[k]][M_LOST],
-			    tgen_lost_between(&g.to_vf, wb[k] - SLACK_NS,
-					      we[k] + SLACK_NS));
+			    dtraffic_lost_between(&g, DT_TO_VF,
+						  wb[k] - SLACK_NS,
+						  we[k] + SLACK_NS));
 		}
-	tgen_tally(&g, &g.to_vf, SLACK_NS, &ta);
-	tgen_tally(&g, &g.to_peer, SLACK_NS, &tb);
+	dtraffic_tally(&g, DT_TO_VF, SLACK_NS, &ta);
+	dtraffic_tally(&g, DT_TO_PEER, SLACK_NS, &tb);
 	if (ta.lost)
-		tgen_print_lost(&g, &g.to_vf, 8, SLACK_NS, ta.lost_outside > 0);
+		dtraffic_print_lost(&g, DT_TO_VF, 8, SLACK_NS,
+				    ta.lost_outside > 0);
 	printf("# peer->guest: sent %u ok %u lost %u (in stop windows %u, outside %u) dup %u bad %u reordered %u\n",
 	       ta.sent, ta.ok, ta.lost, ta.lost_in_window, ta.lost_outside,
 	       ta.dup, ta.bad, ta.ooo);
@@ -356,7 +363,7 @@ int main(int argc, char **argv)
 				summary(&s[f][k], f ? "stop-copy" : "pre-copy",
 					rate);
 	printf("# errors=%d\n", failed);
-	tgen_free(&g);
+	dtraffic_free(&g);
 	ivf_close(&vm[cur]);
 	vfio_dev_close(&dev[cur]);
 	peer_close(&peer);

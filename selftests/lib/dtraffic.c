@@ -187,6 +187,8 @@ int rxpool_doorbell(struct rxpool *p)
 
 /* -------------------------------------------------------------- dtraffic */
 
+#define NS	1000000000ull
+
 const struct dtraffic_cfg dtraffic_mixed = {
 	.min_len = 60, .max_len = 1514, .window = 32, .tx_every = 4,
 	.drain = true, .stall_ms = 300,
@@ -210,8 +212,57 @@ int dtraffic_init(struct dtraffic *t, const struct dtraffic_cfg *c,
 	t->v = v;
 	t->rx = rx;
 	t->p = p;
+	t->stream_to_vf = DT_STREAM_TO_VF;
+	t->stream_to_peer = DT_STREAM_TO_PEER;
 	t->buf = malloc(16384);
 	return t->buf ? 0 : -ENOMEM;
+}
+
+static int seqlog_init(struct dt_seqlog *l, const char *name, uint32_t cap)
+{
+	l->name = name;
+	l->cap = cap;
+	l->t0 = calloc(cap, sizeof(*l->t0));
+	l->t1 = calloc(cap, sizeof(*l->t1));
+	l->seen = calloc(cap, 1);
+	return l->t0 && l->t1 && l->seen ? 0 : -ENOMEM;
+}
+
+static void seqlog_free(struct dt_seqlog *l)
+{
+	free(l->t0);
+	free(l->t1);
+	free(l->seen);
+	l->t0 = l->t1 = NULL;
+	l->seen = NULL;
+}
+
+int dtraffic_paced_init(struct dtraffic *t, struct peer *p,
+			const uint8_t vf_mac[6], unsigned int rate,
+			uint32_t cap)
+{
+	static const struct dtraffic_cfg c;
+	struct dt_pace *pc;
+
+	if (dtraffic_init(t, &c, NULL, NULL, p))
+		return -ENOMEM;
+	t->c.tx_len = 0;	/* both ways: frame_len_for() */
+	t->stream_to_vf = DT_STREAM_PACED_TO_VF;
+	t->stream_to_peer = DT_STREAM_PACED_TO_PEER;
+	pc = calloc(1, sizeof(*pc));
+	t->pace = pc;
+	if (!pc) {
+		dtraffic_free(t);
+		return -ENOMEM;
+	}
+	pc->rate = rate ? rate : 1;
+	memcpy(pc->vf_mac, vf_mac, 6);
+	if (seqlog_init(&pc->log[DT_TO_VF], "peer->vf", cap) ||
+	    seqlog_init(&pc->log[DT_TO_PEER], "vf->peer", cap)) {
+		dtraffic_free(t);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void dtraffic_free(struct dtraffic *t)
@@ -220,13 +271,50 @@ void dtraffic_free(struct dtraffic *t)
 		dtraffic_stop(t);
 	free(t->buf);
 	t->buf = NULL;
+	if (t->pace) {
+		seqlog_free(&t->pace->log[DT_TO_VF]);
+		seqlog_free(&t->pace->log[DT_TO_PEER]);
+		free(t->pace);
+		t->pace = NULL;
+	}
 }
 
 size_t dtraffic_len(const struct dtraffic *t, uint32_t seq)
 {
 	size_t span = t->c.max_len - t->c.min_len + 1;
 
+	if (t->pace)
+		return frame_len_for(seq);
 	return t->c.min_len + (size_t)(seq * 7919u) % span;
+}
+
+/* the VF's MAC: a paced guest moves between devices */
+static const uint8_t *vf_mac(const struct dtraffic *t)
+{
+	return t->pace ? t->pace->vf_mac : t->v->mac;
+}
+
+/* paced: a reception of @seq in the log of @d */
+static void seqlog_rx(struct dtraffic *t, enum dt_dir d, uint32_t seq)
+{
+	struct dt_seqlog *l = &t->pace->log[d];
+
+	if (seq >= l->cap)
+		return;
+	if (l->seen[seq]) {
+		l->dup++;
+		if (t->reported++ < 5)
+			ktap_info("%s: seq %u received again", l->name, seq);
+	} else if (seq + 1 < l->next) {
+		l->ooo++;
+		if (t->reported++ < 5)
+			ktap_info("%s: seq %u after seq %u", l->name, seq,
+				  l->next - 1);
+	}
+	if (l->seen[seq] < 255)
+		l->seen[seq]++;
+	if (seq + 1 > l->next)
+		l->next = seq + 1;
 }
 
 static void vf_rx_cb(void *arg, const uint8_t *data, uint32_t len,
@@ -236,10 +324,13 @@ static void vf_rx_cb(void *arg, const uint8_t *data, uint32_t len,
 	enum frame_verdict vd;
 	uint32_t seq = 0;
 
-	vd = frame_check(data, len, t->v->mac, t->p->mac, DT_STREAM_TO_VF, len,
+	vd = frame_check(data, len, vf_mac(t), t->p->mac, t->stream_to_vf, len,
 			 &seq);
 	if (vd == FRAME_FOREIGN) {
-		t->vf_foreign++;
+		if (t->other)
+			t->other(t->other_arg, data, len, status);
+		else
+			t->vf_foreign++;
 		return;
 	}
 	if (vd == FRAME_OK && len != dtraffic_len(t, seq))
@@ -252,13 +343,16 @@ static void vf_rx_cb(void *arg, const uint8_t *data, uint32_t len,
 			ktap_info("vf rx: seq %u len %u: %s (status 0x%x)", seq,
 				  len, frame_verdict_str(vd), status);
 	}
+	if (t->pace && vd != FRAME_BAD_ADDR)
+		seqlog_rx(t, DT_TO_VF, seq);
 	if (seq == t->expect) {
 		t->expect++;
 	} else if (seq < t->expect) {
 		t->vf_dup++;
 		return;
 	} else {
-		if (t->reported++ < 5)
+		/* paced: losses are told by dtraffic_print_lost() */
+		if (!t->pace && t->reported++ < 5)
 			ktap_info("vf rx: expected seq %u, got %u", t->expect, seq);
 		t->vf_lost += seq - t->expect;
 		t->expect = seq + 1;
@@ -273,7 +367,7 @@ static void peer_rx(struct dtraffic *t, const uint8_t *buf, size_t len)
 	enum frame_verdict vd;
 	uint32_t seq = 0;
 
-	vd = frame_check(buf, len, t->p->mac, t->v->mac, DT_STREAM_TO_PEER,
+	vd = frame_check(buf, len, t->p->mac, vf_mac(t), t->stream_to_peer,
 			 t->c.tx_len, &seq);
 	if (vd == FRAME_FOREIGN)
 		return;
@@ -283,6 +377,8 @@ static void peer_rx(struct dtraffic *t, const uint8_t *buf, size_t len)
 			ktap_info("peer rx: seq %u len %zu: %s", seq, len,
 				  frame_verdict_str(vd));
 	}
+	if (t->pace && vd != FRAME_BAD_ADDR)
+		seqlog_rx(t, DT_TO_PEER, seq);
 	if (seq >= t->peer_expect) {
 		t->peer_lost += seq - t->peer_expect;
 		t->peer_expect = seq + 1;
@@ -298,18 +394,30 @@ static uint64_t rx_outstanding(const struct dtraffic *t)
 	return t->peer_sent - t->vf_rcvd - t->vf_lost;
 }
 
+/* the peer's socket, drained; whether anything came */
+static bool peer_rx_all(struct dtraffic *t)
+{
+	bool got = false;
+	ssize_t n;
+
+	while ((n = peer_recv(t->p, t->buf, 16384, 0)) > 0) {
+		peer_rx(t, t->buf, n);
+		got = true;
+	}
+	return got;
+}
+
 static bool step(struct dtraffic *t, bool sending)
 {
 	struct ivf *v = t->v;
 	bool progress = false;
-	ssize_t n;
 	int posted = 0, ret;
 
 	while (sending && rx_outstanding(t) < t->c.window &&
 	       !(t->c.rx_target && t->peer_sent >= t->c.rx_target)) {
 		uint32_t seq = t->peer_sent;
 		size_t len = frame_build(t->buf, v->mac, t->p->mac,
-					 DT_STREAM_TO_VF, seq,
+					 t->stream_to_vf, seq,
 					 dtraffic_len(t, seq));
 
 		ret = peer_send(t->p, t->buf, len);
@@ -328,7 +436,7 @@ static bool step(struct dtraffic *t, bool sending)
 	       t->vf_sent < t->vf_rcvd / t->c.tx_every &&
 	       t->vf_sent - t->peer_rcvd - t->peer_lost < t->c.window) {
 		size_t len = frame_build(t->buf, t->p->mac, v->mac,
-					 DT_STREAM_TO_PEER, t->vf_sent,
+					 t->stream_to_peer, t->vf_sent,
 					 t->c.tx_len);
 
 		if (ivf_tx_post(v, t->buf, len))
@@ -341,10 +449,8 @@ static bool step(struct dtraffic *t, bool sending)
 		progress = true;
 	}
 	ivf_tx_clean(v);
-	while ((n = peer_recv(t->p, t->buf, 16384, 0)) > 0) {
-		peer_rx(t, t->buf, n);
+	if (peer_rx_all(t))
 		progress = true;
-	}
 	return progress;
 }
 
@@ -483,10 +589,14 @@ static void *dtraffic_thread(void *arg)
 	return NULL;
 }
 
+static int pace_start(struct dtraffic *t);
+
 int dtraffic_start(struct dtraffic *t)
 {
 	int ret;
 
+	if (t->pace)
+		return pace_start(t);
 	t->stop = 0;
 	t->done = 0;
 	ret = pthread_create(&t->th, NULL, dtraffic_thread, t);
@@ -498,11 +608,160 @@ int dtraffic_start(struct dtraffic *t)
 
 void dtraffic_stop(struct dtraffic *t)
 {
+	if (t->pace)
+		t->pace->vf_tx = false;
 	if (!t->running)
 		return;
 	__atomic_store_n(&t->stop, 1, __ATOMIC_RELAXED);
 	pthread_join(t->th, NULL);
 	t->running = false;
+}
+
+/* ----------------------------------------------------------- paced mode */
+
+static void sleep_until(uint64_t t)
+{
+	struct timespec ts = {
+		.tv_sec = t / NS, .tv_nsec = t % NS,
+	};
+
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+/* the peer: one frame every 1/rate s, seq numbers without gaps */
+static void *pace_peer_thread(void *arg)
+{
+	struct dtraffic *t = arg;
+	struct dt_pace *pc = t->pace;
+	struct dt_seqlog *l = &pc->log[DT_TO_VF];
+	uint64_t period = NS / pc->rate, start = now_ns(), now;
+	uint32_t i = t->peer_sent, base = i;
+	uint8_t buf[FRAME_MAX];
+
+	while (!__atomic_load_n(&t->stop, __ATOMIC_RELAXED) && i < l->cap) {
+		uint64_t due = start + (uint64_t)(i - base) * period;
+		size_t len;
+
+		now = now_ns();
+		if (now < due) {
+			sleep_until(due < now + NS / 100 ? due : now + NS / 100);
+			continue;
+		}
+		/* far behind (preempted): restart the schedule, no burst */
+		if (now - due > 50 * period) {
+			start = now;
+			base = i;
+		}
+		len = frame_build(buf, pc->vf_mac, t->p->mac, t->stream_to_vf,
+				  i, 0);
+		l->t0[i] = now_ns();
+		if (peer_send(t->p, buf, len)) {
+			t->send_err++;
+			sleep_until(now_ns() + NS / 1000);
+			continue;
+		}
+		l->t1[i] = now_ns();
+		i++;
+		__atomic_store_n(&t->peer_sent, i, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static int pace_start(struct dtraffic *t)
+{
+	struct dt_pace *pc = t->pace;
+	int ret;
+
+	if (t->running)
+		return 0;
+	t->stop = 0;
+	ret = pthread_create(&t->th, NULL, pace_peer_thread, t);
+	if (ret)
+		return -ret;
+	t->running = true;
+	pc->vf_tx = true;
+	pc->vf_t_start = now_ns();
+	pc->vf_due_base = t->vf_sent;
+	return 0;
+}
+
+/* the guest's stream, at the rate; frames sent */
+static unsigned int pace_vf_tx(struct dtraffic *t)
+{
+	struct dt_pace *pc = t->pace;
+	struct dt_seqlog *l = &pc->log[DT_TO_PEER];
+	uint64_t el = now_ns() - pc->vf_t_start;
+	uint64_t due = pc->vf_due_base + el * pc->rate / NS + 1;
+	unsigned int n = 0;
+
+	/* after a pause (migration), no burst: start the pacing again */
+	if (due > t->vf_sent + 64) {
+		pc->vf_t_start = now_ns();
+		pc->vf_due_base = t->vf_sent;
+		due = t->vf_sent + 1;
+	}
+	while (t->vf_sent < due && t->vf_sent < l->cap) {
+		uint32_t seq = t->vf_sent;
+		size_t len = frame_build(t->buf, t->p->mac, pc->vf_mac,
+					 t->stream_to_peer, seq, 0);
+
+		l->t0[seq] = now_ns();
+		if (ivf_tx_post(t->v, t->buf, len))
+			break;
+		ivf_tx_kick(t->v);
+		l->t1[seq] = now_ns();
+		t->vf_sent++;
+		n++;
+	}
+	return n;
+}
+
+/* one pass of the guest, if its rings are up, and of the peer's socket */
+static bool pace_step(struct dtraffic *t)
+{
+	struct ivf *v = t->v;
+	bool progress = false;
+
+	if (v && v->rings_up) {
+		if (ivf_rx_poll(v, vf_rx_cb, t, 64) > 0)
+			progress = true;
+		if (t->pace->vf_tx && pace_vf_tx(t))
+			progress = true;
+		ivf_tx_clean(v);
+	}
+	if (peer_rx_all(t))
+		progress = true;
+	return progress;
+}
+
+unsigned int dtraffic_guest(struct dtraffic *t, struct ivf *v, int ms)
+{
+	uint64_t end = now_ns() + (uint64_t)ms * 1000000ull;
+	unsigned int n = 0;
+
+	t->v = v;
+	do {
+		if (pace_step(t)) {
+			n++;
+		} else {
+			struct timespec ts = { 0, 200000 };
+
+			nanosleep(&ts, NULL);
+		}
+	} while (now_ns() < end);
+	return n;
+}
+
+void dtraffic_drain(struct dtraffic *t, struct ivf *v, int quiet_ms)
+{
+	uint64_t last = now_ns();
+	int guard = 0;
+
+	while (now_ns() - last < (uint64_t)quiet_ms * 1000000ull &&
+	       guard++ < 10000) {
+		if (dtraffic_guest(t, v, 10))
+			last = now_ns();
+	}
 }
 
 void dtraffic_print(const struct dtraffic *t, const char *prefix)

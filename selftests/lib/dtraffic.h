@@ -12,7 +12,10 @@
  *
  * dtraffic: a sequenced stream from the kernel peer to the VF (window
  * based: never more than @window frames in flight, so nothing is lost for
- * lack of descriptors), optionally a stream back, run inline or in a thread.
+ * lack of descriptors), optionally a stream back, run inline or in a thread;
+ * or paced (dtraffic_paced_init(), below): both ways at a fixed rate,
+ * whatever the VF does, with every frame logged for the losses around
+ * migrations (dtraffic_log.c).
  */
 #ifndef IVF_DTRAFFIC_H
 #define IVF_DTRAFFIC_H
@@ -73,6 +76,8 @@ struct dtraffic_cfg {
 	unsigned int stall_ms;		/* no progress this long: count as lost */
 };
 
+struct dt_pace;
+
 struct dtraffic {
 	struct dtraffic_cfg c;
 	struct ivf *v;
@@ -95,6 +100,13 @@ struct dtraffic {
 	uint64_t t_ns;			/* time spent running */
 	int reported;
 	uint8_t *buf;
+
+	/* streams (DT_STREAM_* unless paced) */
+	uint16_t stream_to_vf, stream_to_peer;
+	/* if set, the VF's frames of no stream of ours go to it */
+	ivf_rx_cb other;
+	void *other_arg;
+	struct dt_pace *pace;		/* paced traffic, below; else NULL */
 };
 
 /* 60..1514 B frames, 32 in flight, 1 sent back per 4, drained, 300 ms stall */
@@ -159,6 +171,89 @@ int dtraffic_flush(struct dtraffic *t, unsigned int n);
 
 /* ip -n NS link set IF mtu N; 0 or -1 */
 int peer_set_mtu(const char *ns, const char *ifname, unsigned int mtu);
+
+/*
+ * Paced traffic, for a guest that migrates: the peer sends at a fixed rate
+ * from its own thread (dtraffic_start()) whatever the VF does, as the
+ * outside world does not stop while a guest is paused, and the VF ("the
+ * guest") only runs inside dtraffic_guest(), which may be given another
+ * struct ivf each time (the guest moved): it polls RX through the ivf's
+ * own buffers (no rxpool), sends the guest's stream at the same rate and
+ * drains the peer's socket. dtraffic_stop() stops both streams,
+ * dtraffic_free() frees it all.
+ *
+ * Every frame's send is timestamped (before and after the send call) and
+ * every reception logged by sequence number, so a frame that never arrived
+ * can be put inside or outside a "stop window" (dtraffic_window(): the
+ * time the device was quiesced for a migration). Frame lengths cycle
+ * through 60..1514 (frame_len_for()); the counters above count as usual
+ * (peer_sent, vf_ok, vf_bad, vf_sent, peer_ok, peer_bad, ...). The streams
+ * have numbers of their own, which stay: frames of the peer's stream sit
+ * in the RX rings of the device states stream_xkernel saves, and a later
+ * build resumes them.
+ */
+#define DT_STREAM_PACED_TO_VF	21
+#define DT_STREAM_PACED_TO_PEER	22
+#define DT_MAX_WINDOWS		128
+
+enum dt_dir { DT_TO_VF, DT_TO_PEER };
+
+/* one direction of paced traffic, by sequence number */
+struct dt_seqlog {
+	const char *name;
+	uint32_t cap;		/* sequence numbers that fit */
+	uint64_t *t0, *t1;	/* send call entry/exit, now_ns() */
+	uint8_t *seen;		/* receptions (saturating) */
+	uint32_t next;		/* highest seq received + 1 */
+	uint32_t dup, ooo;	/* received again, after a later one */
+};
+
+struct dt_pace {
+	unsigned int rate;	/* frames/s each way */
+	uint8_t vf_mac[6];
+	struct dt_seqlog log[2];	/* by enum dt_dir */
+	bool vf_tx;		/* the guest sends its stream */
+	uint64_t vf_t_start, vf_due_base;	/* its pacing */
+	uint64_t win_b[DT_MAX_WINDOWS], win_e[DT_MAX_WINDOWS];
+	unsigned int nwin;
+};
+
+struct dtraffic_tally {
+	uint32_t sent, ok, lost, lost_in_window, lost_outside, dup, bad, ooo;
+};
+
+/* @rate frames/s each way, @cap sequence numbers each way; 0 or -errno */
+int dtraffic_paced_init(struct dtraffic *t, struct peer *p,
+			const uint8_t vf_mac[6], unsigned int rate,
+			uint32_t cap);
+/*
+ * The guest runs on @v for @ms milliseconds (at least one pass): VF RX,
+ * VF TX of its stream if started, TX completions, peer RX. Returns the
+ * passes that handled frames.
+ */
+unsigned int dtraffic_guest(struct dtraffic *t, struct ivf *v, int ms);
+/* after dtraffic_stop(): run the guest until nothing arrives for @quiet_ms */
+void dtraffic_drain(struct dtraffic *t, struct ivf *v, int quiet_ms);
+
+/* (dtraffic_log.c) a stop window [b, e] in now_ns() time */
+void dtraffic_window(struct dtraffic *t, uint64_t b, uint64_t e);
+/* the frames of @d; lost ones sent overlapping a window +- @slack_ns */
+void dtraffic_tally(const struct dtraffic *t, enum dt_dir d,
+		    uint64_t slack_ns, struct dtraffic_tally *out);
+/*
+ * print (ktap_info) up to @max runs of lost frames of @d: first seq, count,
+ * send time relative to the nearest stop window; with @outside_only only
+ * runs that start outside every window (+- @slack_ns)
+ */
+void dtraffic_print_lost(const struct dtraffic *t, enum dt_dir d,
+			 unsigned int max, uint64_t slack_ns,
+			 bool outside_only);
+/* frames of @d whose send overlapped [b, e] */
+uint32_t dtraffic_sent_between(const struct dtraffic *t, enum dt_dir d,
+			       uint64_t b, uint64_t e);
+/* frames of @d lost whose send overlapped [b, e] */
+uint32_t dtraffic_lost_between(const struct dtraffic *t, enum dt_dir d,
+			       uint64_t b, uint64_t e);
 
 
 /*

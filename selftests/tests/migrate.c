@@ -4,7 +4,7 @@
  * host", IVF_VF0) to PF B ("destination host", IVF_DST, admin MAC = the
  * migrating MAC) and back, under traffic with the e1000e peer on the same
  * wire (QEMU hub). The VMM side is lib/vmm.c (QEMU's order of arcs), the
- * guest is lib/ivf.c, the traffic lib/tgen.c.
+ * guest is lib/ivf.c, the traffic lib/dtraffic.c.
  *
  * 1. one migration with pre-copy under traffic: the device runs in
  *    PRE_COPY; the stream (one CONFIG packet, one FINAL packet < 4 KiB)
@@ -38,13 +38,13 @@
 #include <unistd.h>
 
 #include "dirty.h"
+#include "dtraffic.h"
 #include "frame.h"
 #include "ivf.h"
 #include "ivf_migration.h"
 #include "ktap.h"
 #include "mig.h"
 #include "peer.h"
-#include "tgen.h"
 #include "util.h"
 #include "vmm.h"
 
@@ -130,13 +130,14 @@ static void other_cb(void *arg, const uint8_t *data, uint32_t len,
 }
 
 /* @n multicast frames to @m from the peer; how many the guest got */
-static uint32_t probe_mc(struct tgen *g, const uint8_t m[6], int idx, int n)
+static uint32_t probe_mc(struct dtraffic *g, const uint8_t m[6], int idx,
+			 int n)
 {
 	uint8_t buf[FRAME_MAX];
 	uint32_t before;
 	int i;
 
-	tgen_guest(g, &vm[cur], 50);	/* an empty RX ring first */
+	dtraffic_guest(g, &vm[cur], 50);	/* an empty RX ring first */
 	before = pr.mc[idx];
 
 	for (i = 0; i < n; i++) {
@@ -144,18 +145,18 @@ static uint32_t probe_mc(struct tgen *g, const uint8_t m[6], int idx, int n)
 
 		peer_send(&peer, buf, len);
 	}
-	tgen_guest(g, &vm[cur], 300);
+	dtraffic_guest(g, &vm[cur], 300);
 	return pr.mc[idx] - before;
 }
 
 /* @n frames tagged with VLAN @vid to the VF */
-static uint32_t probe_vlan(struct tgen *g, uint16_t vid, int n)
+static uint32_t probe_vlan(struct dtraffic *g, uint16_t vid, int n)
 {
 	uint8_t buf[FRAME_MAX + 4];
 	uint32_t before;
 	int i;
 
-	tgen_guest(g, &vm[cur], 50);
+	dtraffic_guest(g, &vm[cur], 50);
 	before = pr.vlan;
 
 	for (i = 0; i < n; i++) {
@@ -169,7 +170,7 @@ static uint32_t probe_vlan(struct tgen *g, uint16_t vid, int n)
 		buf[15] = vid & 0xff;
 		peer_send(&peer, buf, len + 4);
 	}
-	tgen_guest(g, &vm[cur], 300);
+	dtraffic_guest(g, &vm[cur], 300);
 	return pr.vlan - before;
 }
 
@@ -222,14 +223,14 @@ static void print_arcs(const struct vmm_hop *h, const char *prefix)
 }
 
 /* move the guest to the other side; 0 or -errno */
-static int hop(struct vmm_hop *h, struct tgen *g)
+static int hop(struct vmm_hop *h, struct dtraffic *g)
 {
 	int to = !cur, ret;
 
 	h->access = access_mode;
 	ret = vmm_migrate(&vm[cur], &dev[cur], &vm[to], &dev[to], where[to], h);
 	if (h->stop_begin && g)
-		tgen_window(g, h->stop_begin, h->stop_end);
+		dtraffic_window(g, h->stop_begin, h->stop_end);
 	if (ret) {
 		ktap_info("migration %s -> %s failed in %s: %s", where[cur],
 			  where[to], h->failed ? h->failed : "?",
@@ -242,7 +243,7 @@ static int hop(struct vmm_hop *h, struct tgen *g)
 
 /* the guest, while the source is in PRE_COPY */
 struct precopy_guest {
-	struct tgen *g;
+	struct dtraffic *g;
 	int ms;
 	uint64_t rx_before, rx_after;
 	struct ivf_stats last;
@@ -254,7 +255,7 @@ static void precopy_guest(void *arg)
 	struct precopy_guest *pg = arg;
 
 	pg->rx_before = vm[cur].rx_frames;
-	tgen_guest(pg->g, &vm[cur], pg->ms);
+	dtraffic_guest(pg->g, &vm[cur], pg->ms);
 	pg->rx_after = vm[cur].rx_frames;
 	/* the last statistics the guest reads on the source */
 	pg->stats_ret = ivf_read_stats(&vm[cur], &pg->last);
@@ -281,12 +282,12 @@ static int guest_open(int side)
 	return ret;
 }
 
-static void check_tally(struct tgen *g, const char *what)
+static void check_tally(struct dtraffic *g, const char *what)
 {
-	struct tgen_tally a, b;
+	struct dtraffic_tally a, b;
 
-	tgen_tally(g, &g->to_vf, SLACK_NS, &a);
-	tgen_tally(g, &g->to_peer, SLACK_NS, &b);
+	dtraffic_tally(g, DT_TO_VF, SLACK_NS, &a);
+	dtraffic_tally(g, DT_TO_PEER, SLACK_NS, &b);
 	ktap_info("%s: peer->vf sent %u ok %u lost %u (in stop windows %u, outside %u) dup %u bad %u reordered %u",
 		  what, a.sent, a.ok, a.lost, a.lost_in_window, a.lost_outside,
 		  a.dup, a.bad, a.ooo);
@@ -294,9 +295,9 @@ static void check_tally(struct tgen *g, const char *what)
 		  what, b.sent, b.ok, b.lost, b.lost_in_window, b.lost_outside,
 		  b.dup, b.bad, b.ooo);
 	if (a.lost_outside)
-		tgen_print_lost(g, &g->to_vf, 8, SLACK_NS, true);
+		dtraffic_print_lost(g, DT_TO_VF, 8, SLACK_NS, true);
 	if (b.lost)
-		tgen_print_lost(g, &g->to_peer, 8, SLACK_NS, false);
+		dtraffic_print_lost(g, DT_TO_PEER, 8, SLACK_NS, false);
 	ktap_check(a.sent > 0 && a.lost_outside == 0 && !a.dup && !a.bad &&
 		   !a.ooo,
 		   "%s: peer->vf frames intact, in order, no duplicate, lost only in stop windows (%u there)",
@@ -309,18 +310,18 @@ static void check_tally(struct tgen *g, const char *what)
 /* frames both ways work on the current side (fresh traffic) */
 static void check_traffic_now(const char *what, int rate)
 {
-	struct tgen g;
+	struct dtraffic g;
 
-	if (tgen_init(&g, &peer, vf_mac, rate, 0, 1 << 16)) {
+	if (dtraffic_paced_init(&g, &peer, vf_mac, rate, 1 << 16)) {
 		ktap_check(false, "%s: traffic generator", what);
 		return;
 	}
-	tgen_start(&g);
-	tgen_guest(&g, &vm[cur], 500);
-	tgen_stop(&g);
-	tgen_drain(&g, &vm[cur], 200);
+	dtraffic_start(&g);
+	dtraffic_guest(&g, &vm[cur], 500);
+	dtraffic_stop(&g);
+	dtraffic_drain(&g, &vm[cur], 200);
 	check_tally(&g, what);
-	tgen_free(&g);
+	dtraffic_free(&g);
 }
 
 /* --------------------------------------------------- 1: one migration */
@@ -375,7 +376,7 @@ static bool stats_ge(const struct ivf_stats *a, const struct ivf_stats *b)
 	       a->gorc >= b->gorc && a->gotc >= b->gotc && a->mprc >= b->mprc;
 }
 
-static void test_one(struct tgen *g, int rate)
+static void test_one(struct dtraffic *g, int rate)
 {
 	struct precopy_guest pg = { .g = g, .ms = 300 };
 	struct vmm_hop h = { .precopy = true, .guest = precopy_guest,
@@ -408,8 +409,8 @@ static void test_one(struct tgen *g, int rate)
 	ret = ivf_pf_config_lines(where[cur], cfg_src, sizeof(cfg_src), "\n");
 	ktap_check(!ret, "source pf_config readable");
 
-	tgen_guest(g, v, 300);
-	ok_before = g->to_vf.ok;
+	dtraffic_guest(g, v, 300);
+	ok_before = g->vf_ok;
 	ret = hop(&h, g);
 	if (!ktap_check(!ret, "migrated %s -> %s (pre-copy): stop window %.1f ms",
 			where[!cur], where[cur],
@@ -432,18 +433,18 @@ static void test_one(struct tgen *g, int rate)
 		   st_dst.gorc, pg.last.gorc, st_dst.gotc, pg.last.gotc,
 		   st_dst.mprc, pg.last.mprc);
 
-	peer_ok_before = g->to_peer.ok;
+	peer_ok_before = g->peer_ok;
 	tx_before = v->tx_frames;
-	tgen_guest(g, v, 500);
+	dtraffic_guest(g, v, 500);
 	ivf_tx_clean(v);
-	ktap_check(g->to_vf.ok > ok_before,
+	ktap_check(g->vf_ok > ok_before,
 		   "RX continues on the destination (%u frames since the hop)",
-		   g->to_vf.ok - ok_before);
-	ktap_check(v->tx_frames > tx_before && g->to_peer.ok > peer_ok_before &&
+		   (uint32_t)(g->vf_ok - ok_before));
+	ktap_check(v->tx_frames > tx_before && g->peer_ok > peer_ok_before &&
 		   ivf_tx_pending(v) == 0,
 		   "TX completes on the destination (%llu sent, %u reached the peer, %u pending)",
 		   (unsigned long long)(v->tx_frames - tx_before),
-		   g->to_peer.ok - peer_ok_before, ivf_tx_pending(v));
+		   (uint32_t)(g->peer_ok - peer_ok_before), ivf_tx_pending(v));
 	ret = ivf_read_stats(v, &st_later);
 	ktap_check(!ret && st_later.gprc > st_dst.gprc &&
 		   st_later.gptc > st_dst.gptc,
@@ -485,15 +486,15 @@ static void test_one(struct tgen *g, int rate)
 	ktap_check(!ret && strstr(cfg_dst, line),
 		   "destination pf_config has \"%s\"", line);
 	ktap_info("hop 1: %u peer->vf frames lost in the %.1f ms stop window",
-		  tgen_lost_between(&g->to_vf, h.stop_begin - SLACK_NS,
-				    h.stop_end + SLACK_NS),
+		  dtraffic_lost_between(g, DT_TO_VF, h.stop_begin - SLACK_NS,
+					h.stop_end + SLACK_NS),
 		  (h.stop_end - h.stop_begin) / 1e6);
 	vmm_hop_free(&h);
 }
 
 /* ------------------------------------------------ 2: back and forth */
 
-static void test_hops(struct tgen *g, int nhops)
+static void test_hops(struct dtraffic *g, int nhops)
 {
 	uint64_t b[256], e[256];
 	double win[256];
@@ -507,7 +508,7 @@ static void test_hops(struct tgen *g, int nhops)
 		struct precopy_guest pg = { .g = g, .ms = 50 };
 		struct vmm_hop h = { .precopy = !(i & 1),
 				     .guest = precopy_guest, .guest_arg = &pg };
-		uint32_t ok0 = g->to_vf.ok;
+		uint32_t ok0 = g->vf_ok;
 
 		if (hop(&h, g)) {
 			vmm_hop_free(&h);
@@ -518,9 +519,9 @@ static void test_hops(struct tgen *g, int nhops)
 		win[i] = (h.stop_end - h.stop_begin) / 1e6;
 		if (ivf_read_stats(&vm[cur], &now) || !stats_ge(&now, &prev))
 			mono = false;
-		tgen_guest(g, &vm[cur], 250);
+		dtraffic_guest(g, &vm[cur], 250);
 		ivf_read_stats(&vm[cur], &prev);
-		if (g->to_vf.ok == ok0) {
+		if (g->vf_ok == ok0) {
 			ktap_info("hop %d: no frame received after it", i + 1);
 			break;
 		}
@@ -532,13 +533,13 @@ static void test_hops(struct tgen *g, int nhops)
 	ktap_check(done == nhops, "%d/%d migrations in a row, traffic flowing after each",
 		   done, nhops);
 	ktap_check(mono, "statistics never went back across the hops");
-	tgen_stop(g);
-	tgen_drain(g, &vm[cur], 300);
+	dtraffic_stop(g);
+	dtraffic_drain(g, &vm[cur], 300);
 	for (i = 0; i < done; i++)
 		ktap_info("hop %d (%s): stop window %.1f ms, %u peer->vf frames lost in it",
 			  i + 2, i & 1 ? "stop-copy" : "pre-copy", win[i],
-			  tgen_lost_between(&g->to_vf, b[i] - SLACK_NS,
-					    e[i] + SLACK_NS));
+			  dtraffic_lost_between(g, DT_TO_VF, b[i] - SLACK_NS,
+						e[i] + SLACK_NS));
 	if (done) {
 		double w = stats_median(win, done);
 
@@ -550,7 +551,7 @@ static void test_hops(struct tgen *g, int nhops)
 
 /* --------------------------------------------------- 3: cancelled */
 
-static void test_cancel(struct tgen *g, const char *dst2)
+static void test_cancel(struct dtraffic *g, const char *dst2)
 {
 	struct vmm_hop h = { .precopy = true };
 	struct vfio_dev *d = &dev[cur];
@@ -561,15 +562,15 @@ static void test_cancel(struct tgen *g, const char *dst2)
 	int fd = -1, ret;
 
 	ktap_info("--- 3: cancelled migrations on %s under traffic", where[cur]);
-	tgen_start(g);
-	tgen_guest(g, &vm[cur], 200);
+	dtraffic_start(g);
+	dtraffic_guest(g, &vm[cur], 200);
 
 	/* PRE_COPY -> RUNNING: the device never stopped */
-	ok0 = g->to_vf.ok;
+	ok0 = g->vf_ok;
 	ret = mig_set_state(d, VFIO_DEVICE_STATE_PRE_COPY, &fd);
 	if (!ret)
 		ret = mig_read_all(fd, &buf, &len) < 0;
-	tgen_guest(g, &vm[cur], 100);
+	dtraffic_guest(g, &vm[cur], 100);
 	ret = ret ? ret : mig_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
 	ktap_check(!ret && len > 0 && read(fd, buf, 1) < 0 && errno == ENODEV,
 		   "PRE_COPY (%zu bytes read) -> RUNNING; the data fd then fails with ENODEV",
@@ -577,11 +578,11 @@ static void test_cancel(struct tgen *g, const char *dst2)
 	if (fd >= 0)
 		close(fd);
 	fd = -1;
-	tgen_guest(g, &vm[cur], 200);
-	ktap_check(g->to_vf.ok > ok0, "traffic goes on after the cancelled pre-copy");
+	dtraffic_guest(g, &vm[cur], 200);
+	ktap_check(g->vf_ok > ok0, "traffic goes on after the cancelled pre-copy");
 
 	/* after STOP_COPY: the device was quiesced and saved, then resumes */
-	ok0 = g->to_vf.ok;
+	ok0 = g->vf_ok;
 	len = 0;
 	b = now_ns();
 	ret = mig_set_state(d, VFIO_DEVICE_STATE_PRE_COPY, &fd);
@@ -598,7 +599,7 @@ static void test_cancel(struct tgen *g, const char *dst2)
 	if (!ret)
 		ret = mig_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
 	e = now_ns();
-	tgen_window(g, b, e);
+	dtraffic_window(g, b, e);
 	if (fd >= 0)
 		close(fd);
 	fd = -1;
@@ -606,22 +607,23 @@ static void test_cancel(struct tgen *g, const char *dst2)
 		   st == VFIO_DEVICE_STATE_RUNNING,
 		   "PRE_COPY -> PRE_COPY_P2P -> STOP_COPY (%zu bytes) -> STOP -> RUNNING on the source",
 		   len);
-	tgen_guest(g, &vm[cur], 300);
-	ktap_check(g->to_vf.ok > ok0,
+	dtraffic_guest(g, &vm[cur], 300);
+	ktap_check(g->vf_ok > ok0,
 		   "traffic goes on after the cancelled stop-copy (%u frames lost in its %.1f ms)",
-		   tgen_lost_between(&g->to_vf, b - SLACK_NS, e + SLACK_NS),
+		   dtraffic_lost_between(g, DT_TO_VF, b - SLACK_NS,
+					 e + SLACK_NS),
 		   (e - b) / 1e6);
 
 	/* RUNNING -> STOP -> RUNNING */
-	ok0 = g->to_vf.ok;
+	ok0 = g->vf_ok;
 	b = now_ns();
 	ret = mig_set_state(d, VFIO_DEVICE_STATE_STOP, NULL);
 	if (!ret)
 		ret = mig_set_state(d, VFIO_DEVICE_STATE_RUNNING, NULL);
 	e = now_ns();
-	tgen_window(g, b, e);
-	tgen_guest(g, &vm[cur], 300);
-	ktap_check(!ret && g->to_vf.ok > ok0,
+	dtraffic_window(g, b, e);
+	dtraffic_guest(g, &vm[cur], 300);
+	ktap_check(!ret && g->vf_ok > ok0,
 		   "RUNNING -> STOP -> RUNNING, traffic goes on (%.1f ms stopped)",
 		   (e - b) / 1e6);
 
@@ -640,7 +642,7 @@ static void test_cancel(struct tgen *g, const char *dst2)
 			vmm_hop_free(&h);
 			memset(&h, 0, sizeof(h));
 			h.precopy = !k;
-			ok0 = g->to_vf.ok;
+			ok0 = g->vf_ok;
 			where[to] = dst2;
 			ret = hop(&h, g);
 			ktap_check(ret == -EADDRNOTAVAIL && h.failed &&
@@ -657,10 +659,10 @@ static void test_cancel(struct tgen *g, const char *dst2)
 				hop(&h, g);
 			}
 			where[to] = saved;
-			tgen_guest(g, &vm[cur], 300);
+			dtraffic_guest(g, &vm[cur], 300);
 			ktap_check(!mig_get_state(&dev[cur], &st) &&
 				   st == VFIO_DEVICE_STATE_RUNNING &&
-				   g->to_vf.ok > ok0,
+				   g->vf_ok > ok0,
 				   "the source runs on after the refused migration");
 		}
 		vmm_hop_free(&h);
@@ -876,7 +878,7 @@ int main(void)
 	uint64_t flags = 0;
 	uint32_t state = 0;
 	int rate, nhops, ret;
-	struct tgen g;
+	struct dtraffic g;
 
 	bdf_a = env_need("IVF_VF0");
 	bdf_b = env_need("IVF_DST");
@@ -923,19 +925,19 @@ int main(void)
 	ret = ret ? ret : ivf_irq_enable(&vm[0]);
 	if (!ktap_check(!ret, "guest LPE, rings and MSI-X up on the source"))
 		ktap_finish();
-	if (tgen_init(&g, &peer, vf_mac, rate, 0, 1u << 19))
+	if (dtraffic_paced_init(&g, &peer, vf_mac, rate, 1u << 19))
 		ktap_finish();
 	g.other = other_cb;
-	tgen_start(&g);
-	tgen_guest(&g, &vm[0], 300);
+	dtraffic_start(&g);
+	dtraffic_guest(&g, &vm[0], 300);
 
 	test_one(&g, rate);
 	test_hops(&g, nhops);
 	test_cancel(&g, bdf_b2);
-	tgen_stop(&g);
-	tgen_drain(&g, &vm[cur], 300);
+	dtraffic_stop(&g);
+	dtraffic_drain(&g, &vm[cur], 300);
 	check_tally(&g, "1+2+3 (whole run)");
-	tgen_free(&g);
+	dtraffic_free(&g);
 	/* not under traffic: a fork+exec stalls the guest for seconds */
 	ret = ip_vf_line(pfb_if, 0, line, sizeof(line));
 	ivf_format_mac(vf_mac, m);

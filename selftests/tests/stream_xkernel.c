@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "dirty.h"
+#include "dtraffic.h"
 #include "frame.h"
 #include "ivf.h"
 #include "ivf_migration.h"
@@ -49,7 +50,6 @@
 #include "mig.h"
 #include "mig_states.h"
 #include "peer.h"
-#include "tgen.h"
 #include "util.h"
 #include "vmm.h"
 
@@ -176,7 +176,7 @@ static void old_cb(void *arg, const uint8_t *data, uint32_t len,
 	uint32_t seq;
 
 	(void)status;
-	if (frame_check(data, len, vf_mac, peer.mac, TGEN_STREAM_TO_VF, 0,
+	if (frame_check(data, len, vf_mac, peer.mac, DT_STREAM_PACED_TO_VF, 0,
 			&seq) != FRAME_OK) {
 		o->bad++;
 		return;
@@ -204,19 +204,19 @@ static void mc_cb(void *arg, const uint8_t *data, uint32_t len,
 		mc_got++;
 }
 
-static uint32_t probe_mc(struct tgen *g, struct ivf *v, const uint8_t *m)
+static uint32_t probe_mc(struct dtraffic *g, struct ivf *v, const uint8_t *m)
 {
 	uint8_t buf[FRAME_MAX];
 	int i;
 
-	tgen_guest(g, v, 50);
+	dtraffic_guest(g, v, 50);
 	mc_got = 0;
 	g->other = mc_cb;
 	g->other_arg = (void *)m;
 	for (i = 0; i < NPROBE; i++)
 		peer_send(&peer, buf, frame_build(buf, m, peer.mac, STREAM_MC,
 						  i, 0));
-	tgen_guest(g, v, 300);
+	dtraffic_guest(g, v, 300);
 	g->other = NULL;
 	return mc_got;
 }
@@ -238,7 +238,7 @@ static void count_pending(struct ivf *v, struct xk_image *im)
 			buf = (const uint8_t *)v->rx_buf_dma.vaddr +
 			      (size_t)i * v->buf_size;
 			if (frame_check(buf, v->rx_ring[i].wb.length, vf_mac,
-					peer.mac, TGEN_STREAM_TO_VF, 0,
+					peer.mac, DT_STREAM_PACED_TO_VF, 0,
 					&seq) == FRAME_OK)
 				im->pending_seq = seq;
 		}
@@ -325,9 +325,9 @@ static int read_step(int fd, uint8_t **buf, size_t *len)
 }
 
 /* the guest runs and lets the peer's frames pile up unread for a while */
-static void run_then_pause(struct tgen *g, struct ivf *v, int ms)
+static void run_then_pause(struct dtraffic *g, struct ivf *v, int ms)
 {
-	tgen_guest(g, v, ms);
+	dtraffic_guest(g, v, ms);
 	usleep(60000);
 }
 
@@ -338,7 +338,7 @@ static void xk_save(const char *dir, const char *bdf)
 	size_t pre_len = 0, fin_len = 0, pre_first;
 	struct vfio_dev d;
 	struct ivf v;
-	struct tgen g;
+	struct dtraffic g;
 	uint32_t rx0;
 	int fd = -1, fd2 = -1, ret;
 
@@ -362,14 +362,14 @@ static void xk_save(const char *dir, const char *bdf)
 			"guest handshake, LPE, multicast, VLAN %d, rings, MSI-X",
 			TEST_VID))
 		goto out;
-	if (!ktap_check(!tgen_init(&g, &peer, vf_mac, RATE, 0, 1u << 16),
-			"traffic generator"))
+	if (!ktap_check(!dtraffic_paced_init(&g, &peer, vf_mac, RATE,
+					     1u << 16), "traffic generator"))
 		goto out;
-	tgen_start(&g);
+	dtraffic_start(&g);
 
 	/* 1: STOP_COPY only */
 	run_then_pause(&g, &v, 400);
-	rx0 = g.to_vf.ok;
+	rx0 = g.vf_ok;
 	ret = mig_set_state(&d, S_STOP, NULL);
 	ret = ret ? ret : mig_set_state(&d, S_STOP_COPY, &fd);
 	ret = ret ? ret : read_step(fd, &fin, &fin_len);
@@ -393,13 +393,13 @@ static void xk_save(const char *dir, const char *bdf)
 	ret = mig_set_state(&d, S_RUNNING, NULL);
 	ktap_check(!ret, "STOP -> RUNNING once saved: %s",
 		   ret ? strerror(-ret) : "ok");
-	tgen_guest(&g, &v, 300);
-	rx0 = g.to_vf.ok;
+	dtraffic_guest(&g, &v, 300);
+	rx0 = g.vf_ok;
 	ret = mig_set_state(&d, S_PRE_COPY, &fd);
 	ret = ret ? ret : read_step(fd, &pre, &pre_len);
 	pre_first = pre_len;
 	if (!ret) {
-		tgen_guest(&g, &v, 200);
+		dtraffic_guest(&g, &v, 200);
 		ret = ivf_set_multicast(&v, hashes, 2);
 		run_then_pause(&g, &v, 200);
 	}
@@ -415,7 +415,7 @@ static void xk_save(const char *dir, const char *bdf)
 		close(fd);
 	ret = ret ? ret : mig_set_state(&d, S_STOP, NULL);
 	ktap_check(!ret && vmm_count_packets(pre, pre_len) >= 2 &&
-		   pre_len > pre_first && g.to_vf.ok > rx0,
+		   pre_len > pre_first && g.vf_ok > rx0,
 		   "precopy: RUNNING -> PRE_COPY (%zu bytes), SET_MULTICAST in PRE_COPY (%zu more), PRE_COPY_P2P -> STOP_COPY (%zu bytes) -> STOP, %d CONFIG packets: %s",
 		   pre_first, pre_len - pre_first, fin_len,
 		   vmm_count_packets(pre, pre_len), ret ? strerror(-ret) : "ok");
@@ -424,8 +424,8 @@ static void xk_save(const char *dir, const char *bdf)
 				 fin_len, 2);
 	ktap_check(!ret, "precopy: written to %s: %s", dir,
 		   ret ? strerror(-ret) : "ok");
-	tgen_stop(&g);
-	tgen_free(&g);
+	dtraffic_stop(&g);
+	dtraffic_free(&g);
 out:
 	free(pre);
 	free(fin);
@@ -528,12 +528,12 @@ static void check_regs(struct ivf *v, const uint8_t *fin, size_t fin_len,
 		   diff);
 }
 
-static void check_tally(struct tgen *g, const char *name)
+static void check_tally(struct dtraffic *g, const char *name)
 {
-	struct tgen_tally a, b;
+	struct dtraffic_tally a, b;
 
-	tgen_tally(g, &g->to_vf, 0, &a);
-	tgen_tally(g, &g->to_peer, 0, &b);
+	dtraffic_tally(g, DT_TO_VF, 0, &a);
+	dtraffic_tally(g, DT_TO_PEER, 0, &b);
 	ktap_check(a.sent > 0 && a.ok > 0 && !a.lost && !a.dup && !a.bad &&
 		   !a.ooo,
 		   "%s: peer->vf %u sent, %u received intact and in order (lost %u dup %u bad %u reordered %u)",
@@ -554,7 +554,7 @@ static void xk_resume(const char *dir, const char *name, const char *bdf)
 	struct vfio_dev d;
 	struct old_rx old = { 0 };
 	struct utsname u;
-	struct tgen g;
+	struct dtraffic g;
 	char fname[64], cfg[1024];
 	uint32_t got1, got2;
 	int fd = -1, ret, spins;
@@ -641,13 +641,13 @@ static void xk_resume(const char *dir, const char *name, const char *bdf)
 		   name, im.pending, im.pending_seq, old.n, old.first, old.bad);
 
 	/* new traffic both ways */
-	if (!ktap_check(!tgen_init(&g, &peer, vf_mac, RATE, 0, 1u << 16),
-			"traffic generator"))
+	if (!ktap_check(!dtraffic_paced_init(&g, &peer, vf_mac, RATE,
+					     1u << 16), "traffic generator"))
 		goto out;
-	tgen_start(&g);
-	tgen_guest(&g, &v, 800);
-	tgen_stop(&g);
-	tgen_drain(&g, &v, 200);
+	dtraffic_start(&g);
+	dtraffic_guest(&g, &v, 800);
+	dtraffic_stop(&g);
+	dtraffic_drain(&g, &v, 200);
 	ivf_tx_clean(&v);
 	check_tally(&g, name);
 	ktap_check(ivf_tx_pending(&v) == 0, "%s: TX completes (%u pending)",
@@ -677,7 +677,7 @@ static void xk_resume(const char *dir, const char *name, const char *bdf)
 	ktap_check(!ret && v.cts,
 		   "%s: SET_MULTICAST once resumed: acked with CTS (%s)",
 		   name, ret ? strerror(-ret) : "ok");
-	tgen_free(&g);
+	dtraffic_free(&g);
 out:
 	if (adopted) {
 		ivf_close(&v);
