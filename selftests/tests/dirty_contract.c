@@ -125,9 +125,7 @@ FIXTURE_VARIANT_ADD(dirty_contract, group_log) {
 	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_LOG },
 };
 
-typedef FIXTURE_DATA(dirty_contract) fix_t;
-
-static int sess_open(fix_t *self, bool snapshots)
+static int sess_open(FIXTURE_DATA(dirty_contract) *self, bool snapshots)
 {
 	struct dsess_cfg sc = { .snapshots = snapshots,
 				.backend = self->backend };
@@ -143,7 +141,7 @@ static int sess_open(fix_t *self, bool snapshots)
 	return 0;
 }
 
-static void sess_close(fix_t *self)
+static void sess_close(FIXTURE_DATA(dirty_contract) *self)
 {
 	if (self->t_init)
 		dtraffic_free(&self->t);
@@ -156,27 +154,28 @@ static void sess_close(fix_t *self)
 		self->s.v.tx_ring = self->tx_ring;
 		self->s.v.tx_ring_dma.iova = self->tx_iova;
 	}
-	self->rx_moved = self->tx_moved = false;
+	self->rx_moved = false;
+	self->tx_moved = false;
 	if (self->sess_open)
 		dsess_close(&self->s);
 	self->sess_open = false;
 }
 
-static void traffic_init(fix_t *self)
+static void traffic_init(FIXTURE_DATA(dirty_contract) *self)
 {
 	dtraffic_init(&self->t, &dtraffic_mixed, &self->s.v, &self->s.rx,
 		      &self->peer);
 	self->t_init = true;
 }
 
-static void checker_init(fix_t *self, const char *name)
+static void checker_init(FIXTURE_DATA(dirty_contract) *self, const char *name)
 {
 	dcheck_init(&self->ck, &self->s, name);
 	self->ck_init = true;
 }
 
 /* the RX ring as the session set it up, for the teardown to put back */
-static void rx_ring_keep(fix_t *self)
+static void rx_ring_keep(FIXTURE_DATA(dirty_contract) *self)
 {
 	self->rx_ring = self->s.v.rx_ring;
 	self->rx_iova = self->s.v.rx_ring_dma.iova;
@@ -184,7 +183,7 @@ static void rx_ring_keep(fix_t *self)
 }
 
 /* a slow (or fast again) poller; the teardown restores the module's */
-static void poller_period(fix_t *self, uint64_t us)
+static void poller_period(FIXTURE_DATA(dirty_contract) *self, uint64_t us)
 {
 	if (!self->poll_us_saved) {
 		self->poll_us = 50;
@@ -194,7 +193,7 @@ static void poller_period(fix_t *self, uint64_t us)
 	ivf_param_set("dirty_poll_us", us);
 }
 
-static void poller_restore(fix_t *self)
+static void poller_restore(FIXTURE_DATA(dirty_contract) *self)
 {
 	if (self->poll_us_saved)
 		ivf_param_set("dirty_poll_us", self->poll_us);
@@ -636,7 +635,7 @@ static void rx_ring_base(struct dsess *s, uint64_t off)
 }
 
 /* checker and traffic on the session, tracking engaged, @frames in */
-static int rx_first_ring(fix_t *self, const char *name, uint64_t frames)
+static int rx_first_ring(FIXTURE_DATA(dirty_contract) *self, const char *name, uint64_t frames)
 {
 	checker_init(self, name);
 	traffic_init(self);
@@ -649,7 +648,7 @@ static int rx_first_ring(fix_t *self, const char *name, uint64_t frames)
  * @frames more come in, the VMM stops the device, last reports (*quiet as
  * dcheck_end()). 0 or -errno.
  */
-static int rx_new_ring(fix_t *self, uint64_t frames, uint64_t *quiet)
+static int rx_new_ring(FIXTURE_DATA(dirty_contract) *self, uint64_t frames, uint64_t *quiet)
 {
 	struct dcheck *ck = &self->ck;
 	int ret;
