@@ -86,6 +86,7 @@ run_harness() { # NAME TEST VARIANT CASE
 	awk -v rc="$rc" -v secs=$((SECONDS - t0)) -v name="$name" \
 		-f "$awk-tap.awk" "$log.cases" "$log" >>"$res"
 	rm -f "$log.sid"
+	echo "# $name: ${#cases[@]} cases in $((SECONDS - t0)) s (exit $rc)"
 	if dmesg | grep -qE 'WARNING:|BUG:|Oops|refcount_t|DEBUG_LOCKS_WARN_ON|INFO: possible'; then
 		echo "# kernel log has a splat after $name"
 	fi
