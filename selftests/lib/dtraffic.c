@@ -876,7 +876,7 @@ int dsess_open(struct dsess *s, const char *bdf, const struct dsess_cfg *c)
 		s->c.iova_base = 0x10000000;
 	c = &s->c;
 
-	ret = vfio_dev_open(&s->d, bdf);
+	ret = vfio_dev_open_backend(&s->d, bdf, &c->backend);
 	if (ret)
 		return sess_fail("open", ret);
 	s->dev_open = true;

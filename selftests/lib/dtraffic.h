@@ -275,6 +275,7 @@ struct dsess_cfg {
 	uint32_t max_frame;			/* SET_LPE, default 1522 */
 	uint64_t iova_base;			/* default 0x10000000 */
 	bool snapshots;				/* dmem snapshots */
+	struct vfio_backend backend;		/* zero: from the environment */
 };
 
 struct dsess {

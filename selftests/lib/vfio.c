@@ -108,9 +108,10 @@ static int open_cdev(struct vfio_dev *d)
 	return 0;
 }
 
-int vfio_dev_open_mode(struct vfio_dev *d, const char *bdf,
-		       enum vfio_open_mode mode)
+int vfio_dev_open_backend(struct vfio_dev *d, const char *bdf,
+			  const struct vfio_backend *b)
 {
+	enum vfio_open_mode mode = b->open;
 	const char *env;
 	int ret, i;
 
@@ -125,8 +126,13 @@ int vfio_dev_open_mode(struct vfio_dev *d, const char *bdf,
 		mode = env && !strcmp(env, "cdev") ? VFIO_OPEN_CDEV :
 						     VFIO_OPEN_GROUP;
 	}
-	env = getenv("IVF_DIRTY");
-	d->dirty_log = env ? !strcmp(env, "log") : mode == VFIO_OPEN_CDEV;
+	if (b->dirty == VFIO_DIRTY_ENV) {
+		env = getenv("IVF_DIRTY");
+		d->dirty_log = env ? !strcmp(env, "log") :
+				     mode == VFIO_OPEN_CDEV;
+	} else {
+		d->dirty_log = b->dirty == VFIO_DIRTY_LOG;
+	}
 
 	ret = mode == VFIO_OPEN_CDEV ? open_cdev(d) : open_group(d);
 	if (ret) {
@@ -145,6 +151,28 @@ int vfio_dev_open_mode(struct vfio_dev *d, const char *bdf,
 		d->region_flags[i] = ri.flags;
 	}
 	return 0;
+}
+
+int vfio_dev_open_mode(struct vfio_dev *d, const char *bdf,
+		       enum vfio_open_mode mode)
+{
+	struct vfio_backend b = { .open = mode, .dirty = VFIO_DIRTY_ENV };
+
+	return vfio_dev_open_backend(d, bdf, &b);
+}
+
+const char *vfio_backend_missing(const char *bdf, const struct vfio_backend *b)
+{
+	char path[128];
+
+	if (b->open != VFIO_OPEN_CDEV)
+		return NULL;
+	if (access("/dev/iommu", F_OK))
+		return "no /dev/iommu: this kernel has no IOMMUFD";
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	if (access(path, F_OK))
+		return "no vfio device cdev (CONFIG_VFIO_DEVICE_CDEV)";
+	return NULL;
 }
 
 int vfio_dev_open(struct vfio_dev *d, const char *bdf)

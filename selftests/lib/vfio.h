@@ -5,7 +5,8 @@
  * IOAS), device fd, regions, DMA, config space, MSI-X with eventfds, reset.
  *
  * Which: vfio_dev_open() takes IVF_VFIO from the environment ("group", the
- * default, or "cdev"), so a test runs unchanged through either path.
+ * default, or "cdev"), so a test runs unchanged through either path; a test
+ * with variants names its backend with vfio_dev_open_backend() instead.
  */
 #ifndef IVF_VFIO_H
 #define IVF_VFIO_H
@@ -53,10 +54,30 @@ struct vfio_dma {
 
 enum vfio_open_mode { VFIO_OPEN_ENV, VFIO_OPEN_GROUP, VFIO_OPEN_CDEV };
 
+/*
+ * Where dirty pages come from: _ENV as IVF_DIRTY says ("log"; unset: DMA
+ * logging with the cdev, the container with the group), the type1
+ * container, or the device's DMA logging.
+ */
+enum vfio_dirty_mode { VFIO_DIRTY_ENV, VFIO_DIRTY_CONTAINER, VFIO_DIRTY_LOG };
+
+/* how a test reaches the device; all zero: from the environment */
+struct vfio_backend {
+	enum vfio_open_mode open;
+	enum vfio_dirty_mode dirty;
+};
+
 /* open/close; bdf like "0000:00:12.0"; the mode from IVF_VFIO */
 int vfio_dev_open(struct vfio_dev *d, const char *bdf);
 int vfio_dev_open_mode(struct vfio_dev *d, const char *bdf,
 		       enum vfio_open_mode mode);
+int vfio_dev_open_backend(struct vfio_dev *d, const char *bdf,
+			  const struct vfio_backend *b);
+/*
+ * NULL if this kernel can open @bdf through @b's path (before any open),
+ * else why not, in one line
+ */
+const char *vfio_backend_missing(const char *bdf, const struct vfio_backend *b);
 /* an IOMMU (container or IOAS) is there to map into */
 static inline bool vfio_dev_has_iommu(const struct vfio_dev *d)
 {

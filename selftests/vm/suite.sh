@@ -3,7 +3,23 @@
 #
 # The lab part of the test suite, run inside the guest by selftests/run.sh
 # (through lab.sh). Each test runs with a timeout; its output goes to the
-# console and to $IVF_OUT/<name>.log, its verdict to $IVF_OUT/results.
+# console and to $IVF_OUT/<name>.log, its verdicts to $IVF_OUT/results,
+# one a line: "ok NAME ...", "not ok NAME ...", "skip NAME ...".
+#
+# Tests on the kernel's kselftest harness (their source includes
+# kselftest_harness.h) are named in IVF_TESTS as
+#   TEST                  every case of every variant
+#   TEST:VARIANT          every case of one variant (a fixture variant:
+#                         dirty_contract:container, :cdev_log, :group_log)
+#   TEST:VARIANT:CASE     one case; TEST::CASE: that case in every variant
+# and give one results line per case, NAME = the harness's own
+# FIXTURE.VARIANT.CASE (dirty_contract.container.close_ends_tracking).
+# A variant this kernel cannot do skips all its cases: that is one line,
+# "skip FIXTURE.VARIANT (N cases: why)". Cases the binary did not report
+# (it died or ran out of time) are "not ok", and so is the binary, by
+# TEST. TEST_cdev and TEST_log still mean TEST:cdev_log and TEST:group_log
+# for run.sh's older lists.
+# A ktap.h test gives one line for the binary, NAME = its name in IVF_TESTS.
 set -u
 B=selftests/build
 res=$IVF_OUT/results
@@ -27,10 +43,70 @@ run_test() {
 	fi
 }
 
-# NAME_cdev: the test through the device's cdev and iommufd, dirty pages
-# through DMA logging; NAME_log: through the group and container, dirty
-# pages through DMA logging (both need IVF_KERNEL=iommufd).
-for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs log_flood dirty_exact dirty_contract dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind bench}; do
+is_harness() { # TEST
+	grep -qs '^#include "kselftest_harness.h"' "selftests/tests/$1.c"
+}
+
+# what is left of a session (the harness runs each case in a process group
+# of its own, which a timeout of the binary does not reach), by its id
+end_session() { # SID
+	local sid=$1 st f
+
+	for st in /proc/[0-9]*/stat; do
+		read -r f <"$st" 2>/dev/null || continue
+		f=(${f##*) })	# state ppid pgrp session ...
+		[ "${f[3]:-}" != "$sid" ] || kill -KILL "${st//[^0-9]/}" 2>/dev/null
+	done
+}
+
+run_harness() { # NAME TEST VARIANT CASE
+	local name=$1 bin=$2 variant=$3 tcase=$4 rc c sid
+	local log=$IVF_OUT/${1//:/.}.log awk=selftests/vm/harness
+	local -a cases=() args=()
+
+	echo "=== $name"
+	local t0=$SECONDS
+	# the cases to run, from the binary's own list
+	while read -r c; do
+		[ -z "$variant" ] || [[ $c == *".$variant."* ]] || continue
+		[ -z "$tcase" ] || [[ $c == *".$tcase" ]] || continue
+		cases+=("$c")
+		[ -z "$variant$tcase" ] || args+=(-r "$c")
+	done < <("$B/$bin" -l 2>&1 | awk -f "$awk-list.awk")
+	if [ ${#cases[@]} = 0 ]; then
+		echo "not ok $name (no such case in $B/$bin -l)" >>"$res"
+		return
+	fi
+	printf '%s\n' "${cases[@]}" >"$log.cases"
+	setsid -w bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$log.sid" \
+		timeout "${IVF_TEST_TIMEOUT:-600}" "$B/$bin" "${args[@]}" 2>&1 |
+		tee "$log"
+	rc=${PIPESTATUS[0]}
+	sid=$(cat "$log.sid" 2>/dev/null) && end_session "$sid"
+	awk -v rc="$rc" -v secs=$((SECONDS - t0)) -v name="$name" \
+		-f "$awk-tap.awk" "$log.cases" "$log" >>"$res"
+	rm -f "$log.sid"
+	echo "# $name: ${#cases[@]} cases in $((SECONDS - t0)) s (exit $rc)"
+	if dmesg | grep -qE 'WARNING:|BUG:|Oops|refcount_t|DEBUG_LOCKS_WARN_ON|INFO: possible'; then
+		echo "# kernel log has a splat after $name"
+	fi
+}
+
+# A ktap.h test's NAME_cdev: the test through the device's cdev and
+# iommufd, dirty pages through DMA logging; NAME_log: through the group and
+# container, dirty pages through DMA logging (both need IVF_KERNEL=iommufd).
+# Benchmarks (bench) run only when named.
+for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs log_flood dirty_exact dirty_contract dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind}; do
+	h=${t%%:*}
+	case $t in
+	*_cdev) is_harness "${t%_cdev}" && h=${t%_cdev} t=$h:cdev_log ;;
+	*_log) is_harness "${t%_log}" && h=${t%_log} t=$h:group_log ;;
+	esac
+	if is_harness "$h"; then
+		IFS=: read -r _ v c <<<"$t"
+		run_harness "$t" "$h" "$v" "$c"
+		continue
+	fi
 	case $t in
 	dirty_log) run_test "$t" "$B/$t" ;;
 	*_cdev) run_test "$t" env IVF_VFIO=cdev IVF_DIRTY=log "$B/${t%_cdev}" ;;
