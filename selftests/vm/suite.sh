@@ -96,7 +96,12 @@ run_harness() { # NAME TEST VARIANT CASE
 # iommufd, dirty pages through DMA logging; NAME_log: through the group and
 # container, dirty pages through DMA logging (both need IVF_KERNEL=iommufd).
 # Benchmarks (bench) run only when named.
-for t in ${IVF_TESTS:-region_info bar_access invalidate mailbox traffic migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs log_flood dirty_exact dirty_contract dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind}; do
+# "all" (the default): every test of the main boot, benchmarks not included.
+all="region_info bar_access invalidate mailbox traffic migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs log_flood dirty_exact dirty_contract dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind"
+tests=${IVF_TESTS:-all}
+tests=" $tests "
+tests=${tests/ all / $all }
+for t in $tests; do
 	h=${t%%:*}
 	case $t in
 	*_cdev) is_harness "${t%_cdev}" && h=${t%_cdev} t=$h:cdev_log ;;
