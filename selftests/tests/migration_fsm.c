@@ -1116,6 +1116,8 @@ TEST_F_TIMEOUT(migration_fsm, precopy_info_flags_echoed_then_zero_after_v2,
 	ASSERT_TRUE(!enter(m, S_PRE_COPY, why, sizeof(why)) && m->fd >= 0)
 		TH_LOG("RUNNING -> PRE_COPY with a data fd: %s", why);
 	ret = mig_precopy_info_flags(m->fd, &flags, &init, &dirty);
+	TH_LOG("PRECOPY_INFO flags without the v2 opt-in: 0x%x (%s)", flags,
+	       err_str(ret));
 	EXPECT_TRUE(!ret && flags == junk)
 		TH_LOG("PRE_COPY: PRECOPY_INFO flags 0x%x must come back as given (0x%x) without the v2 opt-in (%s)",
 		       flags, junk, err_str(ret));
@@ -1128,6 +1130,8 @@ TEST_F_TIMEOUT(migration_fsm, precopy_info_flags_echoed_then_zero_after_v2,
 				 err_str(ret));
 	flags = junk;
 	ret = mig_precopy_info_flags(m->fd, &flags, &init, &dirty);
+	TH_LOG("PRECOPY_INFO flags after the v2 opt-in: 0x%x (%s)", flags,
+	       err_str(ret));
 	EXPECT_TRUE(!ret && flags == 0)
 		TH_LOG("PRE_COPY: PRECOPY_INFO flags 0x%x after the v2 opt-in (0: no REINIT) (%s)",
 		       flags, err_str(ret));
