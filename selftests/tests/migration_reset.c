@@ -1,54 +1,90 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * migration_reset: a migration session cut short.
- *  - VFIO_DEVICE_RESET in PRE_COPY, STOP_COPY (stream partly read, a
- *    second thread reading the fd meanwhile) and RESUMING (stream partly
- *    written): the device is RUNNING, the fd gives -ENODEV;
- *  - a thread using the saving fd while the device moves between PRE_COPY
- *    states and the guest changes its PF configuration;
- *  - the device fd closed while the data fd stays open (STOP_COPY,
- *    RESUMING), and the reverse order;
- *  - the device unbound from its driver (sysfs) with a migration fd open in
- *    STOP_COPY or RESUMING: the unbind waits for the device fd, then
- *    completes with only the data fd left open, which gives -ENODEV; the VF
- *    is bound again to igbvf-vfio-pci.
- * Every case: no hang (alarm), and the VF works afterwards (PF mailbox
- * handshake, a stream can be saved). The lab fails the run on a kernel
- * splat.
+ * migration_reset: a migration session cut short. Each case starts from
+ * the fixture: IVF_VF2 open through the variant's backend, RUNNING, with
+ * the userspace driver on top, a stream of it saved (for the RESUMING
+ * sessions), and the VF working (PF mailbox handshake, a stream can be
+ * saved). Its teardown closes the device and binds the VF to
+ * igbvf-vfio-pci again if a case left it without. Every case: no hang (the
+ * harness's timeout), and the VF works afterwards (handshake, a whole
+ * stream saved). The lab fails the run on a kernel splat.
+ *
+ * The variants are the ways to the device:
+ *   container  group + type1 container
+ *   cdev_log   the device's cdev bound to iommufd (DMA logging for dirty
+ *              pages, unused here)
+ * A variant the running kernel cannot do skips, saying why.
+ *
+ * VFIO_DEVICE_RESET mid-session (STOP_COPY with part of the stream read,
+ * a second thread reading the fd meanwhile, as in PRE_COPY; RESUMING with
+ * half the stream written): the device is RUNNING, the fd gives -ENODEV:
+ *   reset_in_pre_copy_ends_session
+ *   reset_in_stop_copy_ends_session
+ *   reset_in_resuming_ends_session
+ * A thread using the saving fd while the device moves between PRE_COPY
+ * and PRE_COPY_P2P and the guest changes its PF configuration, then
+ * STOP_COPY and a reset: it sees only data, ENOMSG, EOF, EINVAL or ENODEV:
+ *   saving_fd_racing_state_and_config_changes_sees_no_odd_error
+ * The device fd closed while the data fd stays open: the data fd gives
+ * -ENODEV, also once the device is opened again:
+ *   device_fd_closed_first_in_stop_copy
+ *   device_fd_closed_first_in_resuming
+ *   device_fd_closed_first_in_pre_copy
+ * The data fd closed first: the device stays in its state (RESUMING with
+ * half a stream refuses STOP with ENODATA), then closes and reopens:
+ *   data_fd_closed_first_in_stop_copy
+ *   data_fd_closed_first_in_resuming
+ * The device unbound from its driver (sysfs) with a migration fd open: the
+ * unbind waits for the device fd (the data fd still reads meanwhile), then
+ * completes with only the data fd left open, which gives -ENODEV; the VF
+ * has no driver, and is bound again to igbvf-vfio-pci:
+ *   unbind_in_stop_copy_waits_for_device_fd
+ *   unbind_in_resuming_waits_for_device_fd
  *
  * Env: IVF_VF2 (bound to igbvf-vfio-pci; unbound and bound again), IVF_DRIVER.
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ivf.h"
-#include "ktap.h"
 #include "mig.h"
 #include "mig_states.h"
 #include "migstream.h"
 #include "util.h"
 
-KTAP_DEFINE_STATE();
+#include "kselftest_harness.h"
 
-static const char *bdf;
-static const char *drv;
-static uint8_t *stream;
-static size_t stream_len;
+/* a case takes 1-5 s on TCG; a sanitizer kernel's unbind is slow */
+#define CASE_TIMEOUT 300
 
-static void on_alarm(int sig)
-{
-	static const char msg[] = "not ok - migration_reset: timed out (hang?)\n";
+FIXTURE(migration_reset) {
+	const char *bdf, *drv;
+	struct vfio_backend backend;
+	struct vfio_dev d;
+	struct ivf v;
+	bool open;		/* d and v */
+	uint8_t *stream;	/* a stream of the VF, for RESUMING */
+	size_t stream_len;
+	bool unbind_stuck;	/* a thread is stuck in the unbind */
+};
 
-	(void)sig;
-	if (write(1, msg, sizeof(msg) - 1) < 0)
-		_exit(3);
-	_exit(1);
-}
+FIXTURE_VARIANT(migration_reset) {
+	struct vfio_backend backend;
+};
+
+/* type1 group/container */
+FIXTURE_VARIANT_ADD(migration_reset, container) {
+	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_CONTAINER },
+};
+
+/* the device's cdev on iommufd */
+FIXTURE_VARIANT_ADD(migration_reset, cdev_log) {
+	.backend = { .open = VFIO_OPEN_CDEV, .dirty = VFIO_DIRTY_LOG },
+};
 
 /* errno of one read (saving) or write (resuming) on a data fd */
 static int fd_io(int fd, bool resuming)
@@ -68,41 +104,46 @@ static int fd_ioctl(int fd)
 }
 
 /* open the VF, RUNNING expected; with the userspace driver on top */
-static int dev_open(struct vfio_dev *d, struct ivf *v)
+static int dev_open(FIXTURE_DATA(migration_reset) *self)
 {
 	uint32_t s = 0;
 	int ret;
 
-	ret = vfio_dev_open(d, bdf);
+	ret = vfio_dev_open_backend(&self->d, self->bdf, &self->backend);
 	if (ret)
 		return ret;
-	ret = mig_get_state(d, &s);
+	ret = mig_get_state(&self->d, &s);
 	if (!ret && s != S_RUNNING)
 		ret = -EPROTO;
 	if (!ret)
-		ret = ivf_open(v, d, IVF_ACCESS_MMAP);
+		ret = ivf_open(&self->v, &self->d, IVF_ACCESS_MMAP);
 	if (ret)
-		vfio_dev_close(d);
+		vfio_dev_close(&self->d);
+	self->open = !ret;
 	return ret;
 }
 
-static void dev_close(struct vfio_dev *d, struct ivf *v)
+static void dev_close(FIXTURE_DATA(migration_reset) *self)
 {
-	ivf_close(v);
-	vfio_dev_close(d);
+	if (!self->open)
+		return;
+	ivf_close(&self->v);
+	vfio_dev_close(&self->d);
+	self->open = false;
 }
 
 /* the VF works: handshake, and a whole stream can be saved */
-static int usable(struct vfio_dev *d, struct ivf *v, char *why, size_t len)
+static int usable(FIXTURE_DATA(migration_reset) *self, char *why, size_t len)
 {
+	struct vfio_dev *d = &self->d;
 	uint8_t *buf = NULL;
 	size_t n = 0;
 	struct ms_stream s;
 	int ret, fd = -1;
 	ssize_t r;
 
-	ret = ivf_reset(v);
-	if (ret || !v->cts) {
+	ret = ivf_reset(&self->v);
+	if (ret || !self->v.cts) {
 		snprintf(why, len, "handshake: %s", err_str(ret ? ret : -EPROTO));
 		return -EPROTO;
 	}
@@ -128,22 +169,90 @@ static int usable(struct vfio_dev *d, struct ivf *v, char *why, size_t len)
 	return 0;
 }
 
+FIXTURE_SETUP(migration_reset)
+{
+	uint64_t flags;
+	char cur[64], why[160];
+	const char *miss;
+	int ret, fd = -1;
+
+	self->bdf = env_get("IVF_VF2");
+	self->drv = ivf_driver_name();
+	self->backend = variant->backend;
+	if (!self->bdf)
+		SKIP(return, "IVF_VF2 is needed");
+	ret = sysfs_pci_driver(self->bdf, cur, sizeof(cur));
+	if (ret || strcmp(cur, self->drv))
+		SKIP(return, "%s is bound to '%s', not %s", self->bdf, cur,
+		     self->drv);
+	miss = vfio_backend_missing(self->bdf, &self->backend);
+	if (miss)
+		SKIP(return, "%s", miss);
+
+	ret = dev_open(self);
+	ASSERT_EQ(0, ret) TH_LOG("open %s: RUNNING (%s)", self->bdf,
+				 err_str(ret));
+	ret = mig_flags(&self->d, &flags);
+	if (ret == -ENOTTY) {
+		dev_close(self);
+		SKIP(return, "no VFIO_DEVICE_FEATURE_MIGRATION (ENOTTY)");
+	}
+
+	/* a stream of this VF, for the RESUMING sessions */
+	ret = ivf_reset(&self->v);
+	if (!ret)
+		ret = mig_set_state(&self->d, S_STOP_COPY, &fd);
+	if (!ret && mig_read_all(fd, &self->stream, &self->stream_len) < 0)
+		ret = -EIO;
+	if (fd >= 0)
+		close(fd);
+	if (!ret)
+		ret = mig_set_state(&self->d, S_RUNNING, NULL);
+	if (ret || self->stream_len <= 16)
+		dev_close(self);
+	ASSERT_TRUE(!ret && self->stream_len > 16)
+		TH_LOG("a %zu-byte stream of the VF saved (%s)",
+		       self->stream_len, err_str(ret));
+	ret = usable(self, why, sizeof(why));
+	if (ret)
+		dev_close(self);
+	ASSERT_EQ(0, ret) TH_LOG("the VF works to start with: %s", why);
+}
+
+FIXTURE_TEARDOWN(migration_reset)
+{
+	char cur[64] = "";
+	int ret;
+
+	dev_close(self);
+	free(self->stream);
+	/* a thread stuck in the unbind holds the device: leave it */
+	if (self->unbind_stuck)
+		return;
+	sysfs_pci_driver(self->bdf, cur, sizeof(cur));
+	if (!strcmp(cur, self->drv))
+		return;
+	ret = sysfs_pci_bind(self->bdf, self->drv);
+	EXPECT_EQ(0, ret) TH_LOG("bind %s to %s again: %s", self->bdf,
+				 self->drv, err_str(ret));
+}
+
 /*
  * Start a session: PRE_COPY or STOP_COPY (part of the stream read), or
  * RESUMING (half the stream written). Returns the data fd or -errno.
  */
-static int start_session(struct vfio_dev *d, uint32_t state)
+static int start_session(FIXTURE_DATA(migration_reset) *self, uint32_t state)
 {
 	uint8_t buf[64];
 	int ret, fd = -1;
 
-	ret = mig_set_state(d, state, &fd);
+	ret = mig_set_state(&self->d, state, &fd);
 	if (ret)
 		return ret;
 	if (fd < 0)
 		return -EBADF;
 	if (state == S_RESUMING)
-		ret = mig_write_all(fd, stream, stream_len / 2, 0);
+		ret = mig_write_all(fd, self->stream, self->stream_len / 2, 0);
 	else
 		ret = read(fd, buf, sizeof(buf)) == sizeof(buf) ? 0 : -EIO;
 	if (ret) {
@@ -152,6 +261,8 @@ static int start_session(struct vfio_dev *d, uint32_t state)
 	}
 	return fd;
 }
+
+/* ---------------------------------------------------------------- reset */
 
 /* a thread that keeps using a saving fd */
 struct hammer {
@@ -175,27 +286,28 @@ static void *hammer_fn(void *arg)
 	return NULL;
 }
 
-static void test_reset(struct vfio_dev *d, struct ivf *v, uint32_t state)
+static void test_reset(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(migration_reset) *self, uint32_t state)
 {
 	struct hammer h = { .fd = -1 };
 	bool resuming = state == S_RESUMING;
+	const char *sn = mig_state_name(state);
 	char why[160];
 	uint32_t s = 0;
 	int fd, ret, io, ioc;
 
-	fd = start_session(d, state);
-	if (!ktap_check(fd >= 0, "%s: session started (%s)",
-			mig_state_name(state), err_str(fd < 0 ? fd : 0)))
-		return;
+	fd = start_session(self, state);
+	ASSERT_LE(0, fd) TH_LOG("%s: session started (%s)", sn,
+				err_str(fd < 0 ? fd : 0));
 	if (!resuming) {
 		h.fd = fd;
 		if (pthread_create(&h.th, NULL, hammer_fn, &h))
 			h.fd = -1;
 		usleep(20000);
 	}
-	ret = vfio_dev_reset(d);
+	ret = vfio_dev_reset(&self->d);
 	if (!ret)
-		ret = mig_get_state(d, &s);
+		ret = mig_get_state(&self->d, &s);
 	if (h.fd >= 0) {
 		usleep(20000);
 		h.stop = 1;
@@ -203,75 +315,38 @@ static void test_reset(struct vfio_dev *d, struct ivf *v, uint32_t state)
 	}
 	io = fd_io(fd, resuming);
 	ioc = fd_ioctl(fd);
-	ktap_check(!ret && s == S_RUNNING && io == -ENODEV && ioc == -ENODEV,
-		   "VFIO_DEVICE_RESET in %s: %s, state %s; %s %s, ioctl %s (ENODEV)",
-		   mig_state_name(state), err_str(ret), mig_state_name(s),
-		   resuming ? "write" : "read", err_str(io), err_str(ioc));
-	if (h.fd >= 0)
-		ktap_check(h.last == -ENODEV,
-			   "%s: a thread using the fd during the reset: %lu calls, %lu ENODEV, last %s",
-			   mig_state_name(state), h.ops, h.enodev,
-			   err_str(h.last));
-	close(fd);
-	ret = usable(d, v, why, sizeof(why));
-	ktap_check(!ret, "%s reset: the VF works after: %s",
-		   mig_state_name(state), why);
-}
-
-/* close the device fd first (@data_last) or the data fd first */
-static void test_close(struct vfio_dev *d, struct ivf *v, uint32_t state,
-		       bool data_last)
-{
-	bool resuming = state == S_RESUMING;
-	const char *sn = mig_state_name(state);
-	char why[160];
-	uint32_t s = 0;
-	int fd, ret, io, ioc;
-
-	fd = start_session(d, state);
-	if (!ktap_check(fd >= 0, "%s: session started (%s)", sn,
-			err_str(fd < 0 ? fd : 0)))
-		return;
-	if (data_last) {
-		dev_close(d, v);
-		io = fd_io(fd, resuming);
-		ioc = fd_ioctl(fd);
-		ktap_check(io == -ENODEV && ioc == -ENODEV,
-			   "%s, device fd closed first: data fd %s %s, ioctl %s (ENODEV)",
-			   sn, resuming ? "write" : "read", err_str(io),
-			   err_str(ioc));
-		ret = dev_open(d, v);
-		ktap_check(!ret, "%s: reopened while the old data fd is open: RUNNING (%s)",
-			   sn, err_str(ret));
-		io = fd_io(fd, resuming);
-		ktap_check(io == -ENODEV, "%s: the old data fd still gives %s (ENODEV)",
-			   sn, err_str(io));
-		close(fd);
-		if (ret)
-			return;
-	} else {
-		close(fd);
-		ret = mig_get_state(d, &s);
-		ktap_check(!ret && s == state,
-			   "%s, data fd closed first: the device stays in %s (%s)",
-			   sn, mig_state_name(s), err_str(ret));
-		if (resuming) {
-			ret = mig_set_state(d, S_STOP, NULL);
-			ktap_check(ret == -ENODATA,
-				   "RESUMING with half a stream, fd closed: -> STOP %s (ENODATA)",
-				   err_str(ret));
-		}
-		dev_close(d, v);
-		ret = dev_open(d, v);
-		ktap_check(!ret, "%s: device closed and reopened: RUNNING (%s)",
-			   sn, err_str(ret));
-		if (ret)
-			return;
+	TH_LOG("VFIO_DEVICE_RESET in %s: %s, state %s; %s %s, ioctl %s",
+	       sn, err_str(ret), mig_state_name(s),
+	       resuming ? "write" : "read", err_str(io), err_str(ioc));
+	EXPECT_TRUE(!ret && s == S_RUNNING && io == -ENODEV && ioc == -ENODEV)
+		TH_LOG("the reset must succeed, leave RUNNING, and the data fd give ENODEV");
+	if (h.fd >= 0) {
+		TH_LOG("%s: a thread using the fd during the reset: %lu calls, %lu ENODEV, last %s",
+		       sn, h.ops, h.enodev, err_str(h.last));
+		EXPECT_EQ(-ENODEV, h.last)
+			TH_LOG("the thread's last call must give ENODEV");
 	}
-	ret = usable(d, v, why, sizeof(why));
-	ktap_check(!ret, "%s close (%s last): the VF works after: %s", sn,
-		   data_last ? "data fd" : "device fd", why);
+	close(fd);
+	ret = usable(self, why, sizeof(why));
+	EXPECT_EQ(0, ret) TH_LOG("%s reset: the VF works after: %s", sn, why);
 }
+
+TEST_F_TIMEOUT(migration_reset, reset_in_pre_copy_ends_session, CASE_TIMEOUT)
+{
+	test_reset(_metadata, self, S_PRE_COPY);
+}
+
+TEST_F_TIMEOUT(migration_reset, reset_in_stop_copy_ends_session, CASE_TIMEOUT)
+{
+	test_reset(_metadata, self, S_STOP_COPY);
+}
+
+TEST_F_TIMEOUT(migration_reset, reset_in_resuming_ends_session, CASE_TIMEOUT)
+{
+	test_reset(_metadata, self, S_RESUMING);
+}
+
+/* ----------------------------------------------------------------- race */
 
 /*
  * The saving fd used by a second thread while the device moves between
@@ -311,8 +386,12 @@ static void *racer_fn(void *arg)
 	return NULL;
 }
 
-static void test_race(struct vfio_dev *d, struct ivf *v)
+TEST_F_TIMEOUT(migration_reset,
+	       saving_fd_racing_state_and_config_changes_sees_no_odd_error,
+	       CASE_TIMEOUT)
 {
+	struct vfio_dev *d = &self->d;
+	struct ivf *v = &self->v;
 	struct racer r = { .fd = -1 };
 	int ret = 0, i, bad = 0;
 	char why[160];
@@ -320,9 +399,8 @@ static void test_race(struct vfio_dev *d, struct ivf *v)
 	ret = ivf_reset(v);
 	if (!ret)
 		ret = mig_set_state(d, S_PRE_COPY, &r.fd);
-	if (!ktap_check(!ret && r.fd >= 0, "race: PRE_COPY session (%s)",
-			err_str(ret)))
-		return;
+	ASSERT_TRUE(!ret && r.fd >= 0) TH_LOG("race: PRE_COPY session (%s)",
+					      err_str(ret));
 	if (pthread_create(&r.th, NULL, racer_fn, &r)) {
 		close(r.fd);
 		return;
@@ -334,7 +412,7 @@ static void test_race(struct vfio_dev *d, struct ivf *v)
 		if (!ret)
 			ret = ivf_set_vlan(v, 100 + (i / 2) % 8, i % 2 == 0);
 		if (ret && bad++ < 3)
-			ktap_info("race: round %d: %s", i, err_str(ret));
+			TH_LOG("race: round %d: %s", i, err_str(ret));
 	}
 	ret = mig_set_state(d, S_STOP_COPY, NULL);
 	usleep(50000);
@@ -344,15 +422,110 @@ static void test_race(struct vfio_dev *d, struct ivf *v)
 	r.stop = 1;
 	pthread_join(r.th, NULL);
 	close(r.fd);
-	ktap_check(!bad && !ret && !r.odd,
-		   "race: 60 rounds of PRE_COPY <-> PRE_COPY_P2P and guest config changes, STOP_COPY, reset, with a thread on the fd (%lu calls, %lu odd, last odd %s)",
-		   r.ops, r.odd, r.odd ? strerror(r.odd_err) : "none");
-	ret = usable(d, v, why, sizeof(why));
-	ktap_check(!ret, "race: the VF works after: %s", why);
+	TH_LOG("race: %d rounds failed; STOP_COPY and reset: %s; the thread on the fd: %lu calls, %lu odd, last odd %s",
+	       bad, err_str(ret), r.ops, r.odd,
+	       r.odd ? strerror(r.odd_err) : "none");
+	EXPECT_TRUE(!bad && !ret && !r.odd)
+		TH_LOG("60 rounds of PRE_COPY <-> PRE_COPY_P2P and guest config changes, STOP_COPY, reset: no error, nothing odd on the fd");
+	ret = usable(self, why, sizeof(why));
+	EXPECT_EQ(0, ret) TH_LOG("race: the VF works after: %s", why);
 }
+
+/* ---------------------------------------------------------------- close */
+
+/* close the device fd first (@data_last) or the data fd first */
+static void test_close(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(migration_reset) *self, uint32_t state,
+		       bool data_last)
+{
+	bool resuming = state == S_RESUMING;
+	const char *sn = mig_state_name(state);
+	char why[160];
+	uint32_t s = 0;
+	int fd, ret, io, ioc;
+
+	fd = start_session(self, state);
+	ASSERT_LE(0, fd) TH_LOG("%s: session started (%s)", sn,
+				err_str(fd < 0 ? fd : 0));
+	if (data_last) {
+		dev_close(self);
+		io = fd_io(fd, resuming);
+		ioc = fd_ioctl(fd);
+		EXPECT_TRUE(io == -ENODEV && ioc == -ENODEV)
+			TH_LOG("%s, device fd closed first: data fd %s %s, ioctl %s (ENODEV)",
+			       sn, resuming ? "write" : "read", err_str(io),
+			       err_str(ioc));
+		ret = dev_open(self);
+		EXPECT_EQ(0, ret)
+			TH_LOG("%s: reopened while the old data fd is open: RUNNING (%s)",
+			       sn, err_str(ret));
+		io = fd_io(fd, resuming);
+		EXPECT_EQ(-ENODEV, io)
+			TH_LOG("%s: the old data fd still gives %s (ENODEV)",
+			       sn, err_str(io));
+		close(fd);
+		if (ret)
+			return;
+	} else {
+		close(fd);
+		ret = mig_get_state(&self->d, &s);
+		EXPECT_TRUE(!ret && s == state)
+			TH_LOG("%s, data fd closed first: the device stays in %s (%s)",
+			       sn, mig_state_name(s), err_str(ret));
+		if (resuming) {
+			ret = mig_set_state(&self->d, S_STOP, NULL);
+			EXPECT_EQ(-ENODATA, ret)
+				TH_LOG("RESUMING with half a stream, fd closed: -> STOP %s (ENODATA)",
+				       err_str(ret));
+		}
+		dev_close(self);
+		ret = dev_open(self);
+		EXPECT_EQ(0, ret)
+			TH_LOG("%s: device closed and reopened: RUNNING (%s)",
+			       sn, err_str(ret));
+		if (ret)
+			return;
+	}
+	ret = usable(self, why, sizeof(why));
+	EXPECT_EQ(0, ret) TH_LOG("%s close (%s last): the VF works after: %s",
+				 sn, data_last ? "data fd" : "device fd", why);
+}
+
+TEST_F_TIMEOUT(migration_reset, device_fd_closed_first_in_stop_copy,
+	       CASE_TIMEOUT)
+{
+	test_close(_metadata, self, S_STOP_COPY, true);
+}
+
+TEST_F_TIMEOUT(migration_reset, device_fd_closed_first_in_resuming,
+	       CASE_TIMEOUT)
+{
+	test_close(_metadata, self, S_RESUMING, true);
+}
+
+TEST_F_TIMEOUT(migration_reset, device_fd_closed_first_in_pre_copy,
+	       CASE_TIMEOUT)
+{
+	test_close(_metadata, self, S_PRE_COPY, true);
+}
+
+TEST_F_TIMEOUT(migration_reset, data_fd_closed_first_in_stop_copy,
+	       CASE_TIMEOUT)
+{
+	test_close(_metadata, self, S_STOP_COPY, false);
+}
+
+TEST_F_TIMEOUT(migration_reset, data_fd_closed_first_in_resuming,
+	       CASE_TIMEOUT)
+{
+	test_close(_metadata, self, S_RESUMING, false);
+}
+
+/* --------------------------------------------------------------- unbind */
 
 struct unbinder {
 	pthread_t th;
+	const char *bdf;
 	volatile int done;
 	int ret;
 };
@@ -363,8 +536,8 @@ static void *unbind_fn(void *arg)
 	char path[256];
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind",
-		 bdf);
-	u->ret = write_str_file(path, bdf);
+		 u->bdf);
+	u->ret = write_str_file(path, u->bdf);
 	u->done = 1;
 	return NULL;
 }
@@ -376,64 +549,6 @@ static bool wait_done(struct unbinder *u, int ms)
 		ms -= 10;
 	}
 	return u->done;
-}
-
-static void test_unbind(struct vfio_dev *d, struct ivf *v, uint32_t state)
-{
-	bool resuming = state == S_RESUMING;
-	const char *sn = mig_state_name(state);
-	struct unbinder u = { 0 };
-	char cur[64], why[160];
-	int fd, ret, io, ioc;
-	bool blocked, done;
-
-	fd = start_session(d, state);
-	if (!ktap_check(fd >= 0, "%s: session started (%s)", sn,
-			err_str(fd < 0 ? fd : 0)))
-		return;
-	if (pthread_create(&u.th, NULL, unbind_fn, &u)) {
-		ktap_check(false, "%s: unbind thread", sn);
-		close(fd);
-		return;
-	}
-	blocked = !wait_done(&u, 500);
-	ktap_check(blocked, "%s: unbind waits while the device fd is open", sn);
-	/* the session still works while the unbind waits */
-	if (blocked && !resuming) {
-		io = fd_io(fd, false);
-		ktap_check(io == 0 || io == -ENOMSG,
-			   "%s: the data fd still reads while unbind waits (%s)",
-			   sn, err_str(io));
-	}
-	dev_close(d, v);
-	done = wait_done(&u, 15000);
-	ktap_check(done && !u.ret,
-		   "%s: unbind completes once the device fd is closed, data fd still open (%s)",
-		   sn, done ? err_str(u.ret) : "still blocked");
-	io = fd_io(fd, resuming);
-	ioc = fd_ioctl(fd);
-	ktap_check(io == -ENODEV && ioc == -ENODEV,
-		   "%s: after unbind the data fd: %s %s, ioctl %s (ENODEV)", sn,
-		   resuming ? "write" : "read", err_str(io), err_str(ioc));
-	close(fd);
-	if (!done)
-		done = wait_done(&u, 15000);
-	if (!done) {
-		ktap_check(false, "%s: unbind never completed", sn);
-		ktap_finish();	/* the thread is stuck in the kernel */
-	}
-	pthread_join(u.th, NULL);
-	sysfs_pci_driver(bdf, cur, sizeof(cur));
-	ktap_check(!cur[0], "%s: the VF has no driver now ('%s')", sn, cur);
-
-	ret = sysfs_pci_bind(bdf, drv);
-	if (!ret)
-		ret = dev_open(d, v);
-	if (!ktap_check(!ret, "%s: bound again to %s and opened: RUNNING (%s)",
-			sn, drv, err_str(ret)))
-		ktap_finish();
-	ret = usable(d, v, why, sizeof(why));
-	ktap_check(!ret, "%s unbind: the VF works after: %s", sn, why);
 }
 
 /*
@@ -452,67 +567,76 @@ static void note_poisoning(void)
 			on++;
 	}
 	if (on < 3)
-		ktap_info("slab poisoning is off (kmalloc-2k/4k/8k): a use of the freed device after unbind would go unseen; boot with slub_debug=P to catch it");
+		ksft_print_msg("slab poisoning is off (kmalloc-2k/4k/8k): a use of the freed device after unbind would go unseen; boot with slub_debug=P to catch it\n");
 }
 
-int main(void)
+static void test_unbind(struct __test_metadata *_metadata,
+			FIXTURE_DATA(migration_reset) *self, uint32_t state)
 {
-	struct vfio_dev d;
-	struct ivf v;
-	uint64_t flags, t0 = now_ns();
+	bool resuming = state == S_RESUMING;
+	const char *sn = mig_state_name(state);
+	struct unbinder u = { .bdf = self->bdf };
 	char cur[64], why[160];
-	int ret, fd = -1;
-
-	bdf = env_need("IVF_VF2");
-	drv = ivf_driver_name();
-	ktap_header("migration_reset: reset, close and unbind mid-migration");
-	signal(SIGALRM, on_alarm);
-	alarm(300);
-	ret = sysfs_pci_driver(bdf, cur, sizeof(cur));
-	if (ret || strcmp(cur, drv))
-		ktap_skip_all("%s is bound to '%s', not %s", bdf, cur, drv);
-
-	ret = dev_open(&d, &v);
-	if (!ktap_check(!ret, "open %s: RUNNING (%s)", bdf, err_str(ret)))
-		ktap_finish();
-	ret = mig_flags(&d, &flags);
-	if (ret == -ENOTTY)
-		ktap_skip_all("no VFIO_DEVICE_FEATURE_MIGRATION (ENOTTY)");
-
-	/* a stream of this VF, for the RESUMING sessions */
-	ret = ivf_reset(&v);
-	if (!ret)
-		ret = mig_set_state(&d, S_STOP_COPY, &fd);
-	if (!ret && mig_read_all(fd, &stream, &stream_len) < 0)
-		ret = -EIO;
-	if (fd >= 0)
-		close(fd);
-	if (!ret)
-		ret = mig_set_state(&d, S_RUNNING, NULL);
-	if (!ktap_check(!ret && stream_len > 16, "a %zu-byte stream of the VF saved (%s)",
-			stream_len, err_str(ret)))
-		goto out;
-	ret = usable(&d, &v, why, sizeof(why));
-	ktap_check(!ret, "the VF works to start with: %s", why);
-
-	test_reset(&d, &v, S_PRE_COPY);
-	test_reset(&d, &v, S_STOP_COPY);
-	test_reset(&d, &v, S_RESUMING);
-
-	test_race(&d, &v);
-
-	test_close(&d, &v, S_STOP_COPY, true);
-	test_close(&d, &v, S_RESUMING, true);
-	test_close(&d, &v, S_PRE_COPY, true);
-	test_close(&d, &v, S_STOP_COPY, false);
-	test_close(&d, &v, S_RESUMING, false);
+	int fd, ret, io, ioc;
+	bool blocked, done;
 
 	note_poisoning();
-	test_unbind(&d, &v, S_STOP_COPY);
-	test_unbind(&d, &v, S_RESUMING);
-	ktap_info("%.1f s", (now_ns() - t0) / 1e9);
-out:
-	dev_close(&d, &v);
-	free(stream);
-	ktap_finish();
+	fd = start_session(self, state);
+	ASSERT_LE(0, fd) TH_LOG("%s: session started (%s)", sn,
+				err_str(fd < 0 ? fd : 0));
+	ASSERT_EQ(0, pthread_create(&u.th, NULL, unbind_fn, &u))
+		TH_LOG("%s: unbind thread", sn);
+	blocked = !wait_done(&u, 500);
+	EXPECT_TRUE(blocked)
+		TH_LOG("%s: unbind must wait while the device fd is open", sn);
+	/* the session still works while the unbind waits */
+	if (blocked && !resuming) {
+		io = fd_io(fd, false);
+		EXPECT_TRUE(io == 0 || io == -ENOMSG)
+			TH_LOG("%s: the data fd must still read while unbind waits (%s)",
+			       sn, err_str(io));
+	}
+	dev_close(self);
+	done = wait_done(&u, 15000);
+	EXPECT_TRUE(done && !u.ret)
+		TH_LOG("%s: unbind must complete once the device fd is closed, data fd still open (%s)",
+		       sn, done ? err_str(u.ret) : "still blocked");
+	io = fd_io(fd, resuming);
+	ioc = fd_ioctl(fd);
+	EXPECT_TRUE(io == -ENODEV && ioc == -ENODEV)
+		TH_LOG("%s: after unbind the data fd: %s %s, ioctl %s (ENODEV)",
+		       sn, resuming ? "write" : "read", err_str(io),
+		       err_str(ioc));
+	close(fd);
+	if (!done)
+		done = wait_done(&u, 15000);
+	/* else the thread is stuck in the kernel */
+	self->unbind_stuck = !done;
+	ASSERT_TRUE(done) TH_LOG("%s: unbind never completed", sn);
+	pthread_join(u.th, NULL);
+	sysfs_pci_driver(self->bdf, cur, sizeof(cur));
+	EXPECT_EQ(0, cur[0]) TH_LOG("%s: the VF has no driver now ('%s')", sn,
+				    cur);
+
+	ret = sysfs_pci_bind(self->bdf, self->drv);
+	if (!ret)
+		ret = dev_open(self);
+	ASSERT_EQ(0, ret) TH_LOG("%s: bound again to %s and opened: RUNNING (%s)",
+				 sn, self->drv, err_str(ret));
+	ret = usable(self, why, sizeof(why));
+	EXPECT_EQ(0, ret) TH_LOG("%s unbind: the VF works after: %s", sn, why);
 }
+
+TEST_F_TIMEOUT(migration_reset, unbind_in_stop_copy_waits_for_device_fd,
+	       CASE_TIMEOUT)
+{
+	test_unbind(_metadata, self, S_STOP_COPY);
+}
+
+TEST_F_TIMEOUT(migration_reset, unbind_in_resuming_waits_for_device_fd,
+	       CASE_TIMEOUT)
+{
+	test_unbind(_metadata, self, S_RESUMING);
+}
+
+TEST_HARNESS_MAIN
