@@ -49,6 +49,7 @@
 static const uint32_t page_reg[4] = {
 	0, IVF_EITR(0), IVF_RDLEN(0), IVF_TDLEN(0)
 };
+
 static const uint32_t page_val[4] = { 0, 0x208, 0x1000, 0x2000 };
 static const char *arg_bdf;
 
