@@ -1,21 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * dirty_exact: the container's dirty bitmap (type1 VFIO_IOMMU_DIRTY_PAGES
- * in pinned-page scope, fed by the driver's tracker) never misses a page
- * the VF wrote, checked against the memory itself (lib/dcheck.h). With
- * IVF_DIRTY=log or IVF_VFIO=cdev, the same through the device's DMA
- * logging (log_ops), over a container or iommufd.
+ * dirty_exact: the dirty reports never miss a page the VF wrote, checked
+ * against the memory itself (lib/dcheck.h). The variants are where the
+ * reports come from:
+ *   container  the container's dirty bitmap (type1 VFIO_IOMMU_DIRTY_PAGES
+ *              in pinned-page scope, fed by the driver's tracker)
+ *   cdev_log   the device's DMA logging (log_ops), through its cdev and
+ *              iommufd
+ *   group_log  the device's DMA logging, through the group and a container
+ * A variant the running kernel cannot do skips, saying why.
  *
  * The userspace VF driver (lib/ivf.c) receives a sequenced stream from the
  * kernel peer and sends one back. Its RX refills hand out a new buffer
  * every time from a pool (lib/dtraffic.c), so buffers are armed, written
  * and retired all over memory. Buffers, pools and an idle region are filled
- * with a canary, tracking is engaged (container START, RUNNING ->
- * PRE_COPY), and rounds of GET_BITMAP + snapshot run while the traffic runs
- * in another thread; every 8th round holds the traffic still and checks
- * that every buffer the device owns is in the report. Traffic is then
- * stopped and the device quiesced (PRE_COPY_P2P) before the last two
- * rounds, so no DMA is in flight when the last pair is compared.
+ * with a canary, tracking is engaged (START, RUNNING -> PRE_COPY), and
+ * rounds of reports + snapshot run while the traffic runs in another
+ * thread; every 8th round holds the traffic still and checks that every
+ * buffer the device owns is in the report. Traffic is then stopped and the
+ * device quiesced (PRE_COPY_P2P) before the last two rounds, so no DMA is
+ * in flight when the last pair is compared.
  *
  * So the test cannot pass by accident:
  * - the idle region (mapped, never used) must never be reported once
@@ -27,16 +31,31 @@
  *   one owned buffer page taken out of a report;
  * - the traffic must have written most of the pool.
  *
- * Runs: 60 B frames; 60..1514 B with header split; jumbo 60..9000 B (LPE,
- * 9 KiB buffers across page boundaries) with and without header split.
+ * Each case on the fixture's peer and a session of its own; before it the
+ * fixture checks that the backend offers dirty tracking in 4 KiB pages
+ * (and skips without PRE_COPY):
+ *   untracked_container_reports_every_mapped_page
+ *       the control run (type1 only: with DMA logging nothing is reported
+ *       before START at all, dirty_log checks that)
+ *   every_write_reported_60b_frames
+ *       60 B frames, one buffer
+ *   every_write_reported_1514b_header_split
+ *       60..1514 B frames, header split
+ *   every_write_reported_jumbo
+ *       jumbo 60..9000 B (LPE, 9 KiB buffers across page boundaries), one
+ *       buffer
+ *   every_write_reported_jumbo_header_split
+ *       jumbo 60..9000 B, header split
  *
- * Usage: dirty_exact [frames-per-run [round-ms [runs]]]
+ * Usage: dirty_exact [harness options] [frames-per-run [round-ms [runs]]]
  * (frames-per-run also from IVF_EXACT_FRAMES; default 26000)
- *   defaults 26000, 20, all runs; runs is a bit mask of the runs above
+ *   defaults 26000, 20, all runs; runs is a bit mask of the every_write
+ *   cases above (the others skip)
  * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF; IVF_MARK=1 writes EIMC before
- *   each GET_BITMAP (a marker for a QEMU trace of igb_irq_write_eimc).
+ *   each report (a marker for a QEMU trace of igb_irq_write_eimc).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,11 +64,21 @@
 #include "dirty.h"
 #include "dtraffic.h"
 #include "frame.h"
-#include "ktap.h"
 #include "mig.h"
 #include "util.h"
 
-KTAP_DEFINE_STATE();
+#include "kselftest_harness.h"
+
+/*
+ * A run of 26000 frames takes 15-60 s on TCG; the sanitizer kernel runs
+ * 4000 frames (IVF_EXACT_FRAMES) about twenty times slower.
+ */
+#define CASE_TIMEOUT	600
+
+/* the command line's: frames per run, ms per round, runs to do */
+static uint64_t frames = 26000;
+static unsigned int round_ms = 20;
+static unsigned long run_mask = ~0ul;
 
 struct run_cfg {
 	const char *name;
@@ -72,71 +101,182 @@ static int peer_mtu(const char *ns, const char *ifname, size_t max_len)
 	return peer_set_mtu(ns, ifname, mtu);
 }
 
+FIXTURE(dirty_exact) {
+	const char *bdf, *ns, *ifname;
+	struct vfio_backend backend;
+	struct peer p;
+	bool peer_open;
+	struct dsess s;
+	bool sess_open;
+	struct dtraffic t;
+	bool t_init;
+	struct dcheck ck;
+	bool ck_init;
+	uint64_t *b;
+};
+
+FIXTURE_VARIANT(dirty_exact) {
+	struct vfio_backend backend;
+};
+
+/* type1 group/container, its dirty pages */
+FIXTURE_VARIANT_ADD(dirty_exact, container) {
+	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_CONTAINER },
+};
+
+/* the device's cdev on iommufd, DMA logging */
+FIXTURE_VARIANT_ADD(dirty_exact, cdev_log) {
+	.backend = { .open = VFIO_OPEN_CDEV, .dirty = VFIO_DIRTY_LOG },
+};
+
+/* group/container, DMA logging */
+FIXTURE_VARIANT_ADD(dirty_exact, group_log) {
+	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_LOG },
+};
+
+FIXTURE_SETUP(dirty_exact)
+{
+	uint64_t flags = 0, pgsizes = 0, maxbm = 0;
+	struct vfio_dev d;
+	const char *why;
+	bool log;
+	int ret;
+
+	self->bdf = env_get("IVF_VF0");
+	self->ns = env_get("IVF_PEER_NS");
+	self->ifname = env_get("IVF_PEER_IF");
+	self->backend = variant->backend;
+	if (!self->bdf || !self->ns || !self->ifname)
+		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
+	why = vfio_backend_missing(self->bdf, &self->backend);
+	if (why)
+		SKIP(return, "%s", why);
+	ret = vfio_dev_open_backend(&d, self->bdf, &self->backend);
+	ASSERT_EQ(0, ret) TH_LOG("open %s: %s", self->bdf, strerror(-ret));
+	log = d.dirty_log;
+	ret = log ? dirty_log_probe(&d) : 0;
+	if (ret) {
+		vfio_dev_close(&d);
+		SKIP(return, "no DMA logging on this kernel (%s)",
+		     strerror(-ret));
+	}
+	ret = dirty_caps(&d, &pgsizes, &maxbm);
+	TH_LOG("%s offers dirty tracking: pgsizes 0x%llx, max bitmap %llu bytes (%s)",
+	       log ? "the device's DMA logging" : "the container",
+	       (unsigned long long)pgsizes, (unsigned long long)maxbm,
+	       strerror(-ret));
+	EXPECT_TRUE(!ret && (pgsizes & DIRTY_PGSIZE))
+		TH_LOG("dirty tracking with 4 KiB pages must be offered");
+	ret = mig_flags(&d, &flags);
+	vfio_dev_close(&d);
+	if (ret || !(flags & VFIO_MIGRATION_PRE_COPY))
+		SKIP(return, "no PRE_COPY on %s (%s, flags 0x%llx)", self->bdf,
+		     strerror(-ret), (unsigned long long)flags);
+	ret = peer_open(&self->p, self->ns, self->ifname, FRAME_ETHERTYPE);
+	ASSERT_EQ(0, ret)
+		TH_LOG("peer socket on %s in %s: %s", self->ifname, self->ns,
+		       strerror(-ret));
+	self->peer_open = true;
+}
+
+FIXTURE_TEARDOWN(dirty_exact)
+{
+	if (self->t_init)
+		dtraffic_free(&self->t);
+	if (self->ck_init)
+		dcheck_free(&self->ck);
+	if (self->sess_open)
+		dsess_close(&self->s);
+	free(self->b);
+	if (self->peer_open) {
+		peer_mtu(self->ns, self->ifname, 1514);
+		peer_close(&self->p);
+	}
+}
+
+/* the case's session; the teardown closes it */
+static int sess_open(FIXTURE_DATA(dirty_exact) *self, struct dsess_cfg *sc)
+{
+	int ret;
+
+	sc->backend = self->backend;
+	ret = dsess_open(&self->s, self->bdf, sc);
+	self->sess_open = true;
+	return ret;
+}
+
 /*
  * Control: no PRE_COPY, so the driver does not track and type1 reports
  * every mapped page in every round, and nothing else.
  */
-static void control(const char *bdf, struct peer *p, const char *ns,
-		    const char *ifname)
+TEST_F_TIMEOUT(dirty_exact, untracked_container_reports_every_mapped_page,
+	       CASE_TIMEOUT)
 {
 	struct dsess_cfg sc = { .snapshots = false };
 	struct dtraffic_cfg tc = {
 		.min_len = 60, .max_len = 1514, .window = 32, .tx_every = 4,
 		.rx_target = 2000, .drain = true, .stall_ms = 300,
 	};
+	struct dtraffic *t = &self->t;
+	struct dsess *s = &self->s;
 	uint64_t *b, *mapped, dbg;
-	struct dtraffic t;
-	struct dsess s;
 	size_t words;
 	int ret, i, bad = 0;
 
-	peer_mtu(ns, ifname, 1514);
-	if (dsess_open(&s, bdf, &sc)) {
-		ktap_check(false, "control: session set up");
-		dsess_close(&s);
-		return;
-	}
-	words = dmem_words(&s.m);
-	b = calloc(words, 8);
-	mapped = s.m.mapped;
-	ret = dirty_start(&s.d);
-	ktap_check(!ret, "control: container dirty tracking START (%s)",
-		   ret ? strerror(-ret) : "ok");
-	ret = dirty_get_dmem(&s.d, &s.m, b);
-	ktap_check(!ret, "control: GET_BITMAP of %d mappings, 0x%llx..0x%llx (%zu mapped pages)",
-		   s.m.n, (unsigned long long)s.m.lo,
-		   (unsigned long long)s.m.hi, bm_count(mapped, s.m.npages));
-	dtraffic_init(&t, &tc, &s.v, &s.rx, p);
-	dtraffic_run(&t);
-	dtraffic_print(&t, "control: ");
-	ktap_check(dtraffic_clean(&t), "control: traffic without engagement is clean");
+	if (self->backend.dirty == VFIO_DIRTY_LOG)
+		SKIP(return, "DMA logging: no control run (before START nothing is reported at all: dirty_log checks that)");
+	peer_mtu(self->ns, self->ifname, 1514);
+	ret = sess_open(self, &sc);
+	ASSERT_EQ(0, ret)
+		TH_LOG("control: session set up: %s", strerror(-ret));
+	words = dmem_words(&s->m);
+	b = self->b = calloc(words, 8);
+	ASSERT_NE(NULL, b);
+	mapped = s->m.mapped;
+	ret = dirty_start(&s->d);
+	EXPECT_EQ(0, ret)
+		TH_LOG("control: container dirty tracking START: %s",
+		       strerror(-ret));
+	ret = dirty_get_dmem(&s->d, &s->m, b);
+	TH_LOG("control: GET_BITMAP of %d mappings, 0x%llx..0x%llx (%zu mapped pages): %s",
+	       s->m.n, (unsigned long long)s->m.lo,
+	       (unsigned long long)s->m.hi, bm_count(mapped, s->m.npages),
+	       strerror(-ret));
+	EXPECT_EQ(0, ret);
+	dtraffic_init(t, &tc, &s->v, &s->rx, &self->p);
+	self->t_init = true;
+	dtraffic_run(t);
+	dtraffic_print(t, "control: ");
+	EXPECT_TRUE(dtraffic_clean(t))
+		TH_LOG("control: traffic without engagement must be clean");
 	for (i = 0; i < 2; i++) {
-		ret = dirty_get_dmem(&s.d, &s.m, b);
+		ret = dirty_get_dmem(&s->d, &s->m, b);
 		if (ret || memcmp(b, mapped, words * 8))
 			bad++;
-		ktap_info("control: round %d: %zu pages reported, %zu mapped, %zu reported outside mappings",
-			  i, bm_count(b, s.m.npages), bm_count(mapped, s.m.npages),
-			  bm_count_andnot(b, mapped, s.m.npages));
+		TH_LOG("control: round %d: %zu pages reported, %zu mapped, %zu reported outside mappings",
+		       i, bm_count(b, s->m.npages),
+		       bm_count(mapped, s->m.npages),
+		       bm_count_andnot(b, mapped, s->m.npages));
 	}
-	ktap_check(!bad, "control: without PRE_COPY every mapped page is reported in every round, nothing else");
+	EXPECT_EQ(0, bad)
+		TH_LOG("control: without PRE_COPY every mapped page must be reported in every round, nothing else");
 	/* the same over one range spanning all mappings (type1 quirk, dirty.h) */
-	ret = dirty_get(&s.d, s.m.lo, s.m.hi - s.m.lo, b);
-	ktap_check(!ret && !bm_count_andnot(mapped, b, s.m.npages),
-		   "control: one GET_BITMAP over the whole span reports every mapped page too (%zu reported outside mappings)",
-		   ret ? 0 : bm_count_andnot(b, mapped, s.m.npages));
-	dbg = dsess_dbg(&s, "tracking");
-	ktap_check(dbg == 0, "control: the driver is not tracking (debugfs tracking %lld)",
-		   (long long)dbg);
-	dtraffic_free(&t);
-	free(b);
-	dsess_close(&s);
+	ret = dirty_get(&s->d, s->m.lo, s->m.hi - s->m.lo, b);
+	TH_LOG("control: one GET_BITMAP over the whole span: %zu reported outside mappings (%s)",
+	       ret ? 0 : bm_count_andnot(b, mapped, s->m.npages),
+	       strerror(-ret));
+	EXPECT_TRUE(!ret && !bm_count_andnot(mapped, b, s->m.npages))
+		TH_LOG("control: it must report every mapped page too");
+	dbg = dsess_dbg(s, "tracking");
+	EXPECT_EQ(0ull, dbg)
+		TH_LOG("control: the driver must not track (debugfs tracking %lld)",
+		       (long long)dbg);
 }
 
-static void one_run(const char *bdf, const struct run_cfg *rc, struct peer *p,
-		    const char *ns, const char *ifname, uint64_t frames,
-		    unsigned int round_ms, uint64_t *total_frames,
-		    uint64_t *total_lost)
+static void one_run(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(dirty_exact) *self, unsigned int run)
 {
+	const struct run_cfg *rc = &runs[run];
 	struct dsess_cfg sc = {
 		.buf_size = rc->buf_size, .hdr_split = rc->split,
 		.hdr_size = 256, .snapshots = true,
@@ -148,208 +288,221 @@ static void one_run(const char *bdf, const struct run_cfg *rc, struct peer *p,
 		.stall_ms = 300,
 	};
 	uint64_t *posted, quiet = 0, t0, polls, fwd, pool_pages, extra = 0;
-	uint64_t first_lap_left;
+	uint64_t first_lap_left, written, tracking;
+	struct dcheck *ck = &self->ck;
+	struct dtraffic *t = &self->t;
+	struct dsess *s = &self->s;
 	char dbg[1024], *q;
-	struct dcheck ck;
-	struct dtraffic t;
-	struct dsess s;
 	size_t w;
 	int ret;
 
-	ktap_info("--- %s: %llu frames", rc->name, (unsigned long long)frames);
-	if (peer_mtu(ns, ifname, rc->max_len))
-		ktap_info("could not set the peer's MTU");
-	if (dsess_open(&s, bdf, &sc) || dcheck_init(&ck, &s, rc->name)) {
-		ktap_check(false, "%s: session set up", rc->name);
-		dsess_close(&s);
-		return;
+	if (!(run_mask & (1ul << run)))
+		SKIP(return, "not in the runs mask 0x%lx", run_mask);
+	TH_LOG("--- %s: %llu frames", rc->name, (unsigned long long)frames);
+	if (peer_mtu(self->ns, self->ifname, rc->max_len))
+		TH_LOG("could not set the peer's MTU");
+	ret = sess_open(self, &sc);
+	if (!ret) {
+		ret = dcheck_init(ck, s, rc->name);
+		self->ck_init = !ret;
 	}
-	dsess_canary(&s, 0x5a5a0000u ^ (uint32_t)rc->buf_size);
-	ret = dsess_engage(&s);
-	if (!ktap_check(!ret, "%s: tracking engaged (START, RUNNING -> PRE_COPY)",
-			rc->name))
-		goto out;
-	ktap_check(dsess_dbg(&s, "tracking") == 1,
-		   "%s: debugfs says tracking 1 (%lld)", rc->name,
-		   (long long)dsess_dbg(&s, "tracking"));
-	ret = dcheck_begin(&ck);
-	if (!ktap_check(!ret, "%s: first GET_BITMAP (%s)", rc->name,
-			ret ? strerror(-ret) : "ok"))
-		goto out;
+	ASSERT_EQ(0, ret)
+		TH_LOG("%s: session set up: %s", rc->name, strerror(-ret));
+	dsess_canary(s, 0x5a5a0000u ^ (uint32_t)rc->buf_size);
+	ret = dsess_engage(s);
+	ASSERT_EQ(0, ret)
+		TH_LOG("%s: tracking engaged (START, RUNNING -> PRE_COPY): %s",
+		       rc->name, strerror(-ret));
+	tracking = dsess_dbg(s, "tracking");
+	EXPECT_EQ(1ull, tracking)
+		TH_LOG("%s: debugfs must say tracking 1 (%lld)", rc->name,
+		       (long long)tracking);
+	ret = dcheck_begin(ck);
+	ASSERT_EQ(0, ret)
+		TH_LOG("%s: first report: %s", rc->name, strerror(-ret));
 
-	dtraffic_init(&t, &tc, &s.v, &s.rx, p);
+	dtraffic_init(t, &tc, &s->v, &s->rx, &self->p);
+	self->t_init = true;
 	t0 = now_ns();
-	ret = dtraffic_start(&t);
-	if (!ktap_check(!ret, "%s: traffic thread", rc->name))
-		goto out_t;
-	while (!__atomic_load_n(&t.done, __ATOMIC_ACQUIRE) && !ret) {
+	ret = dtraffic_start(t);
+	ASSERT_EQ(0, ret)
+		TH_LOG("%s: traffic thread: %s", rc->name, strerror(-ret));
+	while (!__atomic_load_n(&t->done, __ATOMIC_ACQUIRE) && !ret) {
 		usleep(round_ms * 1000);
-		if (ck.rounds % 8 == 7)
-			ret = dcheck_rest_round(&ck, &t);
+		if (ck->rounds % 8 == 7)
+			ret = dcheck_rest_round(ck, t);
 		else
-			ret = dcheck_round(&ck);
+			ret = dcheck_round(ck);
 	}
-	dtraffic_stop(&t);
+	dtraffic_stop(t);
 	/* the device writes the ring last (dtraffic_flush()) */
 	if (!ret)
-		dtraffic_flush(&t, 4);
+		dtraffic_flush(t, 4);
 	/* no DMA after this: the last rounds compare a still device */
 	if (!ret)
-		ret = dsess_state(&s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	ktap_check(!ret, "%s: traffic stopped, device quiesced (PRE_COPY_P2P) (%s)",
-		   rc->name, ret ? strerror(-ret) : "ok");
+		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s: traffic stopped, device quiesced (PRE_COPY_P2P): %s",
+		       rc->name, strerror(-ret));
 	if (!ret)
-		ret = dcheck_end(&ck, &quiet);
-	ktap_check(!ret, "%s: %llu rounds of GET_BITMAP + snapshot in %.1f s (%s)",
-		   rc->name, (unsigned long long)ck.rounds,
-		   (now_ns() - t0) / 1e9, ret ? strerror(-ret) : "ok");
-	dtraffic_print(&t, "");
-	*total_frames += t.vf_rcvd;
-	*total_lost += t.vf_lost;
+		ret = dcheck_end(ck, &quiet);
+	TH_LOG("%s: %llu rounds of reports + snapshot in %.1f s (%s)",
+	       rc->name, (unsigned long long)ck->rounds,
+	       (now_ns() - t0) / 1e9, strerror(-ret));
+	EXPECT_EQ(0, ret);
+	dtraffic_print(t, "");
 
-	ktap_check(!t.vf_bad && !t.vf_dup && !t.peer_bad && !t.rx->errors &&
-		   t.vf_rcvd + t.vf_lost >= frames && t.peer_rcvd == t.vf_sent,
-		   "%s: %llu frames in, %llu out, none corrupted or duplicated",
-		   rc->name, (unsigned long long)t.vf_rcvd,
-		   (unsigned long long)t.peer_rcvd);
-	if (t.vf_lost)
-		ktap_info("%s: %llu frames to the VF lost (%.2f%%): dropped by the device for lack of descriptors while the shadowed tail waited for the poller",
-			  rc->name, (unsigned long long)t.vf_lost,
-			  100.0 * t.vf_lost / (t.vf_lost + t.vf_rcvd));
-	ktap_check(ck.misses == 0,
-		   "%s: no page the device wrote missing from the reports (%llu misses over %llu page changes)",
-		   rc->name, (unsigned long long)ck.misses,
-		   (unsigned long long)ck.changed);
+	TH_LOG("%s: %llu frames in, %llu out", rc->name,
+	       (unsigned long long)t->vf_rcvd,
+	       (unsigned long long)t->peer_rcvd);
+	EXPECT_TRUE(!t->vf_bad && !t->vf_dup && !t->peer_bad &&
+		    !t->rx->errors && t->vf_rcvd + t->vf_lost >= frames &&
+		    t->peer_rcvd == t->vf_sent)
+		TH_LOG("%s: all frames must pass, none corrupted or duplicated",
+		       rc->name);
+	if (t->vf_lost)
+		TH_LOG("%s: %llu frames to the VF lost (%.2f%%): dropped by the device for lack of descriptors while the shadowed tail waited for the poller",
+		       rc->name, (unsigned long long)t->vf_lost,
+		       100.0 * t->vf_lost / (t->vf_lost + t->vf_rcvd));
+	TH_LOG("%s: %llu misses over %llu page changes", rc->name,
+	       (unsigned long long)ck->misses,
+	       (unsigned long long)ck->changed);
+	EXPECT_EQ(0ull, ck->misses)
+		TH_LOG("%s: no page the device wrote may be missing from the reports",
+		       rc->name);
 	/*
 	 * DMA logging reports what the device may write; type1 (debugfs
 	 * pulsing 1) what it wrote, so owned buffers and rings are not in
 	 * every report there.
 	 */
-	if (!ck.pulse)
-		ktap_check(ck.rest_rounds && !ck.rest_unreported,
-			   "%s: with traffic held still, every buffer the device owns is reported (%llu rounds, %llu pages missing)",
-			   rc->name, (unsigned long long)ck.rest_rounds,
-			   (unsigned long long)ck.rest_unreported);
-	ktap_check(ck.mutated && ck.mutation_caught,
-		   "%s: checker finds a miss when one reported page is taken out of a report",
-		   rc->name);
-	if (!ck.pulse)
-		ktap_check(ck.rest_mutated && ck.rest_mutation_caught,
-			   "%s: rest check finds an owned buffer page taken out of a report",
-			   rc->name);
-	else
-		ktap_check(dsess_dbg(&s, "pulses") > 0,
-			   "%s: pulsing: %lld pages pulsed",
-			   rc->name, (long long)dsess_dbg(&s, "pulses"));
-	ktap_check(!quiet, "%s: nothing changed after quiescing (%llu pages)",
-		   rc->name, (unsigned long long)quiet);
-	ktap_check(!ck.idle_reported && !ck.idle_changed,
-		   "%s: idle region (%zu pages) never reported (%llu) nor written (%llu)",
-		   rc->name, (size_t)(s.idle.size / DIRTY_PGSIZE),
-		   (unsigned long long)ck.idle_reported,
-		   (unsigned long long)ck.idle_changed);
-	if (!ck.pulse)
-		ktap_check(!ck.ring_missing,
-			   "%s: ring pages in every report (%llu absences)",
-			   rc->name, (unsigned long long)ck.ring_missing);
-	pool_pages = s.pool.size / DIRTY_PGSIZE;
-	ktap_check(dcheck_region_written(&ck, s.r_pool) * 2 >= pool_pages,
-		   "%s: the traffic wrote %llu of %llu pool pages", rc->name,
-		   (unsigned long long)dcheck_region_written(&ck, s.r_pool),
-		   (unsigned long long)pool_pages);
+	if (!ck->pulse) {
+		TH_LOG("%s: with traffic held still %llu rounds, %llu owned buffer pages missing",
+		       rc->name, (unsigned long long)ck->rest_rounds,
+		       (unsigned long long)ck->rest_unreported);
+		EXPECT_TRUE(ck->rest_rounds && !ck->rest_unreported)
+			TH_LOG("%s: every buffer the device owns must be reported",
+			       rc->name);
+	}
+	EXPECT_TRUE(ck->mutated && ck->mutation_caught)
+		TH_LOG("%s: the checker must find a miss when one reported page is taken out of a report",
+		       rc->name);
+	if (!ck->pulse) {
+		EXPECT_TRUE(ck->rest_mutated && ck->rest_mutation_caught)
+			TH_LOG("%s: the rest check must find an owned buffer page taken out of a report",
+			       rc->name);
+	} else {
+		TH_LOG("%s: pulsing: %lld pages pulsed", rc->name,
+		       (long long)dsess_dbg(s, "pulses"));
+		EXPECT_LT(0ull, dsess_dbg(s, "pulses"));
+	}
+	EXPECT_EQ(0ull, quiet)
+		TH_LOG("%s: nothing may change after quiescing (%llu pages)",
+		       rc->name, (unsigned long long)quiet);
+	TH_LOG("%s: idle region (%zu pages): reported %llu, written %llu",
+	       rc->name, (size_t)(s->idle.size / DIRTY_PGSIZE),
+	       (unsigned long long)ck->idle_reported,
+	       (unsigned long long)ck->idle_changed);
+	EXPECT_TRUE(!ck->idle_reported && !ck->idle_changed)
+		TH_LOG("%s: the idle region must never be reported nor written",
+		       rc->name);
+	if (!ck->pulse) {
+		EXPECT_EQ(0ull, ck->ring_missing)
+			TH_LOG("%s: ring pages must be in every report (%llu absences)",
+			       rc->name, (unsigned long long)ck->ring_missing);
+	}
+	pool_pages = s->pool.size / DIRTY_PGSIZE;
+	written = dcheck_region_written(ck, s->r_pool);
+	TH_LOG("%s: the traffic wrote %llu of %llu pool pages", rc->name,
+	       (unsigned long long)written, (unsigned long long)pool_pages);
+	EXPECT_LE(pool_pages, written * 2)
+		TH_LOG("%s: it must write at least half of them", rc->name);
 
 	/* the first lap's buffers were retired long ago: no longer reported */
-	memset(ck.tmp1, 0, ck.words * 8);
-	dmem_mark_range(&s.m, s.v.rx_buf_dma.iova, s.v.rx_buf_dma.size, ck.tmp1);
+	memset(ck->tmp1, 0, ck->words * 8);
+	dmem_mark_range(&s->m, s->v.rx_buf_dma.iova, s->v.rx_buf_dma.size,
+			ck->tmp1);
 	if (rc->split)
-		dmem_mark_range(&s.m, s.v.rx_hdr_dma.iova, s.v.rx_hdr_dma.size,
-				ck.tmp1);
+		dmem_mark_range(&s->m, s->v.rx_hdr_dma.iova,
+				s->v.rx_hdr_dma.size, ck->tmp1);
 	first_lap_left = 0;
-	for (w = 0; w < ck.words; w++)
-		first_lap_left += __builtin_popcountll(ck.tmp1[w] &
-						       dcheck_last_report(&ck)[w]);
-	ktap_check(!first_lap_left || t.vf_rcvd < 2 * s.v.rx_count,
-		   "%s: buffers of the first lap no longer reported (%llu pages)",
-		   rc->name, (unsigned long long)first_lap_left);
-	posted = calloc(ck.words, 8);
-	rxpool_mark_posted(&s.rx, posted);
-	for (w = 0; w < ck.words; w++)
-		extra += __builtin_popcountll(dcheck_last_report(&ck)[w] &
-					      ~(posted[w] | ck.rings[w]));
-	ktap_info("%s: after quiescing %zu pages reported (debugfs armed %lld), %llu of them neither ring nor a posted buffer",
-		  rc->name, bm_count(dcheck_last_report(&ck), ck.npages),
-		  (long long)dsess_dbg(&s, "armed"),
-		  (unsigned long long)extra);
+	for (w = 0; w < ck->words; w++)
+		first_lap_left += __builtin_popcountll(ck->tmp1[w] &
+						       dcheck_last_report(ck)[w]);
+	EXPECT_TRUE(!first_lap_left || t->vf_rcvd < 2 * s->v.rx_count)
+		TH_LOG("%s: buffers of the first lap must no longer be reported (%llu pages)",
+		       rc->name, (unsigned long long)first_lap_left);
+	posted = calloc(ck->words, 8);
+	ASSERT_NE(NULL, posted);
+	rxpool_mark_posted(&s->rx, posted);
+	for (w = 0; w < ck->words; w++)
+		extra += __builtin_popcountll(dcheck_last_report(ck)[w] &
+					      ~(posted[w] | ck->rings[w]));
+	TH_LOG("%s: after quiescing %zu pages reported (debugfs armed %lld), %llu of them neither ring nor a posted buffer",
+	       rc->name, bm_count(dcheck_last_report(ck), ck->npages),
+	       (long long)dsess_dbg(s, "armed"), (unsigned long long)extra);
 	free(posted);
-	if (!ivf_dbg_read(s.d.bdf, "dirty", dbg, sizeof(dbg))) {
+	if (!ivf_dbg_read(s->d.bdf, "dirty", dbg, sizeof(dbg))) {
 		for (q = dbg; *q; q++)
 			if (*q == '\n')
 				*q = ' ';
-		ktap_info("%s: debugfs dirty: %s", rc->name, dbg);
+		TH_LOG("%s: debugfs dirty: %s", rc->name, dbg);
 	}
-	polls = dsess_dbg(&s, "polls");
-	fwd = dsess_dbg(&s, "forwarded_tails");
-	ktap_check(polls && polls != UINT64_MAX && fwd && fwd != UINT64_MAX,
-		   "%s: the doorbell shadow was in the path (debugfs polls %lld, forwarded_tails %lld)",
-		   rc->name, (long long)polls, (long long)fwd);
-	dcheck_print(&ck);
-	ktap_info("%s: mapped %zu pages", rc->name,
-		  bm_count(s.m.mapped, s.m.npages));
-out_t:
-	dtraffic_free(&t);
-out:
-	dcheck_free(&ck);
-	dsess_close(&s);
+	polls = dsess_dbg(s, "polls");
+	fwd = dsess_dbg(s, "forwarded_tails");
+	TH_LOG("%s: debugfs polls %lld, forwarded_tails %lld", rc->name,
+	       (long long)polls, (long long)fwd);
+	EXPECT_TRUE(polls && polls != UINT64_MAX && fwd && fwd != UINT64_MAX)
+		TH_LOG("%s: the doorbell shadow must be in the path", rc->name);
+	dcheck_print(ck);
+	TH_LOG("%s: mapped %zu pages; %llu frames received by the VF while tracking (%llu lost)",
+	       rc->name, bm_count(s->m.mapped, s->m.npages),
+	       (unsigned long long)t->vf_rcvd, (unsigned long long)t->vf_lost);
 }
 
+TEST_F_TIMEOUT(dirty_exact, every_write_reported_60b_frames, CASE_TIMEOUT)
+{
+	one_run(_metadata, self, 0);
+}
+
+TEST_F_TIMEOUT(dirty_exact, every_write_reported_1514b_header_split,
+	       CASE_TIMEOUT)
+{
+	one_run(_metadata, self, 1);
+}
+
+TEST_F_TIMEOUT(dirty_exact, every_write_reported_jumbo, CASE_TIMEOUT)
+{
+	one_run(_metadata, self, 2);
+}
+
+TEST_F_TIMEOUT(dirty_exact, every_write_reported_jumbo_header_split,
+	       CASE_TIMEOUT)
+{
+	one_run(_metadata, self, 3);
+}
+
+/*
+ * The harness's options, then [frames-per-run [round-ms [runs]]];
+ * frames-per-run also from IVF_EXACT_FRAMES. getopt() moves them behind
+ * the options.
+ */
 int main(int argc, char **argv)
 {
-	const char *bdf = env_need("IVF_VF0");
-	const char *ns = env_need("IVF_PEER_NS");
-	const char *ifname = env_need("IVF_PEER_IF");
 	const char *fenv = env_get("IVF_EXACT_FRAMES");
-	uint64_t frames = argc > 1 ? strtoull(argv[1], NULL, 0) :
-			  fenv ? strtoull(fenv, NULL, 0) : 26000;
-	unsigned int round_ms = argc > 2 ? strtoul(argv[2], NULL, 0) : 20;
-	unsigned long mask = argc > 3 ? strtoul(argv[3], NULL, 0) : ~0ul;
-	uint64_t total = 0, lost = 0, t0 = now_ns();
-	uint64_t flags = 0, pgsizes = 0, maxbm = 0;
-	struct vfio_dev d;
-	struct peer p;
-	size_t i;
-	int ret;
+	int opterr_was = opterr;
 
-	ktap_header("dirty_exact: every page the VF writes is reported");
-	ret = vfio_dev_open(&d, bdf);
-	if (!ktap_check(!ret, "open %s", bdf))
-		ktap_finish();
-	ret = dirty_caps(&d, &pgsizes, &maxbm);
-	ktap_check(!ret && (pgsizes & DIRTY_PGSIZE),
-		   "%s offers dirty tracking with 4 KiB pages (pgsizes 0x%llx, max bitmap %llu bytes)",
-		   d.dirty_log ? "the device's DMA logging" : "the container",
-		   (unsigned long long)pgsizes, (unsigned long long)maxbm);
-	ret = mig_flags(&d, &flags);
-	vfio_dev_close(&d);
-	if (ret || !(flags & VFIO_MIGRATION_PRE_COPY))
-		ktap_skip_all("no PRE_COPY on %s (%s, flags 0x%llx)", bdf,
-			      ret ? strerror(-ret) : "ok",
-			      (unsigned long long)flags);
-
-	ret = peer_open(&p, ns, ifname, FRAME_ETHERTYPE);
-	if (!ktap_check(!ret, "peer socket on %s in %s", ifname, ns))
-		ktap_finish();
-	if (!d.dirty_log)
-		control(bdf, &p, ns, ifname);
-	else
-		ktap_info("DMA logging: no control run (before START nothing is reported at all: dirty_log checks that)");
-	for (i = 0; i < sizeof(runs) / sizeof(runs[0]); i++)
-		if (mask & (1ul << i))
-			one_run(bdf, &runs[i], &p, ns, ifname, frames, round_ms,
-				&total, &lost);
-	peer_mtu(ns, ifname, 1514);
-	ktap_info("%llu frames received by the VF while tracking (%llu lost), in %.1f s",
-		  (unsigned long long)total, (unsigned long long)lost,
-		  (now_ns() - t0) / 1e9);
-	peer_close(&p);
-	ktap_finish();
+	if (fenv)
+		frames = strtoull(fenv, NULL, 0);
+	opterr = 0;
+	while (getopt(argc, argv, "hlF:f:V:v:t:T:r:") != -1)
+		;
+	if (optind < argc)
+		frames = strtoull(argv[optind], NULL, 0);
+	if (optind + 1 < argc)
+		round_ms = strtoul(argv[optind + 1], NULL, 0);
+	if (optind + 2 < argc)
+		run_mask = strtoul(argv[optind + 2], NULL, 0);
+	opterr = opterr_was;
+	optind = 1;
+	return test_harness_run(argc, argv);
 }

@@ -6,36 +6,62 @@
  * device keeps writing into buffers the guest has freed: memory corruption
  * without any migration).
  *
- * Each case opens VF0 afresh (a tracker lives until close), sets its rings
- * up, moves frames from the peer, then:
- *   p2p      RUNNING -> RUNNING_P2P -> PRE_COPY_P2P (tracking starts on a
+ * Each case opens VF0 afresh (the fixture: the peer; a tracker lives until
+ * close, which the teardown does, with the device back in RUNNING), sets
+ * its rings up, moves frames from the peer, then takes one arc. The
+ * variants are the backends every case runs on:
+ *   container  group + type1 container; PRE_COPY starts the tracker
+ *   cdev_log   the device's cdev bound to iommufd; DMA logging (LOG_START)
+ *              starts it
+ * A variant (or case) the running kernel cannot do skips, saying why.
+ *
+ *   p2p_start_on_quiesced_device_follows_queue
+ *            RUNNING -> RUNNING_P2P -> PRE_COPY_P2P (tracking starts on a
  *            quiesced device; through iommufd, by a LOG_START in
  *            RUNNING_P2P) -> PRE_COPY
- *   log      (DMA logging kernels) RUNNING -> STOP, LOG_START, -> RUNNING
- *   restore  tracked (PRE_COPY, or LOG_START through iommufd); STOP_COPY saved, RESUMING restored into the same VF
- *            (the tracker reloads) -> RUNNING
- *   reset    tracked; RUNNING -> STOP, VFIO_DEVICE_RESET: the guest sets
+ *   log_start_in_stop_follows_queue
+ *            (DMA logging kernels) RUNNING -> STOP, LOG_START, -> RUNNING
+ *   restore_into_same_vf_follows_queue
+ *            tracked (PRE_COPY, or LOG_START through iommufd); STOP_COPY
+ *            saved, RESUMING restored into the same VF (the tracker
+ *            reloads) -> RUNNING
+ *   reset_in_stop_polls_again
+ *            tracked; RUNNING -> STOP, VFIO_DEVICE_RESET: the guest sets
  *            the VF up again and its frames must arrive (the poller must
  *            not stay paused)
- *   lowpower VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY, then RUNNING -> PRE_COPY
+ *   low_power_engages_no_tracker
+ *            VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY, then RUNNING -> PRE_COPY
  *            and LOG_START: the tracker does not read a device in low
- *            power (refused with a log line, nothing engaged)
- * After each: the guest's RXDCTL (the shadow) and the device's agree, the
- * guest's disable reaches the device within 500 ms and stops reception,
- * and its enable brings reception back.
+ *            power (refused with a log line, nothing engaged); after
+ *            LOW_POWER_EXIT and a reset the VF works
+ * After each arc (not low power): the guest's RXDCTL (the shadow) and the
+ * device's agree, the guest's disable reaches the device within 500 ms and
+ * stops reception, and its enable brings reception back.
  *
  * And the rule that the device is never given a descriptor whose buffers
  * are not armed:
- *   srrctl    SRRCTL changed on the running queue: every descriptor the
- *             device owns is armed for the new sizes
- *   past-ring RDT past the ring is held from the device
- *   unreadable the ring moved to an unmapped IOVA: no descriptor can be
- *             read, the device gets none
- *   half-mapped (type1) a buffer whose second page is not mapped goes
- *             to the device; once written, its mapped page is pulsed
- *             alone (the other counted as not mapped)
+ *   srrctl_change_keeps_owned_buffers_armed
+ *            SRRCTL changed on the running queue: every descriptor the
+ *            device owns is armed for the new sizes
+ *   tail_past_ring_held_from_device
+ *            RDT past the ring is held from the device
+ *   unreadable_ring_gives_device_nothing
+ *            the ring moved to an unmapped IOVA: no descriptor can be
+ *            read, the device gets none
+ *   half_mapped_buffer_pulses_mapped_page_only
+ *            (type1) a buffer whose second page is not mapped goes to the
+ *            device; once written, its mapped page is pulsed alone (the
+ *            other counted as not mapped)
  *
- * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF, IVF_VFIO, IVF_DIRTY.
+ * And, whatever the tracker:
+ *   poll_us_refuses_out_of_range
+ *            dirty_poll_us refuses 4294967295 and 0
+ *   new_user_gets_no_old_queue_registers
+ *            what one user left in queue 1's registers, the next one does
+ *            not read
+ *
+ * Usage: the kselftest harness's: -l lists, -v VARIANT, -t CASE filter.
+ * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -49,15 +75,19 @@
 #include "frame.h"
 #include "ivf.h"
 #include "kmsg.h"
-#include "ktap.h"
 #include "mig.h"
 #include "mig_states.h"
 #include "peer.h"
 #include "util.h"
 
-KTAP_DEFINE_STATE();
+#include "kselftest_harness.h"
 
+/* a case runs a few seconds on TCG; a sanitizer kernel up to 20 times that */
+#define CASE_TIMEOUT	240
+
+/* the case's device, guest and peer (each case runs in its own process) */
 static const char *bdf;
+static struct vfio_backend backend;
 static struct peer peer;
 static struct vfio_dev d;
 static struct ivf v;
@@ -108,19 +138,98 @@ static int rx_frames(int n, int ms)
 	return vf_rx_burst(&v, &peer, n, ms, &seq);
 }
 
-static int up(void)
-{
-	int ret, got;
+FIXTURE(tracker_arcs) {
+	bool peer_open;
+	bool dev_open, ivf_open;
+	int fd;			/* a migration data fd a case holds */
+	struct vfio_dma one;	/* half-mapped: the one page mapped */
+	uint8_t *buf;		/* restore: the saved stream */
+};
 
-	ret = vfio_dev_open(&d, bdf);
+FIXTURE_VARIANT(tracker_arcs) {
+	struct vfio_backend backend;
+};
+
+/* type1 group/container: PRE_COPY starts the tracker */
+FIXTURE_VARIANT_ADD(tracker_arcs, container) {
+	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_CONTAINER },
+};
+
+/* the device's cdev on iommufd: DMA logging starts the tracker */
+FIXTURE_VARIANT_ADD(tracker_arcs, cdev_log) {
+	.backend = { .open = VFIO_OPEN_CDEV, .dirty = VFIO_DIRTY_LOG },
+};
+
+FIXTURE_SETUP(tracker_arcs)
+{
+	const char *ns = env_get("IVF_PEER_NS");
+	const char *ifname = env_get("IVF_PEER_IF");
+	const char *why;
+	int ret;
+
+	self->fd = -1;
+	bdf = env_get("IVF_VF0");
+	backend = variant->backend;
+	if (!bdf || !ns || !ifname)
+		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
+	why = vfio_backend_missing(bdf, &backend);
+	if (why)
+		SKIP(return, "%s", why);
+	ret = peer_open(&peer, ns, ifname, FRAME_ETHERTYPE);
+	ASSERT_EQ(0, ret)
+		TH_LOG("peer on %s in netns %s: %s", ifname, ns, err_str(ret));
+	self->peer_open = true;
+}
+
+static void down(FIXTURE_DATA(tracker_arcs) *self)
+{
+	if (self->ivf_open)
+		ivf_close(&v);
+	if (self->dev_open)
+		vfio_dev_close(&d);
+	self->ivf_open = self->dev_open = false;
+}
+
+FIXTURE_TEARDOWN(tracker_arcs)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	self->fd = -1;
+	if (self->dev_open) {
+		vfio_dma_free(&d, &self->one);
+		mig_set_state(&d, S_RUNNING, NULL);
+	}
+	down(self);
+	free(self->buf);
+	if (self->peer_open)
+		peer_close(&peer);
+}
+
+/* open the VF and its userspace driver (no reset, no rings); 0 or -errno */
+static int open_dev(FIXTURE_DATA(tracker_arcs) *self)
+{
+	int ret;
+
+	ret = vfio_dev_open_backend(&d, bdf, &backend);
 	if (ret)
 		return ret;
+	self->dev_open = true;
 	ret = ivf_open(&v, &d, IVF_ACCESS_MMAP);
-	if (ret) {
-		vfio_dev_close(&d);
+	if (ret)
 		return ret;
-	}
-	ret = ivf_reset(&v);
+	self->ivf_open = true;
+	return 0;
+}
+
+/* the VF open afresh, reset, rings up, 8 frames in */
+static void up(struct __test_metadata *_metadata,
+	       FIXTURE_DATA(tracker_arcs) *self, const char *w)
+{
+	int ret, got = -1;
+
+	ret = open_dev(self);
+	if (!ret)
+		ret = ivf_reset(&v);
 	if (!ret)
 		ret = ivf_rings_setup(&v, NULL);
 	if (!ret) {
@@ -128,17 +237,9 @@ static int up(void)
 		if (got < 8)
 			ret = -EIO;
 	}
-	if (ret) {
-		ivf_close(&v);
-		vfio_dev_close(&d);
-	}
-	return ret;
-}
-
-static void down(void)
-{
-	ivf_close(&v);
-	vfio_dev_close(&d);
+	ASSERT_EQ(0, ret)
+		TH_LOG("%s: VF up, frames flow (%d of 8): %s", w, got,
+		       err_str(ret));
 }
 
 /*
@@ -169,182 +270,184 @@ static int device_follows(bool on, uint32_t *dev)
  * device's agree on ENABLE. Then the guest disables queue 0: the device
  * follows and receives nothing; the guest enables it: frames arrive.
  */
-static void check_queue(const char *when)
+static void check_queue(struct __test_metadata *_metadata, const char *when)
 {
 	uint32_t guest, sh = 0, dev = 0, rxdctl;
 	int ret, got;
 
 	guest = ivf_rd(&v, IVF_RXDCTL(0));
 	ret = dbg_rx0("rxdctl", &sh, &dev);
-	ktap_check(!ret && (guest & IVF_XDCTL_ENABLE) &&
-		   (dev & IVF_XDCTL_ENABLE) && sh == guest,
-		   "%s: RXDCTL guest 0x%08x shadow 0x%08x device 0x%08x agree (enabled)",
-		   when, guest, sh, dev);
+	TH_LOG("%s: RXDCTL guest 0x%08x shadow 0x%08x device 0x%08x", when,
+	       guest, sh, dev);
+	EXPECT_TRUE(!ret && (guest & IVF_XDCTL_ENABLE) &&
+		    (dev & IVF_XDCTL_ENABLE) && sh == guest)
+		TH_LOG("%s: they must agree (enabled)", when);
 	got = rx_frames(8, 2000);
-	ktap_check(got == 8, "%s: 8 of 8 frames received (%d)", when, got);
+	EXPECT_EQ(8, got) TH_LOG("%s: 8 of 8 frames received", when);
 
 	rxdctl = guest;
 	ivf_wr(&v, IVF_RXDCTL(0), rxdctl & ~IVF_XDCTL_ENABLE);
 	ret = device_follows(false, &dev);
-	ktap_check(!ret,
-		   "%s: the guest's queue disable reached the device (device RXDCTL 0x%08x)",
-		   when, dev);
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s: the guest's queue disable must reach the device (device RXDCTL 0x%08x)",
+		       when, dev);
 	got = rx_frames(4, 300);
-	ktap_check(got == 0,
-		   "%s: nothing received into the disabled queue (%d frames)",
-		   when, got);
+	EXPECT_EQ(0, got)
+		TH_LOG("%s: nothing may be received into the disabled queue",
+		       when);
 
 	/* Frames that arrive before the enable reaches the device drop. */
 	ivf_wr(&v, IVF_RXDCTL(0), rxdctl);
 	ret = device_follows(true, &dev);
-	ktap_check(!ret,
-		   "%s: the guest's enable reached the device (device RXDCTL 0x%08x)",
-		   when, dev);
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s: the guest's enable must reach the device (device RXDCTL 0x%08x)",
+		       when, dev);
 	got = rx_frames(8, 2000);
-	ktap_check(got == 8, "%s: enabled again, 8 of 8 frames received (%d)",
-		   when, got);
+	EXPECT_EQ(8, got)
+		TH_LOG("%s: enabled again, 8 of 8 frames received", when);
 }
 
-static bool set(uint32_t st, int *fd, const char *when)
+/* a migration state the arc needs: the case ends if it is refused */
+static void set(struct __test_metadata *_metadata, uint32_t st, int *fd,
+		const char *when)
 {
 	int ret = mig_set_state(&d, st, fd);
 
-	return ktap_check(!ret, "%s: -> %s: %s", when, mig_state_name(st),
-			  err_str(ret));
+	ASSERT_EQ(0, ret) TH_LOG("%s: -> %s: %s", when, mig_state_name(st),
+				 err_str(ret));
 }
 
 /*
- * Through iommufd (IVF_DIRTY=log) PRE_COPY starts nothing: DMA logging
+ * Through iommufd (DMA logging) PRE_COPY starts nothing: DMA logging
  * runs the tracker. Start it here in that mode; a no-op otherwise.
  */
-static bool log_start(const char *when)
+static void log_start(struct __test_metadata *_metadata, const char *when)
 {
 	struct vfio_device_feature_dma_logging_range r;
 	uint64_t pgsz = 4096;
 	int ret;
 
 	if (!d.dirty_log)
-		return true;
+		return;
 	dirty_log_span(&d, &r);
 	ret = dirty_log_start(&d, &r, 1, &pgsz);
-	return ktap_check(!ret, "%s: LOG_START: %s", when, err_str(ret));
+	ASSERT_EQ(0, ret) TH_LOG("%s: LOG_START: %s", when, err_str(ret));
 }
 
-static void case_p2p(void)
+static void tracking(struct __test_metadata *_metadata, const char *when)
+{
+	int t = dbg_flag("tracking");
+
+	EXPECT_EQ(1, t) TH_LOG("%s: tracking (%d)", when, t);
+}
+
+/* ---------------------------------------------------------------- arcs */
+
+TEST_F_TIMEOUT(tracker_arcs, p2p_start_on_quiesced_device_follows_queue,
+	       CASE_TIMEOUT)
 {
 	const char *w = "p2p";
-	int fd = -1;
+	int ret;
 
-	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
-		return;
-	if (set(S_P2P, NULL, w) && log_start(w) &&
-	    set(S_PRE_COPY_P2P, &fd, w) && set(S_PRE_COPY, NULL, w)) {
-		ktap_check(dbg_flag("tracking") == 1, "%s: tracking", w);
-		check_queue(w);
-	}
-	if (fd >= 0)
-		close(fd);
-	set(S_RUNNING, NULL, w);
-	down();
+	up(_metadata, self, w);
+	set(_metadata, S_P2P, NULL, w);
+	log_start(_metadata, w);
+	set(_metadata, S_PRE_COPY_P2P, &self->fd, w);
+	set(_metadata, S_PRE_COPY, NULL, w);
+	tracking(_metadata, w);
+	check_queue(_metadata, w);
+	close(self->fd);
+	self->fd = -1;
+	ret = mig_set_state(&d, S_RUNNING, NULL);
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s: -> RUNNING: %s", w, err_str(ret));
 }
 
-static void case_log(void)
+TEST_F_TIMEOUT(tracker_arcs, log_start_in_stop_follows_queue, CASE_TIMEOUT)
 {
 	struct vfio_device_feature_dma_logging_range r;
 	const char *w = "log";
 	uint64_t pgsz = 4096;
 	int ret;
 
-	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
-		return;
+	up(_metadata, self, w);
 	ret = dirty_log_probe(&d);
-	if (ret) {
-		ktap_info("%s: no DMA logging on this kernel (%s): case left out",
-			  w, err_str(ret));
-		down();
-		return;
-	}
-	if (set(S_STOP, NULL, w)) {
-		dirty_log_span(&d, &r);
-		ret = dirty_log_start(&d, &r, 1, &pgsz);
-		ktap_check(!ret, "%s: LOG_START while STOP: %s", w,
-			   err_str(ret));
-		if (set(S_RUNNING, NULL, w))
-			check_queue(w);
-		dirty_log_stop(&d);
-	}
-	down();
+	if (ret)
+		SKIP(return, "no DMA logging on this kernel (%s)",
+		     err_str(ret));
+	set(_metadata, S_STOP, NULL, w);
+	dirty_log_span(&d, &r);
+	ret = dirty_log_start(&d, &r, 1, &pgsz);
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s: LOG_START while STOP: %s", w, err_str(ret));
+	set(_metadata, S_RUNNING, NULL, w);
+	check_queue(_metadata, w);
+	dirty_log_stop(&d);
 }
 
-static void case_restore(void)
+TEST_F_TIMEOUT(tracker_arcs, restore_into_same_vf_follows_queue, CASE_TIMEOUT)
 {
 	const char *w = "restore";
-	uint8_t *buf = NULL;
 	size_t len = 0;
-	int fd = -1, ret;
+	int ret;
 
-	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
-		return;
-	if (!log_start(w) || !set(S_PRE_COPY, &fd, w))
-		goto out;
-	close(fd);
-	fd = -1;
-	if (!set(S_RUNNING, NULL, w) || !set(S_STOP_COPY, &fd, w))
-		goto out;
-	ret = mig_read_all(fd, &buf, &len) < 0 ? -EIO : 0;
-	close(fd);
-	fd = -1;
-	if (!ktap_check(!ret, "%s: %zu-byte stream saved", w, len) ||
-	    !set(S_STOP, NULL, w) || !set(S_RESUMING, &fd, w))
-		goto out;
-	ret = mig_write_all(fd, buf, len, 0);
-	close(fd);
-	fd = -1;
-	if (ktap_check(!ret, "%s: stream written back: %s", w, err_str(ret)) &&
-	    set(S_STOP, NULL, w) && set(S_RUNNING, NULL, w)) {
-		ktap_check(dbg_flag("tracking") == 1, "%s: tracking", w);
-		check_queue(w);
-	}
-out:
-	free(buf);
-	mig_set_state(&d, S_RUNNING, NULL);
-	down();
+	up(_metadata, self, w);
+	log_start(_metadata, w);
+	set(_metadata, S_PRE_COPY, &self->fd, w);
+	close(self->fd);
+	self->fd = -1;
+	set(_metadata, S_RUNNING, NULL, w);
+	set(_metadata, S_STOP_COPY, &self->fd, w);
+	ret = mig_read_all(self->fd, &self->buf, &len) < 0 ? -EIO : 0;
+	close(self->fd);
+	self->fd = -1;
+	ASSERT_EQ(0, ret) TH_LOG("%s: %zu-byte stream saved", w, len);
+	TH_LOG("%s: %zu-byte stream saved", w, len);
+	set(_metadata, S_STOP, NULL, w);
+	set(_metadata, S_RESUMING, &self->fd, w);
+	ret = mig_write_all(self->fd, self->buf, len, 0);
+	close(self->fd);
+	self->fd = -1;
+	ASSERT_EQ(0, ret)
+		TH_LOG("%s: stream written back: %s", w, err_str(ret));
+	set(_metadata, S_STOP, NULL, w);
+	set(_metadata, S_RUNNING, NULL, w);
+	tracking(_metadata, w);
+	check_queue(_metadata, w);
 }
 
-static void case_reset(void)
+TEST_F_TIMEOUT(tracker_arcs, reset_in_stop_polls_again, CASE_TIMEOUT)
 {
 	const char *w = "reset";
-	int fd = -1, ret, got;
+	uint32_t dev = 0;
+	int ret, got, paused;
 
-	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
-		return;
-	if (!log_start(w) || !set(S_PRE_COPY, &fd, w))
-		goto out;
-	close(fd);
-	if (!set(S_RUNNING, NULL, w) || !set(S_STOP, NULL, w))
-		goto out;
+	up(_metadata, self, w);
+	log_start(_metadata, w);
+	set(_metadata, S_PRE_COPY, &self->fd, w);
+	close(self->fd);
+	self->fd = -1;
+	set(_metadata, S_RUNNING, NULL, w);
+	set(_metadata, S_STOP, NULL, w);
 	ret = vfio_dev_reset(&d);
-	if (!ktap_check(!ret, "%s: VFIO_DEVICE_RESET in STOP: %s", w,
-			err_str(ret)))
-		goto out;
-	ktap_check(dbg_flag("paused") == 0,
-		   "%s: the tracker polls again (paused %d)", w,
-		   dbg_flag("paused"));
+	ASSERT_EQ(0, ret)
+		TH_LOG("%s: VFIO_DEVICE_RESET in STOP: %s", w, err_str(ret));
+	paused = dbg_flag("paused");
+	EXPECT_EQ(0, paused)
+		TH_LOG("%s: the tracker must poll again (paused %d)", w,
+		       paused);
 	ret = ivf_reset(&v);
-	if (ktap_check(!ret && v.cts, "%s: guest handshake again: %s", w,
-		       err_str(ret))) {
-		uint32_t dev = 0;
-
-		ivf_rings_program(&v, NULL, NULL);
-		ret = device_follows(true, &dev);
-		got = rx_frames(8, 2000);
-		ktap_check(!ret && got == 8,
-			   "%s: rings set up again: the device has them (RXDCTL 0x%08x), 8 of 8 frames received (%d)",
-			   w, dev, got);
-		check_queue(w);
-	}
-out:
-	down();
+	ASSERT_TRUE(!ret && v.cts)
+		TH_LOG("%s: guest handshake again: %s", w, err_str(ret));
+	ivf_rings_program(&v, NULL, NULL);
+	ret = device_follows(true, &dev);
+	got = rx_frames(8, 2000);
+	TH_LOG("%s: rings set up again: device RXDCTL 0x%08x, %d of 8 frames received",
+	       w, dev, got);
+	EXPECT_TRUE(!ret && got == 8)
+		TH_LOG("%s: the device must have the rings and frames arrive",
+		       w);
+	check_queue(_metadata, w);
 }
 
 static int low_power(bool enter)
@@ -359,45 +462,48 @@ static int low_power(bool enter)
 	return ioctl(d.fd, VFIO_DEVICE_FEATURE, &f) ? -errno : 0;
 }
 
-static void case_lowpower(void)
+TEST_F_TIMEOUT(tracker_arcs, low_power_engages_no_tracker, CASE_TIMEOUT)
 {
 	struct vfio_device_feature_dma_logging_range r;
 	const char *w = "lowpower";
 	char log[1024];
 	uint64_t pgsz = 4096;
 	struct kmsg k;
-	int fd = -1, ret;
+	int ret, t;
 
-	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
-		return;
+	up(_metadata, self, w);
 	ret = low_power(true);
-	if (ret) {
-		ktap_info("%s: LOW_POWER_ENTRY: %s: case left out", w,
-			  err_str(ret));
-		goto out;
-	}
+	if (ret)
+		SKIP(return, "LOW_POWER_ENTRY: %s", err_str(ret));
 	kmsg_open(&k);
 	if (!dirty_log_probe(&d)) {
 		dirty_log_span(&d, &r);
 		ret = dirty_log_start(&d, &r, 1, &pgsz);
-		ktap_check(ret == -EIO,
-			   "%s: LOG_START in low power: EIO (%s)", w,
-			   err_str(ret));
+		EXPECT_EQ(-EIO, ret)
+			TH_LOG("%s: LOG_START in low power must be refused with EIO (%s)",
+			       w, err_str(ret));
 		if (!ret)
 			dirty_log_stop(&d);
 	}
-	if (set(S_PRE_COPY, &fd, w)) {
-		ktap_check(dbg_flag("tracking") == 0,
-			   "%s: RUNNING -> PRE_COPY in low power: no tracker reading the device (tracking %d)",
-			   w, dbg_flag("tracking"));
+	ret = mig_set_state(&d, S_PRE_COPY, &self->fd);
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s: -> PRE_COPY in low power: %s", w, err_str(ret));
+	if (!ret) {
+		t = dbg_flag("tracking");
+		EXPECT_EQ(0, t)
+			TH_LOG("%s: no tracker may read the device in low power (tracking %d)",
+			       w, t);
 		ret = kmsg_read(&k, "not accessible", log, sizeof(log));
-		ktap_check(ret > 0, "%s: the kernel log says why", w);
-		close(fd);
+		EXPECT_LT(0, ret)
+			TH_LOG("%s: the kernel log must say why", w);
+		close(self->fd);
+		self->fd = -1;
 	}
 	kmsg_close(&k);
 	mig_set_state(&d, S_RUNNING, NULL);
 	ret = low_power(false);
-	ktap_check(!ret, "%s: LOW_POWER_EXIT: %s", w, err_str(ret));
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s: LOW_POWER_EXIT: %s", w, err_str(ret));
 	ret = vfio_dev_reset(&d);
 	if (!ret)
 		ret = ivf_reset(&v);
@@ -406,11 +512,12 @@ static void case_lowpower(void)
 		usleep(100000);
 		ret = rx_frames(8, 2000) == 8 ? 0 : -EIO;
 	}
-	ktap_check(!ret, "%s: after a reset the VF works: %s", w,
-		   err_str(ret));
-out:
-	down();
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s: after a reset the VF must work: %s", w,
+		       err_str(ret));
 }
+
+/* -------------------------------------------------------- armed or held */
 
 /* "posted" of RX queue 0 in the debugfs file, or -1 */
 static long long dbg_posted(void)
@@ -437,16 +544,17 @@ static long long dbg_posted(void)
 }
 
 /* tracked up and running: PRE_COPY (type1) or LOG_START (iommufd) */
-static bool up_tracked(const char *w, int *fd)
+static void up_tracked(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(tracker_arcs) *self, const char *w)
 {
-	*fd = -1;
-	if (!ktap_check(!up(), "%s: VF up, frames flow", w))
-		return false;
-	if (!log_start(w))
-		return false;
-	if (!d.dirty_log && !set(S_PRE_COPY, fd, w))
-		return false;
-	return ktap_check(dbg_flag("tracking") == 1, "%s: tracking", w);
+	int t;
+
+	up(_metadata, self, w);
+	log_start(_metadata, w);
+	if (!d.dirty_log)
+		set(_metadata, S_PRE_COPY, &self->fd, w);
+	t = dbg_flag("tracking");
+	ASSERT_EQ(1, t) TH_LOG("%s: tracking (%d)", w, t);
 }
 
 /* wait for the device's RX queue 0 tail to become @want; its value */
@@ -464,15 +572,15 @@ static uint32_t device_rdt(uint32_t want)
  * The guest changes SRRCTL on an enabled queue: the buffers the device
  * owns stay armed (for the new sizes), and frames still flow.
  */
-static void case_srrctl(void)
+TEST_F_TIMEOUT(tracker_arcs, srrctl_change_keeps_owned_buffers_armed,
+	       CASE_TIMEOUT)
 {
 	const char *w = "srrctl";
 	uint32_t srr, rdh, rdt;
 	long long posted, owned;
-	int fd, got;
+	int got;
 
-	if (!up_tracked(w, &fd))
-		goto out;
+	up_tracked(_metadata, self, w);
 	srr = ivf_rd(&v, IVF_SRRCTL(0));
 	ivf_wr(&v, IVF_SRRCTL(0), (srr & ~IVF_SRRCTL_BSIZEPKT_MASK) | 1);
 	usleep(50000);
@@ -481,47 +589,78 @@ static void case_srrctl(void)
 	rdt = ivf_rd(&v, IVF_RDT(0));
 	posted = dbg_posted();
 	owned = (rdt + v.rx_count - rdh) % v.rx_count;
-	ktap_check(posted >= 0 && posted == owned && owned > 0,
-		   "%s: after an SRRCTL change on the running queue, all %lld descriptors the device owns are armed (%lld)",
-		   w, owned, posted);
+	TH_LOG("%s: after an SRRCTL change on the running queue the device owns %lld descriptors, %lld armed",
+	       w, owned, posted);
+	EXPECT_TRUE(posted >= 0 && posted == owned && owned > 0)
+		TH_LOG("%s: all the descriptors the device owns must be armed",
+		       w);
 	got = rx_frames(8, 2000);
-	ktap_check(got == 8, "%s: 8 of 8 frames received (%d)", w, got);
-out:
-	if (fd >= 0)
-		close(fd);
-	mig_set_state(&d, S_RUNNING, NULL);
-	down();
+	EXPECT_EQ(8, got) TH_LOG("%s: 8 of 8 frames received", w);
 }
 
 /* A tail (or head) past the ring never reaches the device. */
-static void case_past_ring(void)
+TEST_F_TIMEOUT(tracker_arcs, tail_past_ring_held_from_device, CASE_TIMEOUT)
 {
 	const char *w = "past-ring";
 	uint32_t rdt, dev;
-	int fd, got;
+	int got, held;
 
-	if (!up_tracked(w, &fd))
-		goto out;
+	up_tracked(_metadata, self, w);
 	rdt = ivf_rd(&v, IVF_RDT(0));
 	ivf_wr(&v, IVF_RDT(0), v.rx_count + 3);
 	usleep(50000);
 	dev = device_rdt(v.rx_count + 3);
-	ktap_check(dev < v.rx_count,
-		   "%s: RDT %u (ring of %u) held from the device (device RDT %u)",
-		   w, v.rx_count + 3, v.rx_count, dev);
-	ktap_check(dbg_flag("held_tails") > 0, "%s: counted as held (%d)", w,
-		   dbg_flag("held_tails"));
+	EXPECT_LT(dev, v.rx_count)
+		TH_LOG("%s: RDT %u (ring of %u) must be held from the device (device RDT %u)",
+		       w, v.rx_count + 3, v.rx_count, dev);
+	held = dbg_flag("held_tails");
+	EXPECT_LT(0, held) TH_LOG("%s: counted as held (%d)", w, held);
 	ivf_wr(&v, IVF_RDT(0), rdt);
 	dev = device_rdt(rdt);
 	got = rx_frames(8, 2000);
-	ktap_check(dev == rdt && got == 8,
-		   "%s: a tail in the ring again reaches it (%u), 8 of 8 frames received (%d)",
-		   w, dev, got);
-out:
-	if (fd >= 0)
-		close(fd);
-	mig_set_state(&d, S_RUNNING, NULL);
-	down();
+	TH_LOG("%s: the tail back in the ring: device RDT %u (%u), %d of 8 frames received",
+	       w, dev, rdt, got);
+	EXPECT_TRUE(dev == rdt && got == 8)
+		TH_LOG("%s: a tail in the ring again must reach the device and frames flow",
+		       w);
+}
+
+/*
+ * The guest moves its ring to an IOVA that is not mapped: no descriptor
+ * can be read, so none is armed and the device gets none of them (its
+ * tail stays at its head); the ring moved back, frames flow again.
+ */
+TEST_F_TIMEOUT(tracker_arcs, unreadable_ring_gives_device_nothing,
+	       CASE_TIMEOUT)
+{
+	const char *w = "unreadable";
+	uint32_t sh, bal, rdh, rdt, grdh, grdt;
+	uint64_t fails0 = 0, fails = 0;
+	int got, held;
+
+	up_tracked(_metadata, self, w);
+	ivf_dbg_u64(bdf, "dirty", "pin_failures", &fails0);
+	held = dbg_flag("held_tails");
+	bal = ivf_rd(&v, IVF_RDBAL(0));
+	ivf_wr(&v, IVF_RDBAL(0), 0x7e000000);
+	usleep(100000);
+	grdh = ivf_rd(&v, IVF_RDH(0));
+	grdt = ivf_rd(&v, IVF_RDT(0));
+	dbg_rx0("rdh", &sh, &rdh);
+	dbg_rx0("rdt", &sh, &rdt);
+	ivf_dbg_u64(bdf, "dirty", "pin_failures", &fails);
+	TH_LOG("%s: ring at unmapped IOVA 0x7e000000, %u descriptors posted: device RDH %u RDT %u, %llu descriptor reads failed",
+	       w, (grdt + v.rx_count - grdh) % v.rx_count, rdh, rdt,
+	       (unsigned long long)(fails - fails0));
+	EXPECT_TRUE(rdt == rdh && grdt != grdh && fails > fails0 &&
+		    dbg_flag("held_tails") > held)
+		TH_LOG("%s: the device must own none of them, the reads fail, the tail held",
+		       w);
+	ivf_wr(&v, IVF_RDBAL(0), bal);
+	device_rdt(ivf_rd(&v, IVF_RDT(0)));
+	got = rx_frames(8, 2000);
+	EXPECT_EQ(8, got)
+		TH_LOG("%s: the ring back, 8 of 8 frames received", w);
 }
 
 /*
@@ -530,26 +669,23 @@ out:
  * its mapped page is pinned for an instant alone (the other one counted
  * as not mapped).
  */
-static void case_half_mapped(void)
+TEST_F_TIMEOUT(tracker_arcs, half_mapped_buffer_pulses_mapped_page_only,
+	       CASE_TIMEOUT)
 {
 	const char *w = "half-mapped";
-	struct vfio_dma one = { 0 };
 	uint64_t un0 = 0, un1 = 0;
 	uint8_t buf[FRAME_MAX];
 	uint32_t rdt, slot, dev, sh, dh = 0, k;
 	size_t len;
-	int fd, ret;
+	int ret;
 
-	if (!up_tracked(w, &fd))
-		goto out;
-	if (d.dirty_log) {
-		ktap_info("%s: DMA logging pins nothing: case left out", w);
-		goto out;
-	}
-	ret = vfio_dma_alloc(&d, &one, 4096, 0x70000000);
-	if (!ktap_check(!ret, "%s: one page mapped at 0x70000000, the next not",
-			w))
-		goto out;
+	up_tracked(_metadata, self, w);
+	if (d.dirty_log)
+		SKIP(return, "DMA logging pins nothing");
+	ret = vfio_dma_alloc(&d, &self->one, 4096, 0x70000000);
+	ASSERT_EQ(0, ret)
+		TH_LOG("%s: one page mapped at 0x70000000, the next not: %s",
+		       w, err_str(ret));
 	/* Let the device fill 8 buffers; the guest doesn't take them yet. */
 	ivf_rx_poll(&v, NULL, NULL, 256);
 	for (k = 0; k < 8; k++) {
@@ -564,9 +700,9 @@ static void case_half_mapped(void)
 	ivf_wr(&v, IVF_RDT(0), (rdt + 1) % v.rx_count);
 	usleep(50000);
 	dev = device_rdt((rdt + 1) % v.rx_count);
-	ktap_check(dev == (rdt + 1) % v.rx_count,
-		   "%s: the tail goes through (device RDT %u, guest %u)",
-		   w, dev, (rdt + 1) % v.rx_count);
+	EXPECT_EQ((rdt + 1) % v.rx_count, dev)
+		TH_LOG("%s: the tail must go through (device RDT %u, guest %u)",
+		       w, dev, (rdt + 1) % v.rx_count);
 	ivf_dbg_u64(bdf, "dirty", "pulse_unmapped", &un0);
 	/* frames up to and into that descriptor */
 	dbg_rx0("rdh", &sh, &dh);
@@ -576,78 +712,34 @@ static void case_half_mapped(void)
 	}
 	usleep(300000);
 	ivf_dbg_u64(bdf, "dirty", "pulse_unmapped", &un1);
-	ktap_check(un1 > un0,
-		   "%s: written, its unmapped page was left out of the pulse (pulse_unmapped %llu -> %llu)",
-		   w, (unsigned long long)un0, (unsigned long long)un1);
-	vfio_dma_free(&d, &one);
-out:
-	if (fd >= 0)
-		close(fd);
-	mig_set_state(&d, S_RUNNING, NULL);
-	down();
+	TH_LOG("%s: written: pulse_unmapped %llu -> %llu", w,
+	       (unsigned long long)un0, (unsigned long long)un1);
+	EXPECT_LT(un0, un1)
+		TH_LOG("%s: its unmapped page must be left out of the pulse",
+		       w);
 }
 
-/*
- * The guest moves its ring to an IOVA that is not mapped: no descriptor
- * can be read, so none is armed and the device gets none of them (its
- * tail stays at its head); the ring moved back, frames flow again.
- */
-static void case_unreadable(void)
-{
-	const char *w = "unreadable";
-	uint32_t sh, bal, rdh, rdt, grdh, grdt;
-	uint64_t fails0 = 0, fails = 0;
-	int fd, got, held;
-
-	if (!up_tracked(w, &fd))
-		goto out;
-	ivf_dbg_u64(bdf, "dirty", "pin_failures", &fails0);
-	held = dbg_flag("held_tails");
-	bal = ivf_rd(&v, IVF_RDBAL(0));
-	ivf_wr(&v, IVF_RDBAL(0), 0x7e000000);
-	usleep(100000);
-	grdh = ivf_rd(&v, IVF_RDH(0));
-	grdt = ivf_rd(&v, IVF_RDT(0));
-	dbg_rx0("rdh", &sh, &rdh);
-	dbg_rx0("rdt", &sh, &rdt);
-	ivf_dbg_u64(bdf, "dirty", "pin_failures", &fails);
-	ktap_check(rdt == rdh && grdt != grdh && fails > fails0 &&
-		   dbg_flag("held_tails") > held,
-		   "%s: ring at unmapped IOVA 0x7e000000: the device owns none of the %u descriptors posted (RDH %u RDT %u), %llu descriptor reads failed",
-		   w, (grdt + v.rx_count - grdh) % v.rx_count, rdh, rdt,
-		   (unsigned long long)(fails - fails0));
-	ivf_wr(&v, IVF_RDBAL(0), bal);
-	device_rdt(ivf_rd(&v, IVF_RDT(0)));
-	got = rx_frames(8, 2000);
-	ktap_check(got == 8, "%s: the ring back, 8 of 8 frames received (%d)",
-		   w, got);
-out:
-	if (fd >= 0)
-		close(fd);
-	mig_set_state(&d, S_RUNNING, NULL);
-	down();
-}
+/* ------------------------------------------------------ any tracker */
 
 /*
  * dirty_poll_us is bounded: near UINT_MAX the poller slept 71 minutes and
  * closing the device waited for it.
  */
-static void check_poll_param(void)
+TEST_F_TIMEOUT(tracker_arcs, poll_us_refuses_out_of_range, CASE_TIMEOUT)
 {
 	const char *p = "/sys/module/igbvf_vfio_pci/parameters/dirty_poll_us";
 	char before[32] = "", after[32] = "";
 	int bad_big, bad_zero;
 
-	if (read_str_file(p, before, sizeof(before))) {
-		ktap_info("no %s: check left out", p);
-		return;
-	}
+	if (read_str_file(p, before, sizeof(before)))
+		SKIP(return, "no %s", p);
 	bad_big = write_str_file(p, "4294967295");
 	bad_zero = write_str_file(p, "0");
 	read_str_file(p, after, sizeof(after));
-	ktap_check(bad_big && bad_zero && !strcmp(before, after),
-		   "dirty_poll_us refuses 4294967295 (%s) and 0 (%s), stays %s",
-		   err_str(bad_big), err_str(bad_zero), after);
+	TH_LOG("dirty_poll_us: 4294967295 (%s), 0 (%s): %s before, %s after",
+	       err_str(bad_big), err_str(bad_zero), before, after);
+	EXPECT_TRUE(bad_big && bad_zero && !strcmp(before, after))
+		TH_LOG("dirty_poll_us must refuse both and stay as it was");
 }
 
 /*
@@ -656,7 +748,8 @@ static void check_poll_param(void)
  * it back after open. (FLR resets them on the 82576; QEMU's model keeps
  * them, so the driver clears them at open.)
  */
-static void case_fresh(void)
+TEST_F_TIMEOUT(tracker_arcs, new_user_gets_no_old_queue_registers,
+	       CASE_TIMEOUT)
 {
 	static const uint32_t regs[] = {
 		IVF_RDBAL(1), IVF_RDLEN(1), IVF_RDH(1), IVF_RDT(1),
@@ -665,49 +758,22 @@ static void case_fresh(void)
 	};
 	const char *w = "fresh";
 	unsigned int i, left = 0;
+	int ret;
 
-	if (vfio_dev_open(&d, bdf) || ivf_open(&v, &d, IVF_ACCESS_MMAP)) {
-		ktap_check(false, "%s: open", w);
-		return;
-	}
+	ret = open_dev(self);
+	ASSERT_EQ(0, ret) TH_LOG("%s: open: %s", w, err_str(ret));
 	for (i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
 		ivf_wr(&v, regs[i], 0x1280 + 8 * i);
-	down();
-	if (vfio_dev_open(&d, bdf) || ivf_open(&v, &d, IVF_ACCESS_MMAP)) {
-		ktap_check(false, "%s: reopen", w);
-		return;
-	}
+	down(self);
+	ret = open_dev(self);
+	ASSERT_EQ(0, ret) TH_LOG("%s: reopen: %s", w, err_str(ret));
 	for (i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
 		if (ivf_rd(&v, regs[i]))
 			left++;
-	ktap_check(!left,
-		   "%s: the next user reads none of the last user's queue registers (%u of %zu left)",
-		   w, left, sizeof(regs) / sizeof(regs[0]));
-	down();
+	TH_LOG("%s: %u of %zu of the last user's queue registers left", w,
+	       left, sizeof(regs) / sizeof(regs[0]));
+	EXPECT_EQ(0u, left)
+		TH_LOG("%s: the next user must read none of them", w);
 }
 
-int main(void)
-{
-	const char *ns = env_need("IVF_PEER_NS");
-	const char *ifname = env_need("IVF_PEER_IF");
-	int ret;
-
-	bdf = env_need("IVF_VF0");
-	ktap_header("tracker_arcs: the tracker's RX queue view across migration arcs");
-	ret = peer_open(&peer, ns, ifname, FRAME_ETHERTYPE);
-	if (!ktap_check(!ret, "peer on %s in netns %s", ifname, ns))
-		ktap_finish();
-	check_poll_param();
-	case_fresh();
-	case_p2p();
-	case_log();
-	case_restore();
-	case_reset();
-	case_lowpower();
-	case_srrctl();
-	case_past_ring();
-	case_unreadable();
-	case_half_mapped();
-	peer_close(&peer);
-	ktap_finish();
-}
+TEST_HARNESS_MAIN
