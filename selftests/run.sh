@@ -68,7 +68,7 @@ btests=${IVF_TESTS_BPO-region_info bar_access invalidate mailbox traffic migrati
 bkernel=${IVF_KERNEL_BPO:-trixie-bpo}
 qtests=${IVF_TESTS_QEMU-stream_xkernel_resume qemu_migrate libvirt}
 qtestsi=${IVF_TESTS_IOMMUFD_QEMU-qemu_migrate}
-itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev tracker_arcs_cdev stale_fd_cdev reset_race_cdev log_bound_cdev iommufd_race_cdev dirty_exact_cdev dirty_contract:cdev_log dirty_vmm_cdev migration_fsm_cdev migrate_cdev migration_reset_cdev migration_stream_cdev hostile_guest_cdev}
+itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev tracker_arcs:cdev_log stale_fd:cdev_log reset_race:cdev_log log_bound_cdev iommufd_race_cdev dirty_exact:cdev_log dirty_contract:cdev_log dirty_vmm:cdev_log migration_fsm:cdev_log migrate_cdev migration_reset:cdev_log migration_stream_cdev hostile_guest_cdev}
 itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log dirty_exact:group_log unmap_race alloc_fail dirty_exact:container}
 if [ -n "${IVF_TESTS:-}" ]; then
 	[ -n "${IVF_TESTS_QEMU:-}" ] || qtests=
