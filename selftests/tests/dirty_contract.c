@@ -81,6 +81,7 @@
 #include "util.h"
 
 #include "kselftest_harness.h"
+#include "backends.h"
 
 #define TX_MOVE_STREAM	7
 /* a case runs 5-60 s on TCG; a sanitizer kernel takes up to 4 times that */
@@ -106,24 +107,12 @@ FIXTURE(dirty_contract) {
 	bool poll_us_saved;
 };
 
-FIXTURE_VARIANT(dirty_contract) {
-	struct vfio_backend backend;
-};
-
-/* type1 group/container, its dirty pages: today's default */
-FIXTURE_VARIANT_ADD(dirty_contract, container) {
-	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_CONTAINER },
-};
-
-/* the device's cdev on iommufd, DMA logging */
-FIXTURE_VARIANT_ADD(dirty_contract, cdev_log) {
-	.backend = { .open = VFIO_OPEN_CDEV, .dirty = VFIO_DIRTY_LOG },
-};
-
-/* group/container, DMA logging */
-FIXTURE_VARIANT_ADD(dirty_contract, group_log) {
-	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_LOG },
-};
+/*
+ * container: type1 group/container, its dirty pages: today's default
+ * cdev_log: the device's cdev on iommufd, DMA logging
+ * group_log: group/container, DMA logging
+ */
+IVF_BACKENDS_ALL(dirty_contract);
 
 static int sess_open(FIXTURE_DATA(dirty_contract) *self, bool snapshots)
 {

@@ -68,6 +68,7 @@
 #include "util.h"
 
 #include "kselftest_harness.h"
+#include "backends.h"
 
 /*
  * A run of 26000 frames takes 15-60 s on TCG; the sanitizer kernel runs
@@ -115,24 +116,12 @@ FIXTURE(dirty_exact) {
 	uint64_t *b;
 };
 
-FIXTURE_VARIANT(dirty_exact) {
-	struct vfio_backend backend;
-};
-
-/* type1 group/container, its dirty pages */
-FIXTURE_VARIANT_ADD(dirty_exact, container) {
-	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_CONTAINER },
-};
-
-/* the device's cdev on iommufd, DMA logging */
-FIXTURE_VARIANT_ADD(dirty_exact, cdev_log) {
-	.backend = { .open = VFIO_OPEN_CDEV, .dirty = VFIO_DIRTY_LOG },
-};
-
-/* group/container, DMA logging */
-FIXTURE_VARIANT_ADD(dirty_exact, group_log) {
-	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_LOG },
-};
+/*
+ * container: type1 group/container, its dirty pages
+ * cdev_log: the device's cdev on iommufd, DMA logging
+ * group_log: group/container, DMA logging
+ */
+IVF_BACKENDS_ALL(dirty_exact);
 
 FIXTURE_SETUP(dirty_exact)
 {

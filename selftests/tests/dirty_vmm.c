@@ -64,6 +64,7 @@
 #include "util.h"
 
 #include "kselftest_harness.h"
+#include "backends.h"
 
 /* a migration takes 10 s on TCG; a sanitizer kernel up to 20 times that */
 #define CASE_TIMEOUT	400
@@ -253,19 +254,11 @@ FIXTURE(dirty_vmm) {
 	bool switched;
 };
 
-FIXTURE_VARIANT(dirty_vmm) {
-	struct vfio_backend backend;
-};
-
-/* type1 group/container, its dirty pages */
-FIXTURE_VARIANT_ADD(dirty_vmm, container) {
-	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_CONTAINER },
-};
-
-/* the device's cdev on iommufd, DMA logging */
-FIXTURE_VARIANT_ADD(dirty_vmm, cdev_log) {
-	.backend = { .open = VFIO_OPEN_CDEV, .dirty = VFIO_DIRTY_LOG },
-};
+/*
+ * container: type1 group/container, its dirty pages
+ * cdev_log: the device's cdev on iommufd, DMA logging
+ */
+IVF_BACKENDS(dirty_vmm);
 
 /*
  * Everything the setup and the case took, put back (the admin MAC above

@@ -82,6 +82,7 @@
 #include "util.h"
 
 #include "kselftest_harness.h"
+#include "backends.h"
 
 /* most cases take 1-10 s on TCG; the sanitizer kernel up to 10 times that */
 #define CASE_TIMEOUT	300
@@ -791,19 +792,11 @@ FIXTURE(migration_fsm) {
 	uint32_t state;
 };
 
-FIXTURE_VARIANT(migration_fsm) {
-	struct vfio_backend backend;
-};
-
-/* type1 group/container */
-FIXTURE_VARIANT_ADD(migration_fsm, container) {
-	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_CONTAINER },
-};
-
-/* the device's cdev on iommufd */
-FIXTURE_VARIANT_ADD(migration_fsm, cdev_log) {
-	.backend = { .open = VFIO_OPEN_CDEV, .dirty = VFIO_DIRTY_LOG },
-};
+/*
+ * container: type1 group/container
+ * cdev_log: the device's cdev on iommufd
+ */
+IVF_BACKENDS(migration_fsm);
 
 static void fsm_free(FIXTURE_DATA(migration_fsm) *self)
 {

@@ -57,6 +57,7 @@
 #include "util.h"
 
 #include "kselftest_harness.h"
+#include "backends.h"
 
 /* a case takes 1-5 s on TCG; a sanitizer kernel's unbind is slow */
 #define CASE_TIMEOUT 300
@@ -72,19 +73,11 @@ FIXTURE(migration_reset) {
 	bool unbind_stuck;	/* a thread is stuck in the unbind */
 };
 
-FIXTURE_VARIANT(migration_reset) {
-	struct vfio_backend backend;
-};
-
-/* type1 group/container */
-FIXTURE_VARIANT_ADD(migration_reset, container) {
-	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_CONTAINER },
-};
-
-/* the device's cdev on iommufd */
-FIXTURE_VARIANT_ADD(migration_reset, cdev_log) {
-	.backend = { .open = VFIO_OPEN_CDEV, .dirty = VFIO_DIRTY_LOG },
-};
+/*
+ * container: type1 group/container
+ * cdev_log: the device's cdev on iommufd
+ */
+IVF_BACKENDS(migration_reset);
 
 /* errno of one read (saving) or write (resuming) on a data fd */
 static int fd_io(int fd, bool resuming)

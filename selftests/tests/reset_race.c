@@ -40,6 +40,7 @@
 #include "util.h"
 
 #include "kselftest_harness.h"
+#include "backends.h"
 
 /* 10 s of race and a reopen; a sanitizer kernel's resets are slow */
 #define CASE_TIMEOUT 300
@@ -82,19 +83,11 @@ FIXTURE(reset_race) {
 	bool th_started;
 };
 
-FIXTURE_VARIANT(reset_race) {
-	struct vfio_backend backend;
-};
-
-/* type1 group/container, its dirty pages */
-FIXTURE_VARIANT_ADD(reset_race, container) {
-	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_CONTAINER },
-};
-
-/* the device's cdev on iommufd, DMA logging */
-FIXTURE_VARIANT_ADD(reset_race, cdev_log) {
-	.backend = { .open = VFIO_OPEN_CDEV, .dirty = VFIO_DIRTY_LOG },
-};
+/*
+ * container: type1 group/container, its dirty pages
+ * cdev_log: the device's cdev on iommufd, DMA logging
+ */
+IVF_BACKENDS(reset_race);
 
 FIXTURE_SETUP(reset_race)
 {

@@ -70,6 +70,7 @@
 #include "util.h"
 
 #include "kselftest_harness.h"
+#include "backends.h"
 
 #define NFRAMES		16		/* each way, per exchange */
 #define FLOOD_BYTES	(64u << 20)	/* the CONFIG packet flood */
@@ -652,19 +653,11 @@ FIXTURE(stale_fd) {
 	bool dev_open;
 };
 
-FIXTURE_VARIANT(stale_fd) {
-	struct vfio_backend backend;
-};
-
-/* group + type1 container: the main boot's */
-FIXTURE_VARIANT_ADD(stale_fd, container) {
-	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_CONTAINER },
-};
-
-/* the device's cdev on iommufd: the IOMMUFD boot's */
-FIXTURE_VARIANT_ADD(stale_fd, cdev_log) {
-	.backend = { .open = VFIO_OPEN_CDEV, .dirty = VFIO_DIRTY_LOG },
-};
+/*
+ * container: group + type1 container: the main boot's
+ * cdev_log: the device's cdev on iommufd: the IOMMUFD boot's
+ */
+IVF_BACKENDS(stale_fd);
 
 FIXTURE_SETUP(stale_fd)
 {

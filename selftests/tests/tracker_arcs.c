@@ -81,6 +81,7 @@
 #include "util.h"
 
 #include "kselftest_harness.h"
+#include "backends.h"
 
 /* a case runs a few seconds on TCG; a sanitizer kernel up to 20 times that */
 #define CASE_TIMEOUT	240
@@ -146,19 +147,11 @@ FIXTURE(tracker_arcs) {
 	uint8_t *buf;		/* restore: the saved stream */
 };
 
-FIXTURE_VARIANT(tracker_arcs) {
-	struct vfio_backend backend;
-};
-
-/* type1 group/container: PRE_COPY starts the tracker */
-FIXTURE_VARIANT_ADD(tracker_arcs, container) {
-	.backend = { .open = VFIO_OPEN_GROUP, .dirty = VFIO_DIRTY_CONTAINER },
-};
-
-/* the device's cdev on iommufd: DMA logging starts the tracker */
-FIXTURE_VARIANT_ADD(tracker_arcs, cdev_log) {
-	.backend = { .open = VFIO_OPEN_CDEV, .dirty = VFIO_DIRTY_LOG },
-};
+/*
+ * container: type1 group/container: PRE_COPY starts the tracker
+ * cdev_log: the device's cdev on iommufd: DMA logging starts the tracker
+ */
+IVF_BACKENDS(tracker_arcs);
 
 FIXTURE_SETUP(tracker_arcs)
 {
