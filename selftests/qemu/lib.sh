@@ -87,6 +87,8 @@ flowing() { # NAME SECONDS
 		snap "$1" b
 		((${b[rx2]:-0} > ${a[rx2]:-0} && ${b[prx]:-0} > ${a[prx]:-0})) && return 0
 	done
+	# what it saw: the guest's and the peer's counts, first and last
+	echo "# $1: in $2 s the guest's rx went ${a[rx2]:-none} -> ${b[rx2]:-none}, its sent ${a[sent]:-none} -> ${b[sent]:-none}, the peer's rx ${a[prx]:-none} -> ${b[prx]:-none}"
 	return 1
 }
 
