@@ -102,11 +102,19 @@ prep_start() { # NAME CMD...: CMD niced in the background, output in logs/NAME.l
 	 echo $? >"$prep/$name.rc.tmp"
 	 mv "$prep/$name.rc.tmp" "$prep/$name.rc") &
 	prep_pids="$prep_pids $!"
+	echo $! >"$prep/$name.pid"
 }
-prep_wait() { # NAME: wait for it; its exit status, what it cost
+prep_wait() { # NAME: wait for it (not past the run's budget); its exit status
 	local t0 t1 waited=$(date +%s)
 
-	while [ ! -f "$prep/$1.rc" ]; do sleep 2; done
+	while [ ! -f "$prep/$1.rc" ]; do
+		if [ "$(date +%s)" -ge $((deadline - 300)) ]; then
+			echo "# $1: still not done with the run's budget nearly spent: stopped (log: $IVF_CACHE/logs/$1.log)"
+			kill_tree "$(cat "$prep/$1.pid")"
+			return 124
+		fi
+		sleep 2
+	done
 	t0=$(cat "$prep/$1.t0")
 	t1=$(stat -c %Y "$prep/$1.rc")
 	echo "# $1: $(( (t1 - t0 + 30) / 60 )) min in the background, waited $(( ($(date +%s) - waited + 30) / 60 )) min for it"
