@@ -108,18 +108,7 @@ int ivf_dirty_start(struct ivf_device *ivf)
 	d->pulse_iova = 0;
 	d->pulse_end = 0;
 	spin_unlock(&d->fence_lock);
-	d->pulses = 0;
-	d->pulse_deferred = 0;
-	d->pulse_unmapped = 0;
-	d->pulse_failed = 0;
-	d->pulse_err = 0;
-	d->layout_nomem = 0;
-	d->drain_us = 0;
-	d->polls = 0;
-	d->tails = 0;
-	d->pin_failures = 0;
-	d->held_tails = 0;
-	d->rx_starved = 0;
+	memset(&d->st, 0, sizeof(d->st));
 	atomic_set(&d->guest_reset, 0);
 	atomic_set(&d->resync, 0);
 
@@ -304,13 +293,13 @@ sweep:
 		d->lost_pages = left;
 		ivf_err_rl(ivf->core.pdev,
 			   "dirty tracking: %llu pages the device wrote could not be marked dirty (%pe): STOP_COPY is refused until a new migration starts\n",
-			   left, ERR_PTR(d->pulse_err));
+			   left, ERR_PTR(d->st.pulse_err));
 	}
-	d->drain_us = ktime_us_delta(ktime_get(), t0);
-	if (d->drain_us > 20000)
+	d->st.drain_us = ktime_us_delta(ktime_get(), t0);
+	if (d->st.drain_us > 20000)
 		pci_info_ratelimited(ivf->core.pdev,
 				     "dirty tracking: the device's stop took %llu ms to report its last writes\n",
-				     d->drain_us / 1000);
+				     d->st.drain_us / 1000);
 out:
 	mutex_unlock(&d->lock);
 }
@@ -353,6 +342,7 @@ void ivf_dirty_unpause(struct ivf_device *ivf)
 void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 {
 	struct ivf_dirty *d = &ivf->dirty;
+	const struct ivf_dirty_stats *st = &d->st;
 	unsigned int q, armed = 0;
 	u32 i;
 
@@ -363,17 +353,17 @@ void ivf_dirty_show(struct ivf_device *ivf, struct seq_file *m)
 			    d->rx[q].bufs[2 * i + 1].npages)
 				armed++;
 	seq_printf(m, "tracking %d\npaused %d\narmed %u\npolls %llu\nforwarded_tails %llu\npin_failures %llu\npoll_us %u\npinned_scope %d\n",
-		   d->engaged, d->paused, armed, d->polls, d->tails,
-		   d->pin_failures, ivf_dirty_poll_us(),
+		   d->engaged, d->paused, armed, st->polls, st->tails,
+		   st->pin_failures, ivf_dirty_poll_us(),
 		   d->pin_mode && d->scoped);
 	seq_printf(m, "held_tails %llu\nrx_starved %llu\n",
-		   d->held_tails, d->rx_starved);
+		   st->held_tails, st->rx_starved);
 	seq_printf(m, "pulsing %d\npulses %llu\npulse_deferred %llu\npulse_unmapped %llu\ndrain_us %llu\n",
-		   d->pin_mode, d->pulses, d->pulse_deferred, d->pulse_unmapped,
-		   d->drain_us);
+		   d->pin_mode, st->pulses, st->pulse_deferred,
+		   st->pulse_unmapped, st->drain_us);
 	seq_printf(m, "pulse_failed %llu\npulse_err %d\nlost %llu\nlayout_nomem %llu\n",
-		   d->pulse_failed, d->pulse_err, d->lost ? d->lost_pages : 0,
-		   d->layout_nomem);
+		   st->pulse_failed, st->pulse_err, d->lost ? d->lost_pages : 0,
+		   st->layout_nomem);
 	seq_printf(m, "logging %d\nlog_ranges %u\nlog_entries %lu\nlog_max %u\nlog_overflows %llu\n",
 		   d->logging, d->log_nranges, d->log_entries,
 		   IVF_LOG_MAX_PAGES, d->log_overflows);

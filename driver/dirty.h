@@ -21,6 +21,18 @@
 
 struct ivf_device;
 
+/* The tracker's counters (debugfs); zeroed when tracking starts. */
+struct ivf_dirty_stats {
+	u64 polls, tails, pin_failures;
+	u64 held_tails;			/* polls that held a tail back */
+	u64 rx_starved;			/* polls that found a ring starved by us */
+	u64 pulses, pulse_deferred, pulse_unmapped;
+	u64 pulse_failed;		/* failed pins, counted per page */
+	int pulse_err;			/* the last failure's errno */
+	u64 layout_nomem;		/* ring layouts put off: no memory */
+	u64 drain_us;			/* the last stop's final look */
+};
+
 /* The dirty tracker (dirty*.c). */
 struct ivf_dirty {
 	struct mutex lock;		/* all but shadow_on and resync */
@@ -47,7 +59,6 @@ struct ivf_dirty {
 	bool pin_mode;
 	u64 pulse_iova, pulse_end;
 	wait_queue_head_t pulse_wq;	/* a pulse ended */
-	u64 pulses, pulse_deferred, pulse_unmapped;
 	/*
 	 * Pulses that failed on a mapped page (no memory, say): tried again
 	 * at each pass. One still failing once the device is quiesced is a
@@ -56,12 +67,8 @@ struct ivf_dirty {
 	 */
 	struct { u64 lo, hi; } retry[IVF_RETRY_SLOTS];
 	unsigned long retry_at;		/* jiffies of the next retry */
-	u64 pulse_failed;		/* failed pins, counted per page */
-	int pulse_err;			/* the last failure's errno */
 	bool lost;
 	u64 lost_pages;
-	u64 layout_nomem;		/* ring layouts put off: no memory */
-	u64 drain_us;			/* the last stop's final look */
 	/*
 	 * type1 has pinned a page of ours since pin mode began, so it reports
 	 * only pinned pages for this group (ivf_dirty_scope()).
@@ -74,9 +81,7 @@ struct ivf_dirty {
 	struct ivf_log_range *log_ranges; /* of log_start, in IOVA order */
 	u32 log_nranges;
 	u64 log_overflows;		/* times the cap or memory ran out */
-	u64 polls, tails, pin_failures;
-	u64 held_tails;			/* polls that held a tail back */
-	u64 rx_starved;			/* polls that found a ring starved by us */
+	struct ivf_dirty_stats st;
 	atomic_t guest_reset;		/* the guest wrote CTRL.RST */
 };
 

@@ -227,7 +227,7 @@ static u64 ivf_rxq_arm(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 		n = min_t(u32, n, ARRAY_SIZE(desc) / 2);
 		if (ivf_guest_read(ivf, t->base + (u64)slot * IVF_DESC_SIZE,
 				   desc, n * IVF_DESC_SIZE)) {
-			d->pin_failures++;
+			d->st.pin_failures++;
 			return p;
 		}
 		for (k = 0; k < n; k++, p++, slot++) {
@@ -372,7 +372,7 @@ int ivf_rxq_tail(struct ivf_device *ivf, struct ivf_rxq_trk *t, u32 v)
 	int fwd = ivf_rxq_arm_to(ivf, t, v);
 
 	if (fwd != (int)(v & IVF_RING_IDX_MASK) || (v & ~IVF_RING_IDX_MASK))
-		d->held_tails++;
+		d->st.held_tails++;
 	return fwd;
 }
 

@@ -158,7 +158,7 @@ static bool ivf_rxq_geometry(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 		ivf_vf_io_unlock(ivf);
 		*pio = NULL;
 		if (relayout && ivf_rxq_layout(ivf, t, bal, bah, len, srr)) {
-			if (!d->layout_nomem++)
+			if (!d->st.layout_nomem++)
 				ivf_warn_rl(ivf->core.pdev,
 					    "dirty tracking: no memory to lay out RX queue %u's ring: the queue stays disabled until there is\n",
 					    q);
@@ -260,8 +260,8 @@ static bool ivf_rxq_consumed(struct ivf_device *ivf, struct ivf_rxq_trk *t,
 	 */
 	if ((head & IVF_RING_IDX_MASK) == SEEN(t, IVF_RDT(q), q) &&
 	    READ_ONCE(*ivf_sh(d, IVF_RDT(q))) != SEEN(t, IVF_RDT(q), q))
-		d->rx_starved++;
-	if (full || !(d->polls % IVF_TX_CHECK_POLLS))
+		d->st.rx_starved++;
+	if (full || !(d->st.polls % IVF_TX_CHECK_POLLS))
 		WRITE_ONCE(*ivf_sh(d, IVF_RQDPC(q)),
 			   ioread32(io + IVF_RQDPC(q)));
 	ivf_vf_io_unlock(ivf);
@@ -326,7 +326,7 @@ static bool ivf_rxq_poll(struct ivf_device *ivf, unsigned int q, bool full)
 		if (fwd >= 0 && fwd != SEEN(t, IVF_RDT(q), q)) {
 			iowrite32(fwd, io + IVF_RDT(q));
 			SEEN(t, IVF_RDT(q), q) = fwd;
-			d->tails++;
+			d->st.tails++;
 		}
 	}
 	ivf_vf_io_unlock(ivf);
@@ -367,7 +367,7 @@ void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 	for (q = 0; q < IVF_NUM_QUEUES; q++)
 		if (!ivf_rxq_poll(ivf, q, full))
 			goto out;
-	if (full || !(d->polls % IVF_TX_CHECK_POLLS)) {
+	if (full || !(d->st.polls % IVF_TX_CHECK_POLLS)) {
 		io = ivf_pass_io(ivf);
 		if (!io)
 			goto out;
@@ -383,7 +383,7 @@ void ivf_dirty_poll(struct ivf_device *ivf, bool full)
 		ivf_dirty_scope(ivf);
 	}
 out:
-	d->polls++;
+	d->st.polls++;
 }
 
 int ivf_dirty_thread(void *data)

@@ -94,7 +94,7 @@ static void ivf_fence_defer(struct ivf_device *ivf, struct ivf_fence *f,
 	u64 lo = f->pend_hi ? min(f->pend_lo, iova) : iova;
 	u64 hi = max(f->pend_hi, end);
 
-	ivf->dirty.pulse_deferred++;
+	ivf->dirty.st.pulse_deferred++;
 	if (hi - lo > IVF_PEND_SPAN) {
 		ivf_pulse_lost(ivf, iova, end);
 		return;
@@ -114,7 +114,7 @@ static int ivf_pin_one(struct ivf_device *ivf, u64 iova, u32 npages)
 	if (ret != npages)
 		return ret < 0 ? ret : -EFAULT;
 	vfio_unpin_pages(&ivf->core.vdev, iova, npages);
-	d->pulses += npages;
+	d->st.pulses += npages;
 	d->scoped = true;
 	return 0;
 }
@@ -134,8 +134,8 @@ static void ivf_pulse_failed(struct ivf_device *ivf, u64 iova, u64 end,
 	u64 grow, best = U64_MAX;
 	unsigned int i, pick = 0;
 
-	d->pulse_failed += (end - iova) >> PAGE_SHIFT;
-	d->pulse_err = err;
+	d->st.pulse_failed += (end - iova) >> PAGE_SHIFT;
+	d->st.pulse_err = err;
 	for (i = 0; i < IVF_RETRY_SLOTS; i++) {
 		if (!d->retry[i].hi) {
 			/* a neighbour's slot wins a tie */
@@ -211,7 +211,7 @@ void ivf_pulse(struct ivf_device *ivf, u64 iova, u32 npages)
 			break;
 		/* not mapped, or mapped read-only: the device can't write it */
 		if (err == -EINVAL || err == -EPERM)
-			d->pulse_unmapped++;
+			d->st.pulse_unmapped++;
 		else
 			ivf_pulse_failed(ivf, a, a + PAGE_SIZE, err);
 	}

@@ -258,16 +258,7 @@ const struct vfio_migration_ops ivf_mig_ops = {
 
 void ivf_lm_show(struct ivf_device *ivf, struct seq_file *m)
 {
-	static const char * const names[] = {
-		[VFIO_DEVICE_STATE_ERROR] = "ERROR",
-		[VFIO_DEVICE_STATE_STOP] = "STOP",
-		[VFIO_DEVICE_STATE_RUNNING] = "RUNNING",
-		[VFIO_DEVICE_STATE_STOP_COPY] = "STOP_COPY",
-		[VFIO_DEVICE_STATE_RESUMING] = "RESUMING",
-		[VFIO_DEVICE_STATE_RUNNING_P2P] = "RUNNING_P2P",
-		[VFIO_DEVICE_STATE_PRE_COPY] = "PRE_COPY",
-		[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
-	};
+	static const char * const names[] = IVF_MIG_STATE_NAMES;
 	struct ivf_lm *lm = &ivf->lm;
 
 	mutex_lock(&lm->state_mutex);

@@ -102,6 +102,24 @@ static void ivf_vf_io_done(struct ivf_device *ivf)
 }
 
 /*
+ * ivf_vf_io_lock() for the resuming side, which also needs the device
+ * unreset since the stream's fd was checked: a reset in between ended that
+ * stream (-ENODEV). On 0, *io is locked and ivf_vf_io_done() is the
+ * caller's.
+ */
+static int ivf_vf_io_lock_live(struct ivf_device *ivf, void __iomem **io)
+{
+	*io = ivf_vf_io_lock(ivf);
+	if (!*io)
+		return -EIO;
+	if (ivf_lm_reset_pending(ivf)) {
+		ivf_vf_io_done(ivf);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+/*
  * The interrupt mask to put back after a stop: the vectors enabled in EIMS,
  * and every vector the guest set to auto-clear. QEMU's emulated VF reads
  * back the guest's last EIMS write instead of the mask, and igbvf's last
@@ -377,14 +395,9 @@ int ivf_vf_precheck(struct ivf_device *ivf, const struct ivf_pf_config *cfg)
 	int ret;
 
 	lockdep_assert_held(&ivf->lm.state_mutex);
-	io = ivf_vf_io_lock(ivf);
-	if (!io)
-		return -EIO;
-	/* The device was reset since the stream's fd was checked: it ended. */
-	if (ivf_lm_reset_pending(ivf)) {
-		ivf_vf_io_done(ivf);
-		return -ENODEV;
-	}
+	ret = ivf_vf_io_lock_live(ivf, &io);
+	if (ret)
+		return ret;
 	ret = ivf_replay_config(ivf, io, cfg);
 	ivf_vf_io_done(ivf);
 	if (ret)
@@ -404,13 +417,9 @@ int ivf_vf_restore(struct ivf_device *ivf, const struct ivf_vf_state *st)
 	int ret;
 
 	lockdep_assert_held(&ivf->lm.state_mutex);
-	io = ivf_vf_io_lock(ivf);
-	if (!io)
-		return -EIO;
-	if (ivf_lm_reset_pending(ivf)) {
-		ret = -ENODEV;
-		goto out;
-	}
+	ret = ivf_vf_io_lock_live(ivf, &io);
+	if (ret)
+		return ret;
 	ret = ivf_replay_config(ivf, io, &st->cfg);
 	if (ret)
 		goto out;

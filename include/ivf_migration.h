@@ -72,6 +72,22 @@
 
 #include <linux/types.h>
 
+/*
+ * The VFIO migration states' names, indexed by enum vfio_device_mig_state,
+ * for the driver's debugfs and the tests' output alike (where it is used,
+ * <linux/vfio.h> is included).
+ */
+#define IVF_MIG_STATE_NAMES {						\
+	[VFIO_DEVICE_STATE_ERROR] = "ERROR",				\
+	[VFIO_DEVICE_STATE_STOP] = "STOP",				\
+	[VFIO_DEVICE_STATE_RUNNING] = "RUNNING",			\
+	[VFIO_DEVICE_STATE_STOP_COPY] = "STOP_COPY",			\
+	[VFIO_DEVICE_STATE_RESUMING] = "RESUMING",			\
+	[VFIO_DEVICE_STATE_RUNNING_P2P] = "RUNNING_P2P",		\
+	[VFIO_DEVICE_STATE_PRE_COPY] = "PRE_COPY",			\
+	[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",		\
+}
+
 #define IVF_MIG_MAGIC		0x4d465649	/* "IVFM" */
 #define IVF_MIG_MAJOR		1
 #define IVF_MIG_MINOR		0

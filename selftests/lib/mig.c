@@ -162,16 +162,7 @@ int mig_write_all(int data_fd, const void *buf, size_t len, size_t chunk)
 
 const char *mig_state_name(uint32_t state)
 {
-	static const char *const names[] = {
-		[VFIO_DEVICE_STATE_ERROR] = "ERROR",
-		[VFIO_DEVICE_STATE_STOP] = "STOP",
-		[VFIO_DEVICE_STATE_RUNNING] = "RUNNING",
-		[VFIO_DEVICE_STATE_STOP_COPY] = "STOP_COPY",
-		[VFIO_DEVICE_STATE_RESUMING] = "RESUMING",
-		[VFIO_DEVICE_STATE_RUNNING_P2P] = "RUNNING_P2P",
-		[VFIO_DEVICE_STATE_PRE_COPY] = "PRE_COPY",
-		[VFIO_DEVICE_STATE_PRE_COPY_P2P] = "PRE_COPY_P2P",
-	};
+	static const char *const names[] = IVF_MIG_STATE_NAMES;
 
 	if (state < sizeof(names) / sizeof(names[0]) && names[state])
 		return names[state];
