@@ -251,6 +251,7 @@ TEST_F_TIMEOUT(vf_driver, memcpy_storm_arrives_byte_exact_without_msi,
 	const char *env = env_get("IVF_STORM_ROUNDS");
 	unsigned int rounds = env ? strtoul(env, NULL, 0) : 9;
 	uint64_t count = self->drv.max_memcpy_count;
+	struct ivf_stats st0, st1;
 	unsigned int i, ok = 0;
 	double bps[64];
 	uint64_t t0;
@@ -259,6 +260,7 @@ TEST_F_TIMEOUT(vf_driver, memcpy_storm_arrives_byte_exact_without_msi,
 		rounds = 9;
 	TH_LOG("%u rounds of %llu memcpys of 0x%llx bytes", rounds,
 	       (unsigned long long)count, (unsigned long long)self->size);
+	ivf_read_stats(&self->drv.v, &st0);
 	for (i = 0; i < rounds; i++) {
 		fill(self, 100 + i);
 		t0 = now_ns();
@@ -271,6 +273,10 @@ TEST_F_TIMEOUT(vf_driver, memcpy_storm_arrives_byte_exact_without_msi,
 		bps[i] = count * self->size * 1e9 / (now_ns() - t0);
 		ok += !memcmp(self->src, self->dst, self->size);
 	}
+	ivf_read_stats(&self->drv.v, &st1);
+	TH_LOG("VF counters: %u frames sent, %u received, %u of them looped back (VFGPTLBC %u)",
+	       st1.gptc - st0.gptc, st1.gprc - st0.gprc,
+	       st1.gprlbc - st0.gprlbc, st1.gptlbc - st0.gptlbc);
 	EXPECT_EQ(rounds, ok) TH_LOG("dst byte-exact after every round");
 	EXPECT_EQ(0, msi_count(self->msi_fd, 0)) TH_LOG("no MSI");
 	TH_LOG("memcpy bytes/s=%.0f median of %u rounds (min %.0f, max %.0f)",
