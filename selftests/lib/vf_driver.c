@@ -227,6 +227,23 @@ static int copy_check(struct vf_driver *drv, unsigned int i)
 	return 0;
 }
 
+/* where the rings stand, when a batch did not complete */
+static void rings_dump(struct vf_driver *drv, unsigned int last)
+{
+	struct ivf *v = &drv->v;
+	struct ivf_stats st;
+
+	ivf_read_stats(v, &st);
+	fprintf(stderr,
+		"vf_driver: timed out: RDH %u RDT %u TDH %u TDT %u, RX %u status 0x%08x, %u TX pending; RXDCTL 0x%08x TXDCTL 0x%08x SRRCTL 0x%08x; VFGPTC %u VFGPRC %u VFGPTLBC %u VFGPRLBC %u\n",
+		ivf_rd(v, IVF_RDH(0)), ivf_rd(v, IVF_RDT(0)),
+		ivf_rd(v, IVF_TDH(0)), ivf_rd(v, IVF_TDT(0)), last,
+		v->rx_ring[last].wb.status_error, ivf_tx_pending(v),
+		ivf_rd(v, IVF_RXDCTL(0)), ivf_rd(v, IVF_TXDCTL(0)),
+		ivf_rd(v, IVF_SRRCTL(0)), st.gptc, st.gprc, st.gptlbc,
+		st.gprlbc);
+}
+
 static int ivf_drv_memcpy_wait(struct vf_driver *drv)
 {
 	struct ivf *v = &drv->v;
@@ -242,6 +259,7 @@ static int ivf_drv_memcpy_wait(struct vf_driver *drv)
 		    !ivf_tx_pending(v))
 			break;
 		if (now_ns() > end) {
+			rings_dump(drv, last);
 			ret = -ETIMEDOUT;
 			break;
 		}
