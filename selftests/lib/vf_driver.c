@@ -12,16 +12,17 @@
 #include "vf_driver.h"
 
 /*
- * Rings: one RX descriptor and two TX descriptors a copy. RX buffers of
+ * Rings: one RX descriptor and up to four TX descriptors a copy. RX buffers of
  * 9 KiB (SRRCTL.BSIZEPKT) take a copy's payload whole; SET_LPE 9018 lets
  * a frame of 64 + 8192 bytes through the PF's per-pool size check.
  */
 #define VFD_RX_COUNT	256
-#define VFD_TX_COUNT	(2 * VFD_RX_COUNT)
+#define VFD_TX_COUNT	(4 * VFD_RX_COUNT)	/* header + 3 pages at most */
 #define VFD_BUF_SIZE	9216
 #define VFD_HDR		64	/* the frame's header, SRRCTL.BSIZEHEADER */
 #define VFD_MAX_FRAME	9018
 #define VFD_MAX_SIZE	8192
+#define VFD_PAGE	4096
 #define VFD_MSI		0	/* a vector no cause is routed to */
 #define VFD_ETHERTYPE	0x88B5	/* IEEE local experimental, as frame.h */
 #define VFD_MAGIC	0x49564d43u	/* "IVMC" */
@@ -152,18 +153,35 @@ static void ivf_drv_remove(struct vf_driver *drv)
 	drv->ivf_open = false;
 }
 
+/* TX descriptors a copy takes: the header, and src page by page */
+static unsigned int copy_descs(uint64_t src, uint64_t size)
+{
+	return 1 + (unsigned int)((src + size - 1) / VFD_PAGE - src / VFD_PAGE + 1);
+}
+
+static void tx_desc(struct ivf *v, uint64_t addr, uint32_t cmd_len,
+		    uint32_t olinfo)
+{
+	unsigned int t = v->tx_next;
+
+	v->tx_ring[t].read.buffer_addr = addr;
+	v->tx_ring[t].read.cmd_type_len = IVF_TXD_DTYP_DATA |
+		IVF_TXD_CMD_DEXT | IVF_TXD_CMD_IFCS | IVF_TXD_CMD_RS | cmd_len;
+	v->tx_ring[t].read.olinfo_status = olinfo;
+	v->tx_next = (t + 1) % v->tx_count;
+}
+
 static int ivf_drv_memcpy_start(struct vf_driver *drv, uint64_t src,
 				uint64_t dst, uint64_t size, uint64_t count)
 {
 	struct ivf *v = &drv->v;
-	uint32_t cmd = IVF_TXD_DTYP_DATA | IVF_TXD_CMD_DEXT |
-		       IVF_TXD_CMD_IFCS | IVF_TXD_CMD_RS;
 	unsigned long errs = v->io_errors;
-	unsigned int i, r, t;
+	uint64_t off, len;
+	unsigned int i, r;
 	uint8_t *hdr;
 
 	ivf_tx_clean(v);
-	if (ivf_tx_pending(v) + 2 * count >= v->tx_count)
+	if (ivf_tx_pending(v) + count * copy_descs(src, size) >= v->tx_count)
 		return -EBUSY;
 	drv->batch_first = drv->rx_tail;
 	drv->batch_count = count;
@@ -177,20 +195,23 @@ static int ivf_drv_memcpy_start(struct vf_driver *drv, uint64_t src,
 					      (uint64_t)r * VFD_HDR;
 		drv->rx_tail = (r + 1) % v->rx_count;
 
-		t = v->tx_next;
-		hdr = (uint8_t *)v->tx_buf_dma.vaddr + (size_t)t * v->buf_size;
+		hdr = (uint8_t *)v->tx_buf_dma.vaddr +
+		      (size_t)v->tx_next * v->buf_size;
 		header_build(drv, hdr, drv->seq++, size);
-		v->tx_ring[t].read.buffer_addr = v->tx_buf_dma.iova +
-						 (uint64_t)t * v->buf_size;
-		v->tx_ring[t].read.cmd_type_len = cmd | VFD_HDR;
-		v->tx_ring[t].read.olinfo_status =
-			(uint32_t)(VFD_HDR + size) << IVF_TXD_PAYLEN_SHIFT;
-		t = (t + 1) % v->tx_count;
-		v->tx_ring[t].read.buffer_addr = src;
-		v->tx_ring[t].read.cmd_type_len = cmd | IVF_TXD_CMD_EOP |
-						  (uint32_t)size;
-		v->tx_ring[t].read.olinfo_status = 0;
-		v->tx_next = (t + 1) % v->tx_count;
+		tx_desc(v, v->tx_buf_dma.iova + (uint64_t)v->tx_next * v->buf_size,
+			VFD_HDR,
+			(uint32_t)(VFD_HDR + size) << IVF_TXD_PAYLEN_SHIFT);
+		/*
+		 * A buffer a page at most: QEMU maps each TX buffer whole
+		 * and drops the frame if the vIOMMU's page ends inside it.
+		 */
+		for (off = 0; off < size; off += len) {
+			len = VFD_PAGE - ((src + off) & (VFD_PAGE - 1));
+			if (len > size - off)
+				len = size - off;
+			tx_desc(v, src + off, (uint32_t)len |
+				(off + len == size ? IVF_TXD_CMD_EOP : 0), 0);
+		}
 		v->tx_frames++;
 	}
 	/* the RX descriptors first: the frames loop back at once */

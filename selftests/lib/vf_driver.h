@@ -13,7 +13,9 @@
  *
  * What a memcpy is for a VF: a VF moves memory only as frames. One copy is
  * one frame the VF sends to its own MAC: a 64-byte header from the
- * driver's memory and [src, src + size) as the rest, two TX descriptors.
+ * driver's memory and [src, src + size) as the rest, one TX descriptor
+ * for the header and one for each page of src (QEMU drops a frame whose
+ * TX buffer crosses a page of the vIOMMU).
  * The PF's internal switch (VMDq loopback, DTXSWC) hands it to the VF's
  * own RX queue, whose descriptor ("split always", a 64-byte header buffer)
  * puts the header in the driver's memory and the rest at dst. The device
