@@ -97,7 +97,7 @@ run_harness() { # NAME TEST VARIANT CASE
 # container, dirty pages through DMA logging (both need IVF_KERNEL=iommufd).
 # Benchmarks (bench) run only when named.
 # "all" (the default): every test of the main boot, benchmarks not included.
-all="region_info bar_access invalidate mailbox traffic migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs log_flood dirty_exact dirty_contract dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind"
+all="region_info bar_access invalidate mailbox traffic vf_driver migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs log_flood dirty_exact dirty_contract dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind"
 tests=${IVF_TESTS:-all}
 tests=" $tests "
 tests=${tests/ all / $all }
