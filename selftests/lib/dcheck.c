@@ -267,8 +267,19 @@ int dcheck_traffic(struct dcheck *ck, struct dtraffic *t, uint64_t frames)
 
 	t->c.rx_target = t->vf_rcvd + t->vf_lost + frames;
 	ret = dtraffic_start(t);
+	if (ret) {
+		dtraffic_stop(t);
+		return ret;
+	}
+	return dcheck_follow(ck, t, 20);
+}
+
+int dcheck_follow(struct dcheck *ck, struct dtraffic *t, unsigned int ms)
+{
+	int ret = 0;
+
 	while (!ret && !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) {
-		usleep(20000);
+		usleep(ms * 1000);
 		if (ck->rounds % 8 == 7)
 			ret = dcheck_rest_round(ck, t);
 		else

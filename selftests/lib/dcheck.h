@@ -75,6 +75,12 @@ int dcheck_rest_round(struct dcheck *ck, struct dtraffic *t);
  * dtraffic_flush(); 0 or -errno
  */
 int dcheck_traffic(struct dcheck *ck, struct dtraffic *t, uint64_t frames);
+/*
+ * Traffic @t, started, followed to its end: checker rounds every @ms
+ * (every 8th with the traffic held still), then dtraffic_flush(); 0 or
+ * -errno
+ */
+int dcheck_follow(struct dcheck *ck, struct dtraffic *t, unsigned int ms);
 /* the device is quiesced: two last rounds; number of pages changed after */
 int dcheck_end(struct dcheck *ck, uint64_t *quiet);
 /* the report of the last round */

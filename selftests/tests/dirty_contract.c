@@ -76,6 +76,7 @@
 #include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "mig.h"
 #include "util.h"
@@ -198,9 +199,9 @@ FIXTURE_SETUP(dirty_contract)
 
 	self->bdf = env_get("IVF_VF0");
 	self->backend = variant->backend;
-	if (!self->bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
-	why = vfio_backend_missing(self->bdf, &self->backend);
+	why = vf_unusable(ns && ifname ? self->bdf : NULL,
+			  "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed",
+			  NULL, &self->backend);
 	if (why)
 		SKIP(return, "%s", why);
 	ret = peer_open(&self->peer, ns, ifname, FRAME_ETHERTYPE);

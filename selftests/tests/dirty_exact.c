@@ -55,7 +55,6 @@
  *   each report (a marker for a QEMU trace of igb_irq_write_eimc).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,6 +62,7 @@
 #include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "mig.h"
 #include "util.h"
@@ -135,9 +135,9 @@ FIXTURE_SETUP(dirty_exact)
 	self->ns = env_get("IVF_PEER_NS");
 	self->ifname = env_get("IVF_PEER_IF");
 	self->backend = variant->backend;
-	if (!self->bdf || !self->ns || !self->ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
-	why = vfio_backend_missing(self->bdf, &self->backend);
+	why = vf_unusable(self->ns && self->ifname ? self->bdf : NULL,
+			  "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed",
+			  NULL, &self->backend);
 	if (why)
 		SKIP(return, "%s", why);
 	ret = vfio_dev_open_backend(&d, self->bdf, &self->backend);
@@ -316,17 +316,7 @@ static void one_run(struct __test_metadata *_metadata,
 	ret = dtraffic_start(t);
 	ASSERT_EQ(0, ret)
 		TH_LOG("%s: traffic thread: %s", rc->name, strerror(-ret));
-	while (!__atomic_load_n(&t->done, __ATOMIC_ACQUIRE) && !ret) {
-		usleep(round_ms * 1000);
-		if (ck->rounds % 8 == 7)
-			ret = dcheck_rest_round(ck, t);
-		else
-			ret = dcheck_round(ck);
-	}
-	dtraffic_stop(t);
-	/* the device writes the ring last (dtraffic_flush()) */
-	if (!ret)
-		dtraffic_flush(t, 4);
+	ret = dcheck_follow(ck, t, round_ms);
 	/* no DMA after this: the last rounds compare a still device */
 	if (!ret)
 		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
@@ -472,26 +462,23 @@ TEST_F_TIMEOUT(dirty_exact, every_write_reported_jumbo_header_split,
 
 /*
  * The harness's options, then [frames-per-run [round-ms [runs]]];
- * frames-per-run also from IVF_EXACT_FRAMES. getopt() moves them behind
- * the options.
+ * frames-per-run also from IVF_EXACT_FRAMES. harness_own_args()
+ * finds them anywhere among the options.
  */
 int main(int argc, char **argv)
 {
 	const char *fenv = env_get("IVF_EXACT_FRAMES");
-	int opterr_was = opterr;
+	char **args;
+	int n;
 
 	if (fenv)
 		frames = strtoull(fenv, NULL, 0);
-	opterr = 0;
-	while (getopt(argc, argv, "hlF:f:V:v:t:T:r:") != -1)
-		;
-	if (optind < argc)
-		frames = strtoull(argv[optind], NULL, 0);
-	if (optind + 1 < argc)
-		round_ms = strtoul(argv[optind + 1], NULL, 0);
-	if (optind + 2 < argc)
-		run_mask = strtoul(argv[optind + 2], NULL, 0);
-	opterr = opterr_was;
-	optind = 1;
+	n = harness_own_args(argc, argv, &args);
+	if (n > 0)
+		frames = strtoull(args[0], NULL, 0);
+	if (n > 1)
+		round_ms = strtoul(args[1], NULL, 0);
+	if (n > 2)
+		run_mask = strtoul(args[2], NULL, 0);
 	return test_harness_run(argc, argv);
 }

@@ -44,7 +44,6 @@
  * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,6 +51,7 @@
 #include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "mig.h"
 #include "util.h"
@@ -295,9 +295,9 @@ FIXTURE_SETUP(dirty_map)
 	self->bdf = env_get("IVF_VF0");
 	self->backend = (struct vfio_backend){ .open = VFIO_OPEN_GROUP,
 					       .dirty = VFIO_DIRTY_CONTAINER };
-	if (!self->bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
-	why = vfio_backend_missing(self->bdf, &self->backend);
+	why = vf_unusable(ns && ifname ? self->bdf : NULL,
+			  "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed",
+			  NULL, &self->backend);
 	if (why)
 		SKIP(return, "%s", why);
 	ret = peer_open(&peer, ns, ifname, FRAME_ETHERTYPE);
@@ -499,20 +499,16 @@ TEST_F_TIMEOUT(dirty_map, reopened_after_tracking_is_the_device, CASE_TIMEOUT)
 
 /*
  * The harness's options, then [trials]: the number of doorbell lags each
- * measurement takes (default 4). getopt() moves it behind the options.
+ * measurement takes (default 4).
+ * harness_own_args() finds it anywhere among the options.
  */
 int main(int argc, char **argv)
 {
-	int opterr_was = opterr;
+	char **args;
 
-	opterr = 0;
-	while (getopt(argc, argv, "hlF:f:V:v:t:T:r:") != -1)
-		;
-	if (optind < argc)
-		n_trials = strtoul(argv[optind], NULL, 0);
+	if (harness_own_args(argc, argv, &args) > 0)
+		n_trials = strtoul(args[0], NULL, 0);
 	if (!n_trials)
 		n_trials = 1;
-	opterr = opterr_was;
-	optind = 1;
 	return test_harness_run(argc, argv);
 }

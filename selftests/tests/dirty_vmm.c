@@ -48,7 +48,6 @@
  *      IVF_VF2 + IVF_PF + IVF_PF_IF + IVF_VF2_MAC.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +58,7 @@
 #include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "mig.h"
 #include "util.h"
@@ -638,21 +638,18 @@ TEST_F_TIMEOUT(dirty_vmm, destination_goes_on_with_the_stream, CASE_TIMEOUT)
 
 /*
  * The harness's options, then [rounds [frames-after]]: precopy rounds and
- * frames after the switch (default 25, 3000). getopt() moves them behind
- * the options.
+ * frames after the switch (default 25, 3000). harness_own_args()
+ * finds them anywhere among the options.
  */
 int main(int argc, char **argv)
 {
-	int opterr_was = opterr;
+	char **args;
+	int n;
 
-	opterr = 0;
-	while (getopt(argc, argv, "hlF:f:V:v:t:T:r:") != -1)
-		;
-	if (optind < argc)
-		rounds = strtoul(argv[optind], NULL, 0);
-	if (optind + 1 < argc)
-		after = strtoull(argv[optind + 1], NULL, 0);
-	opterr = opterr_was;
-	optind = 1;
+	n = harness_own_args(argc, argv, &args);
+	if (n > 0)
+		rounds = strtoul(args[0], NULL, 0);
+	if (n > 1)
+		after = strtoull(args[1], NULL, 0);
 	return test_harness_run(argc, argv);
 }

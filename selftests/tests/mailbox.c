@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "ivf.h"
 #include "util.h"
 
@@ -271,14 +272,12 @@ TEST_F_TIMEOUT(mailbox, device_reset_makes_pf_forget, CASE_TIMEOUT)
 	expect_log(_metadata, self->bdf, "vlans", "0");
 }
 
-/* the BDF stays positional, before the harness's options */
+/* the BDF is the one argument besides the harness's options */
 int main(int argc, char **argv)
 {
-	if (argc > 1 && argv[1][0] != '-') {
-		arg_bdf = argv[1];
-		argv[1] = argv[0];
-		argc--;
-		argv++;
-	}
+	char **args;
+
+	if (harness_own_args(argc, argv, &args) > 0)
+		arg_bdf = args[0];
 	return test_harness_run(argc, argv);
 }

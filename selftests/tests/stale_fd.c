@@ -694,9 +694,9 @@ FIXTURE_TEARDOWN(stale_fd)
 	stream = NULL;
 }
 
-/* the case ends with a VFIO_DEVICE_RESET, which must succeed (all but the first) */
+/* the case ends with a VFIO_DEVICE_RESET that must succeed (all but one) */
 static void device_resets_after(struct __test_metadata *_metadata,
-			struct vfio_dev *d, const char *what)
+				struct vfio_dev *d, const char *what)
 {
 	int ret = vfio_dev_reset(d);
 
