@@ -250,6 +250,46 @@ static void verdict(struct __test_metadata *_metadata, struct dcheck *ck,
 		    (!ck->rest_mutated || ck->rest_mutation_caught));
 }
 
+/*
+ * The end of a tracked interval as a VMM ends it: @frames more frames with
+ * the checker's rounds, the device stopped (through PRE_COPY first when
+ * @from_running, as QEMU goes: RUNNING -> PRE_COPY -> PRE_COPY_P2P), the
+ * last two rounds (*quiet as dcheck_end()). 0 or -errno.
+ */
+static int traffic_then_stop(FIXTURE_DATA(dirty_contract) *self,
+			     uint64_t frames, bool from_running,
+			     uint64_t *quiet)
+{
+	int ret;
+
+	ret = dcheck_traffic(&self->ck, &self->t, frames);
+	if (!ret && from_running)
+		ret = dsess_state(&self->s, VFIO_DEVICE_STATE_PRE_COPY);
+	if (!ret)
+		ret = dsess_state(&self->s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
+	if (!ret)
+		ret = dcheck_end(&self->ck, quiet);
+	return ret;
+}
+
+/*
+ * Frames flowed through case @name: at least @sent came to the VF
+ * (received or lost), more than @rcvd of them received, none bad or twice.
+ */
+static void frames_flowed(struct __test_metadata *_metadata,
+			  struct dtraffic *t, const char *name,
+			  const char *what, uint64_t sent, uint64_t rcvd)
+{
+	char prefix[32];
+
+	snprintf(prefix, sizeof(prefix), "%s: ", name);
+	dtraffic_print(t, prefix);
+	TH_LOG("%s: %llu in, %llu lost", what,
+	       (unsigned long long)t->vf_rcvd, (unsigned long long)t->vf_lost);
+	EXPECT_TRUE(t->vf_rcvd + t->vf_lost >= sent && t->vf_rcvd > rcvd &&
+		    !t->vf_bad && !t->vf_dup);
+}
+
 /* ------------------------------------------------------------- arming */
 
 static void rx_count_cb(void *arg, const uint8_t *data, uint32_t len,
@@ -435,18 +475,11 @@ TEST_F_TIMEOUT(dirty_contract, stop_start_again_misses_nothing, CASE_TIMEOUT)
 	}
 	ret = dirty_start(&s->d);
 	EXPECT_EQ(0, ret) TH_LOG("container START again: %s", strerror(-ret));
-	ret = dcheck_begin(ck) ?: dcheck_traffic(ck, t, 2000);
-	if (!ret)
-		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	if (!ret)
-		ret = dcheck_end(ck, &quiet);
+	ret = dcheck_begin(ck) ?: traffic_then_stop(self, 2000, false, &quiet);
 	ASSERT_EQ(0, ret) TH_LOG("second tracked interval: %s", strerror(-ret));
 	verdict(_metadata, ck, "restart: after START again", quiet);
-	dtraffic_print(t, "restart: ");
-	TH_LOG("frames kept flowing: %llu in, %llu lost",
-	       (unsigned long long)t->vf_rcvd, (unsigned long long)t->vf_lost);
-	EXPECT_TRUE(t->vf_rcvd + t->vf_lost >= 4000 && t->vf_rcvd > 3000 &&
-		    !t->vf_bad && !t->vf_dup);
+	frames_flowed(_metadata, t, "restart", "frames kept flowing", 4000,
+		      3000);
 	free(b);
 }
 
@@ -469,11 +502,7 @@ TEST_F_TIMEOUT(dirty_contract, reports_hold_still_while_device_stopped,
 	b1 = calloc(ck->words, 8);
 	b2 = calloc(ck->words, 8);
 	ret = dsess_engage(s) ?: dcheck_begin(ck) ?:
-	      dcheck_traffic(ck, t, 2000);
-	if (!ret)
-		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	if (!ret)
-		ret = dcheck_end(ck, &quiet);
+	      traffic_then_stop(self, 2000, false, &quiet);
 	ASSERT_EQ(0, ret)
 		TH_LOG("traffic, then PRE_COPY_P2P: %s", strerror(-ret));
 	verdict(_metadata, ck, "stopped: up to PRE_COPY_P2P", quiet);
@@ -526,14 +555,7 @@ TEST_F_TIMEOUT(dirty_contract, reports_hold_still_while_device_stopped,
 	       (long long)dsess_dbg(s, "paused"));
 	EXPECT_TRUE(!ret && dsess_dbg(s, "tracking") == 1 &&
 		    dsess_dbg(s, "paused") == 0);
-	ret = dcheck_begin(ck) ?: dcheck_traffic(ck, t, 2000);
-	/* as QEMU goes: RUNNING -> PRE_COPY -> PRE_COPY_P2P */
-	if (!ret)
-		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY);
-	if (!ret)
-		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	if (!ret)
-		ret = dcheck_end(ck, &quiet);
+	ret = dcheck_begin(ck) ?: traffic_then_stop(self, 2000, true, &quiet);
 	EXPECT_EQ(0, ret)
 		TH_LOG("traffic after RUNNING again: %s", strerror(-ret));
 	if (!ret)
@@ -646,15 +668,9 @@ static int rx_first_ring(FIXTURE_DATA(dirty_contract) *self, const char *name, u
 static int rx_new_ring(FIXTURE_DATA(dirty_contract) *self, uint64_t frames, uint64_t *quiet)
 {
 	struct dcheck *ck = &self->ck;
-	int ret;
 
 	dcheck_rings_from_ivf(ck);
-	ret = dcheck_round(ck) ?: dcheck_traffic(ck, &self->t, frames);
-	if (!ret)
-		ret = dsess_state(&self->s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	if (!ret)
-		ret = dcheck_end(ck, quiet);
-	return ret;
+	return dcheck_round(ck) ?: traffic_then_stop(self, frames, false, quiet);
 }
 
 TEST_F_TIMEOUT(dirty_contract, moved_rx_ring_reported_old_one_let_go,
@@ -697,11 +713,8 @@ TEST_F_TIMEOUT(dirty_contract, moved_rx_ring_reported_old_one_let_go,
 		TH_LOG("the device must write the new ring");
 	EXPECT_FALSE(bm_test(dcheck_last_report(ck), old_pg))
 		TH_LOG("the old ring must no longer be reported");
-	dtraffic_print(t, "rx-move: ");
-	TH_LOG("frames flowed on the moved ring: %llu in, %llu lost",
-	       (unsigned long long)t->vf_rcvd, (unsigned long long)t->vf_lost);
-	EXPECT_TRUE(t->vf_rcvd + t->vf_lost >= 3000 && t->vf_rcvd > 2000 &&
-		    !t->vf_bad && !t->vf_dup);
+	frames_flowed(_metadata, t, "rx-move", "frames flowed on the moved ring",
+		      3000, 2000);
 }
 
 /* --------------------------------------------------------- rx-reorder */
@@ -770,10 +783,8 @@ TEST_F_TIMEOUT(dirty_contract, rx_ring_set_up_tail_first_is_armed,
 	ASSERT_EQ(0, ret)
 		TH_LOG("traffic on the set-up ring: %s", strerror(-ret));
 	verdict(_metadata, ck, "rx-reorder: before and after", quiet);
-	dtraffic_print(t, "rx-reorder: ");
-	TH_LOG("frames flowed on the set-up ring: %llu in, %llu lost",
-	       (unsigned long long)t->vf_rcvd, (unsigned long long)t->vf_lost);
-	EXPECT_TRUE(t->vf_rcvd > 1000 && !t->vf_bad && !t->vf_dup);
+	frames_flowed(_metadata, t, "rx-reorder",
+		      "frames flowed on the set-up ring", 0, 1000);
 }
 
 /* -------------------------------------------------------------- unmap */
@@ -863,22 +874,13 @@ TEST_F_TIMEOUT(dirty_contract, device_reset_keeps_tracking_misses_nothing,
 		TH_LOG("the guest sets the VF up again: %s", strerror(-ret));
 	dsess_reprogram(s);
 	dmem_snap(&s->m);	/* the CPU rewrote the rings */
-	ret = dcheck_round(ck) ?: dcheck_traffic(ck, t, 2000);
-	if (!ret)
-		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY);
-	if (!ret)
-		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	if (!ret)
-		ret = dcheck_end(ck, &quiet);
+	ret = dcheck_round(ck) ?: traffic_then_stop(self, 2000, true, &quiet);
 	ASSERT_EQ(0, ret)
 		TH_LOG("traffic after the reset, PRE_COPY, PRE_COPY_P2P: %s",
 		       strerror(-ret));
 	verdict(_metadata, ck, "reset: before and after the reset", quiet);
-	dtraffic_print(t, "reset: ");
-	TH_LOG("frames flow after the reset: %llu in, %llu lost",
-	       (unsigned long long)t->vf_rcvd, (unsigned long long)t->vf_lost);
-	EXPECT_TRUE(t->vf_rcvd + t->vf_lost >= 3000 && t->vf_rcvd > 2000 &&
-		    !t->vf_bad && !t->vf_dup);
+	frames_flowed(_metadata, t, "reset", "frames flow after the reset",
+		      3000, 2000);
 }
 
 /* --------------------------------------------------------- guest-reset */

@@ -150,23 +150,29 @@ static void dst_free(struct dst_side *dst)
 	dst->open = false;
 }
 
+/*
+ * Every page of @m: @i the region's index, @r the region, @off the page's
+ * offset in it (the sides' memories have the same regions)
+ */
+#define for_each_dmem_page(m, i, r, off)				\
+	for ((i) = 0; (i) < (m)->n; (i)++)				\
+		for ((r) = &(m)->r[i], (off) = 0; (off) < (r)->size;	\
+		     (off) += DIRTY_PGSIZE)
+
 /* copy the pages set in @bm (NULL: all) from @src to @dst; pages copied */
 static uint64_t copy_pages(const struct dmem *src, struct dmem *dst,
 			   const uint64_t *bm)
 {
+	const struct dmem_region *r;
 	uint64_t n = 0;
 	size_t off;
 	int i;
 
-	for (i = 0; i < src->n; i++) {
-		const struct dmem_region *r = &src->r[i];
-
-		for (off = 0; off < r->size; off += DIRTY_PGSIZE) {
-			if (bm && !bm_test(bm, dmem_pg(src, r->iova + off)))
-				continue;
-			memcpy(dst->r[i].vaddr + off, r->vaddr + off, DIRTY_PGSIZE);
-			n++;
-		}
+	for_each_dmem_page(src, i, r, off) {
+		if (bm && !bm_test(bm, dmem_pg(src, r->iova + off)))
+			continue;
+		memcpy(dst->r[i].vaddr + off, r->vaddr + off, DIRTY_PGSIZE);
+		n++;
 	}
 	return n;
 }
@@ -186,18 +192,16 @@ static unsigned int ring_done(struct ivf *v)
 /* device-only pages (not rings, not TX buffers) that differ */
 static uint64_t count_diff(const struct dmem *src, const struct dmem *dst)
 {
+	const struct dmem_region *r;
 	uint64_t n = 0;
 	size_t off;
 	int i;
 
-	for (i = 0; i < src->n; i++) {
-		const struct dmem_region *r = &src->r[i];
-
+	for_each_dmem_page(src, i, r, off) {
 		if (r->kind != DMEM_DEV || strstr(r->name, "ring"))
 			continue;
-		for (off = 0; off < r->size; off += DIRTY_PGSIZE)
-			n += !!memcmp(dst->r[i].vaddr + off, r->vaddr + off,
-				      DIRTY_PGSIZE);
+		n += !!memcmp(dst->r[i].vaddr + off, r->vaddr + off,
+			      DIRTY_PGSIZE);
 	}
 	return n;
 }
@@ -206,26 +210,23 @@ static uint64_t count_diff(const struct dmem *src, const struct dmem *dst)
 static uint64_t compare(const struct dmem *src, const struct dmem *dst,
 			const uint64_t *ever_reported)
 {
+	const struct dmem_region *r;
 	uint64_t n = 0;
 	size_t off;
 	int i;
 
-	for (i = 0; i < src->n; i++) {
-		const struct dmem_region *r = &src->r[i];
+	for_each_dmem_page(src, i, r, off) {
+		size_t pg = dmem_pg(src, r->iova + off);
 
-		for (off = 0; off < r->size; off += DIRTY_PGSIZE) {
-			size_t pg = dmem_pg(src, r->iova + off);
-
-			if (!memcmp(dst->r[i].vaddr + off, r->vaddr + off,
-				    DIRTY_PGSIZE))
-				continue;
-			if (n++ < 10)
-				ksft_print_msg("DIFFERS: page 0x%llx (%s +0x%zx), %s reported during the migration\n",
-					       (unsigned long long)(r->iova + off),
-					       r->name, off,
-					       bm_test(ever_reported, pg) ?
-					       "was" : "never");
-		}
+		if (!memcmp(dst->r[i].vaddr + off, r->vaddr + off,
+			    DIRTY_PGSIZE))
+			continue;
+		if (n++ < 10)
+			ksft_print_msg("DIFFERS: page 0x%llx (%s +0x%zx), %s reported during the migration\n",
+				       (unsigned long long)(r->iova + off),
+				       r->name, off,
+				       bm_test(ever_reported, pg) ?
+				       "was" : "never");
 	}
 	return n;
 }

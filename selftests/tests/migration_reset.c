@@ -214,6 +214,18 @@ static int start_session(FIXTURE_DATA(migration_reset) *self, uint32_t state)
 	return fd;
 }
 
+/* a session as start_session() starts it; the case ends without one */
+static int session_started(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(migration_reset) *self, uint32_t state)
+{
+	int fd = start_session(self, state);
+
+	ASSERT_LE(0, fd) TH_LOG("%s: session started (%s)",
+				mig_state_name(state),
+				err_str(fd < 0 ? fd : 0));
+	return fd;
+}
+
 /* ---------------------------------------------------------------- reset */
 
 /*
@@ -255,9 +267,7 @@ static void test_reset(struct __test_metadata *_metadata,
 	uint32_t s = 0;
 	int fd, ret, io, ioc;
 
-	fd = start_session(self, state);
-	ASSERT_LE(0, fd) TH_LOG("%s: session started (%s)", sn,
-				err_str(fd < 0 ? fd : 0));
+	fd = session_started(_metadata, self, state);
 	if (!resuming) {
 		h.fd = fd;
 		if (pthread_create(&h.th, NULL, hammer_fn, &h))
@@ -384,9 +394,7 @@ static void test_close(struct __test_metadata *_metadata,
 	uint32_t s = 0;
 	int fd, ret, io, ioc;
 
-	fd = start_session(self, state);
-	ASSERT_LE(0, fd) TH_LOG("%s: session started (%s)", sn,
-				err_str(fd < 0 ? fd : 0));
+	fd = session_started(_metadata, self, state);
 	if (data_last) {
 		dev_close(self);
 		io = fd_io(fd, resuming);
@@ -497,9 +505,7 @@ static void test_unbind(struct __test_metadata *_metadata,
 	bool blocked, done;
 
 	note_poisoning();
-	fd = start_session(self, state);
-	ASSERT_LE(0, fd) TH_LOG("%s: session started (%s)", sn,
-				err_str(fd < 0 ? fd : 0));
+	fd = session_started(_metadata, self, state);
 	ASSERT_EQ(0, pthread_create(&u.th, NULL, unbind_fn, &u))
 		TH_LOG("%s: unbind thread", sn);
 	blocked = !wait_done(&u, 500);

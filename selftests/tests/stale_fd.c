@@ -694,6 +694,27 @@ FIXTURE_TEARDOWN(stale_fd)
 	stream = NULL;
 }
 
+/*
+ * Child @pid dies promptly at SIGKILL: killed at *t0, reaped within
+ * KILL_MAX_MS, ended by the signal. Its wait status, or -ETIMEDOUT.
+ */
+static int dies_at_sigkill(struct __test_metadata *_metadata, pid_t pid,
+			   const char *what, uint64_t *t0)
+{
+	int st;
+
+	*t0 = now_ns();
+	kill(pid, SIGKILL);
+	st = reap(pid, KILL_MAX_MS);
+	TH_LOG("%s %s after %.0f ms at SIGKILL", what,
+	       st >= 0 ? "reaped" : "still alive", ms_since(*t0));
+	EXPECT_TRUE(st >= 0 && WIFSIGNALED(st))
+		TH_LOG("%s dies at SIGKILL: %s after %.0f ms (within %d)",
+		       what, st >= 0 ? "reaped" : "still alive",
+		       ms_since(*t0), KILL_MAX_MS);
+	return st;
+}
+
 /* the case ends with a VFIO_DEVICE_RESET that must succeed (all but one) */
 static void device_resets_after(struct __test_metadata *_metadata,
 				struct vfio_dev *d, const char *what)
@@ -938,15 +959,7 @@ TEST_F_TIMEOUT(stale_fd, stalled_writer_dies_at_sigkill, CASE_TIMEOUT)
 	EXPECT_TRUE(!ret && st == -ETIMEDOUT)
 		TH_LOG("kill: a child's write() stalls on an unserved userfaultfd page (%s)",
 		       st == -ETIMEDOUT ? "stalled" : "it exited");
-	t0 = now_ns();
-	kill(pid, SIGKILL);
-	st = reap(pid, KILL_MAX_MS);
-	TH_LOG("kill: the stalled writer %s after %.0f ms",
-	       st >= 0 ? "reaped" : "still alive", ms_since(t0));
-	EXPECT_TRUE(st >= 0 && WIFSIGNALED(st))
-		TH_LOG("kill: the stalled writer dies at SIGKILL: %s after %.0f ms (within %d)",
-		       st >= 0 ? "reaped" : "still alive", ms_since(t0),
-		       KILL_MAX_MS);
+	st = dies_at_sigkill(_metadata, pid, "kill: the stalled writer", &t0);
 	if (st < 0)
 		waitpid(pid, NULL, 0);
 out:
@@ -1024,15 +1037,7 @@ TEST_F_TIMEOUT(stale_fd, config_flood_write_returns_and_dies_at_sigkill,
 	/* give it a second (or what is left of it) of writing */
 	if (ms_since(t0) < 1000)
 		usleep((1000 - ms_since(t0)) * 1000);
-	t0 = now_ns();
-	kill(pid, SIGKILL);
-	st = reap(pid, KILL_MAX_MS);
-	TH_LOG("flood: the writer %s after %.0f ms at SIGKILL",
-	       st >= 0 ? "reaped" : "still alive", ms_since(t0));
-	EXPECT_TRUE(st >= 0 && WIFSIGNALED(st))
-		TH_LOG("flood: the writer dies at SIGKILL: %s after %.0f ms (within %d)",
-		       st >= 0 ? "reaped" : "still alive", ms_since(t0),
-		       KILL_MAX_MS);
+	st = dies_at_sigkill(_metadata, pid, "flood: the writer", &t0);
 	if (st < 0) {
 		/* an unkillable writer ends with its write */
 		st = reap(pid, UNKILLED_MS);
