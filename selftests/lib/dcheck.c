@@ -292,6 +292,22 @@ int dcheck_follow(struct dcheck *ck, struct dtraffic *t, unsigned int ms)
 	return ret;
 }
 
+void dcase_free(struct dcase *c)
+{
+	if (c->t_init)
+		dtraffic_free(&c->t);
+	c->t_init = false;
+	if (c->ck_init)
+		dcheck_free(&c->ck);
+	c->ck_init = false;
+	if (c->sess_open)
+		dsess_close(&c->s);
+	c->sess_open = false;
+	if (c->peer_open)
+		peer_close(&c->peer);
+	c->peer_open = false;
+}
+
 bool dsess_wait_polls(struct dsess *s, unsigned int n)
 {
 	uint64_t p0 = dsess_dbg(s, "polls"), p;

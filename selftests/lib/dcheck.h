@@ -93,6 +93,24 @@ uint64_t dcheck_region_written(struct dcheck *ck, int r);
 /* one "#" line of totals */
 void dcheck_print(const struct dcheck *ck);
 
+/*
+ * What a case of checked traffic holds: the peer, the session, the traffic
+ * on it and the checker, each with whether it is set up.
+ */
+struct dcase {
+	struct peer peer;
+	bool peer_open;
+	struct dsess s;
+	bool sess_open;
+	struct dtraffic t;
+	bool t_init;
+	struct dcheck ck;
+	bool ck_init;
+};
+
+/* put down what of @c is set up: traffic, checker, session, peer */
+void dcase_free(struct dcase *c);
+
 /* wait until the poller ran @n more times (debugfs polls); false on timeout */
 bool dsess_wait_polls(struct dsess *s, unsigned int n);
 

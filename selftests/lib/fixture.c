@@ -26,12 +26,24 @@ const char *vf_unusable(const char *bdf, const char *need, const char *drv,
 	if (drv) {
 		ret = sysfs_pci_driver(bdf, cur, sizeof(cur));
 		if (ret || strcmp(cur, drv)) {
-			snprintf(why, sizeof(why), "%s is bound to '%s', not %s",
-				 bdf, cur, drv);
+			snprintf(why, sizeof(why),
+				 "%s is bound to '%s', not %s", bdf, cur, drv);
 			return why;
 		}
 	}
 	return b ? vfio_backend_missing(bdf, b) : NULL;
+}
+
+const char *vf_peer_unusable(const char **bdf, const char **ns,
+			     const char **ifname, const char *drv,
+			     const struct vfio_backend *b)
+{
+	*bdf = env_get("IVF_VF0");
+	*ns = env_get("IVF_PEER_NS");
+	*ifname = env_get("IVF_PEER_IF");
+	return vf_unusable(*ns && *ifname ? *bdf : NULL,
+			   "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed",
+			   drv, b);
 }
 
 int vf_open_running(struct vfio_dev *d, struct ivf *v, const char *bdf,
@@ -63,7 +75,8 @@ int vf_works(struct vfio_dev *d, struct ivf *v, char *why, size_t len)
 
 	ret = ivf_reset(v);
 	if (ret || !v->cts) {
-		snprintf(why, len, "handshake: %s", err_str(ret ? ret : -EPROTO));
+		snprintf(why, len, "handshake: %s",
+			 err_str(ret ? ret : -EPROTO));
 		return -EPROTO;
 	}
 	ret = mig_set_state(d, S_STOP_COPY, &fd);

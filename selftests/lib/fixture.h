@@ -23,6 +23,16 @@ const char *vf_unusable(const char *bdf, const char *need, const char *drv,
 			const struct vfio_backend *b);
 
 /*
+ * A traffic case's VF and peer, from the environment: *bdf from IVF_VF0,
+ * *ns and *ifname (the peer's namespace and interface) from IVF_PEER_NS
+ * and IVF_PEER_IF. Why the case cannot use them (any unset, or as
+ * vf_unusable() says with @drv and @b), or NULL.
+ */
+const char *vf_peer_unusable(const char **bdf, const char **ns,
+			     const char **ifname, const char *drv,
+			     const struct vfio_backend *b);
+
+/*
  * Open VF @bdf through backend @b, in RUNNING (else -EPROTO), with the
  * userspace VF driver on top (mmap'ed BAR0); on failure nothing stays
  * open. 0 or -errno.

@@ -91,14 +91,7 @@
 FIXTURE(dirty_contract) {
 	const char *bdf;
 	struct vfio_backend backend;
-	struct peer peer;
-	bool peer_open;
-	struct dsess s;
-	bool sess_open;
-	struct dtraffic t;
-	bool t_init;
-	struct dcheck ck;
-	bool ck_init;
+	struct dcase dc;
 	/* what a case moved or changed, put back before the close */
 	volatile union ivf_rx_desc *rx_ring;
 	volatile union ivf_tx_desc *tx_ring;
@@ -121,54 +114,55 @@ static int sess_open(FIXTURE_DATA(dirty_contract) *self, bool snapshots)
 				.backend = self->backend };
 	int ret;
 
-	ret = dsess_open(&self->s, self->bdf, &sc);
+	ret = dsess_open(&self->dc.s, self->bdf, &sc);
 	if (ret) {
-		dsess_close(&self->s);
+		dsess_close(&self->dc.s);
 		return ret;
 	}
-	self->sess_open = true;
-	dsess_canary(&self->s, 0x11223344);
+	self->dc.sess_open = true;
+	dsess_canary(&self->dc.s, 0x11223344);
 	return 0;
 }
 
 static void sess_close(FIXTURE_DATA(dirty_contract) *self)
 {
-	if (self->t_init)
-		dtraffic_free(&self->t);
-	self->t_init = false;
+	if (self->dc.t_init)
+		dtraffic_free(&self->dc.t);
+	self->dc.t_init = false;
 	if (self->rx_moved) {
-		self->s.v.rx_ring = self->rx_ring;
-		self->s.v.rx_ring_dma.iova = self->rx_iova;
+		self->dc.s.v.rx_ring = self->rx_ring;
+		self->dc.s.v.rx_ring_dma.iova = self->rx_iova;
 	}
 	if (self->tx_moved) {
-		self->s.v.tx_ring = self->tx_ring;
-		self->s.v.tx_ring_dma.iova = self->tx_iova;
+		self->dc.s.v.tx_ring = self->tx_ring;
+		self->dc.s.v.tx_ring_dma.iova = self->tx_iova;
 	}
 	self->rx_moved = false;
 	self->tx_moved = false;
-	if (self->sess_open)
-		dsess_close(&self->s);
-	self->sess_open = false;
+	if (self->dc.sess_open)
+		dsess_close(&self->dc.s);
+	self->dc.sess_open = false;
 }
 
 static void traffic_init(FIXTURE_DATA(dirty_contract) *self)
 {
-	dtraffic_init(&self->t, &dtraffic_mixed, &self->s.v, &self->s.rx,
-		      &self->peer);
-	self->t_init = true;
+	struct dcase *dc = &self->dc;
+
+	dtraffic_init(&dc->t, &dtraffic_mixed, &dc->s.v, &dc->s.rx, &dc->peer);
+	dc->t_init = true;
 }
 
 static void checker_init(FIXTURE_DATA(dirty_contract) *self, const char *name)
 {
-	dcheck_init(&self->ck, &self->s, name);
-	self->ck_init = true;
+	dcheck_init(&self->dc.ck, &self->dc.s, name);
+	self->dc.ck_init = true;
 }
 
 /* the RX ring as the session set it up, for the teardown to put back */
 static void rx_ring_keep(FIXTURE_DATA(dirty_contract) *self)
 {
-	self->rx_ring = self->s.v.rx_ring;
-	self->rx_iova = self->s.v.rx_ring_dma.iova;
+	self->rx_ring = self->dc.s.v.rx_ring;
+	self->rx_iova = self->dc.s.v.rx_ring_dma.iova;
 	self->rx_moved = true;
 }
 
@@ -192,29 +186,24 @@ static void poller_restore(FIXTURE_DATA(dirty_contract) *self)
 
 FIXTURE_SETUP(dirty_contract)
 {
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
-	const char *why;
+	const char *ns, *ifname, *why;
 	int ret;
 
-	self->bdf = env_get("IVF_VF0");
 	self->backend = variant->backend;
-	why = vf_unusable(ns && ifname ? self->bdf : NULL,
-			  "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed",
-			  NULL, &self->backend);
+	why = vf_peer_unusable(&self->bdf, &ns, &ifname, NULL, &self->backend);
 	if (why)
 		SKIP(return, "%s", why);
-	ret = peer_open(&self->peer, ns, ifname, FRAME_ETHERTYPE);
+	ret = peer_open(&self->dc.peer, ns, ifname, FRAME_ETHERTYPE);
 	ASSERT_EQ(0, ret) TH_LOG("peer socket: %s", strerror(-ret));
-	self->peer_open = true;
+	self->dc.peer_open = true;
 	peer_set_mtu(ns, ifname, 1500);
 	ret = sess_open(self, true);
 	ASSERT_EQ(0, ret) TH_LOG("session set up: %s", strerror(-ret));
 	if (self->backend.dirty == VFIO_DIRTY_LOG) {
-		ret = dirty_log_probe(&self->s.d);
+		ret = dirty_log_probe(&self->dc.s.d);
 		if (ret) {
 			sess_close(self);
-			peer_close(&self->peer);
+			peer_close(&self->dc.peer);
 			SKIP(return, "no DMA logging on this kernel (%s)",
 			     strerror(-ret));
 		}
@@ -223,12 +212,9 @@ FIXTURE_SETUP(dirty_contract)
 
 FIXTURE_TEARDOWN(dirty_contract)
 {
-	sess_close(self);
-	if (self->ck_init)
-		dcheck_free(&self->ck);
+	sess_close(self);	/* the rings put back first */
+	dcase_free(&self->dc);
 	poller_restore(self);
-	if (self->peer_open)
-		peer_close(&self->peer);
 }
 
 /* the checker's verdict on an interval that ended with a still device */
@@ -262,13 +248,13 @@ static int traffic_then_stop(FIXTURE_DATA(dirty_contract) *self,
 {
 	int ret;
 
-	ret = dcheck_traffic(&self->ck, &self->t, frames);
+	ret = dcheck_traffic(&self->dc.ck, &self->dc.t, frames);
 	if (!ret && from_running)
-		ret = dsess_state(&self->s, VFIO_DEVICE_STATE_PRE_COPY);
+		ret = dsess_state(&self->dc.s, VFIO_DEVICE_STATE_PRE_COPY);
 	if (!ret)
-		ret = dsess_state(&self->s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
+		ret = dsess_state(&self->dc.s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
 	if (!ret)
-		ret = dcheck_end(&self->ck, quiet);
+		ret = dcheck_end(&self->dc.ck, quiet);
 	return ret;
 }
 
@@ -333,7 +319,7 @@ TEST_F_TIMEOUT(dirty_contract, every_owned_buffer_reported_step_by_step,
 {
 	const unsigned int steps = 200;
 	unsigned int i, bad = 0, lost = 0, unreported = 0;
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	uint64_t *b, *owned;
 	uint32_t seq = 0;
 	size_t words, w;
@@ -348,7 +334,7 @@ TEST_F_TIMEOUT(dirty_contract, every_owned_buffer_reported_step_by_step,
 	for (i = 0; i < steps && !bad; i++) {
 		unsigned int k = 1 + rand() % 40;
 
-		lost += k - step_frames(s, &self->peer, k, &seq);
+		lost += k - step_frames(s, &self->dc.peer, k, &seq);
 		if (!dsess_wait_polls(s, 3) || dirty_get_dmem(&s->d, &s->m, b)) {
 			bad++;
 			break;
@@ -382,8 +368,8 @@ TEST_F_TIMEOUT(dirty_contract, every_owned_buffer_reported_under_traffic,
 {
 	const unsigned int checks = 60;
 	unsigned int i, bad = 0, first = 0;
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	uint64_t *b, *owned;
 	size_t words, w;
 	bool pulse;
@@ -438,9 +424,9 @@ TEST_F_TIMEOUT(dirty_contract, every_owned_buffer_reported_under_traffic,
 
 TEST_F_TIMEOUT(dirty_contract, stop_start_again_misses_nothing, CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dcheck *ck = &self->ck;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dcheck *ck = &self->dc.ck;
+	struct dsess *s = &self->dc.s;
 	uint64_t quiet, *b;
 	long long tracking;
 	int ret;
@@ -488,9 +474,9 @@ TEST_F_TIMEOUT(dirty_contract, stop_start_again_misses_nothing, CASE_TIMEOUT)
 TEST_F_TIMEOUT(dirty_contract, reports_hold_still_while_device_stopped,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dcheck *ck = &self->ck;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dcheck *ck = &self->dc.ck;
+	struct dsess *s = &self->dc.s;
 	uint64_t quiet, *b1, *b2, n1, n2;
 	uint8_t *data = NULL;
 	size_t len = 0;
@@ -571,8 +557,8 @@ TEST_F_TIMEOUT(dirty_contract, reports_hold_still_while_device_stopped,
 TEST_F_TIMEOUT(dirty_contract, moved_tx_ring_writes_in_last_report,
 	       CASE_TIMEOUT)
 {
-	struct dcheck *ck = &self->ck;
-	struct dsess *s = &self->s;
+	struct dcheck *ck = &self->dc.ck;
+	struct dsess *s = &self->dc.s;
 	uint64_t quiet, ring_iova, wb_iova;
 	uint8_t frame[FRAME_MIN];
 	size_t pg_ring, pg_wb;
@@ -610,7 +596,7 @@ TEST_F_TIMEOUT(dirty_contract, moved_tx_ring_writes_in_last_report,
 	/* the guest's CPU writes the new ring: take that out of the diff */
 	dmem_snap(&s->m);
 	/* not dtraffic's stream: the next case's peer must not count them */
-	frame_build(frame, self->peer.mac, s->v.mac, TX_MOVE_STREAM, 0,
+	frame_build(frame, self->dc.peer.mac, s->v.mac, TX_MOVE_STREAM, 0,
 		    FRAME_MIN);
 	for (i = 0; i < 4; i++)
 		ivf_tx_post(&s->v, frame, FRAME_MIN);
@@ -656,8 +642,8 @@ static int rx_first_ring(FIXTURE_DATA(dirty_contract) *self, const char *name, u
 {
 	checker_init(self, name);
 	traffic_init(self);
-	return dsess_engage(&self->s) ?: dcheck_begin(&self->ck) ?:
-	       dcheck_traffic(&self->ck, &self->t, frames);
+	return dsess_engage(&self->dc.s) ?: dcheck_begin(&self->dc.ck) ?:
+	       dcheck_traffic(&self->dc.ck, &self->dc.t, frames);
 }
 
 /*
@@ -667,18 +653,19 @@ static int rx_first_ring(FIXTURE_DATA(dirty_contract) *self, const char *name, u
  */
 static int rx_new_ring(FIXTURE_DATA(dirty_contract) *self, uint64_t frames, uint64_t *quiet)
 {
-	struct dcheck *ck = &self->ck;
+	struct dcheck *ck = &self->dc.ck;
 
 	dcheck_rings_from_ivf(ck);
-	return dcheck_round(ck) ?: traffic_then_stop(self, frames, false, quiet);
+	return dcheck_round(ck) ?:
+	       traffic_then_stop(self, frames, false, quiet);
 }
 
 TEST_F_TIMEOUT(dirty_contract, moved_rx_ring_reported_old_one_let_go,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dcheck *ck = &self->ck;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dcheck *ck = &self->dc.ck;
+	struct dsess *s = &self->dc.s;
 	uint64_t quiet, old_pg;
 	int ret;
 
@@ -713,8 +700,8 @@ TEST_F_TIMEOUT(dirty_contract, moved_rx_ring_reported_old_one_let_go,
 		TH_LOG("the device must write the new ring");
 	EXPECT_FALSE(bm_test(dcheck_last_report(ck), old_pg))
 		TH_LOG("the old ring must no longer be reported");
-	frames_flowed(_metadata, t, "rx-move", "frames flowed on the moved ring",
-		      3000, 2000);
+	frames_flowed(_metadata, t, "rx-move",
+		      "frames flowed on the moved ring", 3000, 2000);
 }
 
 /* --------------------------------------------------------- rx-reorder */
@@ -735,9 +722,9 @@ static bool settle(struct dsess *s, const char *what)
 TEST_F_TIMEOUT(dirty_contract, rx_ring_set_up_tail_first_is_armed,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dcheck *ck = &self->ck;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dcheck *ck = &self->dc.ck;
+	struct dsess *s = &self->dc.s;
 	uint64_t quiet, armed_off, armed_on;
 	bool seen;
 	int ret;
@@ -803,8 +790,8 @@ static void on_alarm(int sig)
 TEST_F_TIMEOUT(dirty_contract, unmap_under_traffic_returns_device_usable,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	uint64_t t0, dt, fails0, fails1;
 	int ret;
 
@@ -853,9 +840,9 @@ TEST_F_TIMEOUT(dirty_contract, unmap_under_traffic_returns_device_usable,
 TEST_F_TIMEOUT(dirty_contract, device_reset_keeps_tracking_misses_nothing,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dcheck *ck = &self->ck;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dcheck *ck = &self->dc.ck;
+	struct dsess *s = &self->dc.s;
 	uint64_t quiet;
 	int ret;
 
@@ -894,8 +881,8 @@ TEST_F_TIMEOUT(dirty_contract, device_reset_keeps_tracking_misses_nothing,
 TEST_F_TIMEOUT(dirty_contract, guest_reset_rings_survive_the_poller,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	unsigned int i, kept = 0;
 	uint32_t ctl, rdt;
 	uint64_t rcvd;
@@ -950,8 +937,8 @@ TEST_F_TIMEOUT(dirty_contract, guest_reset_rings_survive_the_poller,
 TEST_F_TIMEOUT(dirty_contract, wild_head_does_not_spin_the_poller,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	uint64_t polls0, polls1, armed;
 	uint32_t seq = 0, h1, h2;
 	bool polled;
@@ -970,8 +957,8 @@ TEST_F_TIMEOUT(dirty_contract, wild_head_does_not_spin_the_poller,
 	       (unsigned long long)armed, s->v.rx_count - 1);
 	EXPECT_EQ((uint64_t)s->v.rx_count - 1, armed);
 	polls0 = dsess_dbg(s, "polls");
-	sent = peer_frames_to_vf(&self->peer, &s->v, 9, s->v.rx_count / 2, 16,
-				 &seq);
+	sent = peer_frames_to_vf(&self->dc.peer, &s->v, 9, s->v.rx_count / 2,
+				 16, &seq);
 	polled = dsess_wait_polls(s, 20);
 	polls1 = dsess_dbg(s, "polls");
 	h2 = ivf_rd(&s->v, IVF_RDH(0));
@@ -998,8 +985,8 @@ TEST_F_TIMEOUT(dirty_contract, wild_head_does_not_spin_the_poller,
 
 TEST_F_TIMEOUT(dirty_contract, close_ends_tracking, CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	uint64_t *b, iova_base;
 	struct dsess s2;
 	int ret;
@@ -1044,7 +1031,7 @@ TEST_F_TIMEOUT(dirty_contract, close_ends_tracking, CASE_TIMEOUT)
 
 TEST_F_TIMEOUT(dirty_contract, cycles_do_not_grow_allocations, CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
+	struct dtraffic *t = &self->dc.t;
 	long before, after;
 	int i, cycles = 3;
 
@@ -1060,7 +1047,7 @@ TEST_F_TIMEOUT(dirty_contract, cycles_do_not_grow_allocations, CASE_TIMEOUT)
 		ASSERT_EQ(0, sess_open(self, false));
 		traffic_init(self);
 		t->c.rx_target = 1000;
-		if (!dsess_engage(&self->s))
+		if (!dsess_engage(&self->dc.s))
 			dtraffic_run(t);
 		sess_close(self);
 	}

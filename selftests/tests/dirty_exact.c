@@ -105,14 +105,7 @@ static int peer_mtu(const char *ns, const char *ifname, size_t max_len)
 FIXTURE(dirty_exact) {
 	const char *bdf, *ns, *ifname;
 	struct vfio_backend backend;
-	struct peer p;
-	bool peer_open;
-	struct dsess s;
-	bool sess_open;
-	struct dtraffic t;
-	bool t_init;
-	struct dcheck ck;
-	bool ck_init;
+	struct dcase dc;
 	uint64_t *b;
 };
 
@@ -131,13 +124,9 @@ FIXTURE_SETUP(dirty_exact)
 	bool log;
 	int ret;
 
-	self->bdf = env_get("IVF_VF0");
-	self->ns = env_get("IVF_PEER_NS");
-	self->ifname = env_get("IVF_PEER_IF");
 	self->backend = variant->backend;
-	why = vf_unusable(self->ns && self->ifname ? self->bdf : NULL,
-			  "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed",
-			  NULL, &self->backend);
+	why = vf_peer_unusable(&self->bdf, &self->ns, &self->ifname, NULL,
+			       &self->backend);
 	if (why)
 		SKIP(return, "%s", why);
 	ret = vfio_dev_open_backend(&d, self->bdf, &self->backend);
@@ -161,26 +150,22 @@ FIXTURE_SETUP(dirty_exact)
 	if (ret || !(flags & VFIO_MIGRATION_PRE_COPY))
 		SKIP(return, "no PRE_COPY on %s (%s, flags 0x%llx)", self->bdf,
 		     strerror(-ret), (unsigned long long)flags);
-	ret = peer_open(&self->p, self->ns, self->ifname, FRAME_ETHERTYPE);
+	ret = peer_open(&self->dc.peer, self->ns, self->ifname,
+			FRAME_ETHERTYPE);
 	ASSERT_EQ(0, ret)
 		TH_LOG("peer socket on %s in %s: %s", self->ifname, self->ns,
 		       strerror(-ret));
-	self->peer_open = true;
+	self->dc.peer_open = true;
 }
 
 FIXTURE_TEARDOWN(dirty_exact)
 {
-	if (self->t_init)
-		dtraffic_free(&self->t);
-	if (self->ck_init)
-		dcheck_free(&self->ck);
-	if (self->sess_open)
-		dsess_close(&self->s);
+	bool peer = self->dc.peer_open;
+
+	dcase_free(&self->dc);
 	free(self->b);
-	if (self->peer_open) {
+	if (peer)
 		peer_mtu(self->ns, self->ifname, 1514);
-		peer_close(&self->p);
-	}
 }
 
 /* the case's session; the teardown closes it */
@@ -189,8 +174,8 @@ static int sess_open(FIXTURE_DATA(dirty_exact) *self, struct dsess_cfg *sc)
 	int ret;
 
 	sc->backend = self->backend;
-	ret = dsess_open(&self->s, self->bdf, sc);
-	self->sess_open = true;
+	ret = dsess_open(&self->dc.s, self->bdf, sc);
+	self->dc.sess_open = true;
 	return ret;
 }
 
@@ -206,8 +191,8 @@ TEST_F_TIMEOUT(dirty_exact, untracked_container_reports_every_mapped_page,
 		.min_len = 60, .max_len = 1514, .window = 32, .tx_every = 4,
 		.rx_target = 2000, .drain = true, .stall_ms = 300,
 	};
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	uint64_t *b, *mapped, dbg;
 	size_t words;
 	int ret, i, bad = 0;
@@ -232,8 +217,8 @@ TEST_F_TIMEOUT(dirty_exact, untracked_container_reports_every_mapped_page,
 	       (unsigned long long)s->m.hi, bm_count(mapped, s->m.npages),
 	       strerror(-ret));
 	EXPECT_EQ(0, ret);
-	dtraffic_init(t, &tc, &s->v, &s->rx, &self->p);
-	self->t_init = true;
+	dtraffic_init(t, &tc, &s->v, &s->rx, &self->dc.peer);
+	self->dc.t_init = true;
 	dtraffic_run(t);
 	dtraffic_print(t, "control: ");
 	EXPECT_TRUE(dtraffic_clean(t))
@@ -278,9 +263,9 @@ static void one_run(struct __test_metadata *_metadata,
 	};
 	uint64_t *posted, quiet = 0, t0, polls, fwd, pool_pages, extra = 0;
 	uint64_t first_lap_left, written, tracking;
-	struct dcheck *ck = &self->ck;
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dcheck *ck = &self->dc.ck;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	char dbg[1024], *q;
 	size_t w;
 	int ret;
@@ -293,7 +278,7 @@ static void one_run(struct __test_metadata *_metadata,
 	ret = sess_open(self, &sc);
 	if (!ret) {
 		ret = dcheck_init(ck, s, rc->name);
-		self->ck_init = !ret;
+		self->dc.ck_init = !ret;
 	}
 	ASSERT_EQ(0, ret)
 		TH_LOG("%s: session set up: %s", rc->name, strerror(-ret));
@@ -310,8 +295,8 @@ static void one_run(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, ret)
 		TH_LOG("%s: first report: %s", rc->name, strerror(-ret));
 
-	dtraffic_init(t, &tc, &s->v, &s->rx, &self->p);
-	self->t_init = true;
+	dtraffic_init(t, &tc, &s->v, &s->rx, &self->dc.peer);
+	self->dc.t_init = true;
 	t0 = now_ns();
 	ret = dtraffic_start(t);
 	ASSERT_EQ(0, ret)

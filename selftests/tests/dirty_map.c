@@ -287,17 +287,12 @@ static void sess_close(FIXTURE_DATA(dirty_map) *self)
 
 FIXTURE_SETUP(dirty_map)
 {
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
-	const char *why;
+	const char *ns, *ifname, *why;
 	int ret;
 
-	self->bdf = env_get("IVF_VF0");
 	self->backend = (struct vfio_backend){ .open = VFIO_OPEN_GROUP,
 					       .dirty = VFIO_DIRTY_CONTAINER };
-	why = vf_unusable(ns && ifname ? self->bdf : NULL,
-			  "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed",
-			  NULL, &self->backend);
+	why = vf_peer_unusable(&self->bdf, &ns, &ifname, NULL, &self->backend);
 	if (why)
 		SKIP(return, "%s", why);
 	ret = peer_open(&peer, ns, ifname, FRAME_ETHERTYPE);

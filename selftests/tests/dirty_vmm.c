@@ -189,26 +189,13 @@ static unsigned int ring_done(struct ivf *v)
 	return n;
 }
 
-/* device-only pages (not rings, not TX buffers) that differ */
-static uint64_t count_diff(const struct dmem *src, const struct dmem *dst)
-{
-	const struct dmem_region *r;
-	uint64_t n = 0;
-	size_t off;
-	int i;
-
-	for_each_dmem_page(src, i, r, off) {
-		if (r->kind != DMEM_DEV || strstr(r->name, "ring"))
-			continue;
-		n += !!memcmp(dst->r[i].vaddr + off, r->vaddr + off,
-			      DIRTY_PGSIZE);
-	}
-	return n;
-}
-
-/* pages that differ between the two sides; prints the first few */
-static uint64_t compare(const struct dmem *src, const struct dmem *dst,
-			const uint64_t *ever_reported)
+/*
+ * Pages that differ between the two sides: all of them, or with
+ * @dev_only only the device's (not rings, not TX buffers). With
+ * @ever_reported the first few are printed, and whether they were reported.
+ */
+static uint64_t pages_differ(const struct dmem *src, const struct dmem *dst,
+			     bool dev_only, const uint64_t *ever_reported)
 {
 	const struct dmem_region *r;
 	uint64_t n = 0;
@@ -218,10 +205,13 @@ static uint64_t compare(const struct dmem *src, const struct dmem *dst,
 	for_each_dmem_page(src, i, r, off) {
 		size_t pg = dmem_pg(src, r->iova + off);
 
+		if (dev_only &&
+		    (r->kind != DMEM_DEV || strstr(r->name, "ring")))
+			continue;
 		if (!memcmp(dst->r[i].vaddr + off, r->vaddr + off,
 			    DIRTY_PGSIZE))
 			continue;
-		if (n++ < 10)
+		if (n++ < 10 && ever_reported)
 			ksft_print_msg("DIFFERS: page 0x%llx (%s +0x%zx), %s reported during the migration\n",
 				       (unsigned long long)(r->iova + off),
 				       r->name, off,
@@ -502,7 +492,7 @@ static void migrate(struct __test_metadata *_metadata,
 	       self->stream_len, strerror(-ret));
 	EXPECT_EQ(0, ret);
 	/* without the last report the copy would be wrong: the proof can fail */
-	diff = count_diff(&s->m, &dst->m);
+	diff = pages_differ(&s->m, &dst->m, true, NULL);
 	TH_LOG("before the last report's copy, %llu pages differ (the pending frames' buffers among them)",
 	       (unsigned long long)diff);
 	EXPECT_LT(0ull, diff);
@@ -534,7 +524,7 @@ static void migrate(struct __test_metadata *_metadata,
 	self->t_copied = now_ns();
 
 	/* ---- the proof */
-	diff = compare(&s->m, &dst->m, self->ever);
+	diff = pages_differ(&s->m, &dst->m, false, self->ever);
 	TH_LOG("destination memory against source memory: %llu pages differ",
 	       (unsigned long long)diff);
 	EXPECT_EQ(0ull, diff)

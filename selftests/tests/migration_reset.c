@@ -45,6 +45,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +227,22 @@ static int session_started(struct __test_metadata *_metadata,
 	return fd;
 }
 
+/* the VF works after the case's step (vf_works()); @fmt names the step */
+static void __attribute__((format(printf, 3, 4)))
+works_after(struct __test_metadata *_metadata,
+	    FIXTURE_DATA(migration_reset) *self, const char *fmt, ...)
+{
+	char what[96], why[160];
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	ret = vf_works(&self->d, &self->v, why, sizeof(why));
+	EXPECT_EQ(0, ret) TH_LOG("%s: the VF works after: %s", what, why);
+}
+
 /* ---------------------------------------------------------------- reset */
 
 /*
@@ -263,7 +280,6 @@ static void test_reset(struct __test_metadata *_metadata,
 	struct fd_user h = { .fd = -1 };
 	bool resuming = state == S_RESUMING;
 	const char *sn = mig_state_name(state);
-	char why[160];
 	uint32_t s = 0;
 	int fd, ret, io, ioc;
 
@@ -296,8 +312,7 @@ static void test_reset(struct __test_metadata *_metadata,
 			TH_LOG("the thread's last call must give ENODEV");
 	}
 	close(fd);
-	ret = vf_works(&self->d, &self->v, why, sizeof(why));
-	EXPECT_EQ(0, ret) TH_LOG("%s reset: the VF works after: %s", sn, why);
+	works_after(_metadata, self, "%s reset", sn);
 }
 
 SESSION_CASE(reset_in_pre_copy_ends_session, test_reset, S_PRE_COPY)
@@ -344,7 +359,6 @@ TEST_F_TIMEOUT(migration_reset,
 	struct ivf *v = &self->v;
 	struct fd_user r = { .fd = -1 };
 	int ret = 0, i, bad = 0;
-	char why[160];
 
 	ret = ivf_reset(v);
 	if (!ret)
@@ -377,11 +391,25 @@ TEST_F_TIMEOUT(migration_reset,
 	       r.odd ? strerror(r.odd_err) : "none");
 	EXPECT_TRUE(!bad && !ret && !r.odd)
 		TH_LOG("60 rounds of PRE_COPY <-> PRE_COPY_P2P and guest config changes, STOP_COPY, reset: no error, nothing odd on the fd");
-	ret = vf_works(&self->d, &self->v, why, sizeof(why));
-	EXPECT_EQ(0, ret) TH_LOG("race: the VF works after: %s", why);
+	works_after(_metadata, self, "race");
 }
 
 /* ---------------------------------------------------------------- close */
+
+/*
+ * The data fd of a session in state @sn outlived its device (@when): its
+ * read (its write, @resuming) and its ioctl give ENODEV
+ */
+static void data_fd_gone(struct __test_metadata *_metadata, int fd,
+			 bool resuming, const char *sn, const char *when)
+{
+	int io = fd_io(fd, resuming), ioc = fd_ioctl(fd);
+
+	EXPECT_TRUE(io == -ENODEV && ioc == -ENODEV)
+		TH_LOG("%s, %s: data fd %s %s, ioctl %s (ENODEV)", sn, when,
+		       resuming ? "write" : "read", err_str(io),
+		       err_str(ioc));
+}
 
 /* close the device fd first (@data_last) or the data fd first */
 static void test_close(struct __test_metadata *_metadata,
@@ -390,19 +418,14 @@ static void test_close(struct __test_metadata *_metadata,
 {
 	bool resuming = state == S_RESUMING;
 	const char *sn = mig_state_name(state);
-	char why[160];
 	uint32_t s = 0;
-	int fd, ret, io, ioc;
+	int fd, ret, io;
 
 	fd = session_started(_metadata, self, state);
 	if (data_last) {
 		dev_close(self);
-		io = fd_io(fd, resuming);
-		ioc = fd_ioctl(fd);
-		EXPECT_TRUE(io == -ENODEV && ioc == -ENODEV)
-			TH_LOG("%s, device fd closed first: data fd %s %s, ioctl %s (ENODEV)",
-			       sn, resuming ? "write" : "read", err_str(io),
-			       err_str(ioc));
+		data_fd_gone(_metadata, fd, resuming, sn,
+			     "device fd closed first");
 		ret = dev_open(self);
 		EXPECT_EQ(0, ret)
 			TH_LOG("%s: reopened while the old data fd is open: RUNNING (%s)",
@@ -434,9 +457,8 @@ static void test_close(struct __test_metadata *_metadata,
 		if (ret)
 			return;
 	}
-	ret = vf_works(&self->d, &self->v, why, sizeof(why));
-	EXPECT_EQ(0, ret) TH_LOG("%s close (%s last): the VF works after: %s",
-				 sn, data_last ? "data fd" : "device fd", why);
+	works_after(_metadata, self, "%s close (%s last)", sn,
+		    data_last ? "data fd" : "device fd");
 }
 
 SESSION_CASE(device_fd_closed_first_in_stop_copy, test_close, S_STOP_COPY, true)
@@ -500,8 +522,8 @@ static void test_unbind(struct __test_metadata *_metadata,
 	bool resuming = state == S_RESUMING;
 	const char *sn = mig_state_name(state);
 	struct unbinder u = { .bdf = self->bdf };
-	char cur[64], why[160];
-	int fd, ret, io, ioc;
+	char cur[64];
+	int fd, ret, io;
 	bool blocked, done;
 
 	note_poisoning();
@@ -523,12 +545,7 @@ static void test_unbind(struct __test_metadata *_metadata,
 	EXPECT_TRUE(done && !u.ret)
 		TH_LOG("%s: unbind must complete once the device fd is closed, data fd still open (%s)",
 		       sn, done ? err_str(u.ret) : "still blocked");
-	io = fd_io(fd, resuming);
-	ioc = fd_ioctl(fd);
-	EXPECT_TRUE(io == -ENODEV && ioc == -ENODEV)
-		TH_LOG("%s: after unbind the data fd: %s %s, ioctl %s (ENODEV)",
-		       sn, resuming ? "write" : "read", err_str(io),
-		       err_str(ioc));
+	data_fd_gone(_metadata, fd, resuming, sn, "after unbind");
 	close(fd);
 	if (!done)
 		done = wait_done(&u, 15000);
@@ -545,8 +562,7 @@ static void test_unbind(struct __test_metadata *_metadata,
 		ret = dev_open(self);
 	ASSERT_EQ(0, ret) TH_LOG("%s: bound again to %s and opened: RUNNING (%s)",
 				 sn, self->drv, err_str(ret));
-	ret = vf_works(&self->d, &self->v, why, sizeof(why));
-	EXPECT_EQ(0, ret) TH_LOG("%s unbind: the VF works after: %s", sn, why);
+	works_after(_metadata, self, "%s unbind", sn);
 }
 
 SESSION_CASE(unbind_in_stop_copy_waits_for_device_fd, test_unbind, S_STOP_COPY)

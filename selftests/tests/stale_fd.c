@@ -640,14 +640,9 @@ FIXTURE_SETUP(stale_fd)
 	const char *why;
 	int ret;
 
-	bdf = env_get("IVF_VF0");
-	ns = env_get("IVF_PEER_NS");
-	ifname = env_get("IVF_PEER_IF");
 	backend = variant->backend;
 	page = sysconf(_SC_PAGESIZE);
-	why = vf_unusable(ns && ifname ? bdf : NULL,
-			  "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed",
-			  ivf_driver_name(), &backend);
+	why = vf_peer_unusable(&bdf, &ns, &ifname, ivf_driver_name(), &backend);
 	if (why)
 		SKIP(return, "%s", why);
 	/*

@@ -260,8 +260,8 @@ static int device_follows(bool on, uint32_t *dev)
 
 /*
  * The guest disables queue 0 (@on false) or enables it again (writes back
- * @rxdctl, its enabled RXDCTL): the device follows; none of 4 frames arrive into the
- * disabled queue, all of 8 into the enabled one.
+ * @rxdctl, its enabled RXDCTL): the device follows; none of 4 frames
+ * arrive into the disabled queue, all of 8 into the enabled one.
  */
 static void guest_sets_queue(struct __test_metadata *_metadata,
 			     uint32_t rxdctl, bool on, const char *when)
@@ -276,7 +276,8 @@ static void guest_sets_queue(struct __test_metadata *_metadata,
 		       when, on ? "enable" : "queue disable", dev);
 	got = on ? rx_frames(8, 2000) : rx_frames(4, 300);
 	EXPECT_EQ(on ? 8 : 0, got)
-		TH_LOG("%s: %s", when, on ? "enabled again, 8 of 8 frames received" :
+		TH_LOG("%s: %s", when,
+		       on ? "enabled again, 8 of 8 frames received" :
 		       "nothing may be received into the disabled queue");
 }
 
@@ -339,6 +340,23 @@ static void tracking(struct __test_metadata *_metadata, const char *when)
 	EXPECT_EQ(1, t) TH_LOG("%s: tracking (%d)", when, t);
 }
 
+/*
+ * The VF up, then a migration started and cancelled: DMA logging started
+ * (where the variant logs), RUNNING -> PRE_COPY, the data fd closed,
+ * PRE_COPY -> RUNNING. The tracker is left on.
+ */
+static void up_after_cancelled_migration(struct __test_metadata *_metadata,
+					 FIXTURE_DATA(tracker_arcs) *self,
+					 const char *w)
+{
+	up(_metadata, self, w);
+	log_start(_metadata, w);
+	set(_metadata, S_PRE_COPY, &self->fd, w);
+	close(self->fd);
+	self->fd = -1;
+	set(_metadata, S_RUNNING, NULL, w);
+}
+
 /* ---------------------------------------------------------------- arcs */
 
 TEST_F_TIMEOUT(tracker_arcs, p2p_start_on_quiesced_device_follows_queue,
@@ -389,12 +407,7 @@ TEST_F_TIMEOUT(tracker_arcs, restore_into_same_vf_follows_queue, CASE_TIMEOUT)
 	size_t len = 0;
 	int ret;
 
-	up(_metadata, self, w);
-	log_start(_metadata, w);
-	set(_metadata, S_PRE_COPY, &self->fd, w);
-	close(self->fd);
-	self->fd = -1;
-	set(_metadata, S_RUNNING, NULL, w);
+	up_after_cancelled_migration(_metadata, self, w);
 	set(_metadata, S_STOP_COPY, &self->fd, w);
 	ret = mig_read_all(self->fd, &self->buf, &len) < 0 ? -EIO : 0;
 	close(self->fd);
@@ -420,12 +433,7 @@ TEST_F_TIMEOUT(tracker_arcs, reset_in_stop_polls_again, CASE_TIMEOUT)
 	uint32_t dev = 0;
 	int ret, got, paused;
 
-	up(_metadata, self, w);
-	log_start(_metadata, w);
-	set(_metadata, S_PRE_COPY, &self->fd, w);
-	close(self->fd);
-	self->fd = -1;
-	set(_metadata, S_RUNNING, NULL, w);
+	up_after_cancelled_migration(_metadata, self, w);
 	set(_metadata, S_STOP, NULL, w);
 	ret = vfio_dev_reset(&d);
 	ASSERT_EQ(0, ret)
