@@ -341,14 +341,15 @@ static void device_lags(struct __test_metadata *_metadata, struct dsess *s,
 	EXPECT_TRUE(med >= 0 && med < 100);
 }
 
-/* RUNNING -> PRE_COPY: tracking on */
-static int engage(struct dsess *s)
+/* RUNNING -> PRE_COPY: tracking on; the case ends if not */
+static void engaged(struct __test_metadata *_metadata, struct dsess *s)
 {
 	int ret = dsess_engage(s);
 
 	if (!ret && dsess_dbg(s, "tracking") != 1)
 		ret = -ENOTRECOVERABLE;
-	return ret;
+	ASSERT_EQ(0, ret) TH_LOG("RUNNING -> PRE_COPY, tracking: %s",
+				 strerror(-ret));
 }
 
 TEST_F_TIMEOUT(dirty_map, untracked_page_is_the_device, CASE_TIMEOUT)
@@ -390,11 +391,8 @@ TEST_F_TIMEOUT(dirty_map, tracked_tail_goes_through_the_poller, CASE_TIMEOUT)
 	double lo, med, hi, lo_t, hi_t;
 	uint64_t idle;
 	bool fwd;
-	int ret;
 
-	ret = engage(s);
-	ASSERT_EQ(0, ret) TH_LOG("RUNNING -> PRE_COPY, tracking: %s",
-				 strerror(-ret));
+	engaged(_metadata, s);
 	ivf_param_set("dirty_poll_us", 200000);
 	usleep(250000);
 	fwd = forward_lags(s, n_trials, &lo_t, &hi_t, &idle);
@@ -418,9 +416,7 @@ TEST_F_TIMEOUT(dirty_map, cancelled_migration_keeps_the_shadow, CASE_TIMEOUT)
 	struct dsess *s = &self->s;
 	int ret;
 
-	ret = engage(s);
-	ASSERT_EQ(0, ret) TH_LOG("RUNNING -> PRE_COPY, tracking: %s",
-				 strerror(-ret));
+	engaged(_metadata, s);
 	ret = dsess_state(s, VFIO_DEVICE_STATE_RUNNING);
 	EXPECT_TRUE(!ret && dsess_dbg(s, "tracking") == 1)
 		TH_LOG("PRE_COPY -> RUNNING (cancelled): still tracking (%s)",
@@ -438,10 +434,10 @@ TEST_F_TIMEOUT(dirty_map, guest_vf_reset_rx_disabled_then_receives,
 	int ret, i;
 
 	/* as a cancelled migration leaves it: RUNNING, tracking on */
-	ret = engage(s) ?: dsess_state(s, VFIO_DEVICE_STATE_RUNNING);
+	engaged(_metadata, s);
+	ret = dsess_state(s, VFIO_DEVICE_STATE_RUNNING);
 	ASSERT_EQ(0, ret)
-		TH_LOG("RUNNING -> PRE_COPY -> RUNNING, tracking: %s",
-		       strerror(-ret));
+		TH_LOG("PRE_COPY -> RUNNING, tracking: %s", strerror(-ret));
 	/* a VF reset by the guest: the device drops RXDCTL.ENABLE */
 	rxdctl = *map_reg(s, IVF_RXDCTL(0));
 	ret = vfio_bar_write32(&s->d, 0, IVF_CTRL, IVF_CTRL_RST);
@@ -478,9 +474,7 @@ TEST_F_TIMEOUT(dirty_map, reopened_after_tracking_is_the_device, CASE_TIMEOUT)
 	struct dsess *s = &self->s;
 	int ret;
 
-	ret = engage(s);
-	ASSERT_EQ(0, ret) TH_LOG("RUNNING -> PRE_COPY, tracking: %s",
-				 strerror(-ret));
+	engaged(_metadata, s);
 	sess_close(self);
 	ret = sess_open(self);
 	ASSERT_EQ(0, ret) TH_LOG("reopen, rings up: %s", strerror(-ret));

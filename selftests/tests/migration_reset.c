@@ -55,7 +55,6 @@
 #include "ivf.h"
 #include "mig.h"
 #include "mig_states.h"
-#include "migstream.h"
 #include "util.h"
 
 #include "kselftest_harness.h"
