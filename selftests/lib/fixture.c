@@ -3,6 +3,7 @@
  * Steps the harness tests' fixtures share (fixture.h).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,36 @@ const char *vf_peer_unusable(const char **bdf, const char **ns,
 	return vf_unusable(*ns && *ifname ? *bdf : NULL,
 			   "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed",
 			   drv, b);
+}
+
+int vf_index_on_pf(const char *pf, const char *vf)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	const char *base;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/virtfn%d",
+			 pf, i);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			return -1;
+		link[n] = 0;
+		base = strrchr(link, '/');
+		if (!strcmp(base ? base + 1 : link, vf))
+			return i;
+	}
+	return -1;
+}
+
+int vf_set_admin_mac(const char *pf_if, int vfn, const char *mac)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "ip link set %s vf %d mac %s", pf_if, vfn,
+		 mac);
+	return system(cmd) == 0 ? 0 : -EIO;
 }
 
 int vf_open_running(struct vfio_dev *d, struct ivf *v, const char *bdf,

@@ -32,6 +32,12 @@ const char *vf_peer_unusable(const char **bdf, const char **ns,
 			     const char **ifname, const char *drv,
 			     const struct vfio_backend *b);
 
+/* VF @vf's index among PF @pf's (its virtfnN link), or -1 */
+int vf_index_on_pf(const char *pf, const char *vf);
+
+/* PF netdev @pf_if gives its VF @vfn admin MAC @mac (iproute2); 0 or -EIO */
+int vf_set_admin_mac(const char *pf_if, int vfn, const char *mac);
+
 /*
  * Open VF @bdf through backend @b, in RUNNING (else -EPROTO), with the
  * userspace VF driver on top (mmap'ed BAR0); on failure nothing stays

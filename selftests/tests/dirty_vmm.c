@@ -48,7 +48,6 @@
  *      IVF_VF2 + IVF_PF + IVF_PF_IF + IVF_VF2_MAC.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,38 +78,6 @@ struct dst_side {
 	struct dmem m;
 	bool open;
 };
-
-/* VF index of @vf on @pf, or -1 */
-static int vf_index(const char *pf, const char *vf)
-{
-	char path[PATH_MAX], link[PATH_MAX];
-	ssize_t n;
-	int i;
-
-	for (i = 0; i < 64; i++) {
-		const char *b;
-
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/virtfn%d",
-			 pf, i);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n < 0)
-			return -1;
-		link[n] = 0;
-		b = strrchr(link, '/');
-		if (!strcmp(b ? b + 1 : link, vf))
-			return i;
-	}
-	return -1;
-}
-
-static int set_admin_mac(const char *pf_if, int vfn, const char *mac)
-{
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "ip link set %s vf %d mac %s", pf_if, vfn,
-		 mac);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 /* the destination: its own memory at the source's IOVAs */
 static int dst_setup(struct dst_side *dst, const char *bdf,
@@ -286,7 +253,7 @@ static void vmm_undo(FIXTURE_DATA(dirty_vmm) *self)
 		peer_close(&self->p);
 	self->peer_open = false;
 	if (self->vfn >= 0)
-		set_admin_mac(self->pf_if, self->vfn, self->dst_mac);
+		vf_set_admin_mac(self->pf_if, self->vfn, self->dst_mac);
 	self->vfn = -1;
 	free(self->stream);
 	self->stream = NULL;
@@ -328,11 +295,11 @@ FIXTURE_SETUP(dirty_vmm)
 	if (why)
 		SKIP(return, "%s", why);
 	if (!env_get("IVF_DST")) {
-		self->vfn = vf_index(pf, self->dst_bdf);
+		self->vfn = vf_index_on_pf(pf, self->dst_bdf);
 		if (self->vfn < 0)
 			SKIP(return, "no VF index for %s on %s", self->dst_bdf,
 			     pf);
-		ret = set_admin_mac(self->pf_if, self->vfn, src_mac);
+		ret = vf_set_admin_mac(self->pf_if, self->vfn, src_mac);
 		if (ret)
 			vmm_undo(self);
 		ASSERT_EQ(0, ret)
