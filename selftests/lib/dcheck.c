@@ -267,8 +267,19 @@ int dcheck_traffic(struct dcheck *ck, struct dtraffic *t, uint64_t frames)
 
 	t->c.rx_target = t->vf_rcvd + t->vf_lost + frames;
 	ret = dtraffic_start(t);
+	if (ret) {
+		dtraffic_stop(t);
+		return ret;
+	}
+	return dcheck_follow(ck, t, 20);
+}
+
+int dcheck_follow(struct dcheck *ck, struct dtraffic *t, unsigned int ms)
+{
+	int ret = 0;
+
 	while (!ret && !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) {
-		usleep(20000);
+		usleep(ms * 1000);
 		if (ck->rounds % 8 == 7)
 			ret = dcheck_rest_round(ck, t);
 		else
@@ -279,6 +290,22 @@ int dcheck_traffic(struct dcheck *ck, struct dtraffic *t, uint64_t frames)
 	if (!ret)
 		dtraffic_flush(t, 4);
 	return ret;
+}
+
+void dcase_free(struct dcase *c)
+{
+	if (c->t_init)
+		dtraffic_free(&c->t);
+	c->t_init = false;
+	if (c->ck_init)
+		dcheck_free(&c->ck);
+	c->ck_init = false;
+	if (c->sess_open)
+		dsess_close(&c->s);
+	c->sess_open = false;
+	if (c->peer_open)
+		peer_close(&c->peer);
+	c->peer_open = false;
 }
 
 bool dsess_wait_polls(struct dsess *s, unsigned int n)

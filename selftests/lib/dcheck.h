@@ -75,6 +75,12 @@ int dcheck_rest_round(struct dcheck *ck, struct dtraffic *t);
  * dtraffic_flush(); 0 or -errno
  */
 int dcheck_traffic(struct dcheck *ck, struct dtraffic *t, uint64_t frames);
+/*
+ * Traffic @t, started, followed to its end: checker rounds every @ms
+ * (every 8th with the traffic held still), then dtraffic_flush(); 0 or
+ * -errno
+ */
+int dcheck_follow(struct dcheck *ck, struct dtraffic *t, unsigned int ms);
 /* the device is quiesced: two last rounds; number of pages changed after */
 int dcheck_end(struct dcheck *ck, uint64_t *quiet);
 /* the report of the last round */
@@ -86,6 +92,24 @@ static inline const uint64_t *dcheck_last_report(const struct dcheck *ck)
 uint64_t dcheck_region_written(struct dcheck *ck, int r);
 /* one "#" line of totals */
 void dcheck_print(const struct dcheck *ck);
+
+/*
+ * What a case of checked traffic holds: the peer, the session, the traffic
+ * on it and the checker, each with whether it is set up.
+ */
+struct dcase {
+	struct peer peer;
+	bool peer_open;
+	struct dsess s;
+	bool sess_open;
+	struct dtraffic t;
+	bool t_init;
+	struct dcheck ck;
+	bool ck_init;
+};
+
+/* put down what of @c is set up: traffic, checker, session, peer */
+void dcase_free(struct dcase *c);
 
 /* wait until the poller ran @n more times (debugfs polls); false on timeout */
 bool dsess_wait_polls(struct dsess *s, unsigned int n);

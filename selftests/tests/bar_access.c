@@ -41,6 +41,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "ivf_regs.h"
 #include "util.h"
 #include "vfio.h"
@@ -146,17 +147,14 @@ FIXTURE(bar_access) {
 
 FIXTURE_SETUP(bar_access)
 {
-	char cur[64] = "";
+	const char *why;
 	int ret;
 
 	self->bdf = env_get("IVF_VF0");
 	self->drv = ivf_driver_name();
-	if (!self->bdf)
-		SKIP(return, "IVF_VF0 is needed");
-	ret = sysfs_pci_driver(self->bdf, cur, sizeof(cur));
-	if (ret || strcmp(cur, self->drv))
-		SKIP(return, "%s is bound to '%s', not %s", self->bdf, cur,
-		     self->drv);
+	why = vf_unusable(self->bdf, "IVF_VF0 is needed", self->drv, NULL);
+	if (why)
+		SKIP(return, "%s", why);
 	ret = vfio_dev_open(&self->d, self->bdf);
 	ASSERT_EQ(0, ret) TH_LOG("open %s: %s", self->bdf, strerror(-ret));
 	self->dev_open = true;

@@ -76,6 +76,7 @@
 #include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "mig.h"
 #include "util.h"
@@ -90,14 +91,7 @@
 FIXTURE(dirty_contract) {
 	const char *bdf;
 	struct vfio_backend backend;
-	struct peer peer;
-	bool peer_open;
-	struct dsess s;
-	bool sess_open;
-	struct dtraffic t;
-	bool t_init;
-	struct dcheck ck;
-	bool ck_init;
+	struct dcase dc;
 	/* what a case moved or changed, put back before the close */
 	volatile union ivf_rx_desc *rx_ring;
 	volatile union ivf_tx_desc *tx_ring;
@@ -120,54 +114,55 @@ static int sess_open(FIXTURE_DATA(dirty_contract) *self, bool snapshots)
 				.backend = self->backend };
 	int ret;
 
-	ret = dsess_open(&self->s, self->bdf, &sc);
+	ret = dsess_open(&self->dc.s, self->bdf, &sc);
 	if (ret) {
-		dsess_close(&self->s);
+		dsess_close(&self->dc.s);
 		return ret;
 	}
-	self->sess_open = true;
-	dsess_canary(&self->s, 0x11223344);
+	self->dc.sess_open = true;
+	dsess_canary(&self->dc.s, 0x11223344);
 	return 0;
 }
 
 static void sess_close(FIXTURE_DATA(dirty_contract) *self)
 {
-	if (self->t_init)
-		dtraffic_free(&self->t);
-	self->t_init = false;
+	if (self->dc.t_init)
+		dtraffic_free(&self->dc.t);
+	self->dc.t_init = false;
 	if (self->rx_moved) {
-		self->s.v.rx_ring = self->rx_ring;
-		self->s.v.rx_ring_dma.iova = self->rx_iova;
+		self->dc.s.v.rx_ring = self->rx_ring;
+		self->dc.s.v.rx_ring_dma.iova = self->rx_iova;
 	}
 	if (self->tx_moved) {
-		self->s.v.tx_ring = self->tx_ring;
-		self->s.v.tx_ring_dma.iova = self->tx_iova;
+		self->dc.s.v.tx_ring = self->tx_ring;
+		self->dc.s.v.tx_ring_dma.iova = self->tx_iova;
 	}
 	self->rx_moved = false;
 	self->tx_moved = false;
-	if (self->sess_open)
-		dsess_close(&self->s);
-	self->sess_open = false;
+	if (self->dc.sess_open)
+		dsess_close(&self->dc.s);
+	self->dc.sess_open = false;
 }
 
 static void traffic_init(FIXTURE_DATA(dirty_contract) *self)
 {
-	dtraffic_init(&self->t, &dtraffic_mixed, &self->s.v, &self->s.rx,
-		      &self->peer);
-	self->t_init = true;
+	struct dcase *dc = &self->dc;
+
+	dtraffic_init(&dc->t, &dtraffic_mixed, &dc->s.v, &dc->s.rx, &dc->peer);
+	dc->t_init = true;
 }
 
 static void checker_init(FIXTURE_DATA(dirty_contract) *self, const char *name)
 {
-	dcheck_init(&self->ck, &self->s, name);
-	self->ck_init = true;
+	dcheck_init(&self->dc.ck, &self->dc.s, name);
+	self->dc.ck_init = true;
 }
 
 /* the RX ring as the session set it up, for the teardown to put back */
 static void rx_ring_keep(FIXTURE_DATA(dirty_contract) *self)
 {
-	self->rx_ring = self->s.v.rx_ring;
-	self->rx_iova = self->s.v.rx_ring_dma.iova;
+	self->rx_ring = self->dc.s.v.rx_ring;
+	self->rx_iova = self->dc.s.v.rx_ring_dma.iova;
 	self->rx_moved = true;
 }
 
@@ -191,29 +186,24 @@ static void poller_restore(FIXTURE_DATA(dirty_contract) *self)
 
 FIXTURE_SETUP(dirty_contract)
 {
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
-	const char *why;
+	const char *ns, *ifname, *why;
 	int ret;
 
-	self->bdf = env_get("IVF_VF0");
 	self->backend = variant->backend;
-	if (!self->bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
-	why = vfio_backend_missing(self->bdf, &self->backend);
+	why = vf_peer_unusable(&self->bdf, &ns, &ifname, NULL, &self->backend);
 	if (why)
 		SKIP(return, "%s", why);
-	ret = peer_open(&self->peer, ns, ifname, FRAME_ETHERTYPE);
+	ret = peer_open(&self->dc.peer, ns, ifname, FRAME_ETHERTYPE);
 	ASSERT_EQ(0, ret) TH_LOG("peer socket: %s", strerror(-ret));
-	self->peer_open = true;
+	self->dc.peer_open = true;
 	peer_set_mtu(ns, ifname, 1500);
 	ret = sess_open(self, true);
 	ASSERT_EQ(0, ret) TH_LOG("session set up: %s", strerror(-ret));
 	if (self->backend.dirty == VFIO_DIRTY_LOG) {
-		ret = dirty_log_probe(&self->s.d);
+		ret = dirty_log_probe(&self->dc.s.d);
 		if (ret) {
 			sess_close(self);
-			peer_close(&self->peer);
+			peer_close(&self->dc.peer);
 			SKIP(return, "no DMA logging on this kernel (%s)",
 			     strerror(-ret));
 		}
@@ -222,12 +212,9 @@ FIXTURE_SETUP(dirty_contract)
 
 FIXTURE_TEARDOWN(dirty_contract)
 {
-	sess_close(self);
-	if (self->ck_init)
-		dcheck_free(&self->ck);
+	sess_close(self);	/* the rings put back first */
+	dcase_free(&self->dc);
 	poller_restore(self);
-	if (self->peer_open)
-		peer_close(&self->peer);
 }
 
 /* the checker's verdict on an interval that ended with a still device */
@@ -247,6 +234,46 @@ static void verdict(struct __test_metadata *_metadata, struct dcheck *ck,
 	EXPECT_TRUE(!ck->misses && !ck->rest_unreported && !quiet &&
 		    !ck->idle_reported && ck->rounds > 2 &&
 		    (!ck->rest_mutated || ck->rest_mutation_caught));
+}
+
+/*
+ * The end of a tracked interval as a VMM ends it: @frames more frames with
+ * the checker's rounds, the device stopped (through PRE_COPY first when
+ * @from_running, as QEMU goes: RUNNING -> PRE_COPY -> PRE_COPY_P2P), the
+ * last two rounds (*quiet as dcheck_end()). 0 or -errno.
+ */
+static int traffic_then_stop(FIXTURE_DATA(dirty_contract) *self,
+			     uint64_t frames, bool from_running,
+			     uint64_t *quiet)
+{
+	int ret;
+
+	ret = dcheck_traffic(&self->dc.ck, &self->dc.t, frames);
+	if (!ret && from_running)
+		ret = dsess_state(&self->dc.s, VFIO_DEVICE_STATE_PRE_COPY);
+	if (!ret)
+		ret = dsess_state(&self->dc.s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
+	if (!ret)
+		ret = dcheck_end(&self->dc.ck, quiet);
+	return ret;
+}
+
+/*
+ * Frames flowed through case @name: at least @sent came to the VF
+ * (received or lost), more than @rcvd of them received, none bad or twice.
+ */
+static void frames_flowed(struct __test_metadata *_metadata,
+			  struct dtraffic *t, const char *name,
+			  const char *what, uint64_t sent, uint64_t rcvd)
+{
+	char prefix[32];
+
+	snprintf(prefix, sizeof(prefix), "%s: ", name);
+	dtraffic_print(t, prefix);
+	TH_LOG("%s: %llu in, %llu lost", what,
+	       (unsigned long long)t->vf_rcvd, (unsigned long long)t->vf_lost);
+	EXPECT_TRUE(t->vf_rcvd + t->vf_lost >= sent && t->vf_rcvd > rcvd &&
+		    !t->vf_bad && !t->vf_dup);
 }
 
 /* ------------------------------------------------------------- arming */
@@ -292,7 +319,7 @@ TEST_F_TIMEOUT(dirty_contract, every_owned_buffer_reported_step_by_step,
 {
 	const unsigned int steps = 200;
 	unsigned int i, bad = 0, lost = 0, unreported = 0;
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	uint64_t *b, *owned;
 	uint32_t seq = 0;
 	size_t words, w;
@@ -307,7 +334,7 @@ TEST_F_TIMEOUT(dirty_contract, every_owned_buffer_reported_step_by_step,
 	for (i = 0; i < steps && !bad; i++) {
 		unsigned int k = 1 + rand() % 40;
 
-		lost += k - step_frames(s, &self->peer, k, &seq);
+		lost += k - step_frames(s, &self->dc.peer, k, &seq);
 		if (!dsess_wait_polls(s, 3) || dirty_get_dmem(&s->d, &s->m, b)) {
 			bad++;
 			break;
@@ -341,8 +368,8 @@ TEST_F_TIMEOUT(dirty_contract, every_owned_buffer_reported_under_traffic,
 {
 	const unsigned int checks = 60;
 	unsigned int i, bad = 0, first = 0;
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	uint64_t *b, *owned;
 	size_t words, w;
 	bool pulse;
@@ -397,9 +424,9 @@ TEST_F_TIMEOUT(dirty_contract, every_owned_buffer_reported_under_traffic,
 
 TEST_F_TIMEOUT(dirty_contract, stop_start_again_misses_nothing, CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dcheck *ck = &self->ck;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dcheck *ck = &self->dc.ck;
+	struct dsess *s = &self->dc.s;
 	uint64_t quiet, *b;
 	long long tracking;
 	int ret;
@@ -434,18 +461,11 @@ TEST_F_TIMEOUT(dirty_contract, stop_start_again_misses_nothing, CASE_TIMEOUT)
 	}
 	ret = dirty_start(&s->d);
 	EXPECT_EQ(0, ret) TH_LOG("container START again: %s", strerror(-ret));
-	ret = dcheck_begin(ck) ?: dcheck_traffic(ck, t, 2000);
-	if (!ret)
-		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	if (!ret)
-		ret = dcheck_end(ck, &quiet);
+	ret = dcheck_begin(ck) ?: traffic_then_stop(self, 2000, false, &quiet);
 	ASSERT_EQ(0, ret) TH_LOG("second tracked interval: %s", strerror(-ret));
 	verdict(_metadata, ck, "restart: after START again", quiet);
-	dtraffic_print(t, "restart: ");
-	TH_LOG("frames kept flowing: %llu in, %llu lost",
-	       (unsigned long long)t->vf_rcvd, (unsigned long long)t->vf_lost);
-	EXPECT_TRUE(t->vf_rcvd + t->vf_lost >= 4000 && t->vf_rcvd > 3000 &&
-		    !t->vf_bad && !t->vf_dup);
+	frames_flowed(_metadata, t, "restart", "frames kept flowing", 4000,
+		      3000);
 	free(b);
 }
 
@@ -454,9 +474,9 @@ TEST_F_TIMEOUT(dirty_contract, stop_start_again_misses_nothing, CASE_TIMEOUT)
 TEST_F_TIMEOUT(dirty_contract, reports_hold_still_while_device_stopped,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dcheck *ck = &self->ck;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dcheck *ck = &self->dc.ck;
+	struct dsess *s = &self->dc.s;
 	uint64_t quiet, *b1, *b2, n1, n2;
 	uint8_t *data = NULL;
 	size_t len = 0;
@@ -468,11 +488,7 @@ TEST_F_TIMEOUT(dirty_contract, reports_hold_still_while_device_stopped,
 	b1 = calloc(ck->words, 8);
 	b2 = calloc(ck->words, 8);
 	ret = dsess_engage(s) ?: dcheck_begin(ck) ?:
-	      dcheck_traffic(ck, t, 2000);
-	if (!ret)
-		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	if (!ret)
-		ret = dcheck_end(ck, &quiet);
+	      traffic_then_stop(self, 2000, false, &quiet);
 	ASSERT_EQ(0, ret)
 		TH_LOG("traffic, then PRE_COPY_P2P: %s", strerror(-ret));
 	verdict(_metadata, ck, "stopped: up to PRE_COPY_P2P", quiet);
@@ -525,14 +541,7 @@ TEST_F_TIMEOUT(dirty_contract, reports_hold_still_while_device_stopped,
 	       (long long)dsess_dbg(s, "paused"));
 	EXPECT_TRUE(!ret && dsess_dbg(s, "tracking") == 1 &&
 		    dsess_dbg(s, "paused") == 0);
-	ret = dcheck_begin(ck) ?: dcheck_traffic(ck, t, 2000);
-	/* as QEMU goes: RUNNING -> PRE_COPY -> PRE_COPY_P2P */
-	if (!ret)
-		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY);
-	if (!ret)
-		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	if (!ret)
-		ret = dcheck_end(ck, &quiet);
+	ret = dcheck_begin(ck) ?: traffic_then_stop(self, 2000, true, &quiet);
 	EXPECT_EQ(0, ret)
 		TH_LOG("traffic after RUNNING again: %s", strerror(-ret));
 	if (!ret)
@@ -548,8 +557,8 @@ TEST_F_TIMEOUT(dirty_contract, reports_hold_still_while_device_stopped,
 TEST_F_TIMEOUT(dirty_contract, moved_tx_ring_writes_in_last_report,
 	       CASE_TIMEOUT)
 {
-	struct dcheck *ck = &self->ck;
-	struct dsess *s = &self->s;
+	struct dcheck *ck = &self->dc.ck;
+	struct dsess *s = &self->dc.s;
 	uint64_t quiet, ring_iova, wb_iova;
 	uint8_t frame[FRAME_MIN];
 	size_t pg_ring, pg_wb;
@@ -587,7 +596,7 @@ TEST_F_TIMEOUT(dirty_contract, moved_tx_ring_writes_in_last_report,
 	/* the guest's CPU writes the new ring: take that out of the diff */
 	dmem_snap(&s->m);
 	/* not dtraffic's stream: the next case's peer must not count them */
-	frame_build(frame, self->peer.mac, s->v.mac, TX_MOVE_STREAM, 0,
+	frame_build(frame, self->dc.peer.mac, s->v.mac, TX_MOVE_STREAM, 0,
 		    FRAME_MIN);
 	for (i = 0; i < 4; i++)
 		ivf_tx_post(&s->v, frame, FRAME_MIN);
@@ -633,8 +642,8 @@ static int rx_first_ring(FIXTURE_DATA(dirty_contract) *self, const char *name, u
 {
 	checker_init(self, name);
 	traffic_init(self);
-	return dsess_engage(&self->s) ?: dcheck_begin(&self->ck) ?:
-	       dcheck_traffic(&self->ck, &self->t, frames);
+	return dsess_engage(&self->dc.s) ?: dcheck_begin(&self->dc.ck) ?:
+	       dcheck_traffic(&self->dc.ck, &self->dc.t, frames);
 }
 
 /*
@@ -644,24 +653,19 @@ static int rx_first_ring(FIXTURE_DATA(dirty_contract) *self, const char *name, u
  */
 static int rx_new_ring(FIXTURE_DATA(dirty_contract) *self, uint64_t frames, uint64_t *quiet)
 {
-	struct dcheck *ck = &self->ck;
-	int ret;
+	struct dcheck *ck = &self->dc.ck;
 
 	dcheck_rings_from_ivf(ck);
-	ret = dcheck_round(ck) ?: dcheck_traffic(ck, &self->t, frames);
-	if (!ret)
-		ret = dsess_state(&self->s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	if (!ret)
-		ret = dcheck_end(ck, quiet);
-	return ret;
+	return dcheck_round(ck) ?:
+	       traffic_then_stop(self, frames, false, quiet);
 }
 
 TEST_F_TIMEOUT(dirty_contract, moved_rx_ring_reported_old_one_let_go,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dcheck *ck = &self->ck;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dcheck *ck = &self->dc.ck;
+	struct dsess *s = &self->dc.s;
 	uint64_t quiet, old_pg;
 	int ret;
 
@@ -696,11 +700,8 @@ TEST_F_TIMEOUT(dirty_contract, moved_rx_ring_reported_old_one_let_go,
 		TH_LOG("the device must write the new ring");
 	EXPECT_FALSE(bm_test(dcheck_last_report(ck), old_pg))
 		TH_LOG("the old ring must no longer be reported");
-	dtraffic_print(t, "rx-move: ");
-	TH_LOG("frames flowed on the moved ring: %llu in, %llu lost",
-	       (unsigned long long)t->vf_rcvd, (unsigned long long)t->vf_lost);
-	EXPECT_TRUE(t->vf_rcvd + t->vf_lost >= 3000 && t->vf_rcvd > 2000 &&
-		    !t->vf_bad && !t->vf_dup);
+	frames_flowed(_metadata, t, "rx-move",
+		      "frames flowed on the moved ring", 3000, 2000);
 }
 
 /* --------------------------------------------------------- rx-reorder */
@@ -721,9 +722,9 @@ static bool settle(struct dsess *s, const char *what)
 TEST_F_TIMEOUT(dirty_contract, rx_ring_set_up_tail_first_is_armed,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dcheck *ck = &self->ck;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dcheck *ck = &self->dc.ck;
+	struct dsess *s = &self->dc.s;
 	uint64_t quiet, armed_off, armed_on;
 	bool seen;
 	int ret;
@@ -769,10 +770,8 @@ TEST_F_TIMEOUT(dirty_contract, rx_ring_set_up_tail_first_is_armed,
 	ASSERT_EQ(0, ret)
 		TH_LOG("traffic on the set-up ring: %s", strerror(-ret));
 	verdict(_metadata, ck, "rx-reorder: before and after", quiet);
-	dtraffic_print(t, "rx-reorder: ");
-	TH_LOG("frames flowed on the set-up ring: %llu in, %llu lost",
-	       (unsigned long long)t->vf_rcvd, (unsigned long long)t->vf_lost);
-	EXPECT_TRUE(t->vf_rcvd > 1000 && !t->vf_bad && !t->vf_dup);
+	frames_flowed(_metadata, t, "rx-reorder",
+		      "frames flowed on the set-up ring", 0, 1000);
 }
 
 /* -------------------------------------------------------------- unmap */
@@ -791,8 +790,8 @@ static void on_alarm(int sig)
 TEST_F_TIMEOUT(dirty_contract, unmap_under_traffic_returns_device_usable,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	uint64_t t0, dt, fails0, fails1;
 	int ret;
 
@@ -841,9 +840,9 @@ TEST_F_TIMEOUT(dirty_contract, unmap_under_traffic_returns_device_usable,
 TEST_F_TIMEOUT(dirty_contract, device_reset_keeps_tracking_misses_nothing,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dcheck *ck = &self->ck;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dcheck *ck = &self->dc.ck;
+	struct dsess *s = &self->dc.s;
 	uint64_t quiet;
 	int ret;
 
@@ -862,22 +861,13 @@ TEST_F_TIMEOUT(dirty_contract, device_reset_keeps_tracking_misses_nothing,
 		TH_LOG("the guest sets the VF up again: %s", strerror(-ret));
 	dsess_reprogram(s);
 	dmem_snap(&s->m);	/* the CPU rewrote the rings */
-	ret = dcheck_round(ck) ?: dcheck_traffic(ck, t, 2000);
-	if (!ret)
-		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY);
-	if (!ret)
-		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
-	if (!ret)
-		ret = dcheck_end(ck, &quiet);
+	ret = dcheck_round(ck) ?: traffic_then_stop(self, 2000, true, &quiet);
 	ASSERT_EQ(0, ret)
 		TH_LOG("traffic after the reset, PRE_COPY, PRE_COPY_P2P: %s",
 		       strerror(-ret));
 	verdict(_metadata, ck, "reset: before and after the reset", quiet);
-	dtraffic_print(t, "reset: ");
-	TH_LOG("frames flow after the reset: %llu in, %llu lost",
-	       (unsigned long long)t->vf_rcvd, (unsigned long long)t->vf_lost);
-	EXPECT_TRUE(t->vf_rcvd + t->vf_lost >= 3000 && t->vf_rcvd > 2000 &&
-		    !t->vf_bad && !t->vf_dup);
+	frames_flowed(_metadata, t, "reset", "frames flow after the reset",
+		      3000, 2000);
 }
 
 /* --------------------------------------------------------- guest-reset */
@@ -891,8 +881,8 @@ TEST_F_TIMEOUT(dirty_contract, device_reset_keeps_tracking_misses_nothing,
 TEST_F_TIMEOUT(dirty_contract, guest_reset_rings_survive_the_poller,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	unsigned int i, kept = 0;
 	uint32_t ctl, rdt;
 	uint64_t rcvd;
@@ -947,8 +937,8 @@ TEST_F_TIMEOUT(dirty_contract, guest_reset_rings_survive_the_poller,
 TEST_F_TIMEOUT(dirty_contract, wild_head_does_not_spin_the_poller,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	uint64_t polls0, polls1, armed;
 	uint32_t seq = 0, h1, h2;
 	bool polled;
@@ -967,8 +957,8 @@ TEST_F_TIMEOUT(dirty_contract, wild_head_does_not_spin_the_poller,
 	       (unsigned long long)armed, s->v.rx_count - 1);
 	EXPECT_EQ((uint64_t)s->v.rx_count - 1, armed);
 	polls0 = dsess_dbg(s, "polls");
-	sent = peer_frames_to_vf(&self->peer, &s->v, 9, s->v.rx_count / 2, 16,
-				 &seq);
+	sent = peer_frames_to_vf(&self->dc.peer, &s->v, 9, s->v.rx_count / 2,
+				 16, &seq);
 	polled = dsess_wait_polls(s, 20);
 	polls1 = dsess_dbg(s, "polls");
 	h2 = ivf_rd(&s->v, IVF_RDH(0));
@@ -995,8 +985,8 @@ TEST_F_TIMEOUT(dirty_contract, wild_head_does_not_spin_the_poller,
 
 TEST_F_TIMEOUT(dirty_contract, close_ends_tracking, CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	uint64_t *b, iova_base;
 	struct dsess s2;
 	int ret;
@@ -1041,7 +1031,7 @@ TEST_F_TIMEOUT(dirty_contract, close_ends_tracking, CASE_TIMEOUT)
 
 TEST_F_TIMEOUT(dirty_contract, cycles_do_not_grow_allocations, CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
+	struct dtraffic *t = &self->dc.t;
 	long before, after;
 	int i, cycles = 3;
 
@@ -1057,7 +1047,7 @@ TEST_F_TIMEOUT(dirty_contract, cycles_do_not_grow_allocations, CASE_TIMEOUT)
 		ASSERT_EQ(0, sess_open(self, false));
 		traffic_init(self);
 		t->c.rx_target = 1000;
-		if (!dsess_engage(&self->s))
+		if (!dsess_engage(&self->dc.s))
 			dtraffic_run(t);
 		sess_close(self);
 	}

@@ -55,7 +55,6 @@
  *   each report (a marker for a QEMU trace of igb_irq_write_eimc).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,6 +62,7 @@
 #include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "mig.h"
 #include "util.h"
@@ -105,14 +105,7 @@ static int peer_mtu(const char *ns, const char *ifname, size_t max_len)
 FIXTURE(dirty_exact) {
 	const char *bdf, *ns, *ifname;
 	struct vfio_backend backend;
-	struct peer p;
-	bool peer_open;
-	struct dsess s;
-	bool sess_open;
-	struct dtraffic t;
-	bool t_init;
-	struct dcheck ck;
-	bool ck_init;
+	struct dcase dc;
 	uint64_t *b;
 };
 
@@ -131,13 +124,9 @@ FIXTURE_SETUP(dirty_exact)
 	bool log;
 	int ret;
 
-	self->bdf = env_get("IVF_VF0");
-	self->ns = env_get("IVF_PEER_NS");
-	self->ifname = env_get("IVF_PEER_IF");
 	self->backend = variant->backend;
-	if (!self->bdf || !self->ns || !self->ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
-	why = vfio_backend_missing(self->bdf, &self->backend);
+	why = vf_peer_unusable(&self->bdf, &self->ns, &self->ifname, NULL,
+			       &self->backend);
 	if (why)
 		SKIP(return, "%s", why);
 	ret = vfio_dev_open_backend(&d, self->bdf, &self->backend);
@@ -161,26 +150,22 @@ FIXTURE_SETUP(dirty_exact)
 	if (ret || !(flags & VFIO_MIGRATION_PRE_COPY))
 		SKIP(return, "no PRE_COPY on %s (%s, flags 0x%llx)", self->bdf,
 		     strerror(-ret), (unsigned long long)flags);
-	ret = peer_open(&self->p, self->ns, self->ifname, FRAME_ETHERTYPE);
+	ret = peer_open(&self->dc.peer, self->ns, self->ifname,
+			FRAME_ETHERTYPE);
 	ASSERT_EQ(0, ret)
 		TH_LOG("peer socket on %s in %s: %s", self->ifname, self->ns,
 		       strerror(-ret));
-	self->peer_open = true;
+	self->dc.peer_open = true;
 }
 
 FIXTURE_TEARDOWN(dirty_exact)
 {
-	if (self->t_init)
-		dtraffic_free(&self->t);
-	if (self->ck_init)
-		dcheck_free(&self->ck);
-	if (self->sess_open)
-		dsess_close(&self->s);
+	bool peer = self->dc.peer_open;
+
+	dcase_free(&self->dc);
 	free(self->b);
-	if (self->peer_open) {
+	if (peer)
 		peer_mtu(self->ns, self->ifname, 1514);
-		peer_close(&self->p);
-	}
 }
 
 /* the case's session; the teardown closes it */
@@ -189,8 +174,8 @@ static int sess_open(FIXTURE_DATA(dirty_exact) *self, struct dsess_cfg *sc)
 	int ret;
 
 	sc->backend = self->backend;
-	ret = dsess_open(&self->s, self->bdf, sc);
-	self->sess_open = true;
+	ret = dsess_open(&self->dc.s, self->bdf, sc);
+	self->dc.sess_open = true;
 	return ret;
 }
 
@@ -206,8 +191,8 @@ TEST_F_TIMEOUT(dirty_exact, untracked_container_reports_every_mapped_page,
 		.min_len = 60, .max_len = 1514, .window = 32, .tx_every = 4,
 		.rx_target = 2000, .drain = true, .stall_ms = 300,
 	};
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	uint64_t *b, *mapped, dbg;
 	size_t words;
 	int ret, i, bad = 0;
@@ -232,8 +217,8 @@ TEST_F_TIMEOUT(dirty_exact, untracked_container_reports_every_mapped_page,
 	       (unsigned long long)s->m.hi, bm_count(mapped, s->m.npages),
 	       strerror(-ret));
 	EXPECT_EQ(0, ret);
-	dtraffic_init(t, &tc, &s->v, &s->rx, &self->p);
-	self->t_init = true;
+	dtraffic_init(t, &tc, &s->v, &s->rx, &self->dc.peer);
+	self->dc.t_init = true;
 	dtraffic_run(t);
 	dtraffic_print(t, "control: ");
 	EXPECT_TRUE(dtraffic_clean(t))
@@ -278,9 +263,9 @@ static void one_run(struct __test_metadata *_metadata,
 	};
 	uint64_t *posted, quiet = 0, t0, polls, fwd, pool_pages, extra = 0;
 	uint64_t first_lap_left, written, tracking;
-	struct dcheck *ck = &self->ck;
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dcheck *ck = &self->dc.ck;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	char dbg[1024], *q;
 	size_t w;
 	int ret;
@@ -293,7 +278,7 @@ static void one_run(struct __test_metadata *_metadata,
 	ret = sess_open(self, &sc);
 	if (!ret) {
 		ret = dcheck_init(ck, s, rc->name);
-		self->ck_init = !ret;
+		self->dc.ck_init = !ret;
 	}
 	ASSERT_EQ(0, ret)
 		TH_LOG("%s: session set up: %s", rc->name, strerror(-ret));
@@ -310,23 +295,13 @@ static void one_run(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, ret)
 		TH_LOG("%s: first report: %s", rc->name, strerror(-ret));
 
-	dtraffic_init(t, &tc, &s->v, &s->rx, &self->p);
-	self->t_init = true;
+	dtraffic_init(t, &tc, &s->v, &s->rx, &self->dc.peer);
+	self->dc.t_init = true;
 	t0 = now_ns();
 	ret = dtraffic_start(t);
 	ASSERT_EQ(0, ret)
 		TH_LOG("%s: traffic thread: %s", rc->name, strerror(-ret));
-	while (!__atomic_load_n(&t->done, __ATOMIC_ACQUIRE) && !ret) {
-		usleep(round_ms * 1000);
-		if (ck->rounds % 8 == 7)
-			ret = dcheck_rest_round(ck, t);
-		else
-			ret = dcheck_round(ck);
-	}
-	dtraffic_stop(t);
-	/* the device writes the ring last (dtraffic_flush()) */
-	if (!ret)
-		dtraffic_flush(t, 4);
+	ret = dcheck_follow(ck, t, round_ms);
 	/* no DMA after this: the last rounds compare a still device */
 	if (!ret)
 		ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P);
@@ -472,26 +447,23 @@ TEST_F_TIMEOUT(dirty_exact, every_write_reported_jumbo_header_split,
 
 /*
  * The harness's options, then [frames-per-run [round-ms [runs]]];
- * frames-per-run also from IVF_EXACT_FRAMES. getopt() moves them behind
- * the options.
+ * frames-per-run also from IVF_EXACT_FRAMES. harness_own_args()
+ * finds them anywhere among the options.
  */
 int main(int argc, char **argv)
 {
 	const char *fenv = env_get("IVF_EXACT_FRAMES");
-	int opterr_was = opterr;
+	char **args;
+	int n;
 
 	if (fenv)
 		frames = strtoull(fenv, NULL, 0);
-	opterr = 0;
-	while (getopt(argc, argv, "hlF:f:V:v:t:T:r:") != -1)
-		;
-	if (optind < argc)
-		frames = strtoull(argv[optind], NULL, 0);
-	if (optind + 1 < argc)
-		round_ms = strtoul(argv[optind + 1], NULL, 0);
-	if (optind + 2 < argc)
-		run_mask = strtoul(argv[optind + 2], NULL, 0);
-	opterr = opterr_was;
-	optind = 1;
+	n = harness_own_args(argc, argv, &args);
+	if (n > 0)
+		frames = strtoull(args[0], NULL, 0);
+	if (n > 1)
+		round_ms = strtoul(args[1], NULL, 0);
+	if (n > 2)
+		run_mask = strtoul(args[2], NULL, 0);
 	return test_harness_run(argc, argv);
 }

@@ -44,7 +44,6 @@
  * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,6 +51,7 @@
 #include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "mig.h"
 #include "util.h"
@@ -287,17 +287,12 @@ static void sess_close(FIXTURE_DATA(dirty_map) *self)
 
 FIXTURE_SETUP(dirty_map)
 {
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
-	const char *why;
+	const char *ns, *ifname, *why;
 	int ret;
 
-	self->bdf = env_get("IVF_VF0");
 	self->backend = (struct vfio_backend){ .open = VFIO_OPEN_GROUP,
 					       .dirty = VFIO_DIRTY_CONTAINER };
-	if (!self->bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
-	why = vfio_backend_missing(self->bdf, &self->backend);
+	why = vf_peer_unusable(&self->bdf, &ns, &ifname, NULL, &self->backend);
 	if (why)
 		SKIP(return, "%s", why);
 	ret = peer_open(&peer, ns, ifname, FRAME_ETHERTYPE);
@@ -346,14 +341,15 @@ static void device_lags(struct __test_metadata *_metadata, struct dsess *s,
 	EXPECT_TRUE(med >= 0 && med < 100);
 }
 
-/* RUNNING -> PRE_COPY: tracking on */
-static int engage(struct dsess *s)
+/* RUNNING -> PRE_COPY: tracking on; the case ends if not */
+static void engaged(struct __test_metadata *_metadata, struct dsess *s)
 {
 	int ret = dsess_engage(s);
 
 	if (!ret && dsess_dbg(s, "tracking") != 1)
 		ret = -ENOTRECOVERABLE;
-	return ret;
+	ASSERT_EQ(0, ret) TH_LOG("RUNNING -> PRE_COPY, tracking: %s",
+				 strerror(-ret));
 }
 
 TEST_F_TIMEOUT(dirty_map, untracked_page_is_the_device, CASE_TIMEOUT)
@@ -395,11 +391,8 @@ TEST_F_TIMEOUT(dirty_map, tracked_tail_goes_through_the_poller, CASE_TIMEOUT)
 	double lo, med, hi, lo_t, hi_t;
 	uint64_t idle;
 	bool fwd;
-	int ret;
 
-	ret = engage(s);
-	ASSERT_EQ(0, ret) TH_LOG("RUNNING -> PRE_COPY, tracking: %s",
-				 strerror(-ret));
+	engaged(_metadata, s);
 	ivf_param_set("dirty_poll_us", 200000);
 	usleep(250000);
 	fwd = forward_lags(s, n_trials, &lo_t, &hi_t, &idle);
@@ -423,9 +416,7 @@ TEST_F_TIMEOUT(dirty_map, cancelled_migration_keeps_the_shadow, CASE_TIMEOUT)
 	struct dsess *s = &self->s;
 	int ret;
 
-	ret = engage(s);
-	ASSERT_EQ(0, ret) TH_LOG("RUNNING -> PRE_COPY, tracking: %s",
-				 strerror(-ret));
+	engaged(_metadata, s);
 	ret = dsess_state(s, VFIO_DEVICE_STATE_RUNNING);
 	EXPECT_TRUE(!ret && dsess_dbg(s, "tracking") == 1)
 		TH_LOG("PRE_COPY -> RUNNING (cancelled): still tracking (%s)",
@@ -443,10 +434,10 @@ TEST_F_TIMEOUT(dirty_map, guest_vf_reset_rx_disabled_then_receives,
 	int ret, i;
 
 	/* as a cancelled migration leaves it: RUNNING, tracking on */
-	ret = engage(s) ?: dsess_state(s, VFIO_DEVICE_STATE_RUNNING);
+	engaged(_metadata, s);
+	ret = dsess_state(s, VFIO_DEVICE_STATE_RUNNING);
 	ASSERT_EQ(0, ret)
-		TH_LOG("RUNNING -> PRE_COPY -> RUNNING, tracking: %s",
-		       strerror(-ret));
+		TH_LOG("PRE_COPY -> RUNNING, tracking: %s", strerror(-ret));
 	/* a VF reset by the guest: the device drops RXDCTL.ENABLE */
 	rxdctl = *map_reg(s, IVF_RXDCTL(0));
 	ret = vfio_bar_write32(&s->d, 0, IVF_CTRL, IVF_CTRL_RST);
@@ -483,9 +474,7 @@ TEST_F_TIMEOUT(dirty_map, reopened_after_tracking_is_the_device, CASE_TIMEOUT)
 	struct dsess *s = &self->s;
 	int ret;
 
-	ret = engage(s);
-	ASSERT_EQ(0, ret) TH_LOG("RUNNING -> PRE_COPY, tracking: %s",
-				 strerror(-ret));
+	engaged(_metadata, s);
 	sess_close(self);
 	ret = sess_open(self);
 	ASSERT_EQ(0, ret) TH_LOG("reopen, rings up: %s", strerror(-ret));
@@ -499,20 +488,16 @@ TEST_F_TIMEOUT(dirty_map, reopened_after_tracking_is_the_device, CASE_TIMEOUT)
 
 /*
  * The harness's options, then [trials]: the number of doorbell lags each
- * measurement takes (default 4). getopt() moves it behind the options.
+ * measurement takes (default 4).
+ * harness_own_args() finds it anywhere among the options.
  */
 int main(int argc, char **argv)
 {
-	int opterr_was = opterr;
+	char **args;
 
-	opterr = 0;
-	while (getopt(argc, argv, "hlF:f:V:v:t:T:r:") != -1)
-		;
-	if (optind < argc)
-		n_trials = strtoul(argv[optind], NULL, 0);
+	if (harness_own_args(argc, argv, &args) > 0)
+		n_trials = strtoul(args[0], NULL, 0);
 	if (!n_trials)
 		n_trials = 1;
-	opterr = opterr_was;
-	optind = 1;
 	return test_harness_run(argc, argv);
 }

@@ -48,8 +48,6 @@
  *      IVF_VF2 + IVF_PF + IVF_PF_IF + IVF_VF2_MAC.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +57,7 @@
 #include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "mig.h"
 #include "util.h"
@@ -79,38 +78,6 @@ struct dst_side {
 	struct dmem m;
 	bool open;
 };
-
-/* VF index of @vf on @pf, or -1 */
-static int vf_index(const char *pf, const char *vf)
-{
-	char path[PATH_MAX], link[PATH_MAX];
-	ssize_t n;
-	int i;
-
-	for (i = 0; i < 64; i++) {
-		const char *b;
-
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/virtfn%d",
-			 pf, i);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n < 0)
-			return -1;
-		link[n] = 0;
-		b = strrchr(link, '/');
-		if (!strcmp(b ? b + 1 : link, vf))
-			return i;
-	}
-	return -1;
-}
-
-static int set_admin_mac(const char *pf_if, int vfn, const char *mac)
-{
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "ip link set %s vf %d mac %s", pf_if, vfn,
-		 mac);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 /* the destination: its own memory at the source's IOVAs */
 static int dst_setup(struct dst_side *dst, const char *bdf,
@@ -150,23 +117,29 @@ static void dst_free(struct dst_side *dst)
 	dst->open = false;
 }
 
+/*
+ * Every page of @m: @i the region's index, @r the region, @off the page's
+ * offset in it (the sides' memories have the same regions)
+ */
+#define for_each_dmem_page(m, i, r, off)				\
+	for ((i) = 0; (i) < (m)->n; (i)++)				\
+		for ((r) = &(m)->r[i], (off) = 0; (off) < (r)->size;	\
+		     (off) += DIRTY_PGSIZE)
+
 /* copy the pages set in @bm (NULL: all) from @src to @dst; pages copied */
 static uint64_t copy_pages(const struct dmem *src, struct dmem *dst,
 			   const uint64_t *bm)
 {
+	const struct dmem_region *r;
 	uint64_t n = 0;
 	size_t off;
 	int i;
 
-	for (i = 0; i < src->n; i++) {
-		const struct dmem_region *r = &src->r[i];
-
-		for (off = 0; off < r->size; off += DIRTY_PGSIZE) {
-			if (bm && !bm_test(bm, dmem_pg(src, r->iova + off)))
-				continue;
-			memcpy(dst->r[i].vaddr + off, r->vaddr + off, DIRTY_PGSIZE);
-			n++;
-		}
+	for_each_dmem_page(src, i, r, off) {
+		if (bm && !bm_test(bm, dmem_pg(src, r->iova + off)))
+			continue;
+		memcpy(dst->r[i].vaddr + off, r->vaddr + off, DIRTY_PGSIZE);
+		n++;
 	}
 	return n;
 }
@@ -183,49 +156,34 @@ static unsigned int ring_done(struct ivf *v)
 	return n;
 }
 
-/* device-only pages (not rings, not TX buffers) that differ */
-static uint64_t count_diff(const struct dmem *src, const struct dmem *dst)
+/*
+ * Pages that differ between the two sides: all of them, or with
+ * @dev_only only the device's (not rings, not TX buffers). With
+ * @ever_reported the first few are printed, and whether they were reported.
+ */
+static uint64_t pages_differ(const struct dmem *src, const struct dmem *dst,
+			     bool dev_only, const uint64_t *ever_reported)
 {
+	const struct dmem_region *r;
 	uint64_t n = 0;
 	size_t off;
 	int i;
 
-	for (i = 0; i < src->n; i++) {
-		const struct dmem_region *r = &src->r[i];
+	for_each_dmem_page(src, i, r, off) {
+		size_t pg = dmem_pg(src, r->iova + off);
 
-		if (r->kind != DMEM_DEV || strstr(r->name, "ring"))
+		if (dev_only &&
+		    (r->kind != DMEM_DEV || strstr(r->name, "ring")))
 			continue;
-		for (off = 0; off < r->size; off += DIRTY_PGSIZE)
-			n += !!memcmp(dst->r[i].vaddr + off, r->vaddr + off,
-				      DIRTY_PGSIZE);
-	}
-	return n;
-}
-
-/* pages that differ between the two sides; prints the first few */
-static uint64_t compare(const struct dmem *src, const struct dmem *dst,
-			const uint64_t *ever_reported)
-{
-	uint64_t n = 0;
-	size_t off;
-	int i;
-
-	for (i = 0; i < src->n; i++) {
-		const struct dmem_region *r = &src->r[i];
-
-		for (off = 0; off < r->size; off += DIRTY_PGSIZE) {
-			size_t pg = dmem_pg(src, r->iova + off);
-
-			if (!memcmp(dst->r[i].vaddr + off, r->vaddr + off,
-				    DIRTY_PGSIZE))
-				continue;
-			if (n++ < 10)
-				ksft_print_msg("DIFFERS: page 0x%llx (%s +0x%zx), %s reported during the migration\n",
-					       (unsigned long long)(r->iova + off),
-					       r->name, off,
-					       bm_test(ever_reported, pg) ?
-					       "was" : "never");
-		}
+		if (!memcmp(dst->r[i].vaddr + off, r->vaddr + off,
+			    DIRTY_PGSIZE))
+			continue;
+		if (n++ < 10 && ever_reported)
+			ksft_print_msg("DIFFERS: page 0x%llx (%s +0x%zx), %s reported during the migration\n",
+				       (unsigned long long)(r->iova + off),
+				       r->name, off,
+				       bm_test(ever_reported, pg) ?
+				       "was" : "never");
 	}
 	return n;
 }
@@ -295,7 +253,7 @@ static void vmm_undo(FIXTURE_DATA(dirty_vmm) *self)
 		peer_close(&self->p);
 	self->peer_open = false;
 	if (self->vfn >= 0)
-		set_admin_mac(self->pf_if, self->vfn, self->dst_mac);
+		vf_set_admin_mac(self->pf_if, self->vfn, self->dst_mac);
 	self->vfn = -1;
 	free(self->stream);
 	self->stream = NULL;
@@ -337,11 +295,11 @@ FIXTURE_SETUP(dirty_vmm)
 	if (why)
 		SKIP(return, "%s", why);
 	if (!env_get("IVF_DST")) {
-		self->vfn = vf_index(pf, self->dst_bdf);
+		self->vfn = vf_index_on_pf(pf, self->dst_bdf);
 		if (self->vfn < 0)
 			SKIP(return, "no VF index for %s on %s", self->dst_bdf,
 			     pf);
-		ret = set_admin_mac(self->pf_if, self->vfn, src_mac);
+		ret = vf_set_admin_mac(self->pf_if, self->vfn, src_mac);
 		if (ret)
 			vmm_undo(self);
 		ASSERT_EQ(0, ret)
@@ -501,7 +459,7 @@ static void migrate(struct __test_metadata *_metadata,
 	       self->stream_len, strerror(-ret));
 	EXPECT_EQ(0, ret);
 	/* without the last report the copy would be wrong: the proof can fail */
-	diff = count_diff(&s->m, &dst->m);
+	diff = pages_differ(&s->m, &dst->m, true, NULL);
 	TH_LOG("before the last report's copy, %llu pages differ (the pending frames' buffers among them)",
 	       (unsigned long long)diff);
 	EXPECT_LT(0ull, diff);
@@ -533,7 +491,7 @@ static void migrate(struct __test_metadata *_metadata,
 	self->t_copied = now_ns();
 
 	/* ---- the proof */
-	diff = compare(&s->m, &dst->m, self->ever);
+	diff = pages_differ(&s->m, &dst->m, false, self->ever);
 	TH_LOG("destination memory against source memory: %llu pages differ",
 	       (unsigned long long)diff);
 	EXPECT_EQ(0ull, diff)
@@ -638,21 +596,18 @@ TEST_F_TIMEOUT(dirty_vmm, destination_goes_on_with_the_stream, CASE_TIMEOUT)
 
 /*
  * The harness's options, then [rounds [frames-after]]: precopy rounds and
- * frames after the switch (default 25, 3000). getopt() moves them behind
- * the options.
+ * frames after the switch (default 25, 3000). harness_own_args()
+ * finds them anywhere among the options.
  */
 int main(int argc, char **argv)
 {
-	int opterr_was = opterr;
+	char **args;
+	int n;
 
-	opterr = 0;
-	while (getopt(argc, argv, "hlF:f:V:v:t:T:r:") != -1)
-		;
-	if (optind < argc)
-		rounds = strtoul(argv[optind], NULL, 0);
-	if (optind + 1 < argc)
-		after = strtoull(argv[optind + 1], NULL, 0);
-	opterr = opterr_was;
-	optind = 1;
+	n = harness_own_args(argc, argv, &args);
+	if (n > 0)
+		rounds = strtoul(args[0], NULL, 0);
+	if (n > 1)
+		after = strtoull(args[1], NULL, 0);
 	return test_harness_run(argc, argv);
 }

@@ -36,6 +36,7 @@
 #include <sys/mman.h>
 #include <linux/pci_regs.h>
 
+#include "fixture.h"
 #include "ivf_regs.h"
 #include "util.h"
 #include "vfio.h"
@@ -118,17 +119,15 @@ static uint64_t touch(FIXTURE_DATA(invalidate) *self, uint32_t off,
 FIXTURE_SETUP(invalidate)
 {
 	struct sigaction sa = { .sa_handler = on_sigbus };
-	char cur[64] = "";
+	const char *why;
 	int i, ret;
 
 	self->map = MAP_FAILED;
 	self->bdf = arg_bdf ? arg_bdf : env_get("IVF_VF0");
-	if (!self->bdf)
-		SKIP(return, "IVF_VF0 (or a BDF argument) is needed");
-	if (sysfs_pci_driver(self->bdf, cur, sizeof(cur)) ||
-	    strcmp(cur, ivf_driver_name()))
-		SKIP(return, "%s is bound to '%s', not %s", self->bdf, cur,
-		     ivf_driver_name());
+	why = vf_unusable(self->bdf, "IVF_VF0 (or a BDF argument) is needed",
+			  ivf_driver_name(), NULL);
+	if (why)
+		SKIP(return, "%s", why);
 	snprintf(self->faults_path, sizeof(self->faults_path),
 		 DEBUGFS "/%s/bar0_faults", self->bdf);
 	snprintf(self->zap_path, sizeof(self->zap_path),
@@ -332,14 +331,12 @@ TEST_F_TIMEOUT(invalidate, zap_of_all_pages_drops_all, CASE_TIMEOUT)
 	}
 }
 
-/* the BDF stays positional, before the harness's options */
+/* the BDF is the one argument besides the harness's options */
 int main(int argc, char **argv)
 {
-	if (argc > 1 && argv[1][0] != '-') {
-		arg_bdf = argv[1];
-		argv[1] = argv[0];
-		argc--;
-		argv++;
-	}
+	char **args;
+
+	if (harness_own_args(argc, argv, &args) > 0)
+		arg_bdf = args[0];
 	return test_harness_run(argc, argv);
 }

@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "ivf.h"
 #include "util.h"
 
@@ -128,6 +129,14 @@ static void expect_log(struct __test_metadata *_metadata, const char *bdf,
 		       ret ? ": " : "", ret ? strerror(-ret) : "");
 }
 
+/* the PF acknowledged request @what: @ret, what the library call gave, is 0 */
+static void expect_acked(struct __test_metadata *_metadata, int ret,
+			 const char *what)
+{
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s acked (%s)", what, ret ? strerror(-ret) : "ok");
+}
+
 /* state for a reset to clear: a VLAN the PF acknowledged */
 static void vlan_in_place(struct __test_metadata *_metadata,
 			  FIXTURE_DATA(mailbox) *self, unsigned int vid)
@@ -183,36 +192,24 @@ TEST_F_TIMEOUT(mailbox, set_mac_nacked_changes_nothing, CASE_TIMEOUT)
 TEST_F_TIMEOUT(mailbox, multicast_hashes_acked_and_logged, CASE_TIMEOUT)
 {
 	static const uint16_t hashes[3] = { 0x0123, 0x0456, 0x0789 };
-	int ret;
 
-	ret = ivf_set_multicast(&self->v, hashes, 3);
-	EXPECT_EQ(0, ret)
-		TH_LOG("SET_MULTICAST with 3 hashes acked (%s)",
-		       ret ? strerror(-ret) : "ok");
+	expect_acked(_metadata, ivf_set_multicast(&self->v, hashes, 3),
+		     "SET_MULTICAST with 3 hashes");
 	expect_log(_metadata, self->bdf, "mc", "3 0x123 0x456 0x789");
-	ret = ivf_set_multicast(&self->v, hashes, 0);
-	EXPECT_EQ(0, ret)
-		TH_LOG("SET_MULTICAST with 0 hashes acked (%s)",
-		       ret ? strerror(-ret) : "ok");
+	expect_acked(_metadata, ivf_set_multicast(&self->v, hashes, 0),
+		     "SET_MULTICAST with 0 hashes");
 	expect_log(_metadata, self->bdf, "mc", "0");
 }
 
 TEST_F_TIMEOUT(mailbox, vlans_added_and_removed, CASE_TIMEOUT)
 {
-	int ret;
-
-	ret = ivf_set_vlan(&self->v, 100, true);
-	EXPECT_EQ(0, ret)
-		TH_LOG("SET_VLAN add 100 acked (%s)",
-		       ret ? strerror(-ret) : "ok");
-	ret = ivf_set_vlan(&self->v, 7, true);
-	EXPECT_EQ(0, ret)
-		TH_LOG("SET_VLAN add 7 acked (%s)", ret ? strerror(-ret) : "ok");
+	expect_acked(_metadata, ivf_set_vlan(&self->v, 100, true),
+		     "SET_VLAN add 100");
+	expect_acked(_metadata, ivf_set_vlan(&self->v, 7, true),
+		     "SET_VLAN add 7");
 	expect_log(_metadata, self->bdf, "vlans", "2 7 100");
-	ret = ivf_set_vlan(&self->v, 100, false);
-	EXPECT_EQ(0, ret)
-		TH_LOG("SET_VLAN remove 100 acked (%s)",
-		       ret ? strerror(-ret) : "ok");
+	expect_acked(_metadata, ivf_set_vlan(&self->v, 100, false),
+		     "SET_VLAN remove 100");
 	expect_log(_metadata, self->bdf, "vlans", "1 7");
 }
 
@@ -220,13 +217,10 @@ TEST_F_TIMEOUT(mailbox, vlans_added_and_removed, CASE_TIMEOUT)
 TEST_F_TIMEOUT(mailbox, lpe_acked_and_logged, CASE_TIMEOUT)
 {
 	uint32_t msg[IVF_VMBMEM_WORDS] = { IVF_MSG_SET_LPE, 9018 };
-	int ret;
 
 	check_xfer(_metadata, &self->v, msg, 2, 0, "SET_LPE 9018");
 	expect_log(_metadata, self->bdf, "max_frame", "9018");
-	ret = ivf_set_lpe(&self->v, 1522);
-	EXPECT_EQ(0, ret)
-		TH_LOG("SET_LPE 1522 acked (%s)", ret ? strerror(-ret) : "ok");
+	expect_acked(_metadata, ivf_set_lpe(&self->v, 1522), "SET_LPE 1522");
 	expect_log(_metadata, self->bdf, "max_frame", "1522");
 }
 
@@ -271,14 +265,12 @@ TEST_F_TIMEOUT(mailbox, device_reset_makes_pf_forget, CASE_TIMEOUT)
 	expect_log(_metadata, self->bdf, "vlans", "0");
 }
 
-/* the BDF stays positional, before the harness's options */
+/* the BDF is the one argument besides the harness's options */
 int main(int argc, char **argv)
 {
-	if (argc > 1 && argv[1][0] != '-') {
-		arg_bdf = argv[1];
-		argv[1] = argv[0];
-		argc--;
-		argv++;
-	}
+	char **args;
+
+	if (harness_own_args(argc, argv, &args) > 0)
+		arg_bdf = args[0];
 	return test_harness_run(argc, argv);
 }

@@ -45,15 +45,16 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "ivf.h"
 #include "mig.h"
 #include "mig_states.h"
-#include "migstream.h"
 #include "util.h"
 
 #include "kselftest_harness.h"
@@ -61,6 +62,16 @@
 
 /* a case takes 1-5 s on TCG; a sanitizer kernel's unbind is slow */
 #define CASE_TIMEOUT 300
+
+/*
+ * A case that is one step on a session: @step (test_reset(), test_close(),
+ * test_unbind()) with the session's state and the step's own arguments.
+ */
+#define SESSION_CASE(name, step, ...)					\
+	TEST_F_TIMEOUT(migration_reset, name, CASE_TIMEOUT)		\
+	{								\
+		step(_metadata, self, __VA_ARGS__);			\
+	}
 
 FIXTURE(migration_reset) {
 	const char *bdf, *drv;
@@ -96,22 +107,12 @@ static int fd_ioctl(int fd)
 	return mig_precopy_info(fd, &a, &b);
 }
 
-/* open the VF, RUNNING expected; with the userspace driver on top */
+/* the VF open in RUNNING, the userspace driver on top (vf_open_running()) */
 static int dev_open(FIXTURE_DATA(migration_reset) *self)
 {
-	uint32_t s = 0;
 	int ret;
 
-	ret = vfio_dev_open_backend(&self->d, self->bdf, &self->backend);
-	if (ret)
-		return ret;
-	ret = mig_get_state(&self->d, &s);
-	if (!ret && s != S_RUNNING)
-		ret = -EPROTO;
-	if (!ret)
-		ret = ivf_open(&self->v, &self->d, IVF_ACCESS_MMAP);
-	if (ret)
-		vfio_dev_close(&self->d);
+	ret = vf_open_running(&self->d, &self->v, self->bdf, &self->backend);
 	self->open = !ret;
 	return ret;
 }
@@ -125,60 +126,18 @@ static void dev_close(FIXTURE_DATA(migration_reset) *self)
 	self->open = false;
 }
 
-/* the VF works: handshake, and a whole stream can be saved */
-static int usable(FIXTURE_DATA(migration_reset) *self, char *why, size_t len)
-{
-	struct vfio_dev *d = &self->d;
-	uint8_t *buf = NULL;
-	size_t n = 0;
-	struct ms_stream s;
-	int ret, fd = -1;
-	ssize_t r;
-
-	ret = ivf_reset(&self->v);
-	if (ret || !self->v.cts) {
-		snprintf(why, len, "handshake: %s", err_str(ret ? ret : -EPROTO));
-		return -EPROTO;
-	}
-	ret = mig_set_state(d, S_STOP_COPY, &fd);
-	if (ret || fd < 0) {
-		snprintf(why, len, "RUNNING -> STOP_COPY: %s", err_str(ret));
-		return -EPROTO;
-	}
-	r = mig_read_all(fd, &buf, &n);
-	close(fd);
-	ret = r < 0 ? (int)r : ms_parse(&s, buf, n);
-	free(buf);
-	if (ret) {
-		snprintf(why, len, "saving %zu bytes: %s", n, err_str(ret));
-		return ret;
-	}
-	ret = mig_set_state(d, S_RUNNING, NULL);
-	if (ret) {
-		snprintf(why, len, "STOP_COPY -> RUNNING: %s", err_str(ret));
-		return ret;
-	}
-	snprintf(why, len, "handshake, %zu-byte stream saved", n);
-	return 0;
-}
-
 FIXTURE_SETUP(migration_reset)
 {
 	uint64_t flags;
-	char cur[64], why[160];
 	const char *miss;
+	char why[160];
 	int ret, fd = -1;
 
 	self->bdf = env_get("IVF_VF2");
 	self->drv = ivf_driver_name();
 	self->backend = variant->backend;
-	if (!self->bdf)
-		SKIP(return, "IVF_VF2 is needed");
-	ret = sysfs_pci_driver(self->bdf, cur, sizeof(cur));
-	if (ret || strcmp(cur, self->drv))
-		SKIP(return, "%s is bound to '%s', not %s", self->bdf, cur,
-		     self->drv);
-	miss = vfio_backend_missing(self->bdf, &self->backend);
+	miss = vf_unusable(self->bdf, "IVF_VF2 is needed", self->drv,
+			   &self->backend);
 	if (miss)
 		SKIP(return, "%s", miss);
 
@@ -206,7 +165,7 @@ FIXTURE_SETUP(migration_reset)
 	ASSERT_TRUE(!ret && self->stream_len > 16)
 		TH_LOG("a %zu-byte stream of the VF saved (%s)",
 		       self->stream_len, err_str(ret));
-	ret = usable(self, why, sizeof(why));
+	ret = vf_works(&self->d, &self->v, why, sizeof(why));
 	if (ret)
 		dev_close(self);
 	ASSERT_EQ(0, ret) TH_LOG("the VF works to start with: %s", why);
@@ -255,20 +214,55 @@ static int start_session(FIXTURE_DATA(migration_reset) *self, uint32_t state)
 	return fd;
 }
 
+/* a session as start_session() starts it; the case ends without one */
+static int session_started(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(migration_reset) *self, uint32_t state)
+{
+	int fd = start_session(self, state);
+
+	ASSERT_LE(0, fd) TH_LOG("%s: session started (%s)",
+				mig_state_name(state),
+				err_str(fd < 0 ? fd : 0));
+	return fd;
+}
+
+/* the VF works after the case's step (vf_works()); @fmt names the step */
+static void __attribute__((format(printf, 3, 4)))
+works_after(struct __test_metadata *_metadata,
+	    FIXTURE_DATA(migration_reset) *self, const char *fmt, ...)
+{
+	char what[96], why[160];
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	ret = vf_works(&self->d, &self->v, why, sizeof(why));
+	EXPECT_EQ(0, ret) TH_LOG("%s: the VF works after: %s", what, why);
+}
+
 /* ---------------------------------------------------------------- reset */
 
-/* a thread that keeps using a saving fd */
-struct hammer {
+/*
+ * A thread that keeps using a saving fd until told to stop: hammer_fn()
+ * counts the calls that gave ENODEV and keeps the last result, racer_fn()
+ * counts the results outside those it may see.
+ */
+struct fd_user {
 	pthread_t th;
 	int fd;
 	volatile int stop;
-	unsigned long ops, enodev;
+	unsigned long ops;
+	unsigned long enodev;	/* hammer_fn() */
 	int last;
+	unsigned long odd;	/* racer_fn() */
+	int odd_err;
 };
 
 static void *hammer_fn(void *arg)
 {
-	struct hammer *h = arg;
+	struct fd_user *h = arg;
 
 	while (!h->stop) {
 		h->last = (h->ops & 1) ? fd_ioctl(h->fd) : fd_io(h->fd, false);
@@ -282,16 +276,13 @@ static void *hammer_fn(void *arg)
 static void test_reset(struct __test_metadata *_metadata,
 		       FIXTURE_DATA(migration_reset) *self, uint32_t state)
 {
-	struct hammer h = { .fd = -1 };
+	struct fd_user h = { .fd = -1 };
 	bool resuming = state == S_RESUMING;
 	const char *sn = mig_state_name(state);
-	char why[160];
 	uint32_t s = 0;
 	int fd, ret, io, ioc;
 
-	fd = start_session(self, state);
-	ASSERT_LE(0, fd) TH_LOG("%s: session started (%s)", sn,
-				err_str(fd < 0 ? fd : 0));
+	fd = session_started(_metadata, self, state);
 	if (!resuming) {
 		h.fd = fd;
 		if (pthread_create(&h.th, NULL, hammer_fn, &h))
@@ -320,24 +311,12 @@ static void test_reset(struct __test_metadata *_metadata,
 			TH_LOG("the thread's last call must give ENODEV");
 	}
 	close(fd);
-	ret = usable(self, why, sizeof(why));
-	EXPECT_EQ(0, ret) TH_LOG("%s reset: the VF works after: %s", sn, why);
+	works_after(_metadata, self, "%s reset", sn);
 }
 
-TEST_F_TIMEOUT(migration_reset, reset_in_pre_copy_ends_session, CASE_TIMEOUT)
-{
-	test_reset(_metadata, self, S_PRE_COPY);
-}
-
-TEST_F_TIMEOUT(migration_reset, reset_in_stop_copy_ends_session, CASE_TIMEOUT)
-{
-	test_reset(_metadata, self, S_STOP_COPY);
-}
-
-TEST_F_TIMEOUT(migration_reset, reset_in_resuming_ends_session, CASE_TIMEOUT)
-{
-	test_reset(_metadata, self, S_RESUMING);
-}
+SESSION_CASE(reset_in_pre_copy_ends_session, test_reset, S_PRE_COPY)
+SESSION_CASE(reset_in_stop_copy_ends_session, test_reset, S_STOP_COPY)
+SESSION_CASE(reset_in_resuming_ends_session, test_reset, S_RESUMING)
 
 /* ----------------------------------------------------------------- race */
 
@@ -347,17 +326,9 @@ TEST_F_TIMEOUT(migration_reset, reset_in_resuming_ends_session, CASE_TIMEOUT)
  * (new CONFIG packets), then STOP_COPY and a reset. The thread may only
  * see data, ENOMSG, EOF, EINVAL (PRECOPY_INFO outside PRE_COPY) or ENODEV.
  */
-struct racer {
-	pthread_t th;
-	int fd;
-	volatile int stop;
-	unsigned long ops, odd;
-	int odd_err;
-};
-
 static void *racer_fn(void *arg)
 {
-	struct racer *r = arg;
+	struct fd_user *r = arg;
 	uint8_t buf[256];
 
 	while (!r->stop) {
@@ -385,9 +356,8 @@ TEST_F_TIMEOUT(migration_reset,
 {
 	struct vfio_dev *d = &self->d;
 	struct ivf *v = &self->v;
-	struct racer r = { .fd = -1 };
+	struct fd_user r = { .fd = -1 };
 	int ret = 0, i, bad = 0;
-	char why[160];
 
 	ret = ivf_reset(v);
 	if (!ret)
@@ -420,11 +390,25 @@ TEST_F_TIMEOUT(migration_reset,
 	       r.odd ? strerror(r.odd_err) : "none");
 	EXPECT_TRUE(!bad && !ret && !r.odd)
 		TH_LOG("60 rounds of PRE_COPY <-> PRE_COPY_P2P and guest config changes, STOP_COPY, reset: no error, nothing odd on the fd");
-	ret = usable(self, why, sizeof(why));
-	EXPECT_EQ(0, ret) TH_LOG("race: the VF works after: %s", why);
+	works_after(_metadata, self, "race");
 }
 
 /* ---------------------------------------------------------------- close */
+
+/*
+ * The data fd of a session in state @sn outlived its device (@when): its
+ * read (its write, @resuming) and its ioctl give ENODEV
+ */
+static void data_fd_gone(struct __test_metadata *_metadata, int fd,
+			 bool resuming, const char *sn, const char *when)
+{
+	int io = fd_io(fd, resuming), ioc = fd_ioctl(fd);
+
+	EXPECT_TRUE(io == -ENODEV && ioc == -ENODEV)
+		TH_LOG("%s, %s: data fd %s %s, ioctl %s (ENODEV)", sn, when,
+		       resuming ? "write" : "read", err_str(io),
+		       err_str(ioc));
+}
 
 /* close the device fd first (@data_last) or the data fd first */
 static void test_close(struct __test_metadata *_metadata,
@@ -433,21 +417,14 @@ static void test_close(struct __test_metadata *_metadata,
 {
 	bool resuming = state == S_RESUMING;
 	const char *sn = mig_state_name(state);
-	char why[160];
 	uint32_t s = 0;
-	int fd, ret, io, ioc;
+	int fd, ret, io;
 
-	fd = start_session(self, state);
-	ASSERT_LE(0, fd) TH_LOG("%s: session started (%s)", sn,
-				err_str(fd < 0 ? fd : 0));
+	fd = session_started(_metadata, self, state);
 	if (data_last) {
 		dev_close(self);
-		io = fd_io(fd, resuming);
-		ioc = fd_ioctl(fd);
-		EXPECT_TRUE(io == -ENODEV && ioc == -ENODEV)
-			TH_LOG("%s, device fd closed first: data fd %s %s, ioctl %s (ENODEV)",
-			       sn, resuming ? "write" : "read", err_str(io),
-			       err_str(ioc));
+		data_fd_gone(_metadata, fd, resuming, sn,
+			     "device fd closed first");
 		ret = dev_open(self);
 		EXPECT_EQ(0, ret)
 			TH_LOG("%s: reopened while the old data fd is open: RUNNING (%s)",
@@ -479,40 +456,15 @@ static void test_close(struct __test_metadata *_metadata,
 		if (ret)
 			return;
 	}
-	ret = usable(self, why, sizeof(why));
-	EXPECT_EQ(0, ret) TH_LOG("%s close (%s last): the VF works after: %s",
-				 sn, data_last ? "data fd" : "device fd", why);
+	works_after(_metadata, self, "%s close (%s last)", sn,
+		    data_last ? "data fd" : "device fd");
 }
 
-TEST_F_TIMEOUT(migration_reset, device_fd_closed_first_in_stop_copy,
-	       CASE_TIMEOUT)
-{
-	test_close(_metadata, self, S_STOP_COPY, true);
-}
-
-TEST_F_TIMEOUT(migration_reset, device_fd_closed_first_in_resuming,
-	       CASE_TIMEOUT)
-{
-	test_close(_metadata, self, S_RESUMING, true);
-}
-
-TEST_F_TIMEOUT(migration_reset, device_fd_closed_first_in_pre_copy,
-	       CASE_TIMEOUT)
-{
-	test_close(_metadata, self, S_PRE_COPY, true);
-}
-
-TEST_F_TIMEOUT(migration_reset, data_fd_closed_first_in_stop_copy,
-	       CASE_TIMEOUT)
-{
-	test_close(_metadata, self, S_STOP_COPY, false);
-}
-
-TEST_F_TIMEOUT(migration_reset, data_fd_closed_first_in_resuming,
-	       CASE_TIMEOUT)
-{
-	test_close(_metadata, self, S_RESUMING, false);
-}
+SESSION_CASE(device_fd_closed_first_in_stop_copy, test_close, S_STOP_COPY, true)
+SESSION_CASE(device_fd_closed_first_in_resuming, test_close, S_RESUMING, true)
+SESSION_CASE(device_fd_closed_first_in_pre_copy, test_close, S_PRE_COPY, true)
+SESSION_CASE(data_fd_closed_first_in_stop_copy, test_close, S_STOP_COPY, false)
+SESSION_CASE(data_fd_closed_first_in_resuming, test_close, S_RESUMING, false)
 
 /* --------------------------------------------------------------- unbind */
 
@@ -569,14 +521,12 @@ static void test_unbind(struct __test_metadata *_metadata,
 	bool resuming = state == S_RESUMING;
 	const char *sn = mig_state_name(state);
 	struct unbinder u = { .bdf = self->bdf };
-	char cur[64], why[160];
-	int fd, ret, io, ioc;
+	char cur[64];
+	int fd, ret, io;
 	bool blocked, done;
 
 	note_poisoning();
-	fd = start_session(self, state);
-	ASSERT_LE(0, fd) TH_LOG("%s: session started (%s)", sn,
-				err_str(fd < 0 ? fd : 0));
+	fd = session_started(_metadata, self, state);
 	ASSERT_EQ(0, pthread_create(&u.th, NULL, unbind_fn, &u))
 		TH_LOG("%s: unbind thread", sn);
 	blocked = !wait_done(&u, 500);
@@ -594,12 +544,7 @@ static void test_unbind(struct __test_metadata *_metadata,
 	EXPECT_TRUE(done && !u.ret)
 		TH_LOG("%s: unbind must complete once the device fd is closed, data fd still open (%s)",
 		       sn, done ? err_str(u.ret) : "still blocked");
-	io = fd_io(fd, resuming);
-	ioc = fd_ioctl(fd);
-	EXPECT_TRUE(io == -ENODEV && ioc == -ENODEV)
-		TH_LOG("%s: after unbind the data fd: %s %s, ioctl %s (ENODEV)",
-		       sn, resuming ? "write" : "read", err_str(io),
-		       err_str(ioc));
+	data_fd_gone(_metadata, fd, resuming, sn, "after unbind");
 	close(fd);
 	if (!done)
 		done = wait_done(&u, 15000);
@@ -616,20 +561,10 @@ static void test_unbind(struct __test_metadata *_metadata,
 		ret = dev_open(self);
 	ASSERT_EQ(0, ret) TH_LOG("%s: bound again to %s and opened: RUNNING (%s)",
 				 sn, self->drv, err_str(ret));
-	ret = usable(self, why, sizeof(why));
-	EXPECT_EQ(0, ret) TH_LOG("%s unbind: the VF works after: %s", sn, why);
+	works_after(_metadata, self, "%s unbind", sn);
 }
 
-TEST_F_TIMEOUT(migration_reset, unbind_in_stop_copy_waits_for_device_fd,
-	       CASE_TIMEOUT)
-{
-	test_unbind(_metadata, self, S_STOP_COPY);
-}
-
-TEST_F_TIMEOUT(migration_reset, unbind_in_resuming_waits_for_device_fd,
-	       CASE_TIMEOUT)
-{
-	test_unbind(_metadata, self, S_RESUMING);
-}
+SESSION_CASE(unbind_in_stop_copy_waits_for_device_fd, test_unbind, S_STOP_COPY)
+SESSION_CASE(unbind_in_resuming_waits_for_device_fd, test_unbind, S_RESUMING)
 
 TEST_HARNESS_MAIN

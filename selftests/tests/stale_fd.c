@@ -61,6 +61,7 @@
 #include <sys/wait.h>
 #include <linux/userfaultfd.h>
 
+#include "fixture.h"
 #include "frame.h"
 #include "ivf.h"
 #include "mig.h"
@@ -99,23 +100,10 @@ static double ms_since(uint64_t t0)
 	return (now_ns() - t0) / 1e6;
 }
 
-/* open the VF, RUNNING expected; with the userspace driver on top */
+/* the VF open in RUNNING, the userspace driver on top (vf_open_running()) */
 static int dev_open(struct vfio_dev *d, struct ivf *v)
 {
-	uint32_t s = 0;
-	int ret;
-
-	ret = vfio_dev_open_backend(d, bdf, &backend);
-	if (ret)
-		return ret;
-	ret = mig_get_state(d, &s);
-	if (!ret && s != S_RUNNING)
-		ret = -EPROTO;
-	if (!ret)
-		ret = ivf_open(v, d, IVF_ACCESS_MMAP);
-	if (ret)
-		vfio_dev_close(d);
-	return ret;
+	return vf_open_running(d, v, bdf, &backend);
 }
 
 static void dev_close(struct vfio_dev *d, struct ivf *v)
@@ -222,24 +210,26 @@ static bool uffd_probe(void)
 	return fd >= 0 || errno != ENOSYS;
 }
 
-/* a write() in a thread */
-struct writer {
+/* a read() (@reads) or a write() on a data fd, in a thread */
+struct fd_call {
 	pthread_t th;
 	int fd;
-	const void *buf;
+	bool reads;
+	void *buf;
 	size_t len;
 	volatile int done;
 	ssize_t n;
 	int err;
 };
 
-static void *writer_fn(void *arg)
+static void *fd_call_fn(void *arg)
 {
-	struct writer *w = arg;
+	struct fd_call *c = arg;
 
-	w->n = write(w->fd, w->buf, w->len);
-	w->err = w->n < 0 ? errno : 0;
-	w->done = 1;
+	c->n = c->reads ? read(c->fd, c->buf, c->len) :
+			  write(c->fd, c->buf, c->len);
+	c->err = c->n < 0 ? errno : 0;
+	c->done = 1;
 	return NULL;
 }
 
@@ -508,50 +498,58 @@ static void config_diff(const char *a, const char *b, char *out, size_t len)
 	free(cb);
 }
 
+/* a change of migration state in a thread */
 struct fsm_req {
 	pthread_t th;
 	struct vfio_dev *d;
+	uint32_t state;
 	volatile int done;
 	int ret;
+	uint64_t t0;	/* when it started */
+	bool in_time;	/* done within 3 s */
+	double ms;	/* how long it had taken then */
 };
 
 static void *fsm_fn(void *arg)
 {
 	struct fsm_req *f = arg;
 
-	f->ret = mig_set_state(f->d, S_STOP, NULL);
+	f->ret = mig_set_state(f->d, f->state, NULL);
 	f->done = 1;
 	return NULL;
 }
 
-/* a read() in a thread */
-struct reader {
-	pthread_t th;
-	int fd;
-	void *buf;
-	size_t len;
-	volatile int done;
-	ssize_t n;
-	int err;
-};
-
-static void *reader_fn(void *arg)
+/*
+ * A state change while a data fd call is stalled: the case's call @c is
+ * started in a thread, where it must stall on the userfaultfd page @s;
+ * then @f's state change runs in another thread, given 3 s (f->in_time,
+ * f->ms, f->ret); then the page is resolved and both threads joined. 0, or
+ * -EAGAIN if a thread could not be started (nothing left running).
+ */
+static int state_change_while_stalled(struct __test_metadata *_metadata,
+				      struct stall *s, struct fd_call *c,
+				      struct fsm_req *f, const char *what)
 {
-	struct reader *r = arg;
+	int ret;
 
-	r->n = read(r->fd, r->buf, r->len);
-	r->err = r->n < 0 ? errno : 0;
-	r->done = 1;
-	return NULL;
-}
-
-static void *stop_copy_fn(void *arg)
-{
-	struct fsm_req *f = arg;
-
-	f->ret = mig_set_state(f->d, S_STOP_COPY, NULL);
-	f->done = 1;
-	return NULL;
+	if (pthread_create(&c->th, NULL, fd_call_fn, c))
+		return -EAGAIN;
+	ret = stall_wait(s, 10000);
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s stalls on the userfaultfd page (%s)", what,
+		       err_str(ret));
+	f->t0 = now_ns();
+	if (pthread_create(&f->th, NULL, fsm_fn, f)) {
+		stall_resolve(s);
+		pthread_join(c->th, NULL);
+		return -EAGAIN;
+	}
+	f->in_time = wait_flag(&f->done, 3000);
+	f->ms = ms_since(f->t0);
+	stall_resolve(s);
+	pthread_join(f->th, NULL);
+	pthread_join(c->th, NULL);
+	return 0;
 }
 
 /* reap @pid within @ms: its wait status, or -ETIMEDOUT */
@@ -578,39 +576,17 @@ struct call {
 	uint64_t ns;
 };
 
-/* the VF works: handshake, and a whole stream can be saved */
+/* the VF works after a case: VFIO_DEVICE_RESET, then vf_works() */
 static int usable(struct vfio_dev *d, struct ivf *v, char *why, size_t len)
 {
-	uint8_t *buf = NULL;
-	struct ms_stream s;
-	size_t n = 0;
-	int ret, fd = -1;
-	ssize_t r;
+	int ret;
 
 	ret = vfio_dev_reset(d);
 	if (ret) {
 		snprintf(why, len, "VFIO_DEVICE_RESET: %s", err_str(ret));
 		return ret;
 	}
-	ret = ivf_reset(v);
-	if (ret || !v->cts) {
-		snprintf(why, len, "handshake: %s", err_str(ret ? ret : -EPROTO));
-		return -EPROTO;
-	}
-	ret = mig_set_state(d, S_STOP_COPY, &fd);
-	if (ret || fd < 0) {
-		snprintf(why, len, "RUNNING -> STOP_COPY: %s", err_str(ret));
-		return -EPROTO;
-	}
-	r = mig_read_all(fd, &buf, &n);
-	close(fd);
-	ret = r < 0 ? (int)r : ms_parse(&s, buf, n);
-	free(buf);
-	if (!ret)
-		ret = mig_set_state(d, S_RUNNING, NULL);
-	snprintf(why, len, "reset, handshake, %zu-byte stream saved: %s", n,
-		 err_str(ret));
-	return ret;
+	return vf_works(d, v, why, len);
 }
 
 /* a PRE_COPY + STOP_COPY stream of the VF; its CONFIG packet in cfg_pkt */
@@ -662,21 +638,11 @@ IVF_BACKENDS(stale_fd);
 FIXTURE_SETUP(stale_fd)
 {
 	const char *why;
-	char cur[64] = "";
 	int ret;
 
-	bdf = env_get("IVF_VF0");
-	ns = env_get("IVF_PEER_NS");
-	ifname = env_get("IVF_PEER_IF");
 	backend = variant->backend;
 	page = sysconf(_SC_PAGESIZE);
-	if (!bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
-	ret = sysfs_pci_driver(bdf, cur, sizeof(cur));
-	if (ret || strcmp(cur, ivf_driver_name()))
-		SKIP(return, "%s is bound to '%s', not %s", bdf, cur,
-		     ivf_driver_name());
-	why = vfio_backend_missing(bdf, &backend);
+	why = vf_peer_unusable(&bdf, &ns, &ifname, ivf_driver_name(), &backend);
 	if (why)
 		SKIP(return, "%s", why);
 	/*
@@ -724,13 +690,44 @@ FIXTURE_TEARDOWN(stale_fd)
 }
 
 /*
+ * Child @pid dies promptly at SIGKILL: killed at *t0, reaped within
+ * KILL_MAX_MS, ended by the signal. Its wait status, or -ETIMEDOUT.
+ */
+static int dies_at_sigkill(struct __test_metadata *_metadata, pid_t pid,
+			   const char *what, uint64_t *t0)
+{
+	int st;
+
+	*t0 = now_ns();
+	kill(pid, SIGKILL);
+	st = reap(pid, KILL_MAX_MS);
+	TH_LOG("%s %s after %.0f ms at SIGKILL", what,
+	       st >= 0 ? "reaped" : "still alive", ms_since(*t0));
+	EXPECT_TRUE(st >= 0 && WIFSIGNALED(st))
+		TH_LOG("%s dies at SIGKILL: %s after %.0f ms (within %d)",
+		       what, st >= 0 ? "reaped" : "still alive",
+		       ms_since(*t0), KILL_MAX_MS);
+	return st;
+}
+
+/* the case ends with a VFIO_DEVICE_RESET that must succeed (all but one) */
+static void device_resets_after(struct __test_metadata *_metadata,
+				struct vfio_dev *d, const char *what)
+{
+	int ret = vfio_dev_reset(d);
+
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s: VFIO_DEVICE_RESET after (%s)", what, err_str(ret));
+}
+
+/*
  * A's write stalls on its second CONFIG packet; A closes the VF, B opens
  * and uses it; the write goes on: it must not touch B's VF.
  */
 TEST_F_TIMEOUT(stale_fd, stale_write_leaves_next_user_alone, CASE_TIMEOUT)
 {
 	struct bstate b0 = { 0 }, b1 = { 0 };
-	struct writer w = { 0 };
+	struct fd_call w = { 0 };
 	struct stall s = { 0 };
 	char diff[512];
 	uint64_t t0;
@@ -752,7 +749,7 @@ TEST_F_TIMEOUT(stale_fd, stale_write_leaves_next_user_alone, CASE_TIMEOUT)
 	w.fd = fd;
 	w.buf = s.area + page - cfg_len;
 	w.len = 2 * cfg_len;
-	ret = pthread_create(&w.th, NULL, writer_fn, &w);
+	ret = pthread_create(&w.th, NULL, fd_call_fn, &w);
 	if (ret) {
 		close(fd);
 		stall_fini(&s);
@@ -814,12 +811,9 @@ TEST_F_TIMEOUT(stale_fd, stale_write_leaves_next_user_alone, CASE_TIMEOUT)
 /* a write stalled on a userfaultfd page must not hold up RESUMING -> STOP */
 TEST_F_TIMEOUT(stale_fd, stalled_write_does_not_block_fsm, CASE_TIMEOUT)
 {
-	struct fsm_req f = { .d = &self->d };
-	struct writer w = { 0 };
+	struct fsm_req f = { .d = &self->d, .state = S_STOP };
+	struct fd_call w = { 0 };
 	struct stall s = { 0 };
-	uint64_t t0;
-	double ms;
-	bool done;
 	int ret, fd;
 
 	fd = resuming_fd(&self->d);
@@ -835,37 +829,20 @@ TEST_F_TIMEOUT(stale_fd, stalled_write_does_not_block_fsm, CASE_TIMEOUT)
 	w.fd = fd;
 	w.buf = s.area + page;
 	w.len = cfg_len;
-	if (pthread_create(&w.th, NULL, writer_fn, &w))
+	if (state_change_while_stalled(_metadata, &s, &w, &f, "fsm: write()"))
 		goto out;
-	ret = stall_wait(&s, 10000);
-	EXPECT_EQ(0, ret)
-		TH_LOG("fsm: write() stalls on the userfaultfd page (%s)",
-		       err_str(ret));
-	t0 = now_ns();
-	if (pthread_create(&f.th, NULL, fsm_fn, &f)) {
-		stall_resolve(&s);
-		pthread_join(w.th, NULL);
-		goto out;
-	}
-	done = wait_flag(&f.done, 3000);
-	ms = ms_since(t0);
 	TH_LOG("fsm: RESUMING -> STOP with the write stalled: %s after %.0f ms",
-	       done ? err_str(f.ret) : "still blocked", ms);
-	EXPECT_TRUE(done && f.ret == -ENODATA)
+	       f.in_time ? err_str(f.ret) : "still blocked", f.ms);
+	EXPECT_TRUE(f.in_time && f.ret == -ENODATA)
 		TH_LOG("fsm: RESUMING -> STOP while the write is stalled: %s after %.0f ms (ENODATA within 3000 ms)",
-		       done ? err_str(f.ret) : "still blocked", ms);
-	stall_resolve(&s);
-	pthread_join(f.th, NULL);
-	pthread_join(w.th, NULL);
+		       f.in_time ? err_str(f.ret) : "still blocked", f.ms);
 	TH_LOG("fsm: the write then gave %zd (%s); RESUMING -> STOP %s after %.0f ms",
 	       w.n, w.n < 0 ? strerror(w.err) : "bytes", err_str(f.ret),
-	       ms_since(t0));
+	       ms_since(f.t0));
 out:
 	stall_fini(&s);
 	close(fd);
-	ret = vfio_dev_reset(&self->d);
-	EXPECT_EQ(0, ret)
-		TH_LOG("fsm: VFIO_DEVICE_RESET after (%s)", err_str(ret));
+	device_resets_after(_metadata, &self->d, "fsm");
 }
 
 /*
@@ -877,15 +854,13 @@ out:
 TEST_F_TIMEOUT(stale_fd, saving_read_loses_nothing_blocks_nothing,
 	       CASE_TIMEOUT)
 {
-	struct fsm_req f = { .d = &self->d };
-	struct reader r = { 0 };
+	struct fsm_req f = { .d = &self->d, .state = S_STOP_COPY };
+	struct fd_call r = { .reads = true };
 	struct stall s = { 0 };
 	struct ms_stream ms = { 0 };
 	uint8_t *all = NULL, *guard;
 	size_t len = 0;
 	ssize_t n;
-	uint64_t t0;
-	bool done;
 	int ret, fd = -1;
 
 	ret = mig_set_state(&self->d, S_PRE_COPY, &fd);
@@ -916,27 +891,14 @@ TEST_F_TIMEOUT(stale_fd, saving_read_loses_nothing_blocks_nothing,
 	r.fd = fd;
 	r.buf = s.area + page;
 	r.len = page;
-	if (pthread_create(&r.th, NULL, reader_fn, &r))
+	if (state_change_while_stalled(_metadata, &s, &r, &f,
+				       "read: read() copying out"))
 		goto out;
-	ret = stall_wait(&s, 10000);
-	EXPECT_EQ(0, ret)
-		TH_LOG("read: read() stalls copying out to the userfaultfd page (%s)",
-		       err_str(ret));
-	t0 = now_ns();
-	if (pthread_create(&f.th, NULL, stop_copy_fn, &f)) {
-		stall_resolve(&s);
-		pthread_join(r.th, NULL);
-		goto out;
-	}
-	done = wait_flag(&f.done, 3000);
 	TH_LOG("read: PRE_COPY -> STOP_COPY with the read stalled: %s after %.0f ms",
-	       done ? err_str(f.ret) : "still blocked", ms_since(t0));
-	EXPECT_TRUE(done && !f.ret)
+	       f.in_time ? err_str(f.ret) : "still blocked", f.ms);
+	EXPECT_TRUE(f.in_time && !f.ret)
 		TH_LOG("read: PRE_COPY -> STOP_COPY while the read is stalled: %s after %.0f ms (within 3000)",
-		       done ? err_str(f.ret) : "still blocked", ms_since(t0));
-	stall_resolve(&s);
-	pthread_join(f.th, NULL);
-	pthread_join(r.th, NULL);
+		       f.in_time ? err_str(f.ret) : "still blocked", f.ms);
 	if (r.n > 0) {
 		all = realloc(all, len + r.n);
 		memcpy(all + len, s.area + page, r.n);
@@ -955,9 +917,7 @@ out:
 	free(all);
 	if (fd >= 0)
 		close(fd);
-	ret = vfio_dev_reset(&self->d);
-	EXPECT_EQ(0, ret)
-		TH_LOG("read: VFIO_DEVICE_RESET after (%s)", err_str(ret));
+	device_resets_after(_metadata, &self->d, "read");
 }
 
 /* a child stalled in write() on a userfaultfd page dies at SIGKILL */
@@ -994,22 +954,12 @@ TEST_F_TIMEOUT(stale_fd, stalled_writer_dies_at_sigkill, CASE_TIMEOUT)
 	EXPECT_TRUE(!ret && st == -ETIMEDOUT)
 		TH_LOG("kill: a child's write() stalls on an unserved userfaultfd page (%s)",
 		       st == -ETIMEDOUT ? "stalled" : "it exited");
-	t0 = now_ns();
-	kill(pid, SIGKILL);
-	st = reap(pid, KILL_MAX_MS);
-	TH_LOG("kill: the stalled writer %s after %.0f ms",
-	       st >= 0 ? "reaped" : "still alive", ms_since(t0));
-	EXPECT_TRUE(st >= 0 && WIFSIGNALED(st))
-		TH_LOG("kill: the stalled writer dies at SIGKILL: %s after %.0f ms (within %d)",
-		       st >= 0 ? "reaped" : "still alive", ms_since(t0),
-		       KILL_MAX_MS);
+	st = dies_at_sigkill(_metadata, pid, "kill: the stalled writer", &t0);
 	if (st < 0)
 		waitpid(pid, NULL, 0);
 out:
 	close(fd);
-	ret = vfio_dev_reset(&self->d);
-	EXPECT_EQ(0, ret)
-		TH_LOG("kill: VFIO_DEVICE_RESET after (%s)", err_str(ret));
+	device_resets_after(_metadata, &self->d, "kill");
 }
 
 /*
@@ -1082,15 +1032,7 @@ TEST_F_TIMEOUT(stale_fd, config_flood_write_returns_and_dies_at_sigkill,
 	/* give it a second (or what is left of it) of writing */
 	if (ms_since(t0) < 1000)
 		usleep((1000 - ms_since(t0)) * 1000);
-	t0 = now_ns();
-	kill(pid, SIGKILL);
-	st = reap(pid, KILL_MAX_MS);
-	TH_LOG("flood: the writer %s after %.0f ms at SIGKILL",
-	       st >= 0 ? "reaped" : "still alive", ms_since(t0));
-	EXPECT_TRUE(st >= 0 && WIFSIGNALED(st))
-		TH_LOG("flood: the writer dies at SIGKILL: %s after %.0f ms (within %d)",
-		       st >= 0 ? "reaped" : "still alive", ms_since(t0),
-		       KILL_MAX_MS);
+	st = dies_at_sigkill(_metadata, pid, "flood: the writer", &t0);
 	if (st < 0) {
 		/* an unkillable writer ends with its write */
 		st = reap(pid, UNKILLED_MS);
@@ -1100,9 +1042,7 @@ TEST_F_TIMEOUT(stale_fd, config_flood_write_returns_and_dies_at_sigkill,
 	close(p[0]);
 	close(fd);
 	free(buf);
-	ret = vfio_dev_reset(&self->d);
-	EXPECT_EQ(0, ret)
-		TH_LOG("flood: VFIO_DEVICE_RESET after (%s)", err_str(ret));
+	device_resets_after(_metadata, &self->d, "flood");
 }
 
 TEST_HARNESS_MAIN

@@ -259,13 +259,36 @@ static int device_follows(bool on, uint32_t *dev)
 }
 
 /*
+ * The guest disables queue 0 (@on false) or enables it again (writes back
+ * @rxdctl, its enabled RXDCTL): the device follows; none of 4 frames
+ * arrive into the disabled queue, all of 8 into the enabled one.
+ */
+static void guest_sets_queue(struct __test_metadata *_metadata,
+			     uint32_t rxdctl, bool on, const char *when)
+{
+	uint32_t dev = 0;
+	int ret, got;
+
+	ivf_wr(&v, IVF_RXDCTL(0), on ? rxdctl : rxdctl & ~IVF_XDCTL_ENABLE);
+	ret = device_follows(on, &dev);
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s: the guest's %s must reach the device (device RXDCTL 0x%08x)",
+		       when, on ? "enable" : "queue disable", dev);
+	got = on ? rx_frames(8, 2000) : rx_frames(4, 300);
+	EXPECT_EQ(on ? 8 : 0, got)
+		TH_LOG("%s: %s", when,
+		       on ? "enabled again, 8 of 8 frames received" :
+		       "nothing may be received into the disabled queue");
+}
+
+/*
  * The device runs: the guest's RXDCTL (read through its mapping) and the
  * device's agree on ENABLE. Then the guest disables queue 0: the device
  * follows and receives nothing; the guest enables it: frames arrive.
  */
 static void check_queue(struct __test_metadata *_metadata, const char *when)
 {
-	uint32_t guest, sh = 0, dev = 0, rxdctl;
+	uint32_t guest, sh = 0, dev = 0;
 	int ret, got;
 
 	guest = ivf_rd(&v, IVF_RXDCTL(0));
@@ -278,26 +301,9 @@ static void check_queue(struct __test_metadata *_metadata, const char *when)
 	got = rx_frames(8, 2000);
 	EXPECT_EQ(8, got) TH_LOG("%s: 8 of 8 frames received", when);
 
-	rxdctl = guest;
-	ivf_wr(&v, IVF_RXDCTL(0), rxdctl & ~IVF_XDCTL_ENABLE);
-	ret = device_follows(false, &dev);
-	EXPECT_EQ(0, ret)
-		TH_LOG("%s: the guest's queue disable must reach the device (device RXDCTL 0x%08x)",
-		       when, dev);
-	got = rx_frames(4, 300);
-	EXPECT_EQ(0, got)
-		TH_LOG("%s: nothing may be received into the disabled queue",
-		       when);
-
+	guest_sets_queue(_metadata, guest, false, when);
 	/* Frames that arrive before the enable reaches the device drop. */
-	ivf_wr(&v, IVF_RXDCTL(0), rxdctl);
-	ret = device_follows(true, &dev);
-	EXPECT_EQ(0, ret)
-		TH_LOG("%s: the guest's enable must reach the device (device RXDCTL 0x%08x)",
-		       when, dev);
-	got = rx_frames(8, 2000);
-	EXPECT_EQ(8, got)
-		TH_LOG("%s: enabled again, 8 of 8 frames received", when);
+	guest_sets_queue(_metadata, guest, true, when);
 }
 
 /* a migration state the arc needs: the case ends if it is refused */
@@ -332,6 +338,23 @@ static void tracking(struct __test_metadata *_metadata, const char *when)
 	int t = dbg_flag("tracking");
 
 	EXPECT_EQ(1, t) TH_LOG("%s: tracking (%d)", when, t);
+}
+
+/*
+ * The VF up, then a migration started and cancelled: DMA logging started
+ * (where the variant logs), RUNNING -> PRE_COPY, the data fd closed,
+ * PRE_COPY -> RUNNING. The tracker is left on.
+ */
+static void up_after_cancelled_migration(struct __test_metadata *_metadata,
+					 FIXTURE_DATA(tracker_arcs) *self,
+					 const char *w)
+{
+	up(_metadata, self, w);
+	log_start(_metadata, w);
+	set(_metadata, S_PRE_COPY, &self->fd, w);
+	close(self->fd);
+	self->fd = -1;
+	set(_metadata, S_RUNNING, NULL, w);
 }
 
 /* ---------------------------------------------------------------- arcs */
@@ -384,12 +407,7 @@ TEST_F_TIMEOUT(tracker_arcs, restore_into_same_vf_follows_queue, CASE_TIMEOUT)
 	size_t len = 0;
 	int ret;
 
-	up(_metadata, self, w);
-	log_start(_metadata, w);
-	set(_metadata, S_PRE_COPY, &self->fd, w);
-	close(self->fd);
-	self->fd = -1;
-	set(_metadata, S_RUNNING, NULL, w);
+	up_after_cancelled_migration(_metadata, self, w);
 	set(_metadata, S_STOP_COPY, &self->fd, w);
 	ret = mig_read_all(self->fd, &self->buf, &len) < 0 ? -EIO : 0;
 	close(self->fd);
@@ -415,12 +433,7 @@ TEST_F_TIMEOUT(tracker_arcs, reset_in_stop_polls_again, CASE_TIMEOUT)
 	uint32_t dev = 0;
 	int ret, got, paused;
 
-	up(_metadata, self, w);
-	log_start(_metadata, w);
-	set(_metadata, S_PRE_COPY, &self->fd, w);
-	close(self->fd);
-	self->fd = -1;
-	set(_metadata, S_RUNNING, NULL, w);
+	up_after_cancelled_migration(_metadata, self, w);
 	set(_metadata, S_STOP, NULL, w);
 	ret = vfio_dev_reset(&d);
 	ASSERT_EQ(0, ret)
