@@ -1416,26 +1416,43 @@ TEST_F_TIMEOUT(hostile_guest, hostile_vf_works_after_reset, CASE_TIMEOUT)
 		TH_LOG("VF0 receives the peer's frames: 198 of 200 intact, none damaged");
 }
 
+/*
+ * SUnreclaim and radix_tree_node at @m (@when) over what they were before
+ * the soak: each under its bound, where it can be read
+ */
+static void slab_growth(struct __test_metadata *_metadata,
+			const struct soak *r, const struct mem *m,
+			const char *when, long long slab_bound,
+			long long xa_bound)
+{
+	const struct {
+		const char *name;
+		long long before, at, bound;
+	} g[] = {
+		{ "SUnreclaim", r->m0.slab, m->slab, slab_bound },
+		{ "radix_tree_node", r->m0.xa, m->xa, xa_bound },
+	};
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		if (g[i].before < 0)
+			continue;
+		TH_LOG("%s %s: %+lld KiB", g[i].name, when,
+		       (g[i].at - g[i].before) / 1024);
+		EXPECT_GT(g[i].bound, g[i].at - g[i].before)
+			TH_LOG("%s %s stays under %lld KiB", g[i].name, when,
+			       g[i].bound / 1024);
+	}
+}
+
 TEST_F_TIMEOUT(hostile_guest, slab_bounded_during_soak, CASE_TIMEOUT)
 {
 	const struct soak *r = self->r;
 
 	if (r->m0.slab < 0 && r->m0.xa < 0)
 		SKIP(return, "no /proc/slabinfo or SUnreclaim");
-	if (r->m0.slab >= 0) {
-		TH_LOG("SUnreclaim grew at most %lld KiB during",
-		       (r->mx.slab - r->m0.slab) / 1024);
-		EXPECT_GT(SLAB_DURING_BOUND, r->mx.slab - r->m0.slab)
-			TH_LOG("SUnreclaim grows less than %lld KiB during the soak",
-			       SLAB_DURING_BOUND / 1024);
-	}
-	if (r->m0.xa >= 0) {
-		TH_LOG("radix_tree_node grew at most %lld KiB during",
-		       (r->mx.xa - r->m0.xa) / 1024);
-		EXPECT_GT(XA_DURING_BOUND, r->mx.xa - r->m0.xa)
-			TH_LOG("radix_tree_node grows less than %lld KiB during the soak",
-			       XA_DURING_BOUND / 1024);
-	}
+	slab_growth(_metadata, r, &r->mx, "at most during the soak",
+		    SLAB_DURING_BOUND, XA_DURING_BOUND);
 }
 
 TEST_F_TIMEOUT(hostile_guest, slab_returned_after_close, CASE_TIMEOUT)
@@ -1444,20 +1461,8 @@ TEST_F_TIMEOUT(hostile_guest, slab_returned_after_close, CASE_TIMEOUT)
 
 	if (r->m0.slab < 0 && r->m0.xa < 0 && (r->live0 < 0 || r->live1 < 0))
 		SKIP(return, "no /proc/slabinfo, SUnreclaim or alloc_traces");
-	if (r->m0.slab >= 0) {
-		TH_LOG("SUnreclaim after close %+lld KiB from before",
-		       (r->m1.slab - r->m0.slab) / 1024);
-		EXPECT_GT(SLAB_AFTER_BOUND, r->m1.slab - r->m0.slab)
-			TH_LOG("SUnreclaim after close within %lld KiB of before",
-			       SLAB_AFTER_BOUND / 1024);
-	}
-	if (r->m0.xa >= 0) {
-		TH_LOG("radix_tree_node after close %+lld KiB from before",
-		       (r->m1.xa - r->m0.xa) / 1024);
-		EXPECT_GT(XA_AFTER_BOUND, r->m1.xa - r->m0.xa)
-			TH_LOG("radix_tree_node after close within %lld KiB of before",
-			       XA_AFTER_BOUND / 1024);
-	}
+	slab_growth(_metadata, r, &r->m1, "after close, from before",
+		    SLAB_AFTER_BOUND, XA_AFTER_BOUND);
 	if (r->live0 >= 0 && r->live1 >= 0) {
 		TH_LOG("live slab objects allocated through the driver: %ld before, %ld after",
 		       r->live0, r->live1);
