@@ -294,6 +294,16 @@ static int start_256(struct dsess *s, uint64_t *pgsize)
 	return ret;
 }
 
+/* logging started with one range over the span, 4 KiB pages; 0 or -errno */
+static int start_span(struct dsess *s,
+		      struct vfio_device_feature_dma_logging_range *r)
+{
+	uint64_t pgsize = DIRTY_PGSIZE;
+
+	return dirty_log_span(&s->d, r) ?:
+	       dirty_log_start(&s->d, r, 1, &pgsize);
+}
+
 /* logging started as a VMM that starts it for traffic does; 0 or -errno */
 static int logging_on(struct dsess *s)
 {
@@ -383,14 +393,12 @@ TEST_F_TIMEOUT(dirty_log, start_takes_256_ranges_in_4k_pages, CASE_TIMEOUT)
 TEST_F_TIMEOUT(dirty_log, second_start_refused, CASE_TIMEOUT)
 {
 	struct vfio_device_feature_dma_logging_range r;
-	struct dsess *s = &self->s;
-	uint64_t pgsize = DIRTY_PGSIZE;
 	int ret;
 
-	ret = logging_on(s);
+	ret = logging_on(&self->s);
 	ASSERT_EQ(0, ret) TH_LOG("logging started: %s", err_str(ret));
 	log_mark(self);
-	ret = dirty_log_span(&s->d, &r) ?: dirty_log_start(&s->d, &r, 1, &pgsize);
+	ret = start_span(&self->s, &r);
 	EXPECT_EQ(-EBUSY, ret)
 		TH_LOG("a second start is refused with EBUSY: %s",
 		       err_str(ret));
@@ -560,13 +568,12 @@ TEST_F_TIMEOUT(dirty_log, start_again_after_stop, CASE_TIMEOUT)
 {
 	struct vfio_device_feature_dma_logging_range r;
 	struct dsess *s = &self->s;
-	uint64_t pgsize = DIRTY_PGSIZE;
 	int ret;
 
 	ret = logging_on(s) ?: dirty_log_stop(&s->d);
 	ASSERT_EQ(0, ret) TH_LOG("logging started and stopped: %s",
 				 err_str(ret));
-	ret = dirty_log_span(&s->d, &r) ?: dirty_log_start(&s->d, &r, 1, &pgsize);
+	ret = start_span(s, &r);
 	TH_LOG("start over 0x%llx..0x%llx: %s", (unsigned long long)r.iova,
 	       (unsigned long long)(r.iova + r.length), err_str(ret));
 	EXPECT_TRUE(!ret && dsess_dbg(s, "tracking") == 1)
