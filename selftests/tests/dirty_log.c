@@ -1,64 +1,91 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * dirty_log: the driver's DMA logging backend (log_ops), as a VMM sees it
- * through VFIO_DEVICE_FEATURE_DMA_LOGGING_{START,STOP,REPORT}, over the
- * device's container (default) or its cdev bound to iommufd
- * (IVF_VFIO=cdev).
+ * through VFIO_DEVICE_FEATURE_DMA_LOGGING_{START,STOP,REPORT}.
  *
- * On a kernel without CONFIG_IOMMUFD_DRIVER (Debian's) the core's
- * iova_bitmap is a stub: the driver must not offer logging at all, so a
- * VMM's probe fails and it falls back to the container's dirty tracking.
- * That is checked (probe gives ENOTTY, the container offers tracking), and
- * that is all on such a kernel.
+ * Fixture dirty_log, one case per promise, each on a fresh session of
+ * IVF_VF0 (rings, pools, an idle region, memory snapshots; logging not
+ * started), with the peer. Its variants are the ways a VMM reaches the
+ * logging (lib/backends.h):
+ *   cdev_log   the device's cdev bound to iommufd
+ *   group_log  the group in a type1 container
+ * Both need a kernel with CONFIG_IOMMUFD_DRIVER (the lab's IOMMUFD kernel);
+ * elsewhere they skip.
+ *   offered_with_pre_copy               the probe succeeds, migration has
+ *                                       PRE_COPY
+ *   report_before_start_refused         EINVAL and a log line
+ *   start_without_ranges_refused        EINVAL
+ *   start_with_257_ranges_refused       E2BIG (the core's limit)
+ *   start_takes_256_ranges_in_4k_pages  256 ranges with 64 KiB pages:
+ *                                       started, 4 KiB given back, logged
+ *   second_start_refused                EBUSY and a log line
+ *   report_has_every_device_write       every page the device changed in a
+ *                                       burst of RX/TX is in the next report
+ *                                       (4 KiB pages), the idle region never
+ *   report_clears_what_device_is_done_with
+ *                                       a second report, device still, holds
+ *                                       less: rings and posted buffers
+ *   report_in_8k_pages_misses_nothing   the same in 8 KiB pages
+ *   report_over_256_mib_succeeds        21 reports over 256 MiB (a VMM's
+ *                                       memory section); their time is a
+ *                                       diagnostic
+ *   stop_is_idempotent                  stop, stop again: 0, logged
+ *   stop_ends_reports_and_tracking      a report after stop: EINVAL; the
+ *                                       tracker is off
+ *   start_again_after_stop              start works after a stop
+ *   pre_copy_pins_only_through_a_container
+ *                                       PRE_COPY while logging: a container
+ *                                       pulses (type1 reports pinned pages
+ *                                       too), iommufd pins nothing
+ *   log_stop_in_pre_copy_then_logging_again
+ *                                       after a log stop the tracker is on
+ *                                       through a container (type1 reports
+ *                                       what it pins until close), off
+ *                                       through iommufd; RUNNING, logging
+ *                                       again
+ *   device_reset_keeps_logging_misses_nothing
+ *                                       VFIO_DEVICE_RESET while logging:
+ *                                       logging goes on, the guest sets the
+ *                                       VF up again, the next burst is
+ *                                       fully reported
+ *   close_ends_logging                  the device closed while logging with
+ *                                       traffic: reopened, a report is
+ *                                       refused, the tracker is off, start
+ *                                       works; no allocation through the
+ *                                       module is left (slab traces)
  *
- * With it (the lab's IOMMUFD kernel):
- *   contract  report before start: EINVAL and a log line; no ranges:
- *             EINVAL; 257 ranges: E2BIG (the core's limit); 256 ranges
- *             with 64 KiB pages: started, page size given back as 4 KiB;
- *             a second start: EBUSY and a log line.
- *   traffic   every page the device changed during a burst of RX/TX is in
- *             the next report (4 KiB pages), then again in 8 KiB pages;
- *             the idle region never is; a report clears what the device is
- *             done with (a second report, device still, holds only rings
- *             and posted buffers).
- *   timing    how long one report over 256 MiB takes (median of 21).
- *   stop      stop, stop again: 0; report: EINVAL; the tracker is off;
- *             start again works.
- *   engage    PRE_COPY while logging: with a container the tracker pins
- *             (type1 reports pinned pages too) and stays on after a log
- *             stop; through iommufd nothing is pinned and PRE_COPY alone
- *             starts nothing.
- *   reset     VFIO_DEVICE_RESET while logging: logging goes on, the guest
- *             sets the VF up again, the next burst is fully reported.
- *   close     the device is closed while logging with traffic: reopened,
- *             a report is refused, the tracker is off, start works; no
- *             allocation through the module is left (slab traces).
+ * Fixture dirty_log_absent, variant container (the group in a type1
+ * container): on a kernel without CONFIG_IOMMUFD_DRIVER (Debian's) the
+ * core's iova_bitmap is a stub, so the driver must not offer logging at
+ * all and a VMM falls back to the container's dirty tracking. Elsewhere it
+ * skips.
+ *   not_offered_without_iova_bitmap     the probe gives ENOTTY
+ *   container_tracks_dirty_pages_instead
+ *                                       the container offers 4 KiB tracking
  *
- * Usage: dirty_log
+ * Usage: the kselftest harness's (-l lists, -v VARIANT, -t CASE).
  * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF, IVF_KROOT (the guest kernel's
- *   /boot/config-*), IVF_VFIO, IVF_DIRTY.
+ *   /boot/config-*).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/utsname.h>
 
 #include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
 #include "frame.h"
 #include "kmsg.h"
-#include "ktap.h"
 #include "mig.h"
 #include "util.h"
 
-KTAP_DEFINE_STATE();
+#include "kselftest_harness.h"
+#include "backends.h"
 
-static const char *bdf;
-static struct peer peer;
-static struct kmsg km;
+/* a case runs seconds on TCG; a sanitizer kernel takes many times that */
+#define CASE_TIMEOUT	300
 
 /* CONFIG_IOMMUFD_DRIVER of the running kernel: 1, 0, or -1 (unknown) */
 static int kernel_has_iova_bitmap(void)
@@ -66,37 +93,119 @@ static int kernel_has_iova_bitmap(void)
 	return kernel_config_y("CONFIG_IOMMUFD_DRIVER");
 }
 
+FIXTURE(dirty_log) {
+	const char *bdf;
+	struct vfio_backend backend;
+	struct peer peer;
+	bool peer_open;
+	struct kmsg km;
+	bool km_open;
+	struct dsess s;
+	bool sess_open;
+	long slab0;	/* live allocations through the module before */
+	uint64_t *bm;	/* a report over the session's span */
+};
+
+FIXTURE_VARIANT(dirty_log) {
+	struct vfio_backend backend;
+};
+
+/* cdev_log: the device's cdev on iommufd */
+IVF_BACKEND_VARIANT(dirty_log, cdev_log, VFIO_OPEN_CDEV, VFIO_DIRTY_LOG);
+/* group_log: the group in a type1 container */
+IVF_BACKEND_VARIANT(dirty_log, group_log, VFIO_OPEN_GROUP, VFIO_DIRTY_LOG);
+
+FIXTURE_SETUP(dirty_log)
+{
+	struct dsess_cfg sc = { .snapshots = true };
+	const char *ns = env_get("IVF_PEER_NS");
+	const char *ifname = env_get("IVF_PEER_IF");
+	const char *why;
+	int ret;
+
+	self->bdf = env_get("IVF_VF0");
+	self->backend = variant->backend;
+	if (!self->bdf || !ns || !ifname)
+		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
+	why = vfio_backend_missing(self->bdf, &self->backend);
+	if (why)
+		SKIP(return, "%s", why);
+	if (kernel_has_iova_bitmap() == 0)
+		SKIP(return, "no CONFIG_IOMMUFD_DRIVER: no DMA logging on this kernel (dirty_log_absent checks that)");
+	self->km_open = !kmsg_open(&self->km);
+	ret = peer_open(&self->peer, ns, ifname, FRAME_ETHERTYPE);
+	ASSERT_EQ(0, ret) TH_LOG("peer socket: %s", strerror(-ret));
+	self->peer_open = true;
+	self->slab0 = ivf_slab_live();
+	sc.backend = self->backend;
+	ret = dsess_open(&self->s, self->bdf, &sc);
+	if (ret)
+		dsess_close(&self->s);
+	ASSERT_EQ(0, ret)
+		TH_LOG("session on %s through %s: %s", self->bdf,
+		       self->backend.open == VFIO_OPEN_CDEV ?
+		       "its cdev and iommufd" : "its group",
+		       strerror(-ret));
+	self->sess_open = true;
+	self->bm = calloc(dmem_words(&self->s.m), 8);
+	ASSERT_NE(NULL, self->bm);
+}
+
+FIXTURE_TEARDOWN(dirty_log)
+{
+	if (self->sess_open)
+		dsess_close(&self->s);
+	free(self->bm);
+	if (self->peer_open)
+		peer_close(&self->peer);
+	if (self->km_open)
+		kmsg_close(&self->km);
+}
+
+/* ------------------------------------------------------------ helpers */
+
 /* debugfs "dirty" key of IVF_VF0, or UINT64_MAX */
-static uint64_t dbg(const char *key)
+static uint64_t dbg(const char *bdf, const char *key)
 {
 	uint64_t v;
 
 	return ivf_dbg_u64(bdf, "dirty", key, &v) ? UINT64_MAX : v;
 }
 
-static bool log_said(const char *what)
+/* the driver logged @what since the last kmsg_mark() */
+static bool log_said(FIXTURE_DATA(dirty_log) *self, const char *what)
 {
 	char buf[512];
 
-	return kmsg_read(&km, what, buf, sizeof(buf)) > 0;
+	return self->km_open &&
+	       kmsg_read(&self->km, what, buf, sizeof(buf)) > 0;
+}
+
+static void log_mark(FIXTURE_DATA(dirty_log) *self)
+{
+	if (self->km_open)
+		kmsg_mark(&self->km);
 }
 
 /* a burst of @frames each way-ish, inline; 0 or -errno */
-static int burst(struct dsess *s, uint64_t frames, struct dtraffic *t)
+static int burst(FIXTURE_DATA(dirty_log) *self, uint64_t frames)
 {
+	struct dsess *s = &self->s;
+	struct dtraffic t;
 	int ret;
 
-	dtraffic_init(t, &dtraffic_mixed, &s->v, &s->rx, &peer);
-	t->c.rx_target = frames;
-	ret = dtraffic_run(t);
-	dtraffic_print(t, "burst: ");
+	dtraffic_init(&t, &dtraffic_mixed, &s->v, &s->rx, &self->peer);
+	t.c.rx_target = frames;
+	ret = dtraffic_run(&t);
+	dtraffic_print(&t, "burst: ");
 	/*
 	 * Frames to the VF may be dropped by the device while the shadowed
 	 * tail waits for the poller: lost, never corrupted or duplicated.
 	 */
-	if (!ret && (t->vf_bad || t->vf_dup || t->peer_bad || t->rx->errors ||
-		     t->vf_rcvd + t->vf_lost < frames || t->vf_rcvd < frames / 2))
+	if (!ret && (t.vf_bad || t.vf_dup || t.peer_bad || t.rx->errors ||
+		     t.vf_rcvd + t.vf_lost < frames || t.vf_rcvd < frames / 2))
 		ret = -EIO;
+	dtraffic_free(&t);
 	return ret;
 }
 
@@ -122,9 +231,10 @@ static size_t missing(struct dsess *s, const uint64_t *bm, uint64_t pgsize,
 		if (bm_test(bm, pg / ratio))
 			continue;
 		if (miss++ < 8)
-			ktap_info("missing: page 0x%llx (%s)",
-				  (unsigned long long)(s->m.lo + pg * DIRTY_PGSIZE),
-				  r ? r->name : "outside the regions");
+			ksft_print_msg("missing: page 0x%llx (%s)\n",
+				       (unsigned long long)(s->m.lo +
+							    pg * DIRTY_PGSIZE),
+				       r ? r->name : "outside the regions");
 	}
 	free(ch);
 	return miss;
@@ -141,6 +251,7 @@ static size_t idle_reported(struct dsess *s, const uint64_t *bm)
 	return n;
 }
 
+/* a report over the session's span into @bm (zeroed first) */
 static int report(struct dsess *s, uint64_t pgsize, uint64_t *bm)
 {
 	uint64_t len = s->m.hi - s->m.lo;
@@ -149,320 +260,541 @@ static int report(struct dsess *s, uint64_t pgsize, uint64_t *bm)
 	return dirty_log_report(&s->d, s->m.lo, len, pgsize, bm);
 }
 
-static void contract(struct dsess *s, uint64_t *bm)
+/*
+ * 257 ranges of 64 KiB over the span, as a VMM's many memory sections;
+ * range 255 reaches to the span's end, so the first 256 cover all of it.
+ */
+static struct vfio_device_feature_dma_logging_range *ranges(struct dsess *s)
 {
 	struct vfio_device_feature_dma_logging_range *r;
-	uint64_t pgsize = DIRTY_PGSIZE, span = s->m.hi - s->m.lo;
-	int ret, i;
+	uint64_t span = s->m.hi - s->m.lo;
+	int i;
 
-	kmsg_mark(&km);
-	ret = report(s, DIRTY_PGSIZE, bm);
-	ktap_check(ret == -EINVAL && log_said("report refused: logging is not started"),
-		   "contract: report before start: EINVAL and a log line (%s)",
-		   strerror(-ret));
-	ret = dirty_log_start(&s->d, NULL, 0, &pgsize);
-	ktap_check(ret == -EINVAL, "contract: start without ranges: EINVAL (%s)",
-		   strerror(-ret));
-
-	/* 257 ranges of 64 KiB pages over the span, 256 of them */
 	r = calloc(257, sizeof(*r));
-	for (i = 0; i < 257; i++) {
+	for (i = 0; r && i < 257; i++) {
 		r[i].iova = s->m.lo + (uint64_t)i * (span / 256 & ~0xffffull);
 		r[i].length = 0x10000;
 	}
-	pgsize = 0x10000;
-	ret = dirty_log_start(&s->d, r, 257, &pgsize);
-	ktap_check(ret == -E2BIG, "contract: 257 ranges: E2BIG (%s)",
-		   strerror(-ret));
-	r[255].length = s->m.hi - r[255].iova;
-	kmsg_mark(&km);
-	ret = dirty_log_start(&s->d, r, 256, &pgsize);
-	ktap_check(!ret && pgsize == DIRTY_PGSIZE &&
-		   log_said("page size 65536 asked, 4096 used"),
-		   "contract: 256 ranges with 64 KiB pages: started, page size given back as %llu, logged (%s)",
-		   (unsigned long long)pgsize, strerror(-ret));
-	ktap_check(dsess_dbg(s, "tracking") == 1,
-		   "contract: the tracker runs (debugfs tracking %lld)",
-		   (long long)dsess_dbg(s, "tracking"));
-	kmsg_mark(&km);
-	pgsize = DIRTY_PGSIZE;
-	ret = dirty_log_start(&s->d, r, 1, &pgsize);
-	ktap_check(ret == -EBUSY && log_said("start refused: already started"),
-		   "contract: a second start: EBUSY and a log line (%s)",
-		   strerror(-ret));
-	free(r);
+	if (r)
+		r[255].length = s->m.hi - r[255].iova;
+	return r;
 }
 
-static void traffic(struct dsess *s, uint64_t *bm)
+/* logging started with 256 ranges asking 64 KiB pages; *pgsize: given */
+static int start_256(struct dsess *s, uint64_t *pgsize)
 {
-	size_t changed, miss, idle, n1;
-	uint64_t *bm2;
-	struct dtraffic t;
+	struct vfio_device_feature_dma_logging_range *r = ranges(s);
 	int ret;
 
-	ret = report(s, DIRTY_PGSIZE, bm);	/* start clean */
+	if (!r)
+		return -ENOMEM;
+	*pgsize = 0x10000;
+	ret = dirty_log_start(&s->d, r, 256, pgsize);
+	free(r);
+	return ret;
+}
+
+/* logging started with one range over the span, 4 KiB pages; 0 or -errno */
+static int start_span(struct dsess *s,
+		      struct vfio_device_feature_dma_logging_range *r)
+{
+	uint64_t pgsize = DIRTY_PGSIZE;
+
+	return dirty_log_span(&s->d, r) ?:
+	       dirty_log_start(&s->d, r, 1, &pgsize);
+}
+
+/* logging started as a VMM that starts it for traffic does; 0 or -errno */
+static int logging_on(struct dsess *s)
+{
+	uint64_t pgsize;
+	int ret = start_256(s, &pgsize);
+
+	return ret ?: pgsize == DIRTY_PGSIZE ? 0 : -EPROTO;
+}
+
+/* ------------------------------------------------------------- probe */
+
+TEST_F_TIMEOUT(dirty_log, offered_with_pre_copy, CASE_TIMEOUT)
+{
+	uint64_t flags = 0;
+	int ret;
+
+	ret = dirty_log_probe(&self->s.d);
+	TH_LOG("kernel CONFIG_IOMMUFD_DRIVER: %s; DMA logging probe: %s",
+	       kernel_has_iova_bitmap() < 0 ? "unknown" : "y", err_str(ret));
+	EXPECT_EQ(0, ret)
+		TH_LOG("with the kernel's iova_bitmap the driver offers DMA logging");
+	ret = mig_flags(&self->s.d, &flags);
+	TH_LOG("migration flags 0x%llx (%s)", (unsigned long long)flags,
+	       err_str(ret));
+	EXPECT_TRUE(!ret && (flags & VFIO_MIGRATION_PRE_COPY))
+		TH_LOG("migration offers PRE_COPY, where a VMM reads logging's reports");
+}
+
+/* ---------------------------------------------------------- contract */
+
+TEST_F_TIMEOUT(dirty_log, report_before_start_refused, CASE_TIMEOUT)
+{
+	int ret;
+
+	log_mark(self);
+	ret = report(&self->s, DIRTY_PGSIZE, self->bm);
+	EXPECT_EQ(-EINVAL, ret)
+		TH_LOG("a report before start is refused with EINVAL: %s",
+		       err_str(ret));
+	EXPECT_TRUE(log_said(self, "report refused: logging is not started"))
+		TH_LOG("... and the kernel log says why");
+}
+
+TEST_F_TIMEOUT(dirty_log, start_without_ranges_refused, CASE_TIMEOUT)
+{
+	uint64_t pgsize = DIRTY_PGSIZE;
+	int ret;
+
+	ret = dirty_log_start(&self->s.d, NULL, 0, &pgsize);
+	EXPECT_EQ(-EINVAL, ret)
+		TH_LOG("a start without ranges is refused with EINVAL: %s",
+		       err_str(ret));
+}
+
+TEST_F_TIMEOUT(dirty_log, start_with_257_ranges_refused, CASE_TIMEOUT)
+{
+	struct vfio_device_feature_dma_logging_range *r = ranges(&self->s);
+	uint64_t pgsize = 0x10000;
+	int ret;
+
+	ASSERT_NE(NULL, r);
+	ret = dirty_log_start(&self->s.d, r, 257, &pgsize);
+	free(r);
+	EXPECT_EQ(-E2BIG, ret)
+		TH_LOG("a start with 257 ranges is refused with E2BIG (the core's limit): %s",
+		       err_str(ret));
+}
+
+TEST_F_TIMEOUT(dirty_log, start_takes_256_ranges_in_4k_pages, CASE_TIMEOUT)
+{
+	struct dsess *s = &self->s;
+	uint64_t pgsize;
+	int ret;
+
+	log_mark(self);
+	ret = start_256(s, &pgsize);
+	TH_LOG("256 ranges asking 64 KiB pages: %s, page size %llu given back",
+	       err_str(ret), (unsigned long long)pgsize);
+	EXPECT_TRUE(!ret && pgsize == DIRTY_PGSIZE)
+		TH_LOG("a start with 256 ranges asking 64 KiB pages succeeds and gives back 4 KiB");
+	EXPECT_TRUE(log_said(self, "page size 65536 asked, 4096 used"))
+		TH_LOG("... and the kernel log says which page size it used");
+	EXPECT_EQ(1ull, dsess_dbg(s, "tracking"))
+		TH_LOG("the tracker runs once logging is started");
+}
+
+TEST_F_TIMEOUT(dirty_log, second_start_refused, CASE_TIMEOUT)
+{
+	struct vfio_device_feature_dma_logging_range r;
+	int ret;
+
+	ret = logging_on(&self->s);
+	ASSERT_EQ(0, ret) TH_LOG("logging started: %s", err_str(ret));
+	log_mark(self);
+	ret = start_span(&self->s, &r);
+	EXPECT_EQ(-EBUSY, ret)
+		TH_LOG("a second start is refused with EBUSY: %s",
+		       err_str(ret));
+	EXPECT_TRUE(log_said(self, "start refused: already started"))
+		TH_LOG("... and the kernel log says why");
+}
+
+/* ----------------------------------------------------------- reports */
+
+/*
+ * Logging on, a clean report, a snapshot, a burst of @frames, a report of
+ * @pgsize pages into self->bm; *changed and *miss as missing() has them.
+ */
+static int burst_reported(FIXTURE_DATA(dirty_log) *self, uint64_t frames,
+			  uint64_t pgsize, size_t *changed, size_t *miss)
+{
+	struct dsess *s = &self->s;
+	int ret;
+
+	ret = logging_on(s) ?: report(s, DIRTY_PGSIZE, self->bm);
+	if (ret)
+		return ret;
 	dmem_snap(&s->m);
-	ret = ret ?: burst(s, 1500, &t);
-	dtraffic_free(&t);
-	if (!ktap_check(!ret, "traffic: 1500 frames in, none corrupted or duplicated (%s)",
-			strerror(-ret)))
-		return;
-	ret = report(s, DIRTY_PGSIZE, bm);
-	miss = missing(s, bm, DIRTY_PGSIZE, &changed);
-	idle = idle_reported(s, bm);
-	n1 = bm_count(bm, s->m.npages);
-	ktap_check(!ret && changed && !miss && !idle,
-		   "traffic: 4 KiB report: %zu pages reported, %zu changed by the device, %zu missing, idle region %zu (%s)",
-		   n1, changed, miss, idle, strerror(-ret));
+	ret = burst(self, frames) ?: report(s, pgsize, self->bm);
+	*miss = missing(s, self->bm, pgsize, changed);
+	return ret;
+}
+
+TEST_F_TIMEOUT(dirty_log, report_has_every_device_write, CASE_TIMEOUT)
+{
+	struct dsess *s = &self->s;
+	size_t changed, miss, idle;
+	int ret;
+
+	ret = burst_reported(self, 1500, DIRTY_PGSIZE, &changed, &miss);
+	ASSERT_EQ(0, ret)
+		TH_LOG("logging, 1500 frames in, none corrupted or duplicated, a report: %s",
+		       err_str(ret));
+	idle = idle_reported(s, self->bm);
+	TH_LOG("4 KiB report: %zu pages reported, %zu changed by the device, %zu missing, idle region %zu",
+	       bm_count(self->bm, s->m.npages), changed, miss, idle);
+	EXPECT_TRUE(changed && !miss)
+		TH_LOG("every page the device changed is in the report");
+	EXPECT_EQ(0, idle)
+		TH_LOG("no page of the idle region is in the report");
+}
+
+TEST_F_TIMEOUT(dirty_log, report_clears_what_device_is_done_with,
+	       CASE_TIMEOUT)
+{
+	struct dsess *s = &self->s;
+	size_t changed, miss, n1, n2;
+	uint64_t *bm2;
+	int ret;
+
+	ret = burst_reported(self, 1500, DIRTY_PGSIZE, &changed, &miss);
+	ASSERT_EQ(0, ret)
+		TH_LOG("logging, 1500 frames in, none corrupted or duplicated, a report: %s",
+		       err_str(ret));
+	n1 = bm_count(self->bm, s->m.npages);
 
 	/* nothing moves now: the next report holds what the device owns */
 	bm2 = calloc(dmem_words(&s->m), 8);
+	ASSERT_NE(NULL, bm2);
 	ret = report(s, DIRTY_PGSIZE, bm2);
-	ktap_check(!ret && bm_count(bm2, s->m.npages) < n1 &&
-		   !bm_count_andnot(bm2, bm, s->m.npages),
-		   "traffic: the report cleared what the device is done with (%zu pages now, were %zu)",
-		   bm_count(bm2, s->m.npages), n1);
+	n2 = bm_count(bm2, s->m.npages);
+	TH_LOG("%zu pages in the report after the burst, %zu in the next (%s)",
+	       n1, n2, err_str(ret));
+	EXPECT_TRUE(!ret && n2 < n1 &&
+		    !bm_count_andnot(bm2, self->bm, s->m.npages))
+		TH_LOG("a report clears what the device is done with: the next one, device still, holds less, nothing new");
 	memset(bm2, 0, dmem_words(&s->m) * 8);
 	rxpool_mark_posted(&s->rx, bm2);
-	ktap_check(!bm_count_andnot(bm2, bm, s->m.npages),
-		   "traffic: every posted buffer is in the report (%zu pages)",
-		   bm_count(bm2, s->m.npages));
+	TH_LOG("posted buffers: %zu pages", bm_count(bm2, s->m.npages));
+	EXPECT_EQ(0, bm_count_andnot(bm2, self->bm, s->m.npages))
+		TH_LOG("every posted buffer is in the report");
 	free(bm2);
+}
 
-	/* 8 KiB pages */
-	ret = burst(s, 1000, &t);
-	dtraffic_free(&t);
-	ret = ret ?: report(s, 2 * DIRTY_PGSIZE, bm);
-	miss = missing(s, bm, 2 * DIRTY_PGSIZE, &changed);
-	ktap_check(!ret && changed && !miss,
-		   "traffic: 8 KiB report: %zu pages reported, %zu 4 KiB pages changed, %zu missing (%s)",
-		   bm_count(bm, s->m.npages / 2), changed, miss, strerror(-ret));
+TEST_F_TIMEOUT(dirty_log, report_in_8k_pages_misses_nothing, CASE_TIMEOUT)
+{
+	struct dsess *s = &self->s;
+	size_t changed, miss;
+	int ret;
+
+	ret = burst_reported(self, 1000, 2 * DIRTY_PGSIZE, &changed, &miss);
+	ASSERT_EQ(0, ret)
+		TH_LOG("logging, 1000 frames in, none corrupted or duplicated, a report in 8 KiB pages: %s",
+		       err_str(ret));
+	TH_LOG("8 KiB report: %zu pages reported, %zu 4 KiB pages changed, %zu missing",
+	       bm_count(self->bm, s->m.npages / 2), changed, miss);
+	EXPECT_TRUE(changed && !miss)
+		TH_LOG("every page the device changed is in the 8 KiB report");
 }
 
 /*
- * Time of one report over 256 MiB of IOVA from the session's base (as a VMM
- * asks per memory section), 4 KiB pages: 8 KiB of bitmap.
+ * One report over 256 MiB of IOVA from the session's base (as a VMM asks
+ * per memory section), 4 KiB pages: 8 KiB of bitmap. Its time is a
+ * diagnostic.
  */
-static void timing(struct dsess *s)
+TEST_F_TIMEOUT(dirty_log, report_over_256_mib_succeeds, CASE_TIMEOUT)
 {
 	const uint64_t len = 256ull << 20;
+	struct dsess *s = &self->s;
 	double us[21];
-	uint64_t *bm = calloc(len / DIRTY_PGSIZE / 64, 8), t0;
-	int i, ret = 0;
+	uint64_t *bm, t0;
+	int i, ret;
 
+	bm = calloc(len / DIRTY_PGSIZE / 64, 8);
+	ASSERT_NE(NULL, bm);
+	ret = logging_on(s);
+	ASSERT_EQ(0, ret) TH_LOG("logging started: %s", err_str(ret));
 	for (i = 0; i < 21 && !ret; i++) {
 		t0 = now_ns();
 		ret = dirty_log_report(&s->d, s->m.lo, len, DIRTY_PGSIZE, bm);
 		us[i] = (now_ns() - t0) / 1e3;
 	}
-	if (ktap_check(!ret, "timing: 21 reports over 256 MiB (%s)",
-		       strerror(-ret)))
-		ktap_info("timing: one DMA logging report over 256 MiB: median %.1f us, min %.1f, max %.1f",
-			  stats_median(us, 21), stats_min(us, 21),
-			  stats_max(us, 21));
+	EXPECT_EQ(0, ret)
+		TH_LOG("21 reports over 256 MiB succeed: %d done, the last: %s",
+		       i, err_str(ret));
+	if (!ret)
+		TH_LOG("one DMA logging report over 256 MiB: median %.1f us, min %.1f, max %.1f",
+		       stats_median(us, 21), stats_min(us, 21),
+		       stats_max(us, 21));
 	free(bm);
 }
 
-static void stop(struct dsess *s, uint64_t *bm)
+/* -------------------------------------------------------------- stop */
+
+TEST_F_TIMEOUT(dirty_log, stop_is_idempotent, CASE_TIMEOUT)
 {
-	uint64_t pgsize = DIRTY_PGSIZE;
-	struct vfio_device_feature_dma_logging_range r;
 	int ret, ret2;
 
-	kmsg_mark(&km);
-	ret = dirty_log_stop(&s->d);
-	ret2 = dirty_log_stop(&s->d);
-	ktap_check(!ret && !ret2 && log_said("DMA logging stopped"),
-		   "stop: stop, stop again: %s, %s; logged", strerror(-ret),
-		   strerror(-ret2));
-	ret = report(s, DIRTY_PGSIZE, bm);
-	ktap_check(ret == -EINVAL, "stop: report after stop: EINVAL (%s)",
-		   strerror(-ret));
-	ktap_check(dsess_dbg(s, "tracking") == 0 && dsess_dbg(s, "armed") == 0,
-		   "stop: the tracker is off (tracking %lld, armed %lld)",
-		   (long long)dsess_dbg(s, "tracking"),
-		   (long long)dsess_dbg(s, "armed"));
-	ret = dirty_log_span(&s->d, &r) ?: dirty_log_start(&s->d, &r, 1, &pgsize);
-	ktap_check(!ret && dsess_dbg(s, "tracking") == 1,
-		   "stop: start again over 0x%llx..0x%llx (%s)",
-		   (unsigned long long)r.iova,
-		   (unsigned long long)(r.iova + r.length), strerror(-ret));
+	ret = logging_on(&self->s);
+	ASSERT_EQ(0, ret) TH_LOG("logging started: %s", err_str(ret));
+	log_mark(self);
+	ret = dirty_log_stop(&self->s.d);
+	ret2 = dirty_log_stop(&self->s.d);
+	EXPECT_TRUE(!ret && !ret2)
+		TH_LOG("stop, and stop again, succeed: %s, %s", err_str(ret),
+		       err_str(ret2));
+	EXPECT_TRUE(log_said(self, "DMA logging stopped"))
+		TH_LOG("... and the kernel log says logging stopped");
 }
 
-static void engage(struct dsess *s, uint64_t *bm)
+TEST_F_TIMEOUT(dirty_log, stop_ends_reports_and_tracking, CASE_TIMEOUT)
 {
-	bool cdev = s->d.iommufd >= 0;
-	uint64_t pulsing;
+	struct dsess *s = &self->s;
 	int ret;
 
+	ret = logging_on(s) ?: dirty_log_stop(&s->d);
+	ASSERT_EQ(0, ret) TH_LOG("logging started and stopped: %s",
+				 err_str(ret));
+	ret = report(s, DIRTY_PGSIZE, self->bm);
+	EXPECT_EQ(-EINVAL, ret)
+		TH_LOG("a report after stop is refused with EINVAL: %s",
+		       err_str(ret));
+	TH_LOG("after stop: debugfs tracking %lld, armed %lld",
+	       (long long)dsess_dbg(s, "tracking"),
+	       (long long)dsess_dbg(s, "armed"));
+	EXPECT_TRUE(dsess_dbg(s, "tracking") == 0 &&
+		    dsess_dbg(s, "armed") == 0)
+		TH_LOG("the tracker is off after stop");
+}
+
+TEST_F_TIMEOUT(dirty_log, start_again_after_stop, CASE_TIMEOUT)
+{
+	struct vfio_device_feature_dma_logging_range r;
+	struct dsess *s = &self->s;
+	int ret;
+
+	ret = logging_on(s) ?: dirty_log_stop(&s->d);
+	ASSERT_EQ(0, ret) TH_LOG("logging started and stopped: %s",
+				 err_str(ret));
+	ret = start_span(s, &r);
+	TH_LOG("start over 0x%llx..0x%llx: %s", (unsigned long long)r.iova,
+	       (unsigned long long)(r.iova + r.length), err_str(ret));
+	EXPECT_TRUE(!ret && dsess_dbg(s, "tracking") == 1)
+		TH_LOG("logging starts again after a stop, and the tracker with it");
+}
+
+/* ------------------------------------------------------------ engage */
+
+/* a container's type1 (not iommufd) pins what the tracker reports */
+static bool through_container(FIXTURE_DATA(dirty_log) *self)
+{
+	return self->s.d.iommufd < 0;
+}
+
+TEST_F_TIMEOUT(dirty_log, pre_copy_pins_only_through_a_container,
+	       CASE_TIMEOUT)
+{
+	struct dsess *s = &self->s;
+	uint64_t pulsing, scope;
+	int ret;
+
+	ret = dirty_start(&s->d);
+	ASSERT_EQ(0, ret) TH_LOG("logging started: %s", err_str(ret));
 	ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY);
+	ASSERT_EQ(0, ret) TH_LOG("RUNNING -> PRE_COPY: %s", err_str(ret));
 	dsess_wait_polls(s, 3);
 	pulsing = dsess_dbg(s, "pulsing");
-	if (cdev)
-		ktap_check(!ret && pulsing == 0,
-			   "engage: PRE_COPY through iommufd pins nothing (pulsing %lld) (%s)",
-			   (long long)pulsing, strerror(-ret));
-	else
-		/* a page is pinned only for an instant, once written */
-		ktap_check(!ret && pulsing == 1 &&
-			   dsess_dbg(s, "pinned_scope") == 1,
-			   "engage: PRE_COPY with a container: type1 in pinned-page scope, pulsing (%lld) (%s)",
-			   (long long)pulsing, strerror(-ret));
-	ret = dirty_log_stop(&s->d);
-	ktap_check(!ret && dsess_dbg(s, "tracking") == !cdev,
-		   "engage: after a log stop the tracker is %s (tracking %lld)",
-		   cdev ? "off: nothing else needs it" :
-			  "on: type1 reports what it pins until close",
-		   (long long)dsess_dbg(s, "tracking"));
-	ret = dsess_state(s, VFIO_DEVICE_STATE_RUNNING);
-	ktap_check(!ret, "engage: back to RUNNING (%s)", strerror(-ret));
-	ret = dirty_start(&s->d);
-	ret = ret ?: report(s, DIRTY_PGSIZE, bm);
-	ktap_check(!ret, "engage: logging again (%s)", strerror(-ret));
+	scope = dsess_dbg(s, "pinned_scope");
+	TH_LOG("PRE_COPY while logging: debugfs pulsing %lld, pinned_scope %lld",
+	       (long long)pulsing, (long long)scope);
+	/* a page is pinned only for an instant, once written */
+	if (through_container(self)) {
+		EXPECT_TRUE(pulsing == 1 && scope == 1)
+			TH_LOG("with a container PRE_COPY puts type1 in pinned-page scope and pulses");
+	} else {
+		EXPECT_EQ(0ull, pulsing)
+			TH_LOG("through iommufd PRE_COPY pins nothing");
+	}
 }
 
-static void reset(struct dsess *s, uint64_t *bm)
+TEST_F_TIMEOUT(dirty_log, log_stop_in_pre_copy_then_logging_again,
+	       CASE_TIMEOUT)
 {
-	size_t changed, miss;
-	struct dtraffic t;
+	bool type1 = through_container(self);
+	struct dsess *s = &self->s;
+	uint64_t tracking;
 	int ret;
 
-	ret = vfio_dev_reset(&s->d);
-	ktap_check(!ret && dsess_dbg(s, "tracking") == 1,
-		   "reset: VFIO_DEVICE_RESET while logging, the tracker goes on (%s)",
-		   strerror(-ret));
-	ret = report(s, DIRTY_PGSIZE, bm);
-	ktap_check(!ret, "reset: report after the reset (%s)", strerror(-ret));
-	ret = ivf_reset(&s->v) ?: ivf_set_lpe(&s->v, 1522);
-	if (!ktap_check(!ret, "reset: the guest sets the VF up again (%s)",
-			strerror(-ret)))
-		return;
-	dsess_reprogram(s);
+	ret = dirty_start(&s->d) ?: dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY);
+	ASSERT_EQ(0, ret) TH_LOG("logging started, RUNNING -> PRE_COPY: %s",
+				 err_str(ret));
 	dsess_wait_polls(s, 3);
-	report(s, DIRTY_PGSIZE, bm);
-	dmem_snap(&s->m);
-	ret = burst(s, 1000, &t);
-	dtraffic_free(&t);
-	ret = ret ?: report(s, DIRTY_PGSIZE, bm);
-	miss = missing(s, bm, DIRTY_PGSIZE, &changed);
-	ktap_check(!ret && changed && !miss,
-		   "reset: after the reset %zu pages changed, %zu missing from the report (%s)",
-		   changed, miss, strerror(-ret));
+	ret = dirty_log_stop(&s->d);
+	tracking = dsess_dbg(s, "tracking");
+	TH_LOG("log stop in PRE_COPY: %s; debugfs tracking %lld",
+	       err_str(ret), (long long)tracking);
+	EXPECT_TRUE(!ret && tracking == type1)
+		TH_LOG("after a log stop the tracker is %s",
+		       type1 ? "on: type1 reports what it pins until close" :
+			       "off: nothing else needs it");
+	ret = dsess_state(s, VFIO_DEVICE_STATE_RUNNING);
+	EXPECT_EQ(0, ret)
+		TH_LOG("PRE_COPY -> RUNNING: %s", err_str(ret));
+	ret = dirty_start(&s->d) ?: report(s, DIRTY_PGSIZE, self->bm);
+	EXPECT_EQ(0, ret)
+		TH_LOG("logging starts again and reports: %s", err_str(ret));
 }
 
-static void close_logging(struct dsess *s, uint64_t *bm, long slab0)
+/* ------------------------------------------------------------- reset */
+
+TEST_F_TIMEOUT(dirty_log, device_reset_keeps_logging_misses_nothing,
+	       CASE_TIMEOUT)
 {
-	struct dtraffic t;
-	struct vfio_dev d2;
-	uint64_t pgsize = DIRTY_PGSIZE;
+	struct dsess *s = &self->s;
+	size_t changed, miss;
+	int ret;
+
+	ret = dirty_start(&s->d);
+	ASSERT_EQ(0, ret) TH_LOG("logging started: %s", err_str(ret));
+	ret = vfio_dev_reset(&s->d);
+	EXPECT_TRUE(!ret && dsess_dbg(s, "tracking") == 1)
+		TH_LOG("VFIO_DEVICE_RESET while logging, the tracker goes on: %s",
+		       err_str(ret));
+	ret = report(s, DIRTY_PGSIZE, self->bm);
+	EXPECT_EQ(0, ret)
+		TH_LOG("a report after the reset: %s", err_str(ret));
+	ret = ivf_reset(&s->v) ?: ivf_set_lpe(&s->v, 1522);
+	ASSERT_EQ(0, ret)
+		TH_LOG("the guest sets the VF up again: %s", err_str(ret));
+	dsess_reprogram(s);
+	dsess_wait_polls(s, 3);
+	report(s, DIRTY_PGSIZE, self->bm);
+	dmem_snap(&s->m);
+	ret = burst(self, 1000) ?: report(s, DIRTY_PGSIZE, self->bm);
+	miss = missing(s, self->bm, DIRTY_PGSIZE, &changed);
+	TH_LOG("after the reset %zu pages changed, %zu missing from the report (%s)",
+	       changed, miss, err_str(ret));
+	EXPECT_TRUE(!ret && changed && !miss)
+		TH_LOG("after the reset every page the device changed is in the report");
+}
+
+/* ------------------------------------------------------------- close */
+
+TEST_F_TIMEOUT(dirty_log, close_ends_logging, CASE_TIMEOUT)
+{
+	struct dsess *s = &self->s;
 	struct vfio_device_feature_dma_logging_range r = {
 		.iova = s->m.lo, .length = s->m.hi - s->m.lo,
 	};
+	uint64_t pgsize = DIRTY_PGSIZE;
+	struct dtraffic t;
+	struct vfio_dev d2;
 	long slab1;
 	int ret;
 
-	dtraffic_init(&t, &dtraffic_mixed, &s->v, &s->rx, &peer);
+	ret = dirty_start(&s->d);
+	ASSERT_EQ(0, ret) TH_LOG("logging started: %s", err_str(ret));
+	dtraffic_init(&t, &dtraffic_mixed, &s->v, &s->rx, &self->peer);
 	t.c.rx_target = 0;
 	ret = dtraffic_start(&t);
 	usleep(300000);
 	dtraffic_pause(&t);
-	ktap_check(!ret && dsess_dbg(s, "tracking") == 1,
-		   "close: logging with traffic (%s)", strerror(-ret));
+	EXPECT_TRUE(!ret && dsess_dbg(s, "tracking") == 1)
+		TH_LOG("logging with traffic: %s", err_str(ret));
 	dsess_drop_fd(s);
 	dtraffic_stop(&t);
 	dtraffic_free(&t);
 	dsess_close(s);
+	self->sess_open = false;
 
-	ret = vfio_dev_open(&d2, bdf);
-	if (!ktap_check(!ret, "close: reopen (%s)", strerror(-ret)))
-		return;
-	memset(bm, 0, 8);
-	ret = dirty_log_report(&d2, r.iova, 1 << 16, DIRTY_PGSIZE, bm);
-	ktap_check(ret == -EINVAL, "close: logging ended with the close: report refused (%s)",
-		   strerror(-ret));
-	ktap_check(dbg("tracking") == 0 && dbg("armed") == 0,
-		   "close: the tracker is off (tracking %lld, armed %lld)",
-		   (long long)dbg("tracking"), (long long)dbg("armed"));
+	ret = vfio_dev_open_backend(&d2, self->bdf, &self->backend);
+	ASSERT_EQ(0, ret) TH_LOG("reopen: %s", err_str(ret));
+	memset(self->bm, 0, 8);
+	ret = dirty_log_report(&d2, r.iova, 1 << 16, DIRTY_PGSIZE, self->bm);
+	EXPECT_EQ(-EINVAL, ret)
+		TH_LOG("logging ended with the close: a report on the reopened device is refused: %s",
+		       err_str(ret));
+	TH_LOG("reopened: debugfs tracking %lld, armed %lld",
+	       (long long)dbg(self->bdf, "tracking"),
+	       (long long)dbg(self->bdf, "armed"));
+	EXPECT_TRUE(dbg(self->bdf, "tracking") == 0 &&
+		    dbg(self->bdf, "armed") == 0)
+		TH_LOG("the tracker is off after the close");
 	ret = dirty_log_start(&d2, &r, 1, &pgsize) ?: dirty_log_stop(&d2);
-	ktap_check(!ret, "close: start and stop on the reopened device (%s)",
-		   strerror(-ret));
+	EXPECT_EQ(0, ret)
+		TH_LOG("logging starts and stops on the reopened device: %s",
+		       err_str(ret));
 	vfio_dev_close(&d2);
 	slab1 = ivf_slab_live();
-	if (slab0 >= 0 && slab1 >= 0)
-		ktap_check(slab1 <= slab0,
-			   "close: allocations through the module back to %ld (were %ld before the session)",
-			   slab1, slab0);
-	else if (slab0 == -EOPNOTSUPP)
-		ktap_info("close: the sanitizer kernel's quarantine holds freed objects; kmemleak checks leaks at the end of the run");
-	else
-		ktap_info("close: slab allocation traces not available");
+	if (self->slab0 >= 0 && slab1 >= 0) {
+		TH_LOG("allocations through the module: %ld, %ld before the session",
+		       slab1, self->slab0);
+		EXPECT_LE(slab1, self->slab0)
+			TH_LOG("no allocation through the module is left after the close");
+	} else if (self->slab0 == -EOPNOTSUPP) {
+		TH_LOG("the sanitizer kernel's quarantine holds freed objects; kmemleak checks leaks at the end of the run");
+	} else {
+		TH_LOG("slab allocation traces not available");
+	}
 }
 
-int main(void)
-{
-	struct dsess_cfg sc = { .snapshots = true };
-	int want = kernel_has_iova_bitmap();
-	uint64_t pgs = 0, maxbm = 0, flags = 0, *bm;
+/* ----------------------------------------------- no iova_bitmap, no log */
+
+FIXTURE(dirty_log_absent) {
 	struct vfio_dev d;
-	struct dsess s;
-	long slab0;
+	bool open;
+};
+
+FIXTURE_VARIANT(dirty_log_absent) {
+	struct vfio_backend backend;
+};
+
+/* container: the group in a type1 container, as a VMM falls back to */
+IVF_BACKEND_VARIANT(dirty_log_absent, container, VFIO_OPEN_GROUP,
+		    VFIO_DIRTY_CONTAINER);
+
+FIXTURE_SETUP(dirty_log_absent)
+{
+	const char *bdf = env_get("IVF_VF0");
+	int want = kernel_has_iova_bitmap();
 	int ret;
 
-	bdf = env_need("IVF_VF0");
-	ktap_header("dirty_log: the DMA logging backend (log_ops)");
-	ret = vfio_dev_open(&d, bdf);
-	if (!ktap_check(!ret, "open %s through %s (%s)", bdf,
-			d.iommufd >= 0 ? "its cdev and iommufd" : "its group",
-			strerror(-ret)))
-		ktap_finish();
-	ret = dirty_log_probe(&d);
-	ktap_info("kernel CONFIG_IOMMUFD_DRIVER: %s; DMA logging probe: %s",
-		  want < 0 ? "unknown" : want ? "y" : "n", strerror(-ret));
-	if (want == 0) {
-		ktap_check(ret == -ENOTTY,
-			   "without the kernel's iova_bitmap the driver offers no DMA logging (probe: %s)",
-			   strerror(-ret));
-		d.dirty_log = false;
-		if (d.container_fd >= 0) {
-			ret = dirty_caps(&d, &pgs, &maxbm);
-			ktap_check(!ret && (pgs & DIRTY_PGSIZE),
-				   "... so a VMM falls back to the container's dirty tracking (pgsizes 0x%llx)",
-				   (unsigned long long)pgs);
-		}
-		vfio_dev_close(&d);
-		ktap_info("the rest needs a kernel with CONFIG_IOMMUFD_DRIVER (the lab's IOMMUFD kernel: IVF_KERNEL=iommufd)");
-		ktap_finish();
-	}
-	if (!ktap_check(!ret, "the driver offers DMA logging (probe: %s)",
-			strerror(-ret)))
-		ktap_finish();
-	ret = mig_flags(&d, &flags);
-	vfio_dev_close(&d);
-	ktap_check(!ret && (flags & VFIO_MIGRATION_PRE_COPY),
-		   "migration flags 0x%llx", (unsigned long long)flags);
-
-	kmsg_open(&km);
-	ret = peer_open(&peer, env_need("IVF_PEER_NS"), env_need("IVF_PEER_IF"),
-			FRAME_ETHERTYPE);
-	if (!ktap_check(!ret, "peer socket"))
-		ktap_finish();
-	slab0 = ivf_slab_live();
-	if (dsess_open(&s, bdf, &sc)) {
-		ktap_check(false, "session set up");
-		ktap_finish();
-	}
-	/* the session's device: logging calls go there directly */
-	s.d.dirty_log = true;
-	bm = calloc(dmem_words(&s.m), 8);
-	contract(&s, bm);
-	traffic(&s, bm);
-	timing(&s);
-	stop(&s, bm);
-	engage(&s, bm);
-	reset(&s, bm);
-	close_logging(&s, bm, slab0);
-	free(bm);
-	peer_close(&peer);
-	kmsg_close(&km);
-	ktap_finish();
+	if (!bdf)
+		SKIP(return, "IVF_VF0 is needed");
+	if (want != 0)
+		SKIP(return, "this kernel has (or may have) CONFIG_IOMMUFD_DRIVER: dirty_log's cdev_log and group_log check its DMA logging");
+	ret = vfio_dev_open_backend(&self->d, bdf, &variant->backend);
+	ASSERT_EQ(0, ret) TH_LOG("open %s through its group: %s", bdf,
+				 err_str(ret));
+	self->open = true;
 }
+
+FIXTURE_TEARDOWN(dirty_log_absent)
+{
+	if (self->open)
+		vfio_dev_close(&self->d);
+}
+
+TEST_F_TIMEOUT(dirty_log_absent, not_offered_without_iova_bitmap,
+	       CASE_TIMEOUT)
+{
+	int ret = dirty_log_probe(&self->d);
+
+	TH_LOG("kernel CONFIG_IOMMUFD_DRIVER: n; DMA logging probe: %s",
+	       err_str(ret));
+	EXPECT_EQ(-ENOTTY, ret)
+		TH_LOG("without the kernel's iova_bitmap the driver offers no DMA logging");
+}
+
+TEST_F_TIMEOUT(dirty_log_absent, container_tracks_dirty_pages_instead,
+	       CASE_TIMEOUT)
+{
+	uint64_t pgs = 0, maxbm = 0;
+	int ret;
+
+	ret = dirty_caps(&self->d, &pgs, &maxbm);
+	TH_LOG("the container's dirty tracking: page sizes 0x%llx, bitmap up to %llu bytes (%s)",
+	       (unsigned long long)pgs, (unsigned long long)maxbm,
+	       err_str(ret));
+	EXPECT_TRUE(!ret && (pgs & DIRTY_PGSIZE))
+		TH_LOG("a VMM falls back to the container's dirty tracking, in 4 KiB pages");
+}
+
+TEST_HARNESS_MAIN
