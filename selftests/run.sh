@@ -13,7 +13,7 @@
 #                                     "none": no such boot)
 #   IVF_TESTS_BPO="region_info"       ... on Debian's trixie-backports 7.x
 #                                     (IVF_KERNEL_BPO: another, e.g. trixie)
-#   IVF_TESTS_IOMMUFD="dirty_log_cdev" ... on the IOMMUFD kernel, lockdep on
+#   IVF_TESTS_IOMMUFD="dirty_log:cdev_log" ... on the IOMMUFD kernel, lockdep on
 #   IVF_TESTS_IOMMUFD_TYPE1="..."     ... on it through type1
 #   IVF_TESTS_QEMU="qemu_migrate"     the stock-QEMU boot (left out when
 #                                     only IVF_TESTS is given)
@@ -68,8 +68,8 @@ btests=${IVF_TESTS_BPO-region_info bar_access invalidate mailbox traffic vf_driv
 bkernel=${IVF_KERNEL_BPO:-trixie-bpo}
 qtests=${IVF_TESTS_QEMU-stream_xkernel_resume qemu_migrate libvirt}
 qtestsi=${IVF_TESTS_IOMMUFD_QEMU-qemu_migrate}
-itests=${IVF_TESTS_IOMMUFD-dirty_log_cdev tracker_arcs:cdev_log stale_fd:cdev_log reset_race:cdev_log log_bound_cdev iommufd_race_cdev dirty_exact:cdev_log dirty_contract:cdev_log dirty_vmm:cdev_log migration_fsm:cdev_log migrate_cdev migration_reset:cdev_log migration_stream_cdev hostile_guest_cdev}
-itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log dirty_exact:group_log unmap_race alloc_fail dirty_exact:container}
+itests=${IVF_TESTS_IOMMUFD-dirty_log:cdev_log tracker_arcs:cdev_log stale_fd:cdev_log reset_race:cdev_log log_bound_cdev iommufd_race_cdev dirty_exact:cdev_log dirty_contract:cdev_log dirty_vmm:cdev_log migration_fsm:cdev_log migrate_cdev migration_reset:cdev_log migration_stream_cdev hostile_guest:cdev_log}
+itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log:group_log dirty_exact:group_log unmap_race alloc_fail dirty_exact:container}
 if [ -n "${IVF_TESTS:-}" ]; then
 	[ -n "${IVF_TESTS_QEMU:-}" ] || qtests=
 	[ -n "${IVF_TESTS_IOMMUFD_QEMU:-}" ] || qtestsi=

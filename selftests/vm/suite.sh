@@ -113,7 +113,6 @@ for t in $tests; do
 		continue
 	fi
 	case $t in
-	dirty_log) run_test "$t" "$B/$t" ;;
 	*_cdev) run_test "$t" env IVF_VFIO=cdev IVF_DIRTY=log "$B/${t%_cdev}" ;;
 	*_log) run_test "$t" env IVF_VFIO=group IVF_DIRTY=log "$B/${t%_log}" ;;
 	bind) run_test bind bash selftests/tests/bind.sh ;;
