@@ -436,6 +436,17 @@ static const char *common_setup(const struct vfio_backend *b)
 	return vfio_backend_missing(bdf_a, b);
 }
 
+/* the peer's socket, which both fixtures need */
+static void open_peer(struct __test_metadata *_metadata, bool *is_open)
+{
+	int ret = peer_open(&peer, env_get("IVF_PEER_NS"),
+			    env_get("IVF_PEER_IF"), FRAME_ETHERTYPE);
+
+	ASSERT_EQ(0, ret) TH_LOG("peer socket on %s (%s)",
+				 env_get("IVF_PEER_IF"), err_str(ret));
+	*is_open = true;
+}
+
 FIXTURE(migrate) {
 	struct dtraffic g;
 	bool g_init, peer_open;
@@ -471,11 +482,7 @@ FIXTURE_SETUP(migrate)
 	if (miss)
 		SKIP(return, "%s", miss);
 	self->rate = env_int("IVF_MIG_RATE", 500);
-	ret = peer_open(&peer, env_get("IVF_PEER_NS"), env_get("IVF_PEER_IF"),
-			FRAME_ETHERTYPE);
-	ASSERT_EQ(0, ret) TH_LOG("peer socket on %s (%s)",
-				 env_get("IVF_PEER_IF"), err_str(ret));
-	self->peer_open = true;
+	open_peer(_metadata, &self->peer_open);
 
 	ret = guest_open(0);
 	if (ret)
@@ -541,16 +548,11 @@ IVF_BACKENDS(migrate_idle);
 FIXTURE_SETUP(migrate_idle)
 {
 	const char *miss = common_setup(&variant->backend);
-	int ret;
 
 	if (miss)
 		SKIP(return, "%s", miss);
 	self->rate = env_int("IVF_MIG_RATE", 500);
-	ret = peer_open(&peer, env_get("IVF_PEER_NS"), env_get("IVF_PEER_IF"),
-			FRAME_ETHERTYPE);
-	ASSERT_EQ(0, ret) TH_LOG("peer socket on %s (%s)",
-				 env_get("IVF_PEER_IF"), err_str(ret));
-	self->peer_open = true;
+	open_peer(_metadata, &self->peer_open);
 }
 
 FIXTURE_TEARDOWN(migrate_idle)

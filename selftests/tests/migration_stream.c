@@ -816,6 +816,20 @@ static void need_pstream(struct __test_metadata *_metadata)
 
 /* ---- VF2 keeps its own admin MAC: the replay must be refused -------- */
 
+/* a replay refused for the MAC: the log names it, the VF works after */
+static void mac_refusal_told(struct __test_metadata *_metadata, struct dst *t,
+			     const struct result *r, const char *what)
+{
+	int ret;
+
+	EXPECT_TRUE(r->nlog && str_has(r->log, "mac"))
+		TH_LOG("%s: the kernel log must name the MAC: %s", what,
+		       r->nlog ? r->log : "(nothing)");
+	ret = handshake(t);
+	EXPECT_EQ(0, ret) TH_LOG("%s: reset and handshake after (%s)", what,
+				 err_str(ret));
+}
+
 TEST_F_TIMEOUT(migration_stream, final_stream_to_other_admin_mac_refused_at_stop,
 	       CASE_TIMEOUT)
 {
@@ -831,12 +845,7 @@ TEST_F_TIMEOUT(migration_stream, final_stream_to_other_admin_mac_refused_at_stop
 		TH_LOG("VF2 with admin MAC %s, stream MAC %s: write %s, RESUMING -> STOP %s (EADDRNOTAVAIL), state %s",
 		       m, self->src_mac, ename(r.werr), ename(r.serr),
 		       mig_state_name(r.state));
-	EXPECT_TRUE(r.nlog && str_has(r.log, "mac"))
-		TH_LOG("the kernel log must name the MAC: %s",
-		       r.nlog ? r.log : "(nothing)");
-	ret = handshake(t);
-	EXPECT_EQ(0, ret) TH_LOG("refused replay: reset and handshake after (%s)",
-				 err_str(ret));
+	mac_refusal_told(_metadata, t, &r, "refused replay");
 }
 
 /* with a CONFIG packet first, the refusal comes from its write() */
@@ -857,12 +866,7 @@ TEST_F_TIMEOUT(migration_stream, config_packet_to_other_admin_mac_refused_in_wri
 		    r.serr)
 		TH_LOG("CONFIG + FINAL on VF2 with its own admin MAC: write of the CONFIG packet %s (EADDRNOTAVAIL), RESUMING -> STOP %s",
 		       ename(r.werr), ename(r.serr));
-	EXPECT_TRUE(r.nlog && str_has(r.log, "mac"))
-		TH_LOG("the kernel log must name the MAC: %s",
-		       r.nlog ? r.log : "(nothing)");
-	ret = handshake(t);
-	EXPECT_EQ(0, ret) TH_LOG("CONFIG refused: reset and handshake after (%s)",
-				 err_str(ret));
+	mac_refusal_told(_metadata, t, &r, "CONFIG refused");
 }
 
 /* ---- the saved streams ---------------------------------------------- */
@@ -1186,77 +1190,44 @@ static void header_edit(struct __test_metadata *_metadata,
 	expect_refused(_metadata, &self->t, name, work, l, 0, werr, 0, R_LOG);
 }
 
-TEST_F_TIMEOUT(migration_stream, wrong_magic_refused_einval, CASE_TIMEOUT)
-{
-	header_edit(_metadata, self, "wrong magic",
-		    offsetof(struct ivf_mig_hdr, magic), 32, 0x4d465648, true,
-		    -EINVAL);
-}
-
-TEST_F_TIMEOUT(migration_stream, newer_major_version_refused_eprotonosupport,
-	       CASE_TIMEOUT)
-{
-	header_edit(_metadata, self, "newer major version",
-		    offsetof(struct ivf_mig_hdr, major), 16, IVF_MIG_MAJOR + 1,
-		    true, -EPROTONOSUPPORT);
-}
-
-TEST_F_TIMEOUT(migration_stream, other_device_id_refused_exdev, CASE_TIMEOUT)
-{
-	header_edit(_metadata, self, "other device id 8086:10cb",
-		    offsetof(struct ivf_mig_hdr, device), 16, 0x10cb, true,
-		    -EXDEV);
-}
-
-TEST_F_TIMEOUT(migration_stream, other_vendor_id_refused_exdev, CASE_TIMEOUT)
-{
-	header_edit(_metadata, self, "other vendor id 8087:10ca",
-		    offsetof(struct ivf_mig_hdr, vendor), 16, 0x8087, true,
-		    -EXDEV);
-}
-
-TEST_F_TIMEOUT(migration_stream, unknown_packet_kind_refused_einval,
-	       CASE_TIMEOUT)
-{
-	header_edit(_metadata, self, "unknown packet kind 3",
-		    offsetof(struct ivf_mig_hdr, kind), 16, 3, true, -EINVAL);
-}
-
-TEST_F_TIMEOUT(migration_stream, crc_off_by_one_bit_refused_ebadmsg,
-	       CASE_TIMEOUT)
+/* the FINAL stream's CRC, as saved */
+static uint32_t saved_crc(void)
 {
 	struct ms_stream s;
 
 	ms_parse(&s, sh->stream, sh->slen);
-	header_edit(_metadata, self, "CRC off by one bit",
-		    offsetof(struct ivf_mig_hdr, crc32c), 32,
-		    s.pkt[0].crc ^ 0x80, false, -EBADMSG);
+	return s.pkt[0].crc;
 }
 
+/* a case: header @field of the FINAL stream set to @v, refused in write() */
+#define HEADER_EDIT(test, what, field, bits, v, fix_crc, werr)		\
+	TEST_F_TIMEOUT(migration_stream, test, CASE_TIMEOUT)		\
+	{								\
+		header_edit(_metadata, self, what,			\
+			    offsetof(struct ivf_mig_hdr, field), bits,	\
+			    v, fix_crc, werr);				\
+	}
+
+HEADER_EDIT(wrong_magic_refused_einval, "wrong magic", magic, 32, 0x4d465648,
+	    true, -EINVAL)
+HEADER_EDIT(newer_major_version_refused_eprotonosupport, "newer major version",
+	    major, 16, IVF_MIG_MAJOR + 1, true, -EPROTONOSUPPORT)
+HEADER_EDIT(other_device_id_refused_exdev, "other device id 8086:10cb", device,
+	    16, 0x10cb, true, -EXDEV)
+HEADER_EDIT(other_vendor_id_refused_exdev, "other vendor id 8087:10ca", vendor,
+	    16, 0x8087, true, -EXDEV)
+HEADER_EDIT(unknown_packet_kind_refused_einval, "unknown packet kind 3", kind,
+	    16, 3, true, -EINVAL)
+HEADER_EDIT(crc_off_by_one_bit_refused_ebadmsg, "CRC off by one bit", crc32c,
+	    32, saved_crc() ^ 0x80, false, -EBADMSG)
 /* lengths (the CRC cannot cover a length it disagrees with) */
-TEST_F_TIMEOUT(migration_stream, packet_length_above_max_refused_emsgsize,
-	       CASE_TIMEOUT)
-{
-	header_edit(_metadata, self, "packet length above IVF_MIG_MAX_PACKET",
-		    offsetof(struct ivf_mig_hdr, length), 32,
-		    IVF_MIG_MAX_PACKET + 8, false, -EMSGSIZE);
-}
-
-TEST_F_TIMEOUT(migration_stream, packet_length_huge_refused_emsgsize,
-	       CASE_TIMEOUT)
-{
-	header_edit(_metadata, self, "packet length 0xfffffff8",
-		    offsetof(struct ivf_mig_hdr, length), 32, 0xfffffff8,
-		    false, -EMSGSIZE);
-}
-
-TEST_F_TIMEOUT(migration_stream, packet_length_below_header_refused_emsgsize,
-	       CASE_TIMEOUT)
-{
-	header_edit(_metadata, self, "packet length 16 (< header)",
-		    offsetof(struct ivf_mig_hdr, length), 32, 16, false,
-		    -EMSGSIZE);
-}
+HEADER_EDIT(packet_length_above_max_refused_emsgsize,
+	    "packet length above IVF_MIG_MAX_PACKET", length, 32,
+	    IVF_MIG_MAX_PACKET + 8, false, -EMSGSIZE)
+HEADER_EDIT(packet_length_huge_refused_emsgsize, "packet length 0xfffffff8",
+	    length, 32, 0xfffffff8, false, -EMSGSIZE)
+HEADER_EDIT(packet_length_below_header_refused_emsgsize,
+	    "packet length 16 (< header)", length, 32, 16, false, -EMSGSIZE)
 
 /* records */
 TEST_F_TIMEOUT(migration_stream, record_overrunning_packet_refused_emsgsize,
