@@ -139,7 +139,7 @@ struct dst {
 	struct ivf v;
 	struct kmsg k;
 	int fd;
-	struct vfio_dma dma[4];	/* VF0's ring IOVAs, for RUNNING */
+	struct vfio_dma dma[4];	/* VF0's guest RAM: rings, buffers */
 	int ndma;
 };
 
@@ -709,12 +709,30 @@ static void dst_free(FIXTURE_DATA(migration_stream) *self)
 	self->ivf_open = self->dev_open = self->k_open = false;
 }
 
+/*
+ * The source's guest RAM at its IOVAs in VF2's IOMMU, the first @n areas:
+ * the two rings (a replay programs them), and the buffers for a case that
+ * lets VF2 run.
+ */
+static int map_guest_ram(struct dst *t, int n)
+{
+	int ret = 0;
+
+	while (!ret && t->ndma < n) {
+		ret = vfio_dma_alloc(&t->d, &t->dma[t->ndma],
+				     sh->dma[t->ndma].size,
+				     sh->dma[t->ndma].iova);
+		t->ndma += !ret;
+	}
+	return ret;
+}
+
 FIXTURE_SETUP(migration_stream)
 {
 	const char *src = env_get("IVF_VF0"), *pf = env_get("IVF_PF");
 	const char *own = env_get("IVF_VF2_MAC"), *miss;
 	struct dst *t = &self->t;
-	int ret, i;
+	int ret;
 
 	t->fd = -1;
 	t->bdf = env_get("IVF_VF2");
@@ -749,11 +767,8 @@ FIXTURE_SETUP(migration_stream)
 	if (!ret)
 		ret = ivf_open(&t->v, &t->d, IVF_ACCESS_MMAP);
 	self->ivf_open = self->dev_open && !ret;
-	for (i = 0; !ret && i < 4; i++) {
-		ret = vfio_dma_alloc(&t->d, &t->dma[i], sh->dma[i].size,
-				     sh->dma[i].iova);
-		t->ndma += !ret;
-	}
+	if (!ret)
+		ret = map_guest_ram(t, 2);
 	if (ret || sh->vf2_index < 0)
 		dst_free(self);
 	ASSERT_TRUE(!ret && sh->vf2_index >= 0)
@@ -1057,6 +1072,9 @@ TEST_F_TIMEOUT(migration_stream, good_stream_runs_with_rx_enabled, CASE_TIMEOUT)
 	int ret, i;
 
 	good_stream(_metadata, self, &r, &q);
+	ret = map_guest_ram(t, 4);
+	ASSERT_EQ(0, ret) TH_LOG("the source's buffers mapped in VF2's IOMMU (%s)",
+				 err_str(ret));
 	/* guest memory as the source left it, then RUNNING */
 	for (i = 0; i < 2; i++)
 		memcpy(t->dma[i].vaddr, sh->ring[i],
