@@ -121,7 +121,9 @@ int vmm_migrate(struct ivf *src, struct vfio_dev *sd, struct ivf *dst,
 	vmm_hop_free(h);
 
 	/* the destination VMM starts: device, guest RAM, RESUMING */
-	ret = STEP(VMM_DST_OPEN, vfio_dev_open(dd, dst_bdf));
+	ret = STEP(VMM_DST_OPEN,
+		   h->backend ? vfio_dev_open_backend(dd, dst_bdf, h->backend) :
+				vfio_dev_open(dd, dst_bdf));
 	if (ret)
 		return ret;
 	ret = STEP(VMM_DST_RESET, vmm_qemu_reset(dd));

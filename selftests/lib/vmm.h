@@ -59,6 +59,8 @@ struct vmm_hop {
 	/* in */
 	bool precopy;
 	enum ivf_access access;
+	/* how the destination is opened; NULL: as IVF_VFIO says */
+	const struct vfio_backend *backend;
 	/* the guest while the source is in PRE_COPY (may be NULL) */
 	void (*guest)(void *arg);
 	void *guest_arg;
@@ -78,7 +80,7 @@ struct vmm_hop {
 const char *vmm_arc_name(enum vmm_arc a);
 /*
  * Move the guest from (@src, @sd) to (@dst, @dd), the destination opened
- * at @dst_bdf. On success @src is detached, @sd closed, @dst/@dd run the
+ * at @dst_bdf (through h->backend). On success @src is detached, @sd closed, @dst/@dd run the
  * guest; returns 0. On failure returns -errno with h->failed set; the
  * guest stays on the source (put back to RUNNING if possible) and the
  * destination is closed.

@@ -7,10 +7,12 @@
  * The saving boot plays a VMM that suspends its guest to files: the
  * userspace-driven VF (IVF_VF0) does the PF handshake, LPE, a multicast
  * hash and a VLAN, its rings and MSI-X, and carries traffic with the e1000e
- * peer. Then two saves, each with the guest's RAM (the ring and buffer
- * memory), the guest's software state and the device state:
- *  - "stopcopy": RUNNING -> STOP -> STOP_COPY, the FINAL packet;
- *  - "precopy": RUNNING -> PRE_COPY, the CONFIG packet; the guest adds a
+ * peer. Then it saves the guest's RAM (the ring and buffer memory), the
+ * guest's software state and the device state. The variants are the two
+ * saves:
+ *  - stopcopy: RUNNING -> STOP -> STOP_COPY, the FINAL packet; then the
+ *    device runs again on the source (STOP -> RUNNING);
+ *  - precopy: RUNNING -> PRE_COPY, the CONFIG packet; the guest adds a
  *    second multicast hash while the device is in PRE_COPY (a second
  *    CONFIG packet); PRE_COPY_P2P -> STOP_COPY, the FINAL packet.
  * Frames the device received after the guest's last poll stay in the RX
@@ -18,19 +20,32 @@
  *
  * A later boot (another kernel) resumes each into a VF as QEMU's
  * destination does (open, QEMU's reset, RAM mapped at the saved IOVAs,
- * RESUMING, the data, STOP, config space, RUNNING_P2P, RUNNING): "stopcopy"
- * into PF B's VF (IVF_DST, whose admin MAC is the saved one), "precopy"
- * into PF A's VF0 again. It checks that the driver accepts the stream,
- * that the ring registers are the saved ones, that the frames left in the
- * RX ring are there, in order, that frames then flow both ways with none
- * lost, that the PF configuration is the saved one (pf_config, and the
- * multicast filter: the saved hashes pass, another does not) and that the
- * guest's mailbox works on.
+ * RESUMING, the data, STOP, config space, RUNNING_P2P, RUNNING): stopcopy
+ * into PF B's VF (IVF_DST, whose admin MAC is the saved one), precopy into
+ * PF A's VF0 again. Each resume_ case resumes the save afresh.
  *
- * Env: IVF_XK_SAVE=DIR saves there (made; normally $IVF_OUT/xk), then
- *      IVF_XK_IN=DIR resumes from there; both may be given (resume first).
- *      Neither: SKIP. IVF_XK_IN naming a directory without a save: FAIL.
- *      IVF_VF0, IVF_VF0_MAC, IVF_DST, IVF_PEER_NS, IVF_PEER_IF.
+ * Cases (each in both variants, in this order: a variant's resume before
+ * its save, so one directory may be both IVF_XK_IN and IVF_XK_SAVE):
+ *   resume_takes_saved_stream_to_running
+ *             the save is complete; the driver takes the data, RESUMING ->
+ *             STOP; the ring registers in RUNNING_P2P are the saved ones;
+ *             RUNNING
+ *   resume_keeps_unread_rx_frames_in_order
+ *             the frames left unread in the RX ring are there, in order
+ *   resume_passes_frames_both_ways
+ *             then frames flow both ways, none lost; TX completes
+ *   resume_keeps_pf_config_filters_and_mailbox
+ *             pf_config is the saved one, the saved multicast hashes pass
+ *             and another does not, the guest's SET_MULTICAST is acked
+ *   save_writes_device_state_ram_and_guest
+ *             the save under traffic, written to IVF_XK_SAVE
+ *
+ * Env: IVF_XK_SAVE=DIR: the save_ cases save there (made; normally
+ *      $IVF_OUT/xk); IVF_XK_IN=DIR: the resume_ cases resume from there.
+ *      Without one, its cases SKIP; IVF_XK_IN naming a directory without
+ *      a save: FAIL. IVF_VF0, IVF_VF0_MAC, IVF_DST, IVF_PEER_NS,
+ *      IVF_PEER_IF. The file format (XK_VERSION) is the same as before
+ *      the harness: saves of either build resume on the other.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -46,14 +61,16 @@
 #include "frame.h"
 #include "ivf.h"
 #include "ivf_migration.h"
-#include "ktap.h"
 #include "mig.h"
 #include "mig_states.h"
 #include "peer.h"
 #include "util.h"
 #include "vmm.h"
 
-KTAP_DEFINE_STATE();
+#include "kselftest_harness.h"
+
+/* a resume or a save is a few seconds on TCG */
+#define CASE_TIMEOUT	300
 
 #define RATE		500	/* frames/s each way */
 #define STREAM_MC	31
@@ -62,7 +79,6 @@ KTAP_DEFINE_STATE();
 #define XK_MAGIC	0x4b584649u	/* "IFXK" */
 #define XK_VERSION	1
 #define NAREAS		5
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 static const struct ivf_ring_cfg ring_cfg = {
 	.rx_count = 512, .tx_count = 256, .buf_size = 2048,
@@ -221,7 +237,7 @@ static uint32_t probe_mc(struct dtraffic *g, struct ivf *v, const uint8_t *m)
 	return mc_got;
 }
 
-/* ----------------------------------------------------------------- save */
+/* ---- the save's files -------------------------------------------------- */
 
 /* RX descriptors the device wrote back that the guest has not read */
 static void count_pending(struct ivf *v, struct xk_image *im)
@@ -310,7 +326,7 @@ static int save_files(const char *dir, const char *name, struct ivf *v,
 		snprintf(fname, sizeof(fname), "%s.final", name);
 		ret = write_file(dir, fname, fin, fin_len, NULL, 0);
 	}
-	ktap_info("%s: saved on %s: %zu + %zu bytes of device state, %zu bytes of RAM, %u RX frames unread (first seq %u), rx_next %u tx_next %u; %s",
+	ksft_print_msg("%s: saved on %s: %zu + %zu bytes of device state, %zu bytes of RAM, %u RX frames unread (first seq %u), rx_next %u tx_next %u; %s\n",
 		  name, im.kver, pre_len, fin_len, ram_len, im.pending,
 		  im.pending_seq, im.rx_next, im.tx_next, im.pf_config);
 	return ret;
@@ -330,110 +346,6 @@ static void run_then_pause(struct dtraffic *g, struct ivf *v, int ms)
 	dtraffic_guest(g, v, ms);
 	usleep(60000);
 }
-
-static void xk_save(const char *dir, const char *bdf)
-{
-	uint16_t hashes[2] = { mc_hash(mc1), mc_hash(mc2) };
-	uint8_t *pre = NULL, *fin = NULL;
-	size_t pre_len = 0, fin_len = 0, pre_first;
-	struct vfio_dev d;
-	struct ivf v;
-	struct dtraffic g;
-	uint32_t rx0;
-	int fd = -1, fd2 = -1, ret;
-
-	ktap_info("--- saving %s, under traffic (%d frames/s each way), into %s",
-		  bdf, RATE, dir);
-	if (mkdir(dir, 0755) && errno != EEXIST) {
-		ktap_check(false, "mkdir %s: %s", dir, strerror(errno));
-		return;
-	}
-	ret = vfio_dev_open(&d, bdf);
-	if (!ktap_check(!ret, "open %s to save it", bdf))
-		return;
-	ret = ivf_open(&v, &d, IVF_ACCESS_MMAP);
-	ret = ret ? ret : ivf_reset(&v);
-	ret = ret ? ret : ivf_set_lpe(&v, 1522);
-	ret = ret ? ret : ivf_set_multicast(&v, hashes, 1);
-	ret = ret ? ret : ivf_set_vlan(&v, TEST_VID, true);
-	ret = ret ? ret : ivf_rings_setup(&v, &ring_cfg);
-	ret = ret ? ret : ivf_irq_enable(&v);
-	if (!ktap_check(!ret && v.cts && !memcmp(v.mac, vf_mac, 6),
-			"guest handshake, LPE, multicast, VLAN %d, rings, MSI-X",
-			TEST_VID))
-		goto out;
-	if (!ktap_check(!dtraffic_paced_init(&g, &peer, vf_mac, RATE,
-					     1u << 16), "traffic generator"))
-		goto out;
-	dtraffic_start(&g);
-
-	/* 1: STOP_COPY only */
-	run_then_pause(&g, &v, 400);
-	rx0 = g.vf_ok;
-	ret = mig_set_state(&d, S_STOP, NULL);
-	ret = ret ? ret : mig_set_state(&d, S_STOP_COPY, &fd);
-	ret = ret ? ret : read_step(fd, &fin, &fin_len);
-	if (fd >= 0)
-		close(fd);
-	fd = -1;
-	ret = ret ? ret : mig_set_state(&d, S_STOP, NULL);
-	ktap_check(!ret && rx0 > 0 && fin_len > 0,
-		   "stopcopy: RUNNING -> STOP -> STOP_COPY -> STOP, %zu bytes, after %u frames received: %s",
-		   fin_len, rx0, ret ? strerror(-ret) : "ok");
-	if (!ret)
-		ret = save_files(dir, "stopcopy", &v, bdf, NULL, 0, fin,
-				 fin_len, 1);
-	ktap_check(!ret, "stopcopy: written to %s: %s", dir,
-		   ret ? strerror(-ret) : "ok");
-	free(fin);
-	fin = NULL;
-	fin_len = 0;
-
-	/* 2: PRE_COPY, a config change in it, then STOP_COPY */
-	ret = mig_set_state(&d, S_RUNNING, NULL);
-	ktap_check(!ret, "STOP -> RUNNING once saved: %s",
-		   ret ? strerror(-ret) : "ok");
-	dtraffic_guest(&g, &v, 300);
-	rx0 = g.vf_ok;
-	ret = mig_set_state(&d, S_PRE_COPY, &fd);
-	ret = ret ? ret : read_step(fd, &pre, &pre_len);
-	pre_first = pre_len;
-	if (!ret) {
-		dtraffic_guest(&g, &v, 200);
-		ret = ivf_set_multicast(&v, hashes, 2);
-		run_then_pause(&g, &v, 200);
-	}
-	ret = ret ? ret : read_step(fd, &pre, &pre_len);
-	ret = ret ? ret : mig_set_state(&d, S_PRE_COPY_P2P, NULL);
-	ret = ret ? ret : mig_set_state(&d, S_STOP_COPY, &fd2);
-	if (fd2 >= 0) {
-		close(fd);
-		fd = fd2;
-	}
-	ret = ret ? ret : read_step(fd, &fin, &fin_len);
-	if (fd >= 0)
-		close(fd);
-	ret = ret ? ret : mig_set_state(&d, S_STOP, NULL);
-	ktap_check(!ret && vmm_count_packets(pre, pre_len) >= 2 &&
-		   pre_len > pre_first && g.vf_ok > rx0,
-		   "precopy: RUNNING -> PRE_COPY (%zu bytes), SET_MULTICAST in PRE_COPY (%zu more), PRE_COPY_P2P -> STOP_COPY (%zu bytes) -> STOP, %d CONFIG packets: %s",
-		   pre_first, pre_len - pre_first, fin_len,
-		   vmm_count_packets(pre, pre_len), ret ? strerror(-ret) : "ok");
-	if (!ret)
-		ret = save_files(dir, "precopy", &v, bdf, pre, pre_len, fin,
-				 fin_len, 2);
-	ktap_check(!ret, "precopy: written to %s: %s", dir,
-		   ret ? strerror(-ret) : "ok");
-	dtraffic_stop(&g);
-	dtraffic_free(&g);
-out:
-	free(pre);
-	free(fin);
-	ivf_close(&v);
-	vfio_dev_close(&d);
-}
-
-/* --------------------------------------------------------------- resume */
 
 /* the guest's RAM back at its IOVAs, in @d's container */
 static int load_ram(struct ivf *tmpl, struct vfio_dev *d,
@@ -489,8 +401,84 @@ static void set_reg(struct reg_want *r, uint32_t off, uint32_t want,
 	r->what = what;
 }
 
-static void check_regs(struct ivf *v, const uint8_t *fin, size_t fin_len,
-		       const char *name)
+/* ---- the fixture ------------------------------------------------------ */
+
+FIXTURE(stream_xkernel) {
+	const char *in, *out, *vf0, *dst;
+	bool peer_open;
+	/* the resumed VF */
+	struct vfio_dev d;
+	struct ivf tmpl, v;
+	bool opened, adopted;
+	uint8_t *img, *pre, *fin;
+	size_t img_len, pre_len, fin_len;
+	struct xk_image im;
+	struct dtraffic g;
+	bool g_init;
+};
+
+/* the two saves, and where each is resumed */
+FIXTURE_VARIANT(stream_xkernel) {
+	const char *name;
+	bool precopy;
+};
+
+FIXTURE_VARIANT_ADD(stream_xkernel, stopcopy) {
+	.name = "stopcopy", .precopy = false,
+};
+
+FIXTURE_VARIANT_ADD(stream_xkernel, precopy) {
+	.name = "precopy", .precopy = true,
+};
+
+FIXTURE_SETUP(stream_xkernel)
+{
+	int ret;
+
+	self->in = env_get("IVF_XK_IN");
+	self->out = env_get("IVF_XK_SAVE");
+	self->vf0 = env_get("IVF_VF0");
+	self->dst = env_get("IVF_DST");
+	if (!self->vf0 || !self->dst || !env_get("IVF_VF0_MAC") ||
+	    !env_get("IVF_PEER_NS") || !env_get("IVF_PEER_IF"))
+		SKIP(return, "IVF_VF0, IVF_VF0_MAC, IVF_DST, IVF_PEER_NS and IVF_PEER_IF are needed");
+	if (ivf_parse_mac(env_get("IVF_VF0_MAC"), vf_mac))
+		SKIP(return, "bad IVF_VF0_MAC");
+	ret = peer_open(&peer, env_get("IVF_PEER_NS"), env_get("IVF_PEER_IF"),
+			FRAME_ETHERTYPE);
+	ASSERT_EQ(0, ret) TH_LOG("peer socket on %s (%s)",
+				 env_get("IVF_PEER_IF"), err_str(ret));
+	self->peer_open = true;
+}
+
+FIXTURE_TEARDOWN(stream_xkernel)
+{
+	unsigned int i;
+
+	if (self->g_init) {
+		dtraffic_stop(&self->g);
+		dtraffic_free(&self->g);
+	}
+	if (self->adopted) {
+		ivf_close(&self->v);
+	} else if (self->opened) {
+		/* the RAM, without touching a device that refused it */
+		for (i = 0; i < NAREAS; i++)
+			vfio_dma_free(&self->d, area_of(&self->tmpl, i));
+	}
+	if (self->opened)
+		vfio_dev_close(&self->d);
+	free(self->img);
+	free(self->pre);
+	free(self->fin);
+	if (self->peer_open)
+		peer_close(&peer);
+}
+
+/* ---- resume -------------------------------------------------------------- */
+
+static void check_regs(struct __test_metadata *_metadata, struct ivf *v,
+		       const uint8_t *fin, size_t fin_len, const char *name)
 {
 	const struct ivf_mig_queues *q;
 	const struct ivf_mig_queue *s;
@@ -502,9 +490,8 @@ static void check_regs(struct ivf *v, const uint8_t *fin, size_t fin_len,
 
 	q = vmm_find_record(fin, fin_len, IVF_MIG_PKT_FINAL,
 			    IVF_MIG_REC_QUEUES, &len);
-	if (!ktap_check(q && len >= sizeof(*q), "%s: FINAL has a QUEUES record",
-			name))
-		return;
+	ASSERT_TRUE(q && len >= sizeof(*q))
+		TH_LOG("%s: FINAL has a QUEUES record", name);
 	s = &q->q[0];
 	set_reg(&r[n++], IVF_RDBAL(0), s->rdbal, "rdbal");
 	set_reg(&r[n++], IVF_RDLEN(0), s->rdlen, "rdlen");
@@ -522,205 +509,323 @@ static void check_regs(struct ivf *v, const uint8_t *fin, size_t fin_len,
 				      " %s 0x%x (saved 0x%x)", r[i].what, got,
 				      r[i].want);
 	}
-	ktap_check(!o,
-		   "%s: ring registers in RUNNING_P2P are the saved ones (rdbal 0x%x rdlen %u rdh %u rdt %u tdh %u tdt %u)%s",
-		   name, s->rdbal, s->rdlen, s->rdh, s->rdt, s->tdh, s->tdt,
-		   diff);
+	TH_LOG("%s: saved rdbal 0x%x rdlen %u rdh %u rdt %u tdh %u tdt %u",
+	       name, s->rdbal, s->rdlen, s->rdh, s->rdt, s->tdh, s->tdt);
+	EXPECT_EQ(0, o)
+		TH_LOG("%s: ring registers in RUNNING_P2P must be the saved ones:%s",
+		       name, diff);
 }
 
-static void check_tally(struct dtraffic *g, const char *name)
+static void check_tally(struct __test_metadata *_metadata, struct dtraffic *g,
+			const char *name)
 {
 	struct dtraffic_tally a, b;
 
 	dtraffic_tally(g, DT_TO_VF, 0, &a);
 	dtraffic_tally(g, DT_TO_PEER, 0, &b);
-	ktap_check(a.sent > 0 && a.ok > 0 && !a.lost && !a.dup && !a.bad &&
-		   !a.ooo,
-		   "%s: peer->vf %u sent, %u received intact and in order (lost %u dup %u bad %u reordered %u)",
-		   name, a.sent, a.ok, a.lost, a.dup, a.bad, a.ooo);
-	ktap_check(b.sent > 0 && b.ok > 0 && !b.lost && !b.dup && !b.bad &&
-		   !b.ooo,
-		   "%s: vf->peer %u sent, %u received intact and in order (lost %u dup %u bad %u reordered %u)",
-		   name, b.sent, b.ok, b.lost, b.dup, b.bad, b.ooo);
+	EXPECT_TRUE(a.sent > 0 && a.ok > 0 && !a.lost && !a.dup && !a.bad &&
+		    !a.ooo)
+		TH_LOG("%s: peer->vf %u sent, %u received intact and in order (lost %u dup %u bad %u reordered %u)",
+		       name, a.sent, a.ok, a.lost, a.dup, a.bad, a.ooo);
+	EXPECT_TRUE(b.sent > 0 && b.ok > 0 && !b.lost && !b.dup && !b.bad &&
+		    !b.ooo)
+		TH_LOG("%s: vf->peer %u sent, %u received intact and in order (lost %u dup %u bad %u reordered %u)",
+		       name, b.sent, b.ok, b.lost, b.dup, b.bad, b.ooo);
 }
 
-static void xk_resume(const char *dir, const char *name, const char *bdf)
+/*
+ * The variant's save, from IVF_XK_IN, resumed as QEMU's destination does,
+ * up to RUNNING_P2P (@regs: its ring registers checked there), then
+ * RUNNING. SKIP without IVF_XK_IN.
+ */
+static void resume(struct __test_metadata *_metadata,
+		   FIXTURE_DATA(stream_xkernel) *self,
+		   const FIXTURE_VARIANT(stream_xkernel) *variant, bool regs)
 {
-	uint16_t hashes[3] = { mc_hash(mc1), mc_hash(mc2), 0x0abc };
-	uint8_t *img, *pre = NULL, *fin = NULL;
-	size_t img_len = 0, pre_len = 0, fin_len = 0;
-	struct xk_image im;
-	struct ivf tmpl, v;
-	struct vfio_dev d;
-	struct old_rx old = { 0 };
+	const char *dir = self->in, *name = variant->name;
+	const char *bdf = variant->precopy ? self->vf0 : self->dst;
+	struct xk_image *im = &self->im;
+	struct vfio_dev *d = &self->d;
+	char fname[64];
 	struct utsname u;
-	struct dtraffic g;
-	char fname[64], cfg[1024];
-	uint32_t got1, got2;
-	int fd = -1, ret, spins;
-	unsigned int i;
-	bool opened = false, adopted = false;
+	struct stat st;
+	int fd = -1, ret;
 
-	memset(&tmpl, 0, sizeof(tmpl));
-	memset(&v, 0, sizeof(v));
+	if (!dir)
+		SKIP(return, "nothing to resume: no saved state given (IVF_XK_IN; run.sh gives the former boot's, and that boot did not run)");
+	ASSERT_TRUE(!stat(dir, &st) && S_ISDIR(st.st_mode))
+		TH_LOG("a saved state in %s (IVF_XK_IN)", dir);
 	uname(&u);
-	ktap_info("--- resuming %s from %s into %s", name, dir, bdf);
+	TH_LOG("resuming %s from %s into %s", name, dir, bdf);
 	snprintf(fname, sizeof(fname), "%s.img", name);
-	img = read_file(dir, fname, &img_len);
+	self->img = read_file(dir, fname, &self->img_len);
 	snprintf(fname, sizeof(fname), "%s.pre", name);
-	pre = read_file(dir, fname, &pre_len);
+	self->pre = read_file(dir, fname, &self->pre_len);
 	snprintf(fname, sizeof(fname), "%s.final", name);
-	fin = read_file(dir, fname, &fin_len);
-	if (!ktap_check(img && img_len > sizeof(im) && fin && fin_len &&
-			(pre || !strcmp(name, "stopcopy")),
-			"%s: a saved device state, RAM and guest in %s", name,
-			dir))
-		goto out;
-	memcpy(&im, img, sizeof(im));
-	if (!ktap_check(im.magic == XK_MAGIC && im.version == XK_VERSION &&
-			im.final_len == fin_len && im.pre_len == pre_len,
-			"%s: the save is complete (%zu + %zu bytes of device state)",
-			name, pre_len, fin_len))
-		goto out;
-	ktap_info("%s: saved on %s, resumed on %s%s", name, im.kver,
-		  u.release, strcmp(im.kver, u.release) ?
-		  "" : " (the same kernel: not across kernels)");
+	self->fin = read_file(dir, fname, &self->fin_len);
+	ASSERT_TRUE(self->img && self->img_len > sizeof(*im) && self->fin &&
+		    self->fin_len && (self->pre || !variant->precopy))
+		TH_LOG("%s: a saved device state, RAM and guest in %s", name,
+		       dir);
+	memcpy(im, self->img, sizeof(*im));
+	ASSERT_TRUE(im->magic == XK_MAGIC && im->version == XK_VERSION &&
+		    im->final_len == self->fin_len &&
+		    im->pre_len == self->pre_len)
+		TH_LOG("%s: the save must be complete (%zu + %zu bytes of device state)",
+		       name, self->pre_len, self->fin_len);
+	TH_LOG("%s: saved on %s, resumed on %s%s", name, im->kver, u.release,
+	       strcmp(im->kver, u.release) ?
+	       "" : " (the same kernel: not across kernels)");
 
-	ret = vfio_dev_open(&d, bdf);
-	if (!ktap_check(!ret, "%s: open %s", name, bdf))
-		goto out;
-	opened = true;
-	ret = vmm_qemu_reset(&d);
-	ret = ret ? ret : load_ram(&tmpl, &d, &im, img + sizeof(im),
-				   img_len - sizeof(im));
-	if (!ktap_check(!ret, "%s: reset as QEMU does, RAM mapped at the saved IOVAs: %s",
-			name, ret ? strerror(-ret) : "ok"))
-		goto out;
-	ret = mig_set_state(&d, S_RESUMING, &fd);
+	ret = vfio_dev_open(d, bdf);
+	ASSERT_EQ(0, ret) TH_LOG("%s: open %s (%s)", name, bdf, err_str(ret));
+	self->opened = true;
+	ret = vmm_qemu_reset(d);
+	ret = ret ? ret : load_ram(&self->tmpl, d, im,
+				   self->img + sizeof(*im),
+				   self->img_len - sizeof(*im));
+	ASSERT_EQ(0, ret)
+		TH_LOG("%s: reset as QEMU does, RAM mapped at the saved IOVAs: %s",
+		       name, err_str(ret));
+	ret = mig_set_state(d, S_RESUMING, &fd);
 	if (!ret && fd < 0)
 		ret = -EBADF;
-	ret = ret ? ret : mig_write_all(fd, pre, pre_len, 0);
-	ktap_check(!ret, "%s: RESUMING, PRE_COPY data (%zu bytes, %d packets) accepted: %s",
-		   name, pre_len, pre_len ? vmm_count_packets(pre, pre_len) : 0,
-		   ret ? strerror(-ret) : "ok");
+	ret = ret ? ret : mig_write_all(fd, self->pre, self->pre_len, 0);
+	EXPECT_EQ(0, ret)
+		TH_LOG("%s: RESUMING, PRE_COPY data (%zu bytes, %d packets) accepted: %s",
+		       name, self->pre_len, self->pre_len ?
+		       vmm_count_packets(self->pre, self->pre_len) : 0,
+		       err_str(ret));
 	if (!ret) {
-		ret = mig_write_all(fd, fin, fin_len, 0);
-		ktap_check(!ret, "%s: FINAL data (%zu bytes) accepted: %s",
-			   name, fin_len, ret ? strerror(-ret) : "ok");
+		ret = mig_write_all(fd, self->fin, self->fin_len, 0);
+		EXPECT_EQ(0, ret) TH_LOG("%s: FINAL data (%zu bytes) accepted: %s",
+					 name, self->fin_len, err_str(ret));
 	}
 	if (!ret) {
-		ret = mig_set_state(&d, S_STOP, NULL);
-		ktap_check(!ret, "%s: RESUMING -> STOP (PF handshake, replay, rings): %s",
-			   name, ret ? strerror(-ret) : "ok");
+		ret = mig_set_state(d, S_STOP, NULL);
+		EXPECT_EQ(0, ret)
+			TH_LOG("%s: RESUMING -> STOP (PF handshake, replay, rings): %s",
+			       name, err_str(ret));
 	}
 	if (fd >= 0)
 		close(fd);
-	if (ret)
-		goto out;
-	ret = ivf_adopt(&v, &d, &tmpl, IVF_ACCESS_MMAP);
-	if (!ktap_check(!ret, "%s: config space, BAR mapping, MSI-X", name))
-		goto out;
-	adopted = true;
-	ret = mig_set_state(&d, S_P2P, NULL);
-	if (!ktap_check(!ret, "%s: STOP -> RUNNING_P2P: %s", name,
-			ret ? strerror(-ret) : "ok"))
-		goto out;
-	check_regs(&v, fin, fin_len, name);
-	ret = mig_set_state(&d, S_RUNNING, NULL);
-	if (!ktap_check(!ret, "%s: RUNNING_P2P -> RUNNING: %s", name,
-			ret ? strerror(-ret) : "ok"))
-		goto out;
+	ASSERT_EQ(0, ret);
+	ret = ivf_adopt(&self->v, d, &self->tmpl, IVF_ACCESS_MMAP);
+	ASSERT_EQ(0, ret) TH_LOG("%s: config space, BAR mapping, MSI-X (%s)",
+				 name, err_str(ret));
+	self->adopted = true;
+	ret = mig_set_state(d, S_P2P, NULL);
+	ASSERT_EQ(0, ret) TH_LOG("%s: STOP -> RUNNING_P2P: %s", name,
+				 err_str(ret));
+	if (regs)
+		check_regs(_metadata, &self->v, self->fin, self->fin_len, name);
+	ret = mig_set_state(d, S_RUNNING, NULL);
+	ASSERT_EQ(0, ret) TH_LOG("%s: RUNNING_P2P -> RUNNING: %s", name,
+				 err_str(ret));
+}
 
-	/* the frames the source had received, unread by the guest */
+/* new traffic both ways on the resumed VF */
+static void traffic(struct __test_metadata *_metadata,
+		    FIXTURE_DATA(stream_xkernel) *self)
+{
+	ASSERT_EQ(0, dtraffic_paced_init(&self->g, &peer, vf_mac, RATE,
+					 1u << 16))
+		TH_LOG("traffic generator");
+	self->g_init = true;
+	dtraffic_start(&self->g);
+	dtraffic_guest(&self->g, &self->v, 800);
+	dtraffic_stop(&self->g);
+	dtraffic_drain(&self->g, &self->v, 200);
+	ivf_tx_clean(&self->v);
+}
+
+TEST_F_TIMEOUT(stream_xkernel, resume_takes_saved_stream_to_running,
+	       CASE_TIMEOUT)
+{
+	resume(_metadata, self, variant, true);
+}
+
+/* the frames the source had received, unread by the guest */
+TEST_F_TIMEOUT(stream_xkernel, resume_keeps_unread_rx_frames_in_order,
+	       CASE_TIMEOUT)
+{
+	struct old_rx old = { 0 };
+	int spins;
+
+	resume(_metadata, self, variant, false);
 	for (spins = 0; spins < 20; spins++)
-		if (ivf_rx_poll(&v, old_cb, &old, 64) <= 0 && old.n >= im.pending)
+		if (ivf_rx_poll(&self->v, old_cb, &old, 64) <= 0 &&
+		    old.n >= self->im.pending)
 			break;
-	ktap_check(old.n == im.pending && !old.bad &&
-		   (!old.n || old.first == im.pending_seq),
-		   "%s: the %u frames left unread in the RX ring are there, in order from seq %u (found %u from seq %u, %u out of place)",
-		   name, im.pending, im.pending_seq, old.n, old.first, old.bad);
+	EXPECT_TRUE(old.n == self->im.pending && !old.bad &&
+		    (!old.n || old.first == self->im.pending_seq))
+		TH_LOG("%s: the %u frames left unread in the RX ring must be there, in order from seq %u (found %u from seq %u, %u out of place)",
+		       variant->name, self->im.pending, self->im.pending_seq,
+		       old.n, old.first, old.bad);
+}
 
-	/* new traffic both ways */
-	if (!ktap_check(!dtraffic_paced_init(&g, &peer, vf_mac, RATE,
-					     1u << 16), "traffic generator"))
-		goto out;
-	dtraffic_start(&g);
-	dtraffic_guest(&g, &v, 800);
-	dtraffic_stop(&g);
-	dtraffic_drain(&g, &v, 200);
-	ivf_tx_clean(&v);
-	check_tally(&g, name);
-	ktap_check(ivf_tx_pending(&v) == 0, "%s: TX completes (%u pending)",
-		   name, ivf_tx_pending(&v));
+TEST_F_TIMEOUT(stream_xkernel, resume_passes_frames_both_ways, CASE_TIMEOUT)
+{
+	struct old_rx old = { 0 };
+
+	resume(_metadata, self, variant, false);
+	/* the saved frames first, as the guest would */
+	while (ivf_rx_poll(&self->v, old_cb, &old, 64) > 0)
+		;
+	traffic(_metadata, self);
+	check_tally(_metadata, &self->g, variant->name);
+	EXPECT_EQ(0, ivf_tx_pending(&self->v))
+		TH_LOG("%s: TX must complete (%u pending)", variant->name,
+		       ivf_tx_pending(&self->v));
+}
+
+TEST_F_TIMEOUT(stream_xkernel, resume_keeps_pf_config_filters_and_mailbox,
+	       CASE_TIMEOUT)
+{
+	uint16_t hashes[3] = { mc_hash(mc1), mc_hash(mc2), 0x0abc };
+	const char *name = variant->name;
+	const char *bdf = variant->precopy ? self->vf0 : self->dst;
+	struct old_rx old = { 0 };
+	char cfg[1024];
+	uint32_t got1, got2;
+	int ret;
+
+	resume(_metadata, self, variant, false);
+	while (ivf_rx_poll(&self->v, old_cb, &old, 64) > 0)
+		;
+	ASSERT_EQ(0, dtraffic_paced_init(&self->g, &peer, vf_mac, RATE,
+					 1u << 16))
+		TH_LOG("traffic generator");
+	self->g_init = true;
 
 	/* the PF configuration is the saved one */
 	ret = ivf_pf_config_lines(bdf, cfg, sizeof(cfg), "; ");
-	ktap_check(!ret && !strcmp(cfg, im.pf_config),
-		   "%s: pf_config is the saved one: %s%s%s", name, cfg,
-		   strcmp(cfg, im.pf_config) ? " saved: " : "",
-		   strcmp(cfg, im.pf_config) ? im.pf_config : "");
-	got1 = probe_mc(&g, &v, mc1);
-	got2 = probe_mc(&g, &v, mc2);
-	ktap_check(got1 == NPROBE, "%s: %u/%d frames to the saved multicast address received",
-		   name, got1, NPROBE);
-	if (im.nhash >= 2)
-		ktap_check(got2 == NPROBE,
-			   "%s: %u/%d frames to the multicast address added in PRE_COPY received",
-			   name, got2, NPROBE);
-	else
-		ktap_check(got2 == 0,
-			   "%s: %u/%d frames to a multicast address the guest never joined received (filtered)",
-			   name, got2, NPROBE);
+	EXPECT_TRUE(!ret && !strcmp(cfg, self->im.pf_config))
+		TH_LOG("%s: pf_config must be the saved one: %s saved: %s",
+		       name, cfg, self->im.pf_config);
+	got1 = probe_mc(&self->g, &self->v, mc1);
+	got2 = probe_mc(&self->g, &self->v, mc2);
+	EXPECT_EQ(NPROBE, got1)
+		TH_LOG("%s: %u/%d frames to the saved multicast address received",
+		       name, got1, NPROBE);
+	if (self->im.nhash >= 2) {
+		EXPECT_EQ(NPROBE, got2)
+			TH_LOG("%s: %u/%d frames to the multicast address added in PRE_COPY received",
+			       name, got2, NPROBE);
+	} else {
+		EXPECT_EQ(0, got2)
+			TH_LOG("%s: %u/%d frames to a multicast address the guest never joined received (must be filtered)",
+			       name, got2, NPROBE);
+	}
 
 	/* the guest's mailbox works on */
-	ret = ivf_set_multicast(&v, hashes, 3);
-	ktap_check(!ret && v.cts,
-		   "%s: SET_MULTICAST once resumed: acked with CTS (%s)",
-		   name, ret ? strerror(-ret) : "ok");
-	dtraffic_free(&g);
-out:
-	if (adopted) {
-		ivf_close(&v);
-	} else if (opened) {
-		/* the RAM, without touching a device that refused it */
-		for (i = 0; i < NAREAS; i++)
-			vfio_dma_free(&d, area_of(&tmpl, i));
+	ret = ivf_set_multicast(&self->v, hashes, 3);
+	EXPECT_TRUE(!ret && self->v.cts)
+		TH_LOG("%s: SET_MULTICAST once resumed: acked with CTS (%s)",
+		       name, err_str(ret));
+}
+
+/* ---- save ---------------------------------------------------------------- */
+
+TEST_F_TIMEOUT(stream_xkernel, save_writes_device_state_ram_and_guest,
+	       CASE_TIMEOUT)
+{
+	uint16_t hashes[2] = { mc_hash(mc1), mc_hash(mc2) };
+	const char *dir = self->out, *bdf = self->vf0, *name = variant->name;
+	uint8_t *pre = NULL, *fin = NULL;
+	size_t pre_len = 0, fin_len = 0, pre_first;
+	struct dtraffic *g = &self->g;
+	struct ivf *v = &self->v;
+	struct vfio_dev *d = &self->d;
+	uint32_t rx0;
+	int fd = -1, fd2 = -1, ret;
+
+	if (!dir)
+		SKIP(return, "nothing to save into (IVF_XK_SAVE)");
+	TH_LOG("saving %s (%s), under traffic (%d frames/s each way), into %s",
+	       bdf, name, RATE, dir);
+	ASSERT_TRUE(!mkdir(dir, 0755) || errno == EEXIST)
+		TH_LOG("mkdir %s: %s", dir, strerror(errno));
+	ret = vfio_dev_open(d, bdf);
+	ASSERT_EQ(0, ret) TH_LOG("open %s to save it (%s)", bdf, err_str(ret));
+	self->opened = true;
+	ret = ivf_open(v, d, IVF_ACCESS_MMAP);
+	self->adopted = !ret;	/* ivf_close() puts it all back */
+	ret = ret ? ret : ivf_reset(v);
+	ret = ret ? ret : ivf_set_lpe(v, 1522);
+	ret = ret ? ret : ivf_set_multicast(v, hashes, 1);
+	ret = ret ? ret : ivf_set_vlan(v, TEST_VID, true);
+	ret = ret ? ret : ivf_rings_setup(v, &ring_cfg);
+	ret = ret ? ret : ivf_irq_enable(v);
+	ASSERT_TRUE(!ret && v->cts && !memcmp(v->mac, vf_mac, 6))
+		TH_LOG("guest handshake, LPE, multicast, VLAN %d, rings, MSI-X (%s)",
+		       TEST_VID, err_str(ret));
+	ret = dtraffic_paced_init(g, &peer, vf_mac, RATE, 1u << 16);
+	ASSERT_EQ(0, ret) TH_LOG("traffic generator (%s)", err_str(ret));
+	self->g_init = true;
+	dtraffic_start(g);
+
+	if (!variant->precopy) {
+		/* STOP_COPY only */
+		run_then_pause(g, v, 400);
+		rx0 = g->vf_ok;
+		ret = mig_set_state(d, S_STOP, NULL);
+		ret = ret ? ret : mig_set_state(d, S_STOP_COPY, &fd);
+		ret = ret ? ret : read_step(fd, &fin, &fin_len);
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		ret = ret ? ret : mig_set_state(d, S_STOP, NULL);
+		EXPECT_TRUE(!ret && rx0 > 0 && fin_len > 0)
+			TH_LOG("stopcopy: RUNNING -> STOP -> STOP_COPY -> STOP, %zu bytes, after %u frames received: %s",
+			       fin_len, rx0, err_str(ret));
+		if (!ret)
+			ret = save_files(dir, name, v, bdf, NULL, 0, fin,
+					 fin_len, 1);
+		EXPECT_EQ(0, ret) TH_LOG("stopcopy: written to %s: %s", dir,
+					 err_str(ret));
+		/* the source runs on once saved */
+		ret = mig_set_state(d, S_RUNNING, NULL);
+		EXPECT_EQ(0, ret) TH_LOG("STOP -> RUNNING once saved: %s",
+					 err_str(ret));
+		free(fin);
+		return;
 	}
-	if (opened)
-		vfio_dev_close(&d);
-	free(img);
+
+	/* PRE_COPY, a config change in it, then STOP_COPY */
+	dtraffic_guest(g, v, 300);
+	rx0 = g->vf_ok;
+	ret = mig_set_state(d, S_PRE_COPY, &fd);
+	ret = ret ? ret : read_step(fd, &pre, &pre_len);
+	pre_first = pre_len;
+	if (!ret) {
+		dtraffic_guest(g, v, 200);
+		ret = ivf_set_multicast(v, hashes, 2);
+		run_then_pause(g, v, 200);
+	}
+	ret = ret ? ret : read_step(fd, &pre, &pre_len);
+	ret = ret ? ret : mig_set_state(d, S_PRE_COPY_P2P, NULL);
+	ret = ret ? ret : mig_set_state(d, S_STOP_COPY, &fd2);
+	if (fd2 >= 0) {
+		close(fd);
+		fd = fd2;
+	}
+	ret = ret ? ret : read_step(fd, &fin, &fin_len);
+	if (fd >= 0)
+		close(fd);
+	ret = ret ? ret : mig_set_state(d, S_STOP, NULL);
+	EXPECT_TRUE(!ret && vmm_count_packets(pre, pre_len) >= 2 &&
+		    pre_len > pre_first && g->vf_ok > rx0)
+		TH_LOG("precopy: RUNNING -> PRE_COPY (%zu bytes), SET_MULTICAST in PRE_COPY (%zu more), PRE_COPY_P2P -> STOP_COPY (%zu bytes) -> STOP, %d CONFIG packets: %s",
+		       pre_first, pre_len - pre_first, fin_len,
+		       vmm_count_packets(pre, pre_len), err_str(ret));
+	if (!ret)
+		ret = save_files(dir, name, v, bdf, pre, pre_len, fin, fin_len,
+				 2);
+	EXPECT_EQ(0, ret) TH_LOG("precopy: written to %s: %s", dir,
+				 err_str(ret));
 	free(pre);
 	free(fin);
 }
 
-int main(void)
-{
-	const char *in = env_get("IVF_XK_IN"), *out = env_get("IVF_XK_SAVE");
-	const char *vf0, *dst;
-	struct stat st;
-	int ret;
-
-	ktap_header("stream_xkernel: a device state saved on one kernel, resumed on another");
-	if (!in && !out)
-		ktap_skip_all("%s",
-			      "nothing to resume: no saved state given (IVF_XK_IN; run.sh gives the former boot's, and that boot did not run)");
-	vf0 = env_need("IVF_VF0");
-	dst = env_need("IVF_DST");
-	if (ivf_parse_mac(env_need("IVF_VF0_MAC"), vf_mac))
-		ktap_skip_all("bad IVF_VF0_MAC");
-	ret = peer_open(&peer, env_need("IVF_PEER_NS"), env_need("IVF_PEER_IF"),
-			FRAME_ETHERTYPE);
-	if (!ktap_check(!ret, "peer socket on %s", getenv("IVF_PEER_IF")))
-		ktap_finish();
-	if (in) {
-		if (ktap_check(!stat(in, &st) && S_ISDIR(st.st_mode),
-			       "a saved state in %s (IVF_XK_IN)", in)) {
-			xk_resume(in, "stopcopy", dst);
-			xk_resume(in, "precopy", vf0);
-		}
-	}
-	if (out)
-		xk_save(out, vf0);
-	peer_close(&peer);
-	ktap_finish();
-}
+TEST_HARNESS_MAIN

@@ -101,7 +101,36 @@ all="region_info bar_access invalidate mailbox traffic vf_driver migration_fsm m
 tests=${IVF_TESTS:-all}
 tests=" $tests "
 tests=${tests/ all / $all }
+# A device state across boots (kernels), stream_xkernel's cases: _save
+# runs its save_ cases into this run's directory, _resume its resume_
+# cases from IVF_XK_IN's (a former run's, given by run.sh; SKIP without),
+# stream_xkernel both (caught before the harness dispatch, which would run
+# it with nothing to save into). One harness run per case name (in both
+# variants): run_harness picks a case by its full name only.
+xk_cases() { # PREFIX: stream_xkernel's case names that start with it
+	"$B/stream_xkernel" -l 2>&1 | awk -f selftests/vm/harness-list.awk |
+		sed -n "s/.*\\.\\($1[a-z0-9_]*\\)\$/\\1/p" | awk '!seen[$0]++'
+}
+
+run_xk() { # NAME
+	local c
+	[ "$1" = stream_xkernel_save ] ||
+		for c in $(xk_cases resume_); do
+			IVF_XK_SAVE= run_harness "$1:$c" stream_xkernel "" "$c"
+		done
+	[ "$1" = stream_xkernel_resume ] ||
+		for c in $(xk_cases save_); do
+			IVF_XK_SAVE="$IVF_OUT/xk" \
+				run_harness "$1:$c" stream_xkernel "" "$c"
+		done
+}
+
 for t in $tests; do
+	case $t in
+	stream_xkernel|stream_xkernel_save|stream_xkernel_resume)
+		run_xk "$t"
+		continue ;;
+	esac
 	h=${t%%:*}
 	case $t in
 	*_cdev) is_harness "${t%_cdev}" && h=${t%_cdev} t=$h:cdev_log ;;
@@ -116,16 +145,6 @@ for t in $tests; do
 	*_cdev) run_test "$t" env IVF_VFIO=cdev IVF_DIRTY=log "$B/${t%_cdev}" ;;
 	*_log) run_test "$t" env IVF_VFIO=group IVF_DIRTY=log "$B/${t%_log}" ;;
 	bind) run_test bind bash selftests/tests/bind.sh ;;
-	# A device state across boots (kernels): _save keeps it in this
-	# run's directory, _resume takes IVF_XK_IN's (a former run's, given
-	# by run.sh; SKIP without), stream_xkernel does both.
-	stream_xkernel_save)
-		run_test "$t" env -u IVF_XK_IN IVF_XK_SAVE="$IVF_OUT/xk" \
-			"$B/stream_xkernel" ;;
-	stream_xkernel_resume)
-		run_test "$t" env -u IVF_XK_SAVE "$B/stream_xkernel" ;;
-	stream_xkernel)
-		run_test "$t" env IVF_XK_SAVE="$IVF_OUT/xk" "$B/stream_xkernel" ;;
 	qemu_migrate) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-3000} run_test "$t" bash selftests/tests/qemu_migrate.sh ;;
 	libvirt) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test "$t" bash selftests/tests/libvirt.sh ;;
 	bench) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test bench bash selftests/bench/run.sh ;;
