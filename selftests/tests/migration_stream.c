@@ -69,6 +69,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "ivf.h"
 #include "kmsg.h"
 #include "mig.h"
@@ -355,11 +356,7 @@ static bool expect_accepted(struct __test_metadata *_metadata, struct dst *t,
 
 static int set_admin_mac(const char *mac)
 {
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "ip link set %s vf %d mac %s", sh->pf_if,
-		 sh->vf2_index, mac);
-	return system(cmd) == 0 ? 0 : -EIO;
+	return vf_set_admin_mac(sh->pf_if, sh->vf2_index, mac);
 }
 
 /* VF2's own admin MAC back, if a case gave it VF0's */
@@ -604,28 +601,6 @@ static size_t rebuild(const struct ms_stream *s, int drop, int shrink,
 
 /* ---- destination setup ------------------------------------------------- */
 
-static int vf_index(const char *pf, const char *bdf)
-{
-	char path[256], link[256];
-	int i;
-
-	for (i = 0; i < 64; i++) {
-		ssize_t n;
-		const char *base;
-
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/virtfn%d",
-			 pf, i);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n < 0)
-			return -1;
-		link[n] = '\0';
-		base = strrchr(link, '/');
-		if (!strcmp(base ? base + 1 : link, bdf))
-			return i;
-	}
-	return -1;
-}
-
 /* the line @key of the driver's debugfs pf_config of @bdf */
 static void pf_config_line(const char *bdf, const char *key, char *out,
 			   size_t len)
@@ -746,7 +721,7 @@ FIXTURE_SETUP(migration_stream)
 		SKIP(return, "%s", miss);
 	if (sh->vf2_index < 0) {
 		sh->pf_if = env_get("IVF_PF_IF");
-		sh->vf2_index = vf_index(pf, t->bdf);
+		sh->vf2_index = vf_index_on_pf(pf, t->bdf);
 		snprintf(sh->vf2_mac, sizeof(sh->vf2_mac), "%s", own);
 	}
 
