@@ -202,7 +202,8 @@ static void race(struct __test_metadata *_metadata,
 	int i;
 
 	pthread_barrier_init(&bar, NULL, 2);
-	h[0].bar = h[1].bar = &bar;
+	for (i = 0; i < 2; i++)
+		h[i].bar = &bar;
 	signal(SIGALRM, on_alarm);
 	alarm(WATCHDOG_S);
 	for (i = 0; i < 2; i++)
