@@ -3,16 +3,29 @@
  * iommufd_race: through iommufd the tracker reads RX descriptors through
  * the device's IOMMU domain, which belongs to the user. While DMA logging
  * runs and the guest rewinds its RX tail and puts it back again and again
- * (each time the tracker reads the whole ring), one thread unmaps and maps back the RX ring and buffers
- * (IOMMU_IOAS_UNMAP frees the pages' pins and the page-table pages), and
- * another moves the device to a new hwpt, back to the IOAS, and destroys
- * the hwpt. The tracker must read only pages the domain maps, with a
- * reference, from a domain that stays attached: no splat (the lab's
- * lockdep kernel; KASAN on a sanitizer kernel), reports keep working, and
- * afterwards, with everything mapped back, the VF receives again.
+ * (each time the tracker reads the whole ring), one thread unmaps and maps
+ * back the RX ring and buffers (IOMMU_IOAS_UNMAP frees the pages' pins and
+ * the page-table pages), and another moves the device to a new hwpt, back
+ * to the IOAS, and destroys the hwpt. The tracker must read only pages the
+ * domain maps, with a reference, from a domain that stays attached: no
+ * splat (the lab's lockdep kernel; KASAN on a sanitizer kernel: suite.sh
+ * and lab.sh fail the run on one), reports keep working, and afterwards,
+ * with everything mapped back, the VF receives again.
  *
- * Needs the device's cdev and iommufd (IVF_VFIO=cdev); skipped otherwise.
- * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF, IVF_RACE_SECS (default 20).
+ * The fixture: the peer, the VF up with its rings, DMA logging started
+ * over what is mapped. One variant, since the race is iommufd's own:
+ *   cdev_log   the device's cdev bound to iommufd, DMA logging
+ * It skips, saying why, on a kernel without IOMMUFD.
+ *
+ * Case:
+ *   tracker_reads_racing_unmaps_and_hwpt_swaps_keep_reports_and_vf_working
+ *             the race ran (both loops, more than 10 rounds each), every
+ *             unmap, map, attach and destroy and every report succeeded,
+ *             and after a reset the VF receives 8 of 8 frames. The rounds,
+ *             rewinds, reports and frames are diagnostic lines.
+ *
+ * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF, IVF_RACE_SECS (default 20; keep
+ * it below CASE_TIMEOUT - 120).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,17 +37,21 @@
 #include <linux/iommufd.h>
 
 #include "dirty.h"
+#include "dtraffic.h"
 #include "frame.h"
 #include "ivf.h"
-#include "ktap.h"
 #include "peer.h"
 #include "util.h"
 
-KTAP_DEFINE_STATE();
+#include "kselftest_harness.h"
+#include "backends.h"
 
+/* 20 s of race; a sanitizer kernel's setup and reset are slow */
+#define CASE_TIMEOUT	300
+
+/* the case's device and guest, shared with the racing threads */
 static struct vfio_dev d;
 static struct ivf v;
-static struct peer peer;
 static volatile int stop;
 static unsigned long unmaps, unmap_errs, replaces, replace_errs;
 
@@ -95,68 +112,89 @@ static void *replacer(void *arg)
 	return NULL;
 }
 
-/* peer sends @n frames; how many the VF receives within @ms */
-static int frames(int n, int ms, uint32_t *seq)
+FIXTURE(iommufd_race) {
+	struct peer peer;
+	bool peer_open, dev_open, ivf_open, logging;
+	struct vfio_device_feature_dma_logging_range r;
+	pthread_t tu, th;
+	bool tu_started, th_started;
+	uint64_t *bm;
+};
+
+FIXTURE_VARIANT(iommufd_race) { struct vfio_backend backend; };
+IVF_BACKEND_VARIANT(iommufd_race, cdev_log, VFIO_OPEN_CDEV, VFIO_DIRTY_LOG);
+
+FIXTURE_SETUP(iommufd_race)
 {
-	uint8_t buf[FRAME_MAX];
-	uint64_t end;
-	int got = 0, i, r;
+	const char *bdf = env_get("IVF_VF0");
+	const char *ns = env_get("IVF_PEER_NS");
+	const char *ifname = env_get("IVF_PEER_IF");
+	uint64_t pgsz = 4096;
+	const char *why;
+	int ret;
 
-	for (i = 0; i < n; i++) {
-		size_t len = frame_build(buf, v.mac, peer.mac, 9, (*seq)++,
-					 FRAME_MIN);
-
-		peer_send(&peer, buf, len);
+	if (!bdf || !ns || !ifname)
+		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
+	why = vfio_backend_missing(bdf, &variant->backend);
+	if (why)
+		SKIP(return, "%s", why);
+	ret = vfio_dev_open_backend(&d, bdf, &variant->backend);
+	ASSERT_EQ(0, ret) TH_LOG("open %s: %s", bdf, err_str(ret));
+	self->dev_open = true;
+	if (d.iommufd < 0)
+		SKIP(return, "%s is not bound through iommufd", bdf);
+	ret = peer_open(&self->peer, ns, ifname, FRAME_ETHERTYPE);
+	if (!ret) {
+		self->peer_open = true;
+		ret = ivf_open(&v, &d, IVF_ACCESS_MMAP);
 	}
-	end = now_ns() + (uint64_t)ms * 1000000;
-	while (got < n && now_ns() < end) {
-		r = ivf_rx_poll(&v, NULL, NULL, 64);
-		if (r > 0)
-			got += r;
-		else
-			usleep(500);
+	if (!ret) {
+		self->ivf_open = true;
+		ret = ivf_reset(&v) ?: ivf_rings_setup(&v, NULL);
 	}
-	return got;
+	ASSERT_EQ(0, ret) TH_LOG("peer socket, VF up: %s", err_str(ret));
+	dirty_log_span(&d, &self->r);
+	ret = dirty_log_start(&d, &self->r, 1, &pgsz);
+	ASSERT_EQ(0, ret) TH_LOG("LOG_START: %s", err_str(ret));
+	self->logging = true;
+	self->bm = calloc(self->r.length / 4096 / 64 + 1, 8);
+	ASSERT_NE(NULL, self->bm);
 }
 
-int main(void)
+FIXTURE_TEARDOWN(iommufd_race)
 {
-	const char *bdf = env_need("IVF_VF0");
-	const char *ns = env_need("IVF_PEER_NS");
-	const char *ifname = env_need("IVF_PEER_IF");
-	const char *secs_env = env_get("IVF_RACE_SECS");
-	struct vfio_device_feature_dma_logging_range r;
-	unsigned long reports = 0, report_errs = 0, rx = 0, rewinds = 0;
-	uint64_t pgsz = 4096, end, *bm;
-	pthread_t tu, th;
-	uint32_t seq = 0;
-	int secs = secs_env ? atoi(secs_env) : 20, ret, got;
-
-	ktap_header("iommufd_race: tracker reads against IOAS unmaps and hwpt replaces");
-	ret = vfio_dev_open(&d, bdf);
-	if (!ktap_check(!ret, "open %s", bdf))
-		ktap_finish();
-	if (d.iommufd < 0) {
+	stop = 1;
+	if (self->tu_started)
+		pthread_join(self->tu, NULL);
+	if (self->th_started)
+		pthread_join(self->th, NULL);
+	free(self->bm);
+	if (self->logging)
+		dirty_log_stop(&d);
+	if (self->ivf_open)
+		ivf_close(&v);
+	if (self->dev_open)
 		vfio_dev_close(&d);
-		ktap_skip_all("not bound through iommufd (IVF_VFIO=cdev)");
-	}
-	ret = peer_open(&peer, ns, ifname, FRAME_ETHERTYPE);
-	if (!ret)
-		ret = ivf_open(&v, &d, IVF_ACCESS_MMAP);
-	if (!ret)
-		ret = ivf_reset(&v);
-	if (!ret)
-		ret = ivf_rings_setup(&v, NULL);
-	if (!ktap_check(!ret, "VF up: %s", ret ? strerror(-ret) : "ok"))
-		goto out;
-	dirty_log_span(&d, &r);
-	ret = dirty_log_start(&d, &r, 1, &pgsz);
-	if (!ktap_check(!ret, "LOG_START: %s", ret ? strerror(-ret) : "ok"))
-		goto out;
-	bm = calloc(r.length / 4096 / 64 + 1, 8);
+	if (self->peer_open)
+		peer_close(&self->peer);
+}
 
-	pthread_create(&tu, NULL, unmapper, NULL);
-	pthread_create(&th, NULL, replacer, NULL);
+TEST_F_TIMEOUT(iommufd_race,
+	       tracker_reads_racing_unmaps_and_hwpt_swaps_keep_reports_and_vf_working,
+	       CASE_TIMEOUT)
+{
+	const char *secs_env = env_get("IVF_RACE_SECS");
+	unsigned long reports = 0, report_errs = 0, rx = 0, rewinds = 0;
+	int secs = secs_env ? atoi(secs_env) : 20, ret, got = 0;
+	uint32_t seq = 0;
+	uint64_t end;
+
+	ASSERT_EQ(0, pthread_create(&self->tu, NULL, unmapper, NULL))
+		TH_LOG("unmapping thread");
+	self->tu_started = true;
+	ASSERT_EQ(0, pthread_create(&self->th, NULL, replacer, NULL))
+		TH_LOG("hwpt replacing thread");
+	self->th_started = true;
 	end = now_ns() + (uint64_t)secs * 1000000000ull;
 	while (now_ns() < end) {
 		uint32_t rdt = ivf_rd(&v, IVF_RDT(0));
@@ -169,24 +207,28 @@ int main(void)
 		usleep(300);
 		ivf_wr(&v, IVF_RDT(0), rdt);
 		rewinds++;
-		rx += frames(4, 5, &seq);
-		if (dirty_log_report(&d, r.iova, r.length, 4096, bm))
+		rx += vf_rx_burst(&v, &self->peer, 4, 5, &seq);
+		if (dirty_log_report(&d, self->r.iova, self->r.length, 4096,
+				     self->bm))
 			report_errs++;
 		reports++;
 	}
 	stop = 1;
-	pthread_join(tu, NULL);
-	pthread_join(th, NULL);
-	ktap_info("%d s: %lu unmap/map cycles (%lu errors), %lu hwpt replace/destroy cycles (%lu errors), %lu tail rewinds, %lu reports (%lu errors), %lu frames received",
-		  secs, unmaps, unmap_errs, replaces, replace_errs, rewinds,
-		  reports, report_errs, rx);
-	ktap_check(unmaps > 10 && replaces > 10,
-		   "the races ran: %lu unmaps, %lu replaces", unmaps, replaces);
-	ktap_check(!unmap_errs && !replace_errs,
-		   "every unmap, map, attach and destroy succeeded");
-	ktap_check(!report_errs, "every report succeeded (%lu)", reports);
-	free(bm);
+	pthread_join(self->tu, NULL);
+	self->tu_started = false;
+	pthread_join(self->th, NULL);
+	self->th_started = false;
+	TH_LOG("%d s: %lu unmap/map cycles (%lu errors), %lu hwpt replace/destroy cycles (%lu errors), %lu tail rewinds, %lu reports (%lu errors), %lu frames received",
+	       secs, unmaps, unmap_errs, replaces, replace_errs, rewinds,
+	       reports, report_errs, rx);
+	EXPECT_TRUE(unmaps > 10 && replaces > 10)
+		TH_LOG("the races must run: more than 10 unmaps and replaces each");
+	EXPECT_TRUE(!unmap_errs && !replace_errs)
+		TH_LOG("every unmap, map, attach and destroy must succeed");
+	EXPECT_EQ(0, report_errs)
+		TH_LOG("every report must succeed (%lu)", reports);
 	dirty_log_stop(&d);
+	self->logging = false;
 
 	/* Everything mapped back: a reset guest receives again. */
 	ret = vfio_dev_reset(&d);
@@ -195,14 +237,11 @@ int main(void)
 	if (!ret) {
 		ivf_rings_program(&v, NULL, NULL);
 		usleep(100000);
-		got = frames(8, 2000, &seq);
-		ret = got == 8 ? 0 : -EIO;
+		got = vf_rx_burst(&v, &self->peer, 8, 2000, &seq);
 	}
-	ktap_check(!ret, "after a reset the VF receives 8 of 8 frames: %s",
-		   ret ? strerror(-ret) : "ok");
-out:
-	ivf_close(&v);
-	vfio_dev_close(&d);
-	peer_close(&peer);
-	ktap_finish();
+	EXPECT_TRUE(!ret && got == 8)
+		TH_LOG("after a reset the VF must receive 8 of 8 frames (%d; %s)",
+		       got, err_str(ret));
 }
+
+TEST_HARNESS_MAIN

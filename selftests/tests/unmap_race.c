@@ -13,12 +13,25 @@
  * The tracker holds no pins between polls and takes no lock in the
  * callback.
  *
- * The RX buffer pool is mapped as two halves. Traffic runs from the pool;
- * two threads, released together by a barrier, each unmap one half, then
- * each map it again, for IVF_UNMAP_ROUNDS rounds (default 60). Pass: every
- * unmap and map returns (a watchdog fails the test after 60 s), in bounded
- * time; frames flow again after the last round; the device is quiesced
- * and its state saved (STOP_COPY) afterwards.
+ * The fixture: a session (lib/dtraffic.h) whose RX buffer pool is mapped
+ * as two halves, tracked (PRE_COPY, the tracker pulsing), with traffic
+ * running from the pool. The race: two threads, released together by a
+ * barrier, each unmap one half, then each map it again, for
+ * IVF_UNMAP_ROUNDS rounds (default 60); a watchdog fails the case if they
+ * have not all returned after 60 s. Their times are diagnostic lines. One
+ * variant (the race is type1's):
+ *   container  group + type1 container
+ *
+ * Cases:
+ *   concurrent_unmaps_of_tracked_memory_return_promptly
+ *             every unmap and map returns and succeeds, none of the unmaps
+ *             takes 2 s (the callback waits at most 100 ms per call for a
+ *             pulse to end)
+ *   device_receives_and_saves_after_concurrent_unmaps
+ *             after the last round frames flow again, and the device is
+ *             quiesced and its state saved (STOP_COPY)
+ *
+ * Env: IVF_VF0, IVF_PEER_NS, IVF_PEER_IF, IVF_UNMAP_ROUNDS.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,14 +44,16 @@
 #include "dirty.h"
 #include "dtraffic.h"
 #include "frame.h"
-#include "ktap.h"
 #include "mig.h"
 #include "util.h"
 #include "vfio.h"
 
-KTAP_DEFINE_STATE();
+#include "kselftest_harness.h"
+#include "backends.h"
 
-static struct peer peer;
+/* the race's own watchdog (WATCHDOG_S) and the session around it */
+#define WATCHDOG_S	60
+#define CASE_TIMEOUT	300
 
 struct half {
 	struct dsess *s;
@@ -54,12 +69,12 @@ struct half {
 static void on_alarm(int sig)
 {
 	static const char msg[] =
-		"not ok - unmap_race: an unmap or map did not return in 60 s (the kernel is stuck)\n";
+		"# unmap_race: an unmap or map did not return in 60 s (the kernel is stuck)\n";
 
 	(void)sig;
-	if (write(1, msg, sizeof(msg) - 1) < 0)
-		_exit(1);
-	_exit(1);
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		_exit(KSFT_FAIL);
+	_exit(KSFT_FAIL);
 }
 
 static void *half_thread(void *arg)
@@ -94,103 +109,156 @@ static void *half_thread(void *arg)
 	return NULL;
 }
 
-int main(void)
-{
-	const char *bdf = env_need("IVF_VF0");
-	const char *ns = env_need("IVF_PEER_NS");
-	const char *ifname = env_need("IVF_PEER_IF");
-	const char *renv = env_get("IVF_UNMAP_ROUNDS");
-	unsigned int rounds = renv ? strtoul(renv, NULL, 0) : 60;
-	struct dsess_cfg sc = { 0 };
-	uint64_t rcvd0, deferred, pulses;
-	struct half h[2];
-	pthread_barrier_t bar;
-	pthread_t th[2];
-	struct dtraffic t;
+FIXTURE(unmap_race) {
+	struct peer peer;
+	bool peer_open;
 	struct dsess s;
+	bool sess_open;
+	struct dtraffic t;
+	bool t_init;
+	unsigned int rounds;
+	struct half h[2];
+};
+
+FIXTURE_VARIANT(unmap_race) { struct vfio_backend backend; };
+IVF_BACKEND_VARIANT(unmap_race, container, VFIO_OPEN_GROUP,
+		    VFIO_DIRTY_CONTAINER);
+
+FIXTURE_SETUP(unmap_race)
+{
+	const char *bdf = env_get("IVF_VF0");
+	const char *ns = env_get("IVF_PEER_NS");
+	const char *ifname = env_get("IVF_PEER_IF");
+	const char *renv = env_get("IVF_UNMAP_ROUNDS");
+	struct dsess_cfg sc = { .backend = variant->backend };
+	struct dsess *s = &self->s;
+	long long pulsing;
 	size_t half;
 	int ret, i;
 
-	ktap_header("unmap_race: two threads unmap tracked memory at once (claim 8)");
-	ret = peer_open(&peer, ns, ifname, FRAME_ETHERTYPE);
-	if (!ktap_check(!ret, "peer socket"))
-		ktap_finish();
+	if (!bdf || !ns || !ifname)
+		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
+	ret = peer_open(&self->peer, ns, ifname, FRAME_ETHERTYPE);
+	ASSERT_EQ(0, ret) TH_LOG("peer socket: %s", err_str(ret));
+	self->peer_open = true;
 	peer_set_mtu(ns, ifname, 1500);
+	self->sess_open = true;
+	ret = dsess_open(s, bdf, &sc);
+	ASSERT_EQ(0, ret) TH_LOG("session set up: %s", err_str(ret));
 
-	if (dsess_open(&s, bdf, &sc)) {
-		ktap_check(false, "session set up");
-		dsess_close(&s);
-		ktap_finish();
-	}
 	/* the pool as two mappings, so that each thread has its own */
-	half = s.pool.size / 2;
-	ret = vfio_dma_unmap(&s.d, s.pool.iova, s.pool.size) ?:
-	      vfio_dma_map(&s.d, s.pool.vaddr, half, s.pool.iova) ?:
-	      vfio_dma_map(&s.d, (char *)s.pool.vaddr + half, half,
-			   s.pool.iova + half);
-	if (!ktap_check(!ret, "the RX pool mapped as two halves of %zu KiB (%s)",
-			half >> 10, strerror(-ret)))
-		goto out;
+	half = s->pool.size / 2;
+	ret = vfio_dma_unmap(&s->d, s->pool.iova, s->pool.size) ?:
+	      vfio_dma_map(&s->d, s->pool.vaddr, half, s->pool.iova) ?:
+	      vfio_dma_map(&s->d, (char *)s->pool.vaddr + half, half,
+			   s->pool.iova + half);
+	ASSERT_EQ(0, ret)
+		TH_LOG("the RX pool mapped as two halves of %zu KiB: %s",
+		       half >> 10, err_str(ret));
 
-	dtraffic_init(&t, &dtraffic_mixed, &s.v, &s.rx, &peer);
-	t.c.rx_target = 0;
-	ret = dsess_engage(&s) ?: dtraffic_start(&t);
-	if (!ktap_check(!ret, "tracking engaged (PRE_COPY), traffic runs (%s)",
-			strerror(-ret)))
-		goto out;
-	ktap_check(dsess_dbg(&s, "pulsing") == 1,
-		   "debugfs says pulsing (%lld)",
-		   (long long)dsess_dbg(&s, "pulsing"));
+	dtraffic_init(&self->t, &dtraffic_mixed, &s->v, &s->rx, &self->peer);
+	self->t_init = true;
+	self->t.c.rx_target = 0;
+	ret = dsess_engage(s) ?: dtraffic_start(&self->t);
+	ASSERT_EQ(0, ret)
+		TH_LOG("tracking engaged (PRE_COPY), traffic runs: %s",
+		       err_str(ret));
+	pulsing = (long long)dsess_dbg(s, "pulsing");
+	ASSERT_EQ(1, pulsing) TH_LOG("debugfs must say pulsing (%lld)", pulsing);
 	usleep(300000);
 
-	pthread_barrier_init(&bar, NULL, 2);
+	self->rounds = renv ? strtoul(renv, NULL, 0) : 60;
 	for (i = 0; i < 2; i++) {
-		h[i] = (struct half) {
-			.s = &s, .bar = &bar, .rounds = rounds,
-			.iova = s.pool.iova + i * half,
-			.vaddr = (char *)s.pool.vaddr + i * half,
+		self->h[i] = (struct half) {
+			.s = s, .rounds = self->rounds,
+			.iova = s->pool.iova + i * half,
+			.vaddr = (char *)s->pool.vaddr + i * half,
 			.size = half,
 		};
 	}
-	signal(SIGALRM, on_alarm);
-	alarm(60);
+}
+
+FIXTURE_TEARDOWN(unmap_race)
+{
+	alarm(0);
+	if (self->t_init)
+		dtraffic_free(&self->t);
+	if (self->sess_open)
+		dsess_close(&self->s);
+	if (self->peer_open)
+		peer_close(&self->peer);
+}
+
+/*
+ * The race: both threads, released together each round; the watchdog ends
+ * the case if it does not return in WATCHDOG_S.
+ */
+static void race(struct __test_metadata *_metadata,
+		 FIXTURE_DATA(unmap_race) *self)
+{
+	struct half *h = self->h;
+	pthread_barrier_t bar;
+	pthread_t th[2];
+	int i;
+
+	pthread_barrier_init(&bar, NULL, 2);
 	for (i = 0; i < 2; i++)
-		pthread_create(&th[i], NULL, half_thread, &h[i]);
+		h[i].bar = &bar;
+	signal(SIGALRM, on_alarm);
+	alarm(WATCHDOG_S);
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, half_thread, &h[i]));
 	for (i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
 	alarm(0);
 	pthread_barrier_destroy(&bar);
-	ktap_check(!h[0].err && !h[1].err,
-		   "%u rounds: both threads unmapped and mapped their half each time (%s, %s)",
-		   rounds, strerror(-h[0].err), strerror(-h[1].err));
-	ktap_info("unmap: mean %.2f ms, longest %.2f / %.2f ms; map: longest %.2f / %.2f ms",
-		  (h[0].sum_unmap_ns + h[1].sum_unmap_ns) / 2e6 / (rounds ?: 1),
-		  h[0].max_unmap_ns / 1e6, h[1].max_unmap_ns / 1e6,
-		  h[0].max_map_ns / 1e6, h[1].max_map_ns / 1e6);
-	/* the callback waits at most 100 ms per call for a pulse to end */
-	ktap_check(h[0].max_unmap_ns < 2000000000ull &&
-		   h[1].max_unmap_ns < 2000000000ull,
-		   "no unmap took 2 s or more");
-	deferred = dsess_dbg(&s, "pulse_deferred");
-	pulses = dsess_dbg(&s, "pulses");
-	ktap_info("debugfs: pulses %lld, pulse_deferred %lld, pulse_unmapped %lld",
-		  (long long)pulses, (long long)deferred,
-		  (long long)dsess_dbg(&s, "pulse_unmapped"));
-
-	/* the halves are mapped again: frames must come in */
-	rcvd0 = t.vf_rcvd;
-	usleep(1000000);
-	ktap_check(t.vf_rcvd > rcvd0 + 50,
-		   "frames flow after the last round (%llu in 1 s)",
-		   (unsigned long long)(t.vf_rcvd - rcvd0));
-	dtraffic_stop(&t);
-	dtraffic_print(&t, "");
-	ret = dsess_state(&s, VFIO_DEVICE_STATE_PRE_COPY_P2P) ?:
-	      dsess_state(&s, VFIO_DEVICE_STATE_STOP_COPY);
-	ktap_check(!ret, "device quiesced and STOP_COPY reached (%s)",
-		   strerror(-ret));
-	dtraffic_free(&t);
-out:
-	dsess_close(&s);
-	ktap_finish();
+	TH_LOG("%u rounds: unmap: mean %.2f ms, longest %.2f / %.2f ms; map: longest %.2f / %.2f ms (%s, %s)",
+	       self->rounds,
+	       (h[0].sum_unmap_ns + h[1].sum_unmap_ns) / 2e6 /
+	       (self->rounds ?: 1),
+	       h[0].max_unmap_ns / 1e6, h[1].max_unmap_ns / 1e6,
+	       h[0].max_map_ns / 1e6, h[1].max_map_ns / 1e6,
+	       err_str(h[0].err), err_str(h[1].err));
+	TH_LOG("debugfs: pulses %lld, pulse_deferred %lld, pulse_unmapped %lld",
+	       (long long)dsess_dbg(&self->s, "pulses"),
+	       (long long)dsess_dbg(&self->s, "pulse_deferred"),
+	       (long long)dsess_dbg(&self->s, "pulse_unmapped"));
 }
+
+TEST_F_TIMEOUT(unmap_race, concurrent_unmaps_of_tracked_memory_return_promptly,
+	       CASE_TIMEOUT)
+{
+	race(_metadata, self);
+	EXPECT_TRUE(!self->h[0].err && !self->h[1].err)
+		TH_LOG("both threads must unmap and map their half each time");
+	/* the callback waits at most 100 ms per call for a pulse to end */
+	EXPECT_TRUE(self->h[0].max_unmap_ns < 2000000000ull &&
+		    self->h[1].max_unmap_ns < 2000000000ull)
+		TH_LOG("no unmap may take 2 s or more");
+}
+
+TEST_F_TIMEOUT(unmap_race, device_receives_and_saves_after_concurrent_unmaps,
+	       CASE_TIMEOUT)
+{
+	struct dtraffic *t = &self->t;
+	uint64_t rcvd0;
+	int ret;
+
+	race(_metadata, self);
+	/* the halves are mapped again: frames must come in */
+	rcvd0 = t->vf_rcvd;
+	usleep(1000000);
+	TH_LOG("%llu frames in 1 s after the last round",
+	       (unsigned long long)(t->vf_rcvd - rcvd0));
+	EXPECT_LT(rcvd0 + 50, t->vf_rcvd)
+		TH_LOG("frames must flow after the last round");
+	dtraffic_stop(t);
+	dtraffic_print(t, "");
+	ret = dsess_state(&self->s, VFIO_DEVICE_STATE_PRE_COPY_P2P) ?:
+	      dsess_state(&self->s, VFIO_DEVICE_STATE_STOP_COPY);
+	EXPECT_EQ(0, ret)
+		TH_LOG("the device must quiesce and reach STOP_COPY: %s",
+		       err_str(ret));
+}
+
+TEST_HARNESS_MAIN
