@@ -4,7 +4,7 @@
  *
  * - the type1 container's VFIO_IOMMU_DIRTY_PAGES (START, STOP, GET_BITMAP),
  *   always with 4 KiB pages; or, when the device was opened with
- *   d->dirty_log (IVF_DIRTY=log, or IVF_VFIO=cdev), the same calls through
+ *   d->dirty_log (its backend's choice: backends.h), the same calls through
  *   the device's DMA logging (VFIO_DEVICE_FEATURE_DMA_LOGGING_*) over the
  *   span of what the library mapped;
  * - page bitmaps over one IOVA span;

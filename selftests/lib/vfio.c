@@ -112,7 +112,6 @@ int vfio_dev_open_backend(struct vfio_dev *d, const char *bdf,
 			  const struct vfio_backend *b)
 {
 	enum vfio_open_mode mode = b->open;
-	const char *env;
 	int ret, i;
 
 	memset(d, 0, sizeof(*d));
@@ -121,18 +120,12 @@ int vfio_dev_open_backend(struct vfio_dev *d, const char *bdf,
 	for (i = 0; i < (int)(sizeof(d->irq_fds) / sizeof(d->irq_fds[0])); i++)
 		d->irq_fds[i] = -1;
 	snprintf(d->bdf, sizeof(d->bdf), "%s", bdf);
-	if (mode == VFIO_OPEN_ENV) {
-		env = getenv("IVF_VFIO");
-		mode = env && !strcmp(env, "cdev") ? VFIO_OPEN_CDEV :
-						     VFIO_OPEN_GROUP;
-	}
-	if (b->dirty == VFIO_DIRTY_ENV) {
-		env = getenv("IVF_DIRTY");
-		d->dirty_log = env ? !strcmp(env, "log") :
-				     mode == VFIO_OPEN_CDEV;
-	} else {
+	if (mode == VFIO_OPEN_DEFAULT)
+		mode = VFIO_OPEN_GROUP;
+	if (b->dirty == VFIO_DIRTY_DEFAULT)
+		d->dirty_log = mode == VFIO_OPEN_CDEV;
+	else
 		d->dirty_log = b->dirty == VFIO_DIRTY_LOG;
-	}
 
 	ret = mode == VFIO_OPEN_CDEV ? open_cdev(d) : open_group(d);
 	if (ret) {
@@ -156,7 +149,7 @@ int vfio_dev_open_backend(struct vfio_dev *d, const char *bdf,
 int vfio_dev_open_mode(struct vfio_dev *d, const char *bdf,
 		       enum vfio_open_mode mode)
 {
-	struct vfio_backend b = { .open = mode, .dirty = VFIO_DIRTY_ENV };
+	struct vfio_backend b = { .open = mode, .dirty = VFIO_DIRTY_DEFAULT };
 
 	return vfio_dev_open_backend(d, bdf, &b);
 }
@@ -177,7 +170,7 @@ const char *vfio_backend_missing(const char *bdf, const struct vfio_backend *b)
 
 int vfio_dev_open(struct vfio_dev *d, const char *bdf)
 {
-	return vfio_dev_open_mode(d, bdf, VFIO_OPEN_ENV);
+	return vfio_dev_open_mode(d, bdf, VFIO_OPEN_DEFAULT);
 }
 
 void vfio_dev_close(struct vfio_dev *d)

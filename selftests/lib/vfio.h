@@ -4,9 +4,8 @@
  * type1v2 container + group, or the device's cdev bound to iommufd (an
  * IOAS), device fd, regions, DMA, config space, MSI-X with eventfds, reset.
  *
- * Which: vfio_dev_open() takes IVF_VFIO from the environment ("group", the
- * default, or "cdev"), so a test runs unchanged through either path; a test
- * with variants names its backend with vfio_dev_open_backend() instead.
+ * Which: vfio_dev_open() opens the group in a type1 container; a test
+ * with variants (backends.h) names its backend with vfio_dev_open_backend().
  */
 #ifndef IVF_VFIO_H
 #define IVF_VFIO_H
@@ -30,7 +29,7 @@ struct vfio_dev {
 	int fd;
 	/*
 	 * Dirty reports through the device's DMA logging (log_ops) instead of
-	 * the type1 container: IVF_DIRTY=log, default in cdev mode (dirty.h)
+	 * the type1 container: the backend's choice, default in cdev mode
 	 */
 	bool dirty_log;
 	/* what this library mapped, for DMA logging's ranges */
@@ -52,22 +51,22 @@ struct vfio_dma {
 	bool mapped;
 };
 
-enum vfio_open_mode { VFIO_OPEN_ENV, VFIO_OPEN_GROUP, VFIO_OPEN_CDEV };
+enum vfio_open_mode { VFIO_OPEN_DEFAULT, VFIO_OPEN_GROUP, VFIO_OPEN_CDEV };
 
 /*
- * Where dirty pages come from: _ENV as IVF_DIRTY says ("log"; unset: DMA
- * logging with the cdev, the container with the group), the type1
- * container, or the device's DMA logging.
+ * Where dirty pages come from: _DEFAULT (DMA logging with the cdev, the
+ * container with the group), the type1 container, or the device's DMA
+ * logging.
  */
-enum vfio_dirty_mode { VFIO_DIRTY_ENV, VFIO_DIRTY_CONTAINER, VFIO_DIRTY_LOG };
+enum vfio_dirty_mode { VFIO_DIRTY_DEFAULT, VFIO_DIRTY_CONTAINER, VFIO_DIRTY_LOG };
 
-/* how a test reaches the device; all zero: from the environment */
+/* how a test reaches the device; all zero: the group, the container */
 struct vfio_backend {
 	enum vfio_open_mode open;
 	enum vfio_dirty_mode dirty;
 };
 
-/* open/close; bdf like "0000:00:12.0"; the mode from IVF_VFIO */
+/* open/close; bdf like "0000:00:12.0"; through the group and container */
 int vfio_dev_open(struct vfio_dev *d, const char *bdf);
 int vfio_dev_open_mode(struct vfio_dev *d, const char *bdf,
 		       enum vfio_open_mode mode);

@@ -59,7 +59,7 @@ struct vmm_hop {
 	/* in */
 	bool precopy;
 	enum ivf_access access;
-	/* how the destination is opened; NULL: as IVF_VFIO says */
+	/* how the destination is opened; NULL: the group and container */
 	const struct vfio_backend *backend;
 	/* the guest while the source is in PRE_COPY (may be NULL) */
 	void (*guest)(void *arg);

@@ -17,9 +17,8 @@
 # A variant this kernel cannot do skips all its cases: that is one line,
 # "skip FIXTURE.VARIANT (N cases: why)". Cases the binary did not report
 # (it died or ran out of time) are "not ok", and so is the binary, by
-# TEST. TEST_cdev and TEST_log still mean TEST:cdev_log and TEST:group_log
-# for run.sh's older lists.
-# A ktap.h test gives one line for the binary, NAME = its name in IVF_TESTS.
+# TEST. Every C test is on the harness; bench (the benchmarks, run only
+# when named) gives one line.
 set -u
 B=selftests/build
 res=$IVF_OUT/results
@@ -92,9 +91,6 @@ run_harness() { # NAME TEST VARIANT CASE
 	fi
 }
 
-# A ktap.h test's NAME_cdev: the test through the device's cdev and
-# iommufd, dirty pages through DMA logging; NAME_log: through the group and
-# container, dirty pages through DMA logging (both need IVF_KERNEL=iommufd).
 # Benchmarks (bench) run only when named.
 # "all" (the default): every test of the main boot, benchmarks not included.
 all="region_info bar_access invalidate mailbox traffic vf_driver migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs log_flood dirty_exact dirty_contract dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind"
@@ -132,18 +128,12 @@ for t in $tests; do
 		continue ;;
 	esac
 	h=${t%%:*}
-	case $t in
-	*_cdev) is_harness "${t%_cdev}" && h=${t%_cdev} t=$h:cdev_log ;;
-	*_log) is_harness "${t%_log}" && h=${t%_log} t=$h:group_log ;;
-	esac
 	if is_harness "$h"; then
 		IFS=: read -r _ v c <<<"$t"
 		run_harness "$t" "$h" "$v" "$c"
 		continue
 	fi
 	case $t in
-	*_cdev) run_test "$t" env IVF_VFIO=cdev IVF_DIRTY=log "$B/${t%_cdev}" ;;
-	*_log) run_test "$t" env IVF_VFIO=group IVF_DIRTY=log "$B/${t%_log}" ;;
 	bind) run_test bind bash selftests/tests/bind.sh ;;
 	qemu_migrate) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-3000} run_test "$t" bash selftests/tests/qemu_migrate.sh ;;
 	libvirt) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test "$t" bash selftests/tests/libvirt.sh ;;
