@@ -1143,6 +1143,17 @@ int dtraffic_flush(struct dtraffic *t, unsigned int n)
 	return moved;
 }
 
+int vf_reset_and_ready(struct vfio_dev *d, struct ivf *v)
+{
+	int ret = vfio_dev_reset(d) ?: ivf_reset(v);
+
+	if (ret)
+		return ret;
+	ivf_rings_program(v, NULL, NULL);
+	usleep(100000);
+	return 0;
+}
+
 int vf_rx_burst(struct ivf *v, struct peer *p, int n, int ms, uint32_t *seq)
 {
 	uint64_t end;

@@ -156,6 +156,12 @@ int peer_frames_to_vf(struct peer *p, const struct ivf *v, uint16_t stream,
 int vf_rx_burst(struct ivf *v, struct peer *p, int n, int ms, uint32_t *seq);
 
 /*
+ * A guest's driver after VFIO_DEVICE_RESET: the reset, the PF handshake,
+ * its rings programmed again, 100 ms for the link. 0 or -errno.
+ */
+int vf_reset_and_ready(struct vfio_dev *d, struct ivf *v);
+
+/*
  * Before a test quiesces the device with the traffic stopped: the peer sends
  * @n frames (stream 7) that nobody takes, and the device writes them back
  * into the RX ring after the driver's last postings. The driver's postings

@@ -176,9 +176,7 @@ FIXTURE(alloc_fail) {
 	bool rx_moved;
 };
 
-FIXTURE_VARIANT(alloc_fail) { struct vfio_backend backend; };
-IVF_BACKEND_VARIANT(alloc_fail, container, VFIO_OPEN_GROUP,
-		    VFIO_DIRTY_CONTAINER);
+IVF_BACKEND_CONTAINER(alloc_fail);
 
 FIXTURE_SETUP(alloc_fail)
 {

@@ -106,14 +106,8 @@ FIXTURE(dirty_log) {
 	uint64_t *bm;	/* a report over the session's span */
 };
 
-FIXTURE_VARIANT(dirty_log) {
-	struct vfio_backend backend;
-};
-
-/* cdev_log: the device's cdev on iommufd */
-IVF_BACKEND_VARIANT(dirty_log, cdev_log, VFIO_OPEN_CDEV, VFIO_DIRTY_LOG);
-/* group_log: the group in a type1 container */
-IVF_BACKEND_VARIANT(dirty_log, group_log, VFIO_OPEN_GROUP, VFIO_DIRTY_LOG);
+/* cdev_log: the device's cdev on iommufd; group_log: a type1 container */
+IVF_BACKENDS_LOG(dirty_log);
 
 FIXTURE_SETUP(dirty_log)
 {
@@ -742,13 +736,8 @@ FIXTURE(dirty_log_absent) {
 	bool open;
 };
 
-FIXTURE_VARIANT(dirty_log_absent) {
-	struct vfio_backend backend;
-};
-
 /* container: the group in a type1 container, as a VMM falls back to */
-IVF_BACKEND_VARIANT(dirty_log_absent, container, VFIO_OPEN_GROUP,
-		    VFIO_DIRTY_CONTAINER);
+IVF_BACKEND_CONTAINER(dirty_log_absent);
 
 FIXTURE_SETUP(dirty_log_absent)
 {

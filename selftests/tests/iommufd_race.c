@@ -121,8 +121,7 @@ FIXTURE(iommufd_race) {
 	uint64_t *bm;
 };
 
-FIXTURE_VARIANT(iommufd_race) { struct vfio_backend backend; };
-IVF_BACKEND_VARIANT(iommufd_race, cdev_log, VFIO_OPEN_CDEV, VFIO_DIRTY_LOG);
+IVF_BACKEND_CDEV_LOG(iommufd_race);
 
 FIXTURE_SETUP(iommufd_race)
 {
@@ -231,14 +230,9 @@ TEST_F_TIMEOUT(iommufd_race,
 	self->logging = false;
 
 	/* Everything mapped back: a reset guest receives again. */
-	ret = vfio_dev_reset(&d);
+	ret = vf_reset_and_ready(&d, &v);
 	if (!ret)
-		ret = ivf_reset(&v);
-	if (!ret) {
-		ivf_rings_program(&v, NULL, NULL);
-		usleep(100000);
 		got = vf_rx_burst(&v, &self->peer, 8, 2000, &seq);
-	}
 	EXPECT_TRUE(!ret && got == 8)
 		TH_LOG("after a reset the VF must receive 8 of 8 frames (%d; %s)",
 		       got, err_str(ret));

@@ -135,8 +135,7 @@ FIXTURE(log_bound) {
 	long long x0;		/* xarray bytes before any storm */
 };
 
-FIXTURE_VARIANT(log_bound) { struct vfio_backend backend; };
-IVF_BACKEND_VARIANT(log_bound, cdev_log, VFIO_OPEN_CDEV, VFIO_DIRTY_LOG);
+IVF_BACKEND_CDEV_LOG(log_bound);
 
 FIXTURE_SETUP(log_bound)
 {

@@ -49,9 +49,7 @@ FIXTURE(log_flood) {
 	bool d_open;
 };
 
-FIXTURE_VARIANT(log_flood) { struct vfio_backend backend; };
-IVF_BACKEND_VARIANT(log_flood, container, VFIO_OPEN_GROUP,
-		    VFIO_DIRTY_CONTAINER);
+IVF_BACKEND_CONTAINER(log_flood);
 
 FIXTURE_SETUP(log_flood)
 {

@@ -510,14 +510,9 @@ TEST_F_TIMEOUT(tracker_arcs, low_power_engages_no_tracker, CASE_TIMEOUT)
 	ret = low_power(false);
 	EXPECT_EQ(0, ret)
 		TH_LOG("%s: LOW_POWER_EXIT: %s", w, err_str(ret));
-	ret = vfio_dev_reset(&d);
+	ret = vf_reset_and_ready(&d, &v);
 	if (!ret)
-		ret = ivf_reset(&v);
-	if (!ret) {
-		ivf_rings_program(&v, NULL, NULL);
-		usleep(100000);
 		ret = rx_frames(8, 2000) == 8 ? 0 : -EIO;
-	}
 	EXPECT_EQ(0, ret)
 		TH_LOG("%s: after a reset the VF must work: %s", w,
 		       err_str(ret));

@@ -41,6 +41,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
 #include "frame.h"
@@ -110,19 +111,12 @@ static void *half_thread(void *arg)
 }
 
 FIXTURE(unmap_race) {
-	struct peer peer;
-	bool peer_open;
-	struct dsess s;
-	bool sess_open;
-	struct dtraffic t;
-	bool t_init;
+	struct dcase c;	/* peer, session and traffic; no checker */
 	unsigned int rounds;
 	struct half h[2];
 };
 
-FIXTURE_VARIANT(unmap_race) { struct vfio_backend backend; };
-IVF_BACKEND_VARIANT(unmap_race, container, VFIO_OPEN_GROUP,
-		    VFIO_DIRTY_CONTAINER);
+IVF_BACKEND_CONTAINER(unmap_race);
 
 FIXTURE_SETUP(unmap_race)
 {
@@ -131,18 +125,18 @@ FIXTURE_SETUP(unmap_race)
 	const char *ifname = env_get("IVF_PEER_IF");
 	const char *renv = env_get("IVF_UNMAP_ROUNDS");
 	struct dsess_cfg sc = { .backend = variant->backend };
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->c.s;
 	long long pulsing;
 	size_t half;
 	int ret, i;
 
 	if (!bdf || !ns || !ifname)
 		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
-	ret = peer_open(&self->peer, ns, ifname, FRAME_ETHERTYPE);
+	ret = peer_open(&self->c.peer, ns, ifname, FRAME_ETHERTYPE);
 	ASSERT_EQ(0, ret) TH_LOG("peer socket: %s", err_str(ret));
-	self->peer_open = true;
+	self->c.peer_open = true;
 	peer_set_mtu(ns, ifname, 1500);
-	self->sess_open = true;
+	self->c.sess_open = true;
 	ret = dsess_open(s, bdf, &sc);
 	ASSERT_EQ(0, ret) TH_LOG("session set up: %s", err_str(ret));
 
@@ -156,10 +150,11 @@ FIXTURE_SETUP(unmap_race)
 		TH_LOG("the RX pool mapped as two halves of %zu KiB: %s",
 		       half >> 10, err_str(ret));
 
-	dtraffic_init(&self->t, &dtraffic_mixed, &s->v, &s->rx, &self->peer);
-	self->t_init = true;
-	self->t.c.rx_target = 0;
-	ret = dsess_engage(s) ?: dtraffic_start(&self->t);
+	dtraffic_init(&self->c.t, &dtraffic_mixed, &s->v, &s->rx,
+		      &self->c.peer);
+	self->c.t_init = true;
+	self->c.t.c.rx_target = 0;
+	ret = dsess_engage(s) ?: dtraffic_start(&self->c.t);
 	ASSERT_EQ(0, ret)
 		TH_LOG("tracking engaged (PRE_COPY), traffic runs: %s",
 		       err_str(ret));
@@ -181,12 +176,7 @@ FIXTURE_SETUP(unmap_race)
 FIXTURE_TEARDOWN(unmap_race)
 {
 	alarm(0);
-	if (self->t_init)
-		dtraffic_free(&self->t);
-	if (self->sess_open)
-		dsess_close(&self->s);
-	if (self->peer_open)
-		peer_close(&self->peer);
+	dcase_free(&self->c);
 }
 
 /*
@@ -220,9 +210,9 @@ static void race(struct __test_metadata *_metadata,
 	       h[0].max_map_ns / 1e6, h[1].max_map_ns / 1e6,
 	       err_str(h[0].err), err_str(h[1].err));
 	TH_LOG("debugfs: pulses %lld, pulse_deferred %lld, pulse_unmapped %lld",
-	       (long long)dsess_dbg(&self->s, "pulses"),
-	       (long long)dsess_dbg(&self->s, "pulse_deferred"),
-	       (long long)dsess_dbg(&self->s, "pulse_unmapped"));
+	       (long long)dsess_dbg(&self->c.s, "pulses"),
+	       (long long)dsess_dbg(&self->c.s, "pulse_deferred"),
+	       (long long)dsess_dbg(&self->c.s, "pulse_unmapped"));
 }
 
 TEST_F_TIMEOUT(unmap_race, concurrent_unmaps_of_tracked_memory_return_promptly,
@@ -240,7 +230,7 @@ TEST_F_TIMEOUT(unmap_race, concurrent_unmaps_of_tracked_memory_return_promptly,
 TEST_F_TIMEOUT(unmap_race, device_receives_and_saves_after_concurrent_unmaps,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
+	struct dtraffic *t = &self->c.t;
 	uint64_t rcvd0;
 	int ret;
 
@@ -254,8 +244,8 @@ TEST_F_TIMEOUT(unmap_race, device_receives_and_saves_after_concurrent_unmaps,
 		TH_LOG("frames must flow after the last round");
 	dtraffic_stop(t);
 	dtraffic_print(t, "");
-	ret = dsess_state(&self->s, VFIO_DEVICE_STATE_PRE_COPY_P2P) ?:
-	      dsess_state(&self->s, VFIO_DEVICE_STATE_STOP_COPY);
+	ret = dsess_state(&self->c.s, VFIO_DEVICE_STATE_PRE_COPY_P2P) ?:
+	      dsess_state(&self->c.s, VFIO_DEVICE_STATE_STOP_COPY);
 	EXPECT_EQ(0, ret)
 		TH_LOG("the device must quiesce and reach STOP_COPY: %s",
 		       err_str(ret));
