@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # Helpers for running a stock QEMU inside the lab guest (sourced by
 # selftests/tests/qemu_migrate.sh). Each nested QEMU is NAME: its QMP socket
 # $QM/NAME.qmp, its console log $QM_LOG/NAME.log (ttyS0: the nested kernel

@@ -505,7 +505,7 @@ sc_config() {
 	st=$(mig_field "$(qmp "$cur" query-migrate)" .return.status)
 	# Done: full speed again, so that precopy converges.
 	qmp "$cur" migrate-set-parameters "{\"max-bandwidth\":$DEFAULT_BW}" >/dev/null
-	info "$key: the guest joined $MC and added VLAN $VID: $(grep -aq '^nested-config-done' "$QM_LOG/$cur.log" && echo done || echo no); the migration then: $st"
+	info "$key: the guest joined $MC and added VLAN $VID: $(grep -aq '^nested-config-done' "$QM_LOG/$cur.log" && echo 'done' || echo no); the migration then: $st"
 	grep -aq '^nested-config-done' "$QM_LOG/$cur.log" && [ "$st" = active ]
 	ktap_verdict config_guest_joins_multicast_and_vlan_in_precopy $?
 	migrated config "$key" || return

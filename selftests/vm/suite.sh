@@ -19,6 +19,10 @@
 # (it died or ran out of time) are "not ok", and so is the binary, by
 # TEST. TEST_cdev and TEST_log still mean TEST:cdev_log and TEST:group_log
 # for run.sh's older lists.
+# The shell tests (bind, qemu_migrate, libvirt: selftests/tests/TEST.sh on
+# selftests/tests/ktap.sh) print the harness's output and list their cases
+# with -l, and go the same way: one line per case, NAME = TEST.CASE
+# (bind.override_binds). They run whole: no :VARIANT or :CASE.
 # A ktap.h test gives one line for the binary, NAME = its name in IVF_TESTS.
 set -u
 B=selftests/build
@@ -44,7 +48,8 @@ run_test() {
 }
 
 is_harness() { # TEST
-	grep -qs '^#include "kselftest_harness.h"' "selftests/tests/$1.c"
+	grep -qs '^#include "kselftest_harness.h"' "selftests/tests/$1.c" ||
+		grep -qs '^\. selftests/tests/ktap\.sh' "selftests/tests/$1.sh"
 }
 
 # what is left of a session (the harness runs each case in a process group
@@ -53,33 +58,44 @@ end_session() { # SID
 	local sid=$1 st f
 
 	for st in /proc/[0-9]*/stat; do
-		read -r f <"$st" 2>/dev/null || continue
+		{ read -r f <"$st"; } 2>/dev/null || continue
 		f=(${f##*) })	# state ppid pgrp session ...
 		[ "${f[3]:-}" != "$sid" ] || kill -KILL "${st//[^0-9]/}" 2>/dev/null
 	done
 }
 
 run_harness() { # NAME TEST VARIANT CASE
-	local name=$1 bin=$2 variant=$3 tcase=$4 rc c sid
+	local name=$1 bin=$2 variant=$3 tcase=$4 rc c sid tmo=600
 	local log=$IVF_OUT/${1//:/.}.log awk=selftests/vm/harness
-	local -a cases=() args=()
+	local -a cases=() args=() cmd=("$B/$bin")
 
 	echo "=== $name"
 	local t0=$SECONDS
+	if [ -f "selftests/tests/$bin.sh" ]; then
+		cmd=(bash "selftests/tests/$bin.sh")
+		if [ -n "$variant$tcase" ]; then
+			echo "not ok $name (a shell test runs all its cases)" >>"$res"
+			return
+		fi
+		case $bin in
+		qemu_migrate) tmo=3000 ;;
+		libvirt) tmo=1200 ;;
+		esac
+	fi
 	# the cases to run, from the binary's own list
 	while read -r c; do
 		[ -z "$variant" ] || [[ $c == *".$variant."* ]] || continue
 		[ -z "$tcase" ] || [[ $c == *".$tcase" ]] || continue
 		cases+=("$c")
 		[ -z "$variant$tcase" ] || args+=(-r "$c")
-	done < <("$B/$bin" -l 2>&1 | awk -f "$awk-list.awk")
+	done < <("${cmd[@]}" -l 2>&1 | awk -f "$awk-list.awk")
 	if [ ${#cases[@]} = 0 ]; then
-		echo "not ok $name (no such case in $B/$bin -l)" >>"$res"
+		echo "not ok $name (no such case in ${cmd[*]} -l)" >>"$res"
 		return
 	fi
 	printf '%s\n' "${cases[@]}" >"$log.cases"
 	setsid -w bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$log.sid" \
-		timeout "${IVF_TEST_TIMEOUT:-600}" "$B/$bin" "${args[@]}" 2>&1 |
+		timeout "${IVF_TEST_TIMEOUT:-$tmo}" "${cmd[@]}" "${args[@]}" 2>&1 |
 		tee "$log"
 	rc=${PIPESTATUS[0]}
 	sid=$(cat "$log.sid" 2>/dev/null) && end_session "$sid"
