@@ -116,16 +116,20 @@ ktap_check() { # CASE COMMAND...
 	if "$@"; then ktap_ok "$c"; else ktap_fail "$c"; fi
 }
 
-# Every case of the plan not reported yet: not ok, WHY in a "# " line.
+# Every case of the plan not reported yet: not ok, WHY in a "# " line
+# before them.
 ktap_rest_fail() { # WHY
-	local c
+	local c told=
 	for c in "${KTAP_CASES[@]}"; do
-		[ -n "${KTAP_SEEN[$c]}" ] || ktap_fail "$c" "$1"
+		[ -z "${KTAP_SEEN[$c]}" ] || continue
+		[ -n "$told" ] || echo "# $1: the cases below"
+		told=1
+		ktap_fail "$c"
 	done
 }
 
 ktap_finish() {
-	ktap_rest_fail "not reached (a step it needs failed before)"
+	ktap_rest_fail "not reached (a step they need failed)"
 	echo "# Totals: pass:$KTAP_PASS fail:$KTAP_FAIL xfail:0 xpass:0 skip:$KTAP_SKIP error:0"
 	[ $KTAP_FAIL = 0 ] || exit 1
 	[ $KTAP_SKIP = 0 ] || [ $KTAP_PASS != 0 ] || exit 4
