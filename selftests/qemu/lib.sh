@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 # Helpers for running a stock QEMU inside the lab guest (sourced by
 # selftests/tests/qemu_migrate.sh). Each nested QEMU is NAME: its QMP socket
 # $QM/NAME.qmp, its console log $QM_LOG/NAME.log (ttyS0: the nested kernel
@@ -76,15 +77,60 @@ qm_stop() {
 	pid_reap "$pid"
 	rm -f "$QM/$1.ppid"
 }
+# seqflow's counters, the guest's and the peer's: snap NAME VAR sets
+# VAR[key] from the guest's last status line (on its console: flow 1 sent;
+# 2, 3, 4 received) and the peer's status file (QM_PEER_STATUS, default
+# $QM/peer.status; its flow 1 is group QM_PEER_RX, default 2): sent, rx2
+# lost2 dup2 reord2 gap2 sgap2, rx3, rx4, prx plost pdup preord pgap psgap
+# (empty when not there yet), and t (when, epoch seconds). One awk a
+# snapshot: flowing() takes several a second next to the nested QEMUs, and
+# on the sanitizer kernel a snapshot that forked a dozen programs took 30 s.
+SNAP_AWK='
+function val(line, grp, key,   gs, a, n, i, v) {
+	if (split(line, gs, / [|] /) < grp)
+		return ""
+	n = split(gs[grp], a, " ")
+	for (i = 1; i <= n; i++)
+		if (index(a[i], key "=") == 1) {
+			v = substr(a[i], length(key) + 2)
+			return v ~ /^-?[0-9]+$/ ? v : ""
+		}
+	return ""
+}
+function put(k, v) { printf "[%s]=%s ", k, v }
+BEGIN {
+	re = "^t=[0-9]+ tx flow=1 .* max=-?[0-9]+ [|] rx flow=3 .* max=-?[0-9]+ [|] rx flow=4 .* max=-?[0-9]+.?$"
+	# the last complete line: the file grows as QEMU gets the bytes, so
+	# its last line is never taken
+	while ((getline l < con) > 0) {
+		if (n++ && prev ~ re)
+			g = prev
+		prev = l
+	}
+	getline p < peer
+	put("sent", val(g, 1, "sent"))
+	put("rx2", val(g, 2, "rx")); put("lost2", val(g, 2, "lost"))
+	put("dup2", val(g, 2, "dup")); put("reord2", val(g, 2, "reord"))
+	put("gap2", val(g, 2, "gap_ms")); put("sgap2", val(g, 2, "sgap_ms"))
+	put("rx3", val(g, 3, "rx")); put("rx4", val(g, 4, "rx"))
+	put("prx", val(p, pg, "rx")); put("plost", val(p, pg, "lost"))
+	put("pdup", val(p, pg, "dup")); put("preord", val(p, pg, "reord"))
+	put("pgap", val(p, pg, "gap_ms")); put("psgap", val(p, pg, "sgap_ms"))
+}'
+snap() { # NAME VAR
+	eval "$2=($(awk -v con="$QM_LOG/$1.log" \
+		-v peer="${QM_PEER_STATUS:-$QM/peer.status}" \
+		-v pg="${QM_PEER_RX:-2}" "$SNAP_AWK") [t]=$EPOCHREALTIME)"
+}
+
 # Both directions of seqflow flow: the guest's and the peer's receive
-# counts grow within SECONDS (snap NAME VAR: the test's own counters).
+# counts grow within SECONDS.
 flowing() { # NAME SECONDS
 	local -A a b
 	local end t0=$SECONDS
 
-	# A snapshot forks a dozen programs: on the sanitizer kernel, with
-	# the nested QEMUs running, one took 30 s, the whole window. The
-	# window starts after the first one, and is looked at least once.
+	# The window starts after the first snapshot, and is looked at at
+	# least once.
 	snap "$1" a
 	end=$((SECONDS + $2))
 	while :; do
@@ -116,22 +162,12 @@ qm_run() {
 	wait_for "${3:-20}" "grep -aq '^nested-done-$QM_RUNS[.]' '$QM_LOG/$1.log'"
 }
 
-# The last seqflow status line the nested guest printed on its console. The
-# file grows as QEMU gets the bytes: its last line may be incomplete, so
-# the last line is never taken.
+# The last seqflow status line the nested guest printed on its console
+# (for a diagnosis; snap() reads the same line).
 guest_status() {
 	sed '$d' "$QM_LOG/$1.log" |
 		grep -aE '^t=[0-9]+ tx flow=1 .* max=-?[0-9]+ [|] rx flow=3 .* max=-?[0-9]+ [|] rx flow=4 .* max=-?[0-9]+.?$' |
 		tail -n 1
-}
-
-# field LINE GROUP KEY: the KEY=value of the GROUP-th " | " group (1-based)
-field() {
-	echo "$1" | awk -v g="$2" -v k="$3" -F ' [|] ' '{
-		n = split($g, a, " ");
-		for (i = 1; i <= n; i++)
-			if (index(a[i], k "=") == 1) { print substr(a[i], length(k) + 2); exit }
-	}'
 }
 
 # wait_for SECONDS 'condition': poll every 0.5 s

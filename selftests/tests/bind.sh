@@ -3,16 +3,29 @@
 #
 # Test 1, binding: igbvf-vfio-pci binds VFs through driver_override only,
 # and bind/unbind/open/close and module reload loops leak nothing.
-# Runs in the lab guest (IVF_* from selftests/vm/guest.sh). KTAP-style output.
+# Runs in the lab guest (IVF_* from selftests/vm/guest.sh). Output as the
+# kselftest harness's (selftests/tests/ktap.sh): one case per promise, in
+# this order; -l lists them.
 set -u
+. selftests/tests/ktap.sh
+ktap_plan bind \
+	bind_without_override_is_refused \
+	autoprobe_does_not_pick_this_driver \
+	module_load_leaves_unbound_vf_alone \
+	override_binds \
+	open_close_through_container \
+	slab_alloc_traces_available \
+	every_loop_rebinds_and_reopens \
+	no_allocation_leaks_per_loop \
+	no_ioremap_left_behind \
+	bar_regions_released_after_close \
+	module_refcount_zero_when_closed \
+	module_reloads_with_bound_vfs \
+	debugfs_dirs_only_for_bound_devices \
+	-- "$@"
 DRV=igbvf-vfio-pci
 SYS=/sys/bus/pci
 vf=$IVF_VF2
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else notok "$d"; fi; }
 drv_of() { basename "$(readlink $SYS/devices/$1/driver 2>/dev/null)" 2>/dev/null; }
 unbind() { [ -e $SYS/devices/$1/driver ] && echo "$1" >$SYS/devices/$1/driver/unbind; true; }
 override() { echo "$2" >$SYS/devices/$1/driver_override; }
@@ -39,24 +52,25 @@ echo "# binding tests on $vf (others bound to $DRV: $(echo $others))"
 unbind "$vf"
 override "$vf" ""
 echo "$vf" >$SYS/drivers/$DRV/bind 2>/dev/null
-check "explicit bind without driver_override is refused" [ -z "$(drv_of "$vf")" ]
+ktap_check bind_without_override_is_refused [ -z "$(drv_of "$vf")" ]
 
 # With autoprobe on, a VF goes to the first matching driver (igbvf here).
 echo 1 >$SYS/devices/$IVF_PF/sriov_drivers_autoprobe
 echo "$vf" >$SYS/drivers_probe
 echo 0 >$SYS/devices/$IVF_PF/sriov_drivers_autoprobe
 d=$(drv_of "$vf")
-check "probe without override does not pick $DRV (got '${d:-none}')" [ "$d" != $DRV ]
+echo "# probe with autoprobe on, no override: ${d:-no driver}"
+ktap_check autoprobe_does_not_pick_this_driver [ "$d" != $DRV ]
 unbind "$vf"
 
 rmmod igbvf_vfio_pci
 insmod "$IVF_MODULE"
-check "loading the module does not grab an unbound VF" [ -z "$(drv_of "$vf")" ]
+ktap_check module_load_leaves_unbound_vf_alone [ -z "$(drv_of "$vf")" ]
 [ -n "$(drv_of "$IVF_VF0")" ] || bind_ours "$IVF_VF0"
 
 bind_ours "$vf"
-check "driver_override=$DRV binds" [ "$(drv_of "$vf")" = $DRV ]
-check "open/close through /dev/vfio works" open_close "$vf"
+ktap_check override_binds [ "$(drv_of "$vf")" = $DRV ]
+ktap_check open_close_through_container open_close "$vf"
 
 # Leak check. The lab boots with slub_debug=U, so every live slab object is
 # counted per allocation stack in /sys/kernel/debug/slab/*/alloc_traces:
@@ -100,8 +114,10 @@ bad=0
 tmp=$(mktemp -d)
 if [ ! -d /sys/kernel/debug/slab ] ||
    ! grep -qs . /sys/kernel/debug/slab/kmalloc-64/alloc_traces; then
-	echo "# no slab alloc_traces: boot the guest with slub_debug=U"
-	notok "slab allocation tracking available"
+	ktap_fail slab_alloc_traces_available \
+		"no slab alloc_traces: boot the guest with slub_debug=U"
+else
+	ktap_ok slab_alloc_traces_available
 fi
 cycle 3
 before=$(slab_kb)
@@ -120,25 +136,28 @@ leaks=$(join <(stack_growth "$tmp/0" "$tmp/1" "$loops" | cut -d' ' -f2- | sort) 
 echo "# tracked stacks: $(wc -l <"$tmp/0") -> $(wc -l <"$tmp/2")"
 rm -rf "$tmp"
 echo "# 2x$loops unbind/bind/open/close loops: Slab ${before} kB -> ${after} kB"
-check "every loop rebound and reopened ($bad failures)" [ $bad = 0 ]
-check "no allocation through vfio/our module leaked per loop ($leaks stacks)" [ "$leaks" = 0 ]
-check "no ioremap left behind ($maps0 -> $maps1 live areas)" [ "$maps0" = "$maps1" ]
+echo "# loops that did not rebind or reopen: $bad; stacks through vfio or this module grown by every loop in both windows: $leaks; live ioremap areas: $maps0 -> $maps1"
+ktap_check every_loop_rebinds_and_reopens [ $bad = 0 ]
+ktap_check no_allocation_leaks_per_loop [ "$leaks" = 0 ]
+ktap_check no_ioremap_left_behind [ "$maps0" = "$maps1" ]
 
 grep -q "vfio" <(grep -A2 "$vf" /proc/iomem) && held=1 || held=0
-check "BAR regions released after close" [ $held = 0 ]
+ktap_check bar_regions_released_after_close [ $held = 0 ]
 
 # Module reload with both VFs bound: unbinds cleanly, refcount back to 0.
 refcnt=$(cat /sys/module/igbvf_vfio_pci/refcnt)
-check "module refcount is 0 with no device open ($refcnt)" [ "$refcnt" = 0 ]
+echo "# module refcount with no device open: $refcnt"
+ktap_check module_refcount_zero_when_closed [ "$refcnt" = 0 ]
+reload_bad=0
 for ((i = 0; i < 5; i++)); do
-	rmmod igbvf_vfio_pci || { bad=1; break; }
-	insmod "$IVF_MODULE" || { bad=1; break; }
+	rmmod igbvf_vfio_pci || { reload_bad=1; break; }
+	insmod "$IVF_MODULE" || { reload_bad=1; break; }
 	bind_ours "$vf"; bind_ours "$IVF_VF0"
 done
-check "rmmod/insmod with bound VFs, 5 times" [ $bad = 0 ]
+ktap_check module_reloads_with_bound_vfs [ $reload_bad = 0 ]
 rebind_others
-check "no debugfs directory left for unbound devices" \
-	[ "$(for d in /sys/kernel/debug/$DRV/*/; do basename "$d"; done | sort | tr '\n' ' ')" = "$(printf '%s\n' $others "$vf" | sort | tr '\n' ' ')" ]
-
-echo "1..$n"
-exit $failed
+dirs=$(for d in /sys/kernel/debug/$DRV/*/; do basename "$d"; done | sort | tr '\n' ' ')
+echo "# debugfs directories: $dirs"
+ktap_check debugfs_dirs_only_for_bound_devices \
+	[ "$dirs" = "$(printf '%s\n' $others "$vf" | sort | tr '\n' ' ')" ]
+ktap_finish

@@ -10,10 +10,11 @@
 # guest's stock igbvf drives it. seqflow runs in the guest and on the lab's
 # e1000e peer: sequence-numbered frames both ways every 500 ms, so every lost,
 # duplicated or reordered frame is counted. QEMU migrates the guest with its
-# own monitor (QMP) over a unix socket, as a user would. KTAP-style output:
-# one "ok"/"not ok" line per promise, figures in "#" lines, and a table of
-# QEMU's own figures (query-migrate) at the end, next to the same guest
-# migrated without a VF (an emulated e1000 on a tap bridge).
+# own monitor (QMP) over a unix socket, as a user would. Output as the
+# kselftest harness's (selftests/tests/ktap.sh; -l lists the cases): one
+# case per promise, named SCENARIO_PROMISE, figures in "#" lines, and a
+# table of QEMU's own figures (query-migrate) at the end, next to the same
+# guest migrated without a VF (an emulated e1000 on a tap bridge).
 #
 # Scenarios (IVF_QM_SCENARIOS, default all, in this order):
 #   firmware  a guest with the VF that runs only firmware (no VF driver) and
@@ -36,16 +37,68 @@
 #                     driver's DMA logging, no enable-migration needed
 #   IVF_QM_TRACE      QEMU trace events for the nested QEMUs (lib.sh)
 set -u
-. selftests/qemu/lib.sh
+. selftests/tests/ktap.sh
 
+# The cases of each scenario, in the order they are reported; after_switch
+# reports the last three of a migration's (RUNS: its first, when the guest
+# stays on the source).
+after_cases() { # SCENARIO [RUNS]
+	echo "${1}_${2:-guest_runs_on_destination}" \
+		"${1}_traffic_goes_on_both_ways" \
+		"${1}_frames_lost_within_blackout_in_order"
+}
+scenario_cases() { # SCENARIO
+	case $1 in
+	firmware)
+		echo firmware_with_unused_vf_converges_and_migrates \
+			firmware_without_vf_migrates ;;
+	precopy | back)
+		echo "${1}_qemu_completes_migration $(after_cases "$1")" ;;
+	cancel)
+		echo "cancel_qemu_cancels_migration" \
+			"$(after_cases cancel source_keeps_running)" ;;
+	refuse)
+		echo refuse_migration_fails refuse_qemu_and_kernel_log_say_why \
+			"$(after_cases refuse source_keeps_running)" ;;
+	config)
+		echo config_pf_filters_multicast_and_vlan_before \
+			config_guest_joins_multicast_and_vlan_in_precopy \
+			config_qemu_completes_migration \
+			"$(after_cases config)" \
+			config_multicast_reaches_guest_on_destination \
+			config_vlan_reaches_guest_on_destination ;;
+	idle)
+		echo idle_qemu_completes_migration \
+			idle_traffic_starts_again_both_ways ;;
+	defer)
+		echo defer_destination_takes_migrate_incoming \
+			defer_qemu_completes_migration \
+			defer_destination_waits_paused_for_cont \
+			"$(after_cases defer)" ;;
+	baseline)
+		echo baseline_guest_boots_and_e1000_passes_frames \
+			baseline_qemu_completes_migration \
+			"$(after_cases baseline)" ;;
+	*)	echo "scenario_${1//[^a-zA-Z0-9_]/_}_exists" ;;
+	esac
+}
+scenarios=${IVF_QM_SCENARIOS:-firmware precopy back cancel refuse config idle defer baseline}
+plan=()
+for s in $scenarios; do
+	case $s in
+	firmware | baseline) ;;
+	# the guest with the VF boots before the first scenario that uses it
+	# (ktap_plan keeps the first of a name given again)
+	*) plan+=(nested_guest_boots_and_vf_passes_frames) ;;
+	esac
+	# shellcheck disable=SC2207
+	plan+=($(scenario_cases "$s"))
+done
+ktap_plan qemu_migrate "${plan[@]}" nested_kernels_log_no_splat_or_igbvf_error -- "$@"
+
+. selftests/qemu/lib.sh
 QM_LOG=$IVF_OUT/qemu
 mkdir -p "$QM_LOG"
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); failed=1; echo "not ok $n - $*"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else notok "$d"; fi; }
-verdict() { if [ "$2" = 0 ]; then ok "$1"; else notok "$1"; fi; }
 info() { echo "# $*"; }
 
 # Debian's kernel, the one the image's modules are for (nested.sh names it
@@ -66,10 +119,8 @@ DBG=/sys/kernel/debug/igbvf-vfio-pci
 # is 128 MiB/s.
 SLOW_BW=$((8 << 20))
 DEFAULT_BW=$((128 << 20))
-echo "KTAP version 1"
 if [ ! -f "$NESTED_INITRD" ] || [ ! -f "$NESTED_KERNEL" ]; then
-	echo "not ok 1 - nested guest image (IVF_NESTED) and kernel ($NESTED_KERNEL) present"
-	exit 1
+	ktap_abort "no nested guest image (IVF_NESTED: ${IVF_NESTED:-unset}) or kernel ($NESTED_KERNEL)"
 fi
 path="a type1 container"
 [ -z "${IVF_QM_IOMMUFD:-}" ] || path=iommufd
@@ -104,7 +155,7 @@ peer_start() { # NS IF GUESTMAC [VLAN_IF]
 		tx:"$2":"$3":2 tx:"$2":$MC:3 "${vl[@]}" rx:"$2":1 \
 		>"$QM_LOG/peer-$1.out" 2>&1 &
 	PEER_PID=$!
-	PEER_RX=$((${#vl[@]} + 3))	# the status group of flow 1
+	QM_PEER_RX=$((${#vl[@]} + 3))	# the status group of flow 1 (snap)
 }
 peer_stop() {
 	[ -z "$PEER_PID" ] || kill "$PEER_PID" 2>/dev/null
@@ -123,24 +174,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Counters: guest side from the nested console (flow 1 sent; 2, 3, 4
-# received), peer side from its status file (flow 1 received).
-# snap NAME VAR sets VAR[key]: sent rx2 lost2 dup2 reord2 gap2 rx3 rx4 prx
-# plost pdup preord pgap.
-snap() {
-	local g p
-	g=$(guest_status "$1")
-	p=$(cat "$QM/peer.status" 2>/dev/null)
-	eval "$2=([sent]=$(field "$g" 1 sent) [rx2]=$(field "$g" 2 rx) \
-		[lost2]=$(field "$g" 2 lost) [dup2]=$(field "$g" 2 dup) \
-		[reord2]=$(field "$g" 2 reord) [gap2]=$(field "$g" 2 gap_ms) \
-		[rx3]=$(field "$g" 3 rx) [rx4]=$(field "$g" 4 rx) \
-		[prx]=$(field "$p" $PEER_RX rx) [plost]=$(field "$p" $PEER_RX lost) \
-		[pdup]=$(field "$p" $PEER_RX dup) [preord]=$(field "$p" $PEER_RX reord) \
-		[pgap]=$(field "$p" $PEER_RX gap_ms) \
-		[sgap2]=$(field "$g" 2 sgap_ms) [psgap]=$(field "$p" $PEER_RX sgap_ms) \
-		[t]=$EPOCHREALTIME)"
-}
 # The gaps (longest silence) start over, both ends.
 gaps_reset() { # NAME
 	qm_run "$1" 'kill -USR1 $(pidof seqflow)' ||
@@ -269,19 +302,21 @@ blackout_ms() { # SRC DST T0
 # are no more than the peers sent while neither VF could take or send them
 # (the blackout, from QEMU's trace), plus one in flight; and at most 2 each
 # way (the goal at a 500 ms interval) whatever the blackout, when it is
-# short. The goal itself is reported as met or not.
-after_switch() { # KEY DST A_VAR SRC
+# short. The goal itself is reported as met or not. The cases:
+# after_cases SCENARIO [RUNS].
+after_switch() { # SCENARIO DST A_VAR SRC [RUNS]
 	local -n A=$3
 	local -A b
-	local w iv=${NESTED_IV:-500} bound=2
-	check "$1: the guest runs" \
-		[ "$(qmp "$2" query-status | jq -r .return.status)" = running ]
+	local w iv=${NESTED_IV:-500} bound=2 st
+	st=$(qmp "$2" query-status | jq -r .return.status)
+	info "$1: the guest on $2: $st"
+	ktap_check "${1}_${5:-guest_runs_on_destination}" [ "$st" = running ]
 	if ! flowing "$2" 30; then
-		notok "$1: the guest's traffic goes on both ways after the switch"
+		ktap_fail "${1}_traffic_goes_on_both_ways"
 		diagnose "$2"
 		return 1
 	fi
-	ok "$1: the guest's traffic goes on both ways after the switch"
+	ktap_ok "${1}_traffic_goes_on_both_ways"
 	sleep 2.5
 	snap "$2" b
 	local li=$((b[lost2] - A[lost2])) lo=$((b[plost] - A[plost]))
@@ -291,7 +326,8 @@ after_switch() { # KEY DST A_VAR SRC
 	w=$(blackout_ms "$4" "$2" "${A[t]}")
 	[ -z "$w" ] || ((w / iv + 1 <= bound)) || bound=$((w / iv + 1))
 	info "$1: the VF's blackout (source stops to destination runs, QEMU's trace): ${w:-none} ms; goal of at most 2 frames lost each way: $( ((li <= 2 && lo <= 2)) && echo met || echo missed)"
-	check "$1: at most $bound frames lost each way at the switch (${iv} ms apart; ${w:-no} ms blackout), none duplicated or reordered (in $li, out $lo)" \
+	info "$1: at most $bound frames may be lost each way (${iv} ms apart, ${w:-no} ms blackout): lost in $li, out $lo; duplicated $dups, reordered $reord"
+	ktap_check "${1}_frames_lost_within_blackout_in_order" \
 		[ $li -le $bound -a $lo -le $bound -a $dups = 0 -a $reord = 0 ]
 	LOSS="in:$li/${b[gap2]}ms out:$lo/${b[pgap]}ms bo:${w:--}ms"
 }
@@ -305,7 +341,7 @@ live_migration() { # KEY SRC DST SRC_VF [max-bandwidth]
 	sleep 0.5
 	snap "$2" a
 	if ! start_migration "$2" "${5:-}"; then
-		notok "$1: QEMU starts the migration"
+		ktap_fail "${1}_qemu_completes_migration" "QEMU did not start the migration"
 		return 1
 	fi
 	sleep 1
@@ -313,12 +349,14 @@ live_migration() { # KEY SRC DST SRC_VF [max-bandwidth]
 	migrate_wait "$2" 900
 	if [ "$MIG_STATUS" != completed ]; then
 		figures "$1" "$1"
-		notok "$1: QEMU completes the migration ($MIG_STATUS after $((SECONDS - t0)) s)"
+		info "$1: $MIG_STATUS after $((SECONDS - t0)) s"
 		sed 's/^/#   src: /' "$QM_LOG/$2.err" | tail -n 6
 		sed 's/^/#   dst: /' "$QM_LOG/$3.err" | tail -n 6
+		ktap_fail "${1}_qemu_completes_migration"
 		return 1
 	fi
-	ok "$1: QEMU completes the migration in $(mig_field "$MIG" '.return["total-time"]') ms"
+	info "$1: QEMU completed the migration in $(mig_field "$MIG" '.return["total-time"]') ms"
+	ktap_ok "${1}_qemu_completes_migration"
 	qm_stop "$2"
 	LOSS=
 	after_switch "$1" "$3" a "$2"
@@ -331,7 +369,7 @@ live_migration() { # KEY SRC DST SRC_VF [max-bandwidth]
 swap() { local t=$cur; cur=$other; other=$t; t=$here; here=$there; there=$t; }
 
 sc_firmware() {
-	local vf
+	local vf tc
 	# With the VF: nothing set up in it, the tracker has nothing to pin.
 	for vf in "$IVF_VF0" -; do
 		# shellcheck disable=SC2207
@@ -339,7 +377,10 @@ sc_firmware() {
 		if [ "$vf" = - ]; then
 			key=fw-novf dev=() ddev=()
 		fi
-		qm_start f1 firmware "${dev[@]}" || { notok "$key: QEMU starts"; continue; }
+		tc=firmware_with_unused_vf_converges_and_migrates
+		[ "$vf" != - ] || tc=firmware_without_vf_migrates
+		qm_start f1 firmware "${dev[@]}" ||
+			{ ktap_fail $tc "QEMU did not start"; continue; }
 		sleep 3
 		rm -f "$QM/mig.sock"
 		qm_start f2 firmware "${ddev[@]}" -incoming "unix:$QM/mig.sock" &&
@@ -349,13 +390,8 @@ sc_firmware() {
 		[ "$vf" = - ] || info "$key: source VF tracker: $(tracker "$IVF_VF0")"
 		migrate_wait f1 120
 		figures "$key" "$key"
-		if [ "$vf" = - ]; then
-			check "$key: a firmware-only guest without a VF migrates" \
-				[ "$MIG_STATUS" = completed ]
-		else
-			check "$key: a firmware-only guest with a VF it never set up converges and migrates (dirty syncs $(mig_field "$MIG" '.return.ram["dirty-sync-count"]'))" \
-				[ "$MIG_STATUS" = completed ]
-		fi
+		info "$key: $MIG_STATUS, dirty syncs $(mig_field "$MIG" '.return.ram["dirty-sync-count"]')"
+		ktap_check $tc [ "$MIG_STATUS" = completed ]
 		qm_stop f1
 		qm_stop f2
 	done
@@ -365,38 +401,42 @@ sc_firmware() {
 }
 
 sc_migrate() { # KEY [max-bandwidth]
-	dst_start "$other" "$there" "unix:$QM/mig.sock" || { notok "$1: destination QEMU starts"; return; }
+	info "$1: $here -> $there"
+	dst_start "$other" "$there" "unix:$QM/mig.sock" ||
+		{ ktap_fail "${1}_qemu_completes_migration" "the destination QEMU did not start"; return; }
 	live_migration "$1" "$cur" "$other" "$here" "${2:-}" && swap
 }
 
-# Wait for the migration from cur to other to end: a verdict; 1 (and the
-# figures, and what the destination said) if it did not complete.
-migrated() { # KEY LABEL
+# Wait for the migration from cur to other to end: SCENARIO_qemu_completes_
+# migration; 1 (and the figures, and what the destination said) if it did
+# not complete.
+migrated() { # SCENARIO LABEL
 	migrate_wait "$cur" 900
+	info "$2: $MIG_STATUS"
 	if [ "$MIG_STATUS" != completed ]; then
 		figures "$1" "$2"
-		notok "$2: QEMU completes the migration ($MIG_STATUS)"
 		sed 's/^/#   dst: /' "$QM_LOG/$other.err" | tail -n 6
+		ktap_fail "${1}_qemu_completes_migration"
 		return 1
 	fi
-	ok "$2: QEMU completes the migration"
+	ktap_ok "${1}_qemu_completes_migration"
 }
 
 # A migration that did not happen: the destination goes, the source VF is
 # back in RUNNING and the guest goes on there (counters since A_VAR).
-source_goes_on() { # KEY A_VAR
+source_goes_on() { # SCENARIO A_VAR
 	qm_stop "$other"
-	check "$1: the source guest keeps running" \
-		[ "$(qmp "$cur" query-status | jq -r .return.status)" = running ]
 	LOSS=
-	after_switch "$1" "$cur" "$2" "$cur"
+	after_switch "$1" "$cur" "$2" "$cur" source_keeps_running
 	FIG[-1]="${FIG[-1]} $LOSS"
 }
 
 sc_cancel() {
 	local -A a
 	local key="cancel ($here -> $there)"
-	dst_start "$other" "$there" "unix:$QM/mig.sock" || { notok "$key: destination QEMU starts"; return; }
+	info "$key"
+	dst_start "$other" "$there" "unix:$QM/mig.sock" ||
+		{ ktap_fail cancel_qemu_cancels_migration "the destination QEMU did not start"; return; }
 	gaps_reset "$cur"
 	sleep 0.5
 	snap "$cur" a
@@ -408,20 +448,23 @@ sc_cancel() {
 	migrate_wait "$cur" 60
 	qmp "$cur" migrate-set-parameters "{\"max-bandwidth\":$DEFAULT_BW}" >/dev/null
 	figures cancel "$key"
-	check "$key: QEMU cancels the migration (status $MIG_STATUS)" [ "$MIG_STATUS" = cancelled ]
+	info "$key: $MIG_STATUS"
+	ktap_check cancel_qemu_cancels_migration [ "$MIG_STATUS" = cancelled ]
 	if [ "$MIG_STATUS" = completed ]; then
 		qm_stop "$cur"
 		swap
 		return
 	fi
-	source_goes_on "$key" a
+	source_goes_on cancel a
 }
 
 sc_refuse() {
 	local -A a
 	local key="refuse ($here -> $IVF_DST2, another admin MAC)"
 	local t0
-	dst_start "$other" "$IVF_DST2" "unix:$QM/mig.sock" || { notok "$key: destination QEMU starts"; return; }
+	info "$key"
+	dst_start "$other" "$IVF_DST2" "unix:$QM/mig.sock" ||
+		{ ktap_fail refuse_migration_fails "the destination QEMU did not start"; return; }
 	gaps_reset "$cur"
 	sleep 0.5
 	snap "$cur" a
@@ -429,23 +472,29 @@ sc_refuse() {
 	start_migration "$cur"
 	migrate_wait "$cur" 300
 	figures refuse "$key"
-	check "$key: the migration fails (status $MIG_STATUS)" [ "$MIG_STATUS" = failed ]
+	info "$key: $MIG_STATUS"
+	ktap_check refuse_migration_fails [ "$MIG_STATUS" = failed ]
 	wait_for 10 "! qm_alive $other"
 	info "$key: destination QEMU: $(grep -a 'load of migration failed' "$QM_LOG/$other.err" | tail -n1)"
 	info "$key: kernel: $(dmesg | tail -n +$((t0 + 1)) | grep -a 'igbvf-vfio-pci' | grep -a refused | tail -n1)"
 	grep -aq 'load of migration failed: Cannot assign requested address' "$QM_LOG/$other.err" &&
 		dmesg | tail -n +$((t0 + 1)) | grep -aq "$IVF_DST2: migration: the destination PF refused MAC"
-	verdict "$key: the destination QEMU names the reason (EADDRNOTAVAIL) and the kernel log the MAC" $?
-	source_goes_on "$key" a
+	# the destination QEMU names the reason (EADDRNOTAVAIL), the kernel
+	# log the MAC
+	ktap_verdict refuse_qemu_and_kernel_log_say_why $?
+	source_goes_on refuse a
 }
 
 sc_config() {
 	local -A a b
 	local key="config ($here -> $there)" st
+	info "$key"
 	snap "$cur" a
-	check "$key: before: no multicast or VLAN $VID frame reaches the guest (the PF filters them)" \
+	info "$key: before: multicast frames received ${a[rx3]:-none}, VLAN $VID frames ${a[rx4]:-none}"
+	ktap_check config_pf_filters_multicast_and_vlan_before \
 		[ "${a[rx3]:-1}" = 0 -a "${a[rx4]:-1}" = 0 ]
-	dst_start "$other" "$there" "unix:$QM/mig.sock" || { notok "$key: destination QEMU starts"; return; }
+	dst_start "$other" "$there" "unix:$QM/mig.sock" ||
+		{ ktap_fail config_guest_joins_multicast_and_vlan_in_precopy "the destination QEMU did not start"; return; }
 	gaps_reset "$cur"
 	sleep 0.5
 	snap "$cur" a
@@ -456,28 +505,32 @@ sc_config() {
 	st=$(mig_field "$(qmp "$cur" query-migrate)" .return.status)
 	# Done: full speed again, so that precopy converges.
 	qmp "$cur" migrate-set-parameters "{\"max-bandwidth\":$DEFAULT_BW}" >/dev/null
+	info "$key: the guest joined $MC and added VLAN $VID: $(grep -aq '^nested-config-done' "$QM_LOG/$cur.log" && echo 'done' || echo no); the migration then: $st"
 	grep -aq '^nested-config-done' "$QM_LOG/$cur.log" && [ "$st" = active ]
-	verdict "$key: the guest joined $MC and added VLAN $VID while QEMU was in precopy ($st)" $?
+	ktap_verdict config_guest_joins_multicast_and_vlan_in_precopy $?
 	migrated config "$key" || return
 	qm_stop "$cur"
 	swap
 	LOSS=
-	after_switch "$key" "$cur" a "$other"
+	after_switch config "$cur" a "$other"
 	figures config "$key" "$LOSS"
 	info "$key: destination's PF configuration: $(tr '\n' ' ' <"$DBG/$here/pf_config")"
 	snap "$cur" a
 	sleep 3
 	snap "$cur" b
-	check "$key: multicast $MC frames reach the guest on the destination PF ($((b[rx3] - a[rx3])) in 3 s)" \
+	info "$key: on the destination PF in 3 s: $((b[rx3] - a[rx3])) multicast $MC frames, $((b[rx4] - a[rx4])) VLAN $VID frames"
+	ktap_check config_multicast_reaches_guest_on_destination \
 		[ $((b[rx3] - a[rx3])) -ge 3 ]
-	check "$key: VLAN $VID frames reach the guest on the destination PF ($((b[rx4] - a[rx4])) in 3 s)" \
+	ktap_check config_vlan_reaches_guest_on_destination \
 		[ $((b[rx4] - a[rx4])) -ge 3 ]
 }
 
 sc_idle() {
 	local -A a b
 	local key="idle ($here -> $there)"
-	dst_start "$other" "$there" "unix:$QM/mig.sock" || { notok "$key: destination QEMU starts"; return; }
+	info "$key"
+	dst_start "$other" "$there" "unix:$QM/mig.sock" ||
+		{ ktap_fail idle_qemu_completes_migration "the destination QEMU did not start"; return; }
 	qm_run "$cur" 'kill -STOP $(pidof seqflow)'
 	kill -STOP "$PEER_PID"
 	sleep 2
@@ -487,29 +540,31 @@ sc_idle() {
 	info "$key: source VF tracker: $(tracker "$here")"
 	migrate_wait "$cur" 900
 	figures idle "$key"
+	info "$key: $MIG_STATUS"
 	if [ "$MIG_STATUS" != completed ]; then
-		notok "$key: QEMU completes the migration of the idle guest ($MIG_STATUS)"
+		ktap_fail idle_qemu_completes_migration
 		kill -CONT "$PEER_PID"
 		return
 	fi
-	ok "$key: QEMU completes the migration of the idle guest"
+	ktap_ok idle_qemu_completes_migration
 	qm_stop "$cur"
 	swap
 	kill -CONT "$PEER_PID"
 	qm_run "$cur" 'kill -CONT $(pidof seqflow)'
-	check "$key: the guest's traffic starts again both ways" flowing "$cur" 30
+	ktap_check idle_traffic_starts_again_both_ways flowing "$cur" 30
 }
 
 sc_defer() {
 	local -A a
 	local key="defer ($here -> $there, as libvirt)"
+	info "$key"
 	rm -f "$QM/mig.sock"
 	# shellcheck disable=SC2046
-	qm_start "$other" linux $(vfdev "$there") \
-		-S -incoming defer || { notok "$key: destination QEMU starts"; return; }
+	qm_start "$other" linux $(vfdev "$there") -S -incoming defer ||
+		{ ktap_fail defer_destination_takes_migrate_incoming "the destination QEMU did not start"; return; }
 	qmp "$other" migrate-set-capabilities '{"capabilities":[{"capability":"events","state":true}]}' >/dev/null
 	qmp "$cur" migrate-set-capabilities '{"capabilities":[{"capability":"events","state":true}]}' >/dev/null
-	check "$key: the destination takes migrate-incoming" \
+	ktap_check defer_destination_takes_migrate_incoming \
 		qmp "$other" migrate-incoming "{\"uri\":\"unix:$QM/mig.sock\"}"
 	wait_for 30 "[ -S '$QM/mig.sock' ]"
 	gaps_reset "$cur"
@@ -528,11 +583,12 @@ sc_defer() {
 	[[ $out != *'"status": "paused"'* ]] || qmp "$other" cont >/dev/null
 	[[ $out =~ \"status\":\ \"([a-z-]+)\" ]] && dst_st=${BASH_REMATCH[1]}
 	migrated defer "$key" || return
-	check "$key: the destination waits paused for cont (status $dst_st)" [ "$dst_st" = paused ]
+	info "$key: the destination before cont: ${dst_st:-no status}"
+	ktap_check defer_destination_waits_paused_for_cont [ "$dst_st" = paused ]
 	qm_stop "$cur"
 	swap
 	LOSS=
-	after_switch "$key" "$cur" a "$other"
+	after_switch defer "$cur" a "$other"
 	figures defer "$key" "$LOSS"
 }
 
@@ -557,18 +613,18 @@ sc_baseline() {
 	peer_start ivfbase vb1 "$mac"
 	local nic=(-netdev tap,id=n0,ifname=qtap0,script=no,downscript=no
 		   -device e1000,netdev=n0,mac="$mac")
+	info "$key"
 	if ! NESTED_PEER_MAC=$pmac boot_guest b1 "${nic[@]}"; then
-		notok "$key: the guest boots and its e1000 passes frames both ways"
+		ktap_fail baseline_guest_boots_and_e1000_passes_frames
 		return
 	fi
-	ok "$key: the guest boots and its e1000 passes frames both ways"
+	ktap_ok baseline_guest_boots_and_e1000_passes_frames
 	nic[1]=tap,id=n0,ifname=qtap1,script=no,downscript=no
 	NESTED_PEER_MAC=$pmac dst_start b2 - "unix:$QM/mig.sock" "${nic[@]}" ||
-		{ notok "$key: destination QEMU starts"; return; }
+		{ ktap_fail baseline_qemu_completes_migration "the destination QEMU did not start"; return; }
 	live_migration baseline b1 b2 -
 }
 
-scenarios=${IVF_QM_SCENARIOS:-firmware precopy back cancel refuse config idle defer baseline}
 cur=g1 other=g2 here=$IVF_VF0 there=$IVF_DST
 booted=
 for s in $scenarios; do
@@ -586,11 +642,13 @@ for s in $scenarios; do
 		NESTED_PEER_MAC=$IVF_PEER_MAC
 		peer_start "$PEERNS" "$IVF_PEER_IF" "$IVF_VF0_MAC" "$PEER_VLAN"
 		# shellcheck disable=SC2046
+		# the nested guest boots with PF A's VF0, its igbvf passes
+		# frames both ways
 		if ! boot_guest "$cur" $(vfdev "$here"); then
-			notok "the nested guest boots with PF A's VF0 and its igbvf passes frames both ways"
+			ktap_fail nested_guest_boots_and_vf_passes_frames
 			break
 		fi
-		ok "the nested guest boots with PF A's VF0 and its igbvf passes frames both ways"
+		ktap_ok nested_guest_boots_and_vf_passes_frames
 	fi
 	case $s in
 	precopy | back) sc_migrate "$s" ;;
@@ -599,7 +657,7 @@ for s in $scenarios; do
 	config) sc_config ;;
 	idle) sc_idle ;;
 	defer) sc_defer ;;
-	*) notok "unknown scenario $s" ;;
+	*) ktap_fail "scenario_${s//[^a-zA-Z0-9_]/_}_exists" "no scenario $s" ;;
 	esac
 done
 cleanup
@@ -611,7 +669,7 @@ splats=$(cat "$QM_LOG"/*.log 2>/dev/null |
 if [ -n "$splats" ]; then
 	echo "$splats" | sed 's/^/#   /'
 fi
-check "the nested guests' kernel logs have no splat and no igbvf error" [ -z "$splats" ]
+ktap_check nested_kernels_log_no_splat_or_igbvf_error [ -z "$splats" ]
 
 echo "# QEMU's figures (query-migrate): scenario, status, total ms, downtime ms, setup ms, RAM KiB, dirty syncs, VFIO bytes, frames lost/longest silence"
 for l in "${FIG[@]}"; do
@@ -622,5 +680,4 @@ for k in precopy back; do
 		info "the VF's cost ($k against the baseline): RAM sent x$(awk -v a="${FIGS[$k.ram]}" -v b="${FIGS[baseline.ram]}" 'BEGIN { printf "%.3f", a / b }'), downtime ${FIGS[$k.downtime]:-?} ms against ${FIGS[baseline.downtime]:-?} ms"
 	fi
 done
-echo "1..$n"
-exit $failed
+ktap_finish

@@ -6,19 +6,21 @@ set -eo pipefail
 B=selftests/build
 say() { printf '\n== %s\n' "$*"; }
 
+# the VFs of a PF and the driver each is bound to
+vfs_of() { # PF
+	local l bdf drv
+	for l in /sys/bus/pci/devices/$1/virtfn*; do
+		bdf=$(basename "$(readlink "$l")")
+		drv=$(basename "$(readlink "/sys/bus/pci/devices/$bdf/driver" 2>/dev/null)" 2>/dev/null || true)
+		echo "  $bdf  driver=${drv:-none}"
+	done
+}
+
 say "VFs of PF $IVF_PF ($IVF_PF_IF)"
-for l in /sys/bus/pci/devices/$IVF_PF/virtfn*; do
-	bdf=$(basename "$(readlink "$l")")
-	drv=$(basename "$(readlink "/sys/bus/pci/devices/$bdf/driver" 2>/dev/null)" 2>/dev/null || true)
-	echo "  $bdf  driver=${drv:-none}"
-done
+vfs_of "$IVF_PF"
 echo "  peer: e1000e netdev $IVF_PEER_IF in netns $IVF_PEER_NS ($IVF_PEER_MAC), on the same QEMU hub as both PFs"
 say "VFs of PF B $IVF_PFB ($IVF_PFB_IF), the destination host"
-for l in /sys/bus/pci/devices/$IVF_PFB/virtfn*; do
-	bdf=$(basename "$(readlink "$l")")
-	drv=$(basename "$(readlink "/sys/bus/pci/devices/$bdf/driver" 2>/dev/null)" 2>/dev/null || true)
-	echo "  $bdf  driver=${drv:-none}"
-done
+vfs_of "$IVF_PFB"
 ip link show "$IVF_PFB_IF" | grep -E '^ +vf 0 ' | sed 's/^ */  admin: /' || true
 
 say "BAR0 region info: stock vfio-pci, then igbvf-vfio-pci (same VF, $IVF_VF2)"

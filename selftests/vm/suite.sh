@@ -17,8 +17,12 @@
 # A variant this kernel cannot do skips all its cases: that is one line,
 # "skip FIXTURE.VARIANT (N cases: why)". Cases the binary did not report
 # (it died or ran out of time) are "not ok", and so is the binary, by
-# TEST. Every C test is on the harness; bench (the benchmarks, run only
-# when named) gives one line.
+# TEST. Every C test is on the harness. The shell tests (bind,
+# qemu_migrate, libvirt: selftests/tests/TEST.sh on selftests/tests/ktap.sh)
+# print the harness's output and list their cases with -l, and go the same
+# way: one line per case, NAME = TEST.CASE (bind.override_binds). They run
+# whole: no :VARIANT or :CASE. bench (the benchmarks, run only when named)
+# gives one line.
 set -u
 B=selftests/build
 res=$IVF_OUT/results
@@ -43,7 +47,8 @@ run_test() {
 }
 
 is_harness() { # TEST
-	grep -qs '^#include "kselftest_harness.h"' "selftests/tests/$1.c"
+	grep -qs '^#include "kselftest_harness.h"' "selftests/tests/$1.c" ||
+		grep -qs '^\. selftests/tests/ktap\.sh' "selftests/tests/$1.sh"
 }
 
 # what is left of a session (the harness runs each case in a process group
@@ -52,33 +57,44 @@ end_session() { # SID
 	local sid=$1 st f
 
 	for st in /proc/[0-9]*/stat; do
-		read -r f <"$st" 2>/dev/null || continue
+		{ read -r f <"$st"; } 2>/dev/null || continue
 		f=(${f##*) })	# state ppid pgrp session ...
 		[ "${f[3]:-}" != "$sid" ] || kill -KILL "${st//[^0-9]/}" 2>/dev/null
 	done
 }
 
 run_harness() { # NAME TEST VARIANT CASE
-	local name=$1 bin=$2 variant=$3 tcase=$4 rc c sid
+	local name=$1 bin=$2 variant=$3 tcase=$4 rc c sid tmo=600
 	local log=$IVF_OUT/${1//:/.}.log awk=selftests/vm/harness
-	local -a cases=() args=()
+	local -a cases=() args=() cmd=("$B/$bin")
 
 	echo "=== $name"
 	local t0=$SECONDS
+	if [ -f "selftests/tests/$bin.sh" ]; then
+		cmd=(bash "selftests/tests/$bin.sh")
+		if [ -n "$variant$tcase" ]; then
+			echo "not ok $name (a shell test runs all its cases)" >>"$res"
+			return
+		fi
+		case $bin in
+		qemu_migrate) tmo=3000 ;;
+		libvirt) tmo=1200 ;;
+		esac
+	fi
 	# the cases to run, from the binary's own list
 	while read -r c; do
 		[ -z "$variant" ] || [[ $c == *".$variant."* ]] || continue
 		[ -z "$tcase" ] || [[ $c == *".$tcase" ]] || continue
 		cases+=("$c")
 		[ -z "$variant$tcase" ] || args+=(-r "$c")
-	done < <("$B/$bin" -l 2>&1 | awk -f "$awk-list.awk")
+	done < <("${cmd[@]}" -l 2>&1 | awk -f "$awk-list.awk")
 	if [ ${#cases[@]} = 0 ]; then
-		echo "not ok $name (no such case in $B/$bin -l)" >>"$res"
+		echo "not ok $name (no such case in ${cmd[*]} -l)" >>"$res"
 		return
 	fi
 	printf '%s\n' "${cases[@]}" >"$log.cases"
 	setsid -w bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$log.sid" \
-		timeout "${IVF_TEST_TIMEOUT:-600}" "$B/$bin" "${args[@]}" 2>&1 |
+		timeout "${IVF_TEST_TIMEOUT:-$tmo}" "${cmd[@]}" "${args[@]}" 2>&1 |
 		tee "$log"
 	rc=${PIPESTATUS[0]}
 	sid=$(cat "$log.sid" 2>/dev/null) && end_session "$sid"
@@ -134,9 +150,6 @@ for t in $tests; do
 		continue
 	fi
 	case $t in
-	bind) run_test bind bash selftests/tests/bind.sh ;;
-	qemu_migrate) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-3000} run_test "$t" bash selftests/tests/qemu_migrate.sh ;;
-	libvirt) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test "$t" bash selftests/tests/libvirt.sh ;;
 	bench) IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} run_test bench bash selftests/bench/run.sh ;;
 	*) run_test "$t" "$B/$t" ;;
 	esac
