@@ -118,6 +118,7 @@ DBG=/sys/kernel/debug/igbvf-vfio-pci
 # first pass of this guest's 95 MB takes about 12 s here. QEMU's default
 # is 128 MiB/s.
 SLOW_BW=$((8 << 20))
+CONFIG_BW=$((1 << 20))
 DEFAULT_BW=$((128 << 20))
 if [ ! -f "$NESTED_INITRD" ] || [ ! -f "$NESTED_KERNEL" ]; then
 	ktap_abort "no nested guest image (IVF_NESTED: ${IVF_NESTED:-unset}) or kernel ($NESTED_KERNEL)"
@@ -498,10 +499,13 @@ sc_config() {
 	gaps_reset "$cur"
 	sleep 0.5
 	snap "$cur" a
-	start_migration "$cur" $SLOW_BW
+	# Precopy slow enough to outlast the guest's three commands (at 8
+	# MiB/s it sent the nested guest's ~94 MiB in 11 s, and on a slower
+	# host the commands took longer), full speed once they are done.
+	start_migration "$cur" $CONFIG_BW
 	wait_for 30 "[ \"\$(mig_field \"\$(qmp $cur query-migrate)\" .return.ram.transferred)\" -gt 0 ] 2>/dev/null"
 	qm_cmd "$cur" "vconfig add eth0 $VID && ip link set eth0.$VID up && mcjoin eth0 $MC && echo nested-config-done"
-	wait_for 30 "grep -aq '^nested-config-done' '$QM_LOG/$cur.log'"
+	wait_for 60 "grep -aq '^nested-config-done' '$QM_LOG/$cur.log'"
 	st=$(mig_field "$(qmp "$cur" query-migrate)" .return.status)
 	# Done: full speed again, so that precopy converges.
 	qmp "$cur" migrate-set-parameters "{\"max-bandwidth\":$DEFAULT_BW}" >/dev/null
