@@ -63,7 +63,7 @@ KVER=$(ivf_kver)
 KDIR=$(ivf_kdir "$KVER")
 
 # What each boot runs (see the boots below for what they are).
-btests=${IVF_TESTS_BPO-region_info bar_access invalidate mailbox traffic vf_driver migration_fsm migration_stream migration_reset stale_fd migrate tracker_arcs dirty_exact dirty_contract dirty_map dirty_vmm unmap_race stream_xkernel_resume stream_xkernel_save}
+btests=${IVF_TESTS_BPO-vf_driver region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset stale_fd migrate tracker_arcs dirty_exact dirty_contract dirty_map dirty_vmm unmap_race stream_xkernel_resume stream_xkernel_save}
 [ -z "${IVF_TESTS:-}" ] || [ -n "${IVF_TESTS_BPO:-}" ] || btests=
 bkernel=${IVF_KERNEL_BPO:-trixie-bpo}
 qtests=${IVF_TESTS_QEMU-stream_xkernel_resume qemu_migrate libvirt}
