@@ -68,8 +68,8 @@ btests=${IVF_TESTS_BPO-vf_driver region_info bar_access invalidate mailbox traff
 bkernel=${IVF_KERNEL_BPO:-trixie-bpo}
 qtests=${IVF_TESTS_QEMU-stream_xkernel_resume qemu_migrate libvirt}
 qtestsi=${IVF_TESTS_IOMMUFD_QEMU-qemu_migrate}
-itests=${IVF_TESTS_IOMMUFD-dirty_log:cdev_log tracker_arcs:cdev_log stale_fd:cdev_log reset_race:cdev_log log_bound:cdev_log iommufd_race:cdev_log dirty_exact:cdev_log dirty_contract:cdev_log dirty_vmm:cdev_log migration_fsm:cdev_log migrate:cdev_log migration_reset:cdev_log migration_stream:cdev_log hostile_guest:cdev_log}
-itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log:group_log dirty_exact:group_log unmap_race:container alloc_fail:container dirty_exact:container}
+itests=${IVF_TESTS_IOMMUFD-dirty_log:cdev_log tracker_arcs:cdev_log stale_fd:cdev_log reset_race:cdev_log log_bound:cdev_log iommufd_race:cdev_log dirty_contract:cdev_log dirty_vmm:cdev_log migration_fsm:cdev_log migrate:cdev_log migration_reset:cdev_log migration_stream:cdev_log hostile_guest:cdev_log}
+itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log:group_log dirty_exact:group_log unmap_race:container alloc_fail:container}
 if [ -n "${IVF_TESTS:-}" ]; then
 	[ -n "${IVF_TESTS_QEMU:-}" ] || qtests=
 	[ -n "${IVF_TESTS_IOMMUFD_QEMU:-}" ] || qtestsi=
