@@ -69,6 +69,7 @@
 #include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "kmsg.h"
 #include "mig.h"
@@ -180,20 +181,16 @@ IVF_BACKEND_CONTAINER(alloc_fail);
 
 FIXTURE_SETUP(alloc_fail)
 {
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
-	const char *why;
+	const char *ns, *ifname, *why;
 	int ret;
 
-	self->bdf = env_get("IVF_VF0");
-	if (!self->bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
+	why = vf_peer_unusable(&self->bdf, &ns, &ifname, NULL,
+			       &variant->backend);
+	if (why)
+		SKIP(return, "%s", why);
 	if (access(DBGFS "/failslab/task-filter", W_OK) ||
 	    access(DBGFS "/fail_page_alloc/task-filter", W_OK))
 		SKIP(return, "no failslab/fail_page_alloc in debugfs (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS)");
-	why = vfio_backend_missing(self->bdf, &variant->backend);
-	if (why)
-		SKIP(return, "%s", why);
 	ret = peer_open(&self->peer, ns, ifname, FRAME_ETHERTYPE);
 	ASSERT_EQ(0, ret)
 		TH_LOG("peer socket on %s in %s: %s", ifname, ns, err_str(ret));

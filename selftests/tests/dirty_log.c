@@ -76,6 +76,7 @@
 #include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "kmsg.h"
 #include "mig.h"
@@ -112,16 +113,12 @@ IVF_BACKENDS_LOG(dirty_log);
 FIXTURE_SETUP(dirty_log)
 {
 	struct dsess_cfg sc = { .snapshots = true };
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
-	const char *why;
+	const char *ns, *ifname, *why;
 	int ret;
 
-	self->bdf = env_get("IVF_VF0");
 	self->backend = variant->backend;
-	if (!self->bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
-	why = vfio_backend_missing(self->bdf, &self->backend);
+	why = vf_peer_unusable(&self->bdf, &ns, &ifname, NULL,
+			       &self->backend);
 	if (why)
 		SKIP(return, "%s", why);
 	if (kernel_has_iova_bitmap() == 0)

@@ -261,9 +261,7 @@ static void vmm_undo(FIXTURE_DATA(dirty_vmm) *self)
 
 FIXTURE_SETUP(dirty_vmm)
 {
-	const char *src_bdf = env_get("IVF_VF0");
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
+	const char *src_bdf, *ns, *ifname;
 	const char *pf = env_get("IVF_PF");
 	const char *src_mac = env_get("IVF_VF0_MAC");
 	/*
@@ -281,17 +279,16 @@ FIXTURE_SETUP(dirty_vmm)
 	self->dst_bdf = env_get("IVF_DST");
 	self->pf_if = env_get("IVF_PF_IF");
 	self->dst_mac = env_get("IVF_VF2_MAC");
-	if (!src_bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
+	why = vf_peer_unusable(&src_bdf, &ns, &ifname, NULL, &self->backend);
+	if (why)
+		SKIP(return, "%s", why);
 	if (!self->dst_bdf) {
 		self->dst_bdf = env_get("IVF_VF2");
 		if (!self->dst_bdf || !pf || !self->pf_if || !src_mac ||
 		    !self->dst_mac)
 			SKIP(return, "IVF_DST, or IVF_VF2, IVF_PF, IVF_PF_IF, IVF_VF0_MAC and IVF_VF2_MAC are needed");
 	}
-	why = vfio_backend_missing(src_bdf, &self->backend);
-	if (!why)
-		why = vfio_backend_missing(self->dst_bdf, &self->backend);
+	why = vfio_backend_missing(self->dst_bdf, &self->backend);
 	if (why)
 		SKIP(return, "%s", why);
 	if (!env_get("IVF_DST")) {

@@ -85,6 +85,7 @@
 #include <sys/wait.h>
 
 #include "dirty.h"
+#include "fixture.h"
 #include "frame.h"
 #include "ivf.h"
 #include "mig.h"
@@ -1258,20 +1259,15 @@ IVF_BACKENDS(hostile_guest);
 /* this variant's soak: run by the first of its cases, read by the rest */
 FIXTURE_SETUP(hostile_guest)
 {
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
 	unsigned int secs = 60;
 	uint64_t seed = DEFAULT_SEED;
 	struct soak *r = soak_mem;
-	const char *why, *e;
+	const char *ns, *ifname, *why, *e;
 
-	bdf0 = env_get("IVF_VF0");
 	bdf2 = env_get("IVF_VF2");
-	if (!bdf0 || !bdf2 || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_VF2, IVF_PEER_NS and IVF_PEER_IF are needed");
 	backend = variant->backend;
-	why = vfio_backend_missing(bdf0, &backend) ?:
-	      vfio_backend_missing(bdf2, &backend);
+	why = vf_peer_unusable(&bdf0, &ns, &ifname, NULL, &backend) ?:
+	      vf_unusable(bdf2, "IVF_VF2 is needed", NULL, &backend);
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_NE(NULL, r) TH_LOG("shared memory for the soak's results");

@@ -38,6 +38,7 @@
 
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "ivf.h"
 #include "peer.h"
@@ -125,16 +126,11 @@ IVF_BACKEND_CDEV_LOG(iommufd_race);
 
 FIXTURE_SETUP(iommufd_race)
 {
-	const char *bdf = env_get("IVF_VF0");
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
+	const char *bdf, *ns, *ifname, *why;
 	uint64_t pgsz = 4096;
-	const char *why;
 	int ret;
 
-	if (!bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
-	why = vfio_backend_missing(bdf, &variant->backend);
+	why = vf_peer_unusable(&bdf, &ns, &ifname, NULL, &variant->backend);
 	if (why)
 		SKIP(return, "%s", why);
 	ret = vfio_dev_open_backend(&d, bdf, &variant->backend);

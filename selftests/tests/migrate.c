@@ -57,6 +57,7 @@
 
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "ivf.h"
 #include "ivf_migration.h"
@@ -416,15 +417,16 @@ static int env_int(const char *name, int def)
 /* what both fixtures need: names, the variant, the peer; a SKIP reason */
 static const char *common_setup(const struct vfio_backend *b)
 {
-	const char *s;
+	const char *ns, *ifname, *s;
 
-	bdf_a = env_get("IVF_VF0");
+	s = vf_peer_unusable(&bdf_a, &ns, &ifname, NULL, NULL);
+	if (s)
+		return s;
 	bdf_b = env_get("IVF_DST");
 	pfb_if = env_get("IVF_PFB_IF");
 	bdf_b2 = env_get("IVF_DST2");
-	if (!bdf_a || !bdf_b || !pfb_if || !env_get("IVF_PEER_NS") ||
-	    !env_get("IVF_PEER_IF") || !env_get("IVF_VF0_MAC"))
-		return "IVF_VF0, IVF_VF0_MAC, IVF_DST, IVF_PFB_IF, IVF_PEER_NS and IVF_PEER_IF are needed";
+	if (!bdf_b || !pfb_if || !env_get("IVF_VF0_MAC"))
+		return "IVF_VF0_MAC, IVF_DST and IVF_PFB_IF are needed";
 	if (ivf_parse_mac(env_get("IVF_VF0_MAC"), vf_mac))
 		return "bad IVF_VF0_MAC";
 	s = env_get("IVF_ACCESS");

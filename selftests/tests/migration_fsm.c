@@ -74,6 +74,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "frame.h"
 #include "ivf.h"
 #include "mig.h"
@@ -823,9 +824,8 @@ FIXTURE_SETUP(migration_fsm)
 	self->backend = variant->backend;
 	verbose = env_get("IVF_VERBOSE") != NULL;
 	safe_mode = env_get("IVF_FSM_SAFE") != NULL;
-	if (!self->bdf)
-		SKIP(return, "IVF_VF0 is needed");
-	miss = vfio_backend_missing(self->bdf, &self->backend);
+	miss = vf_unusable(self->bdf, "IVF_VF0 is needed", NULL,
+			   &self->backend);
 	if (miss)
 		SKIP(return, "%s", miss);
 	ret = vfio_dev_open_backend(&m->d, self->bdf, &self->backend);

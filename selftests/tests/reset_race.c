@@ -34,6 +34,7 @@
 
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "mig_states.h"
 #include "peer.h"
@@ -91,17 +92,12 @@ IVF_BACKENDS(reset_race);
 
 FIXTURE_SETUP(reset_race)
 {
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
+	const char *ns, *ifname, *why;
 	struct vfio_dev d;
-	const char *why;
 	int ret;
 
-	bdf = env_get("IVF_VF0");
 	self->backend = variant->backend;
-	if (!bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
-	why = vfio_backend_missing(bdf, &self->backend);
+	why = vf_peer_unusable(&bdf, &ns, &ifname, NULL, &self->backend);
 	if (why)
 		SKIP(return, "%s", why);
 	if (self->backend.dirty == VFIO_DIRTY_LOG) {

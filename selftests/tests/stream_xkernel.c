@@ -58,6 +58,7 @@
 
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "ivf.h"
 #include "ivf_migration.h"
@@ -433,19 +434,20 @@ FIXTURE_VARIANT_ADD(stream_xkernel, precopy) {
 
 FIXTURE_SETUP(stream_xkernel)
 {
+	const char *ns, *ifname, *why;
 	int ret;
 
 	self->in = env_get("IVF_XK_IN");
 	self->out = env_get("IVF_XK_SAVE");
-	self->vf0 = env_get("IVF_VF0");
+	why = vf_peer_unusable(&self->vf0, &ns, &ifname, NULL, NULL);
+	if (why)
+		SKIP(return, "%s", why);
 	self->dst = env_get("IVF_DST");
-	if (!self->vf0 || !self->dst || !env_get("IVF_VF0_MAC") ||
-	    !env_get("IVF_PEER_NS") || !env_get("IVF_PEER_IF"))
-		SKIP(return, "IVF_VF0, IVF_VF0_MAC, IVF_DST, IVF_PEER_NS and IVF_PEER_IF are needed");
+	if (!self->dst || !env_get("IVF_VF0_MAC"))
+		SKIP(return, "IVF_VF0_MAC and IVF_DST are needed");
 	if (ivf_parse_mac(env_get("IVF_VF0_MAC"), vf_mac))
 		SKIP(return, "bad IVF_VF0_MAC");
-	ret = peer_open(&peer, env_get("IVF_PEER_NS"), env_get("IVF_PEER_IF"),
-			FRAME_ETHERTYPE);
+	ret = peer_open(&peer, ns, ifname, FRAME_ETHERTYPE);
 	ASSERT_EQ(0, ret) TH_LOG("peer socket on %s (%s)",
 				 env_get("IVF_PEER_IF"), err_str(ret));
 	self->peer_open = true;

@@ -72,6 +72,7 @@
 
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "ivf.h"
 #include "kmsg.h"
@@ -155,17 +156,12 @@ IVF_BACKENDS(tracker_arcs);
 
 FIXTURE_SETUP(tracker_arcs)
 {
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
-	const char *why;
+	const char *ns, *ifname, *why;
 	int ret;
 
 	self->fd = -1;
-	bdf = env_get("IVF_VF0");
 	backend = variant->backend;
-	if (!bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
-	why = vfio_backend_missing(bdf, &backend);
+	why = vf_peer_unusable(&bdf, &ns, &ifname, NULL, &backend);
 	if (why)
 		SKIP(return, "%s", why);
 	ret = peer_open(&peer, ns, ifname, FRAME_ETHERTYPE);

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "frame.h"
 #include "ivf.h"
 #include "peer.h"
@@ -124,13 +125,12 @@ FIXTURE(traffic) {
 
 FIXTURE_SETUP(traffic)
 {
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
+	const char *ns, *ifname, *why;
 	int ret;
 
-	self->bdf = env_get("IVF_VF0");
-	if (!self->bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
+	why = vf_peer_unusable(&self->bdf, &ns, &ifname, NULL, NULL);
+	if (why)
+		SKIP(return, "%s", why);
 	self->acc = env_get("IVF_ACCESS");
 	self->irq = env_get("IVF_IRQ");
 	if (!nframes || !window)

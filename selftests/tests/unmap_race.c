@@ -44,6 +44,7 @@
 #include "dcheck.h"
 #include "dirty.h"
 #include "dtraffic.h"
+#include "fixture.h"
 #include "frame.h"
 #include "mig.h"
 #include "util.h"
@@ -120,18 +121,17 @@ IVF_BACKEND_CONTAINER(unmap_race);
 
 FIXTURE_SETUP(unmap_race)
 {
-	const char *bdf = env_get("IVF_VF0");
-	const char *ns = env_get("IVF_PEER_NS");
-	const char *ifname = env_get("IVF_PEER_IF");
 	const char *renv = env_get("IVF_UNMAP_ROUNDS");
+	const char *bdf, *ns, *ifname, *why;
 	struct dsess_cfg sc = { .backend = variant->backend };
 	struct dsess *s = &self->c.s;
 	long long pulsing;
 	size_t half;
 	int ret, i;
 
-	if (!bdf || !ns || !ifname)
-		SKIP(return, "IVF_VF0, IVF_PEER_NS and IVF_PEER_IF are needed");
+	why = vf_peer_unusable(&bdf, &ns, &ifname, NULL, NULL);
+	if (why)
+		SKIP(return, "%s", why);
 	ret = peer_open(&self->c.peer, ns, ifname, FRAME_ETHERTYPE);
 	ASSERT_EQ(0, ret) TH_LOG("peer socket: %s", err_str(ret));
 	self->c.peer_open = true;
