@@ -23,7 +23,18 @@
 #define VFD_MAX_FRAME	9018
 #define VFD_MAX_SIZE	8192
 #define VFD_PAGE	4096
-#define VFD_MSI		0	/* a vector no cause is routed to */
+/*
+ * The vector send_msi() raises, and no cause is routed to: the VF's misc
+ * vector. QEMU's igb keeps a VF's RX and TX routes in the PF's IVAR table,
+ * where a VF's IVAR0 write with the valid bit ORs the route in and nothing
+ * (an IVAR0 write of 0, the VF's reset) takes it out (igb_set_vtivar(),
+ * igb_core_vf_reset() in hw/net/igb_core.c): after a test that routed RX
+ * to vector 0 (ivf_irq_enable()), every received copy would raise vector 0
+ * here. The misc route (IVAR_MISC) is the VF's own register there, which
+ * the write of 0 below clears. On a real 82576 IVAR0 is the VF's own and
+ * its FLR clears it.
+ */
+#define VFD_MSI		IVF_VEC_MISC
 #define VFD_ETHERTYPE	0x88B5	/* IEEE local experimental, as frame.h */
 #define VFD_MAGIC	0x49564d43u	/* "IVMC" */
 /* a copy is done long before this on QEMU (TX runs inside the TDT write) */

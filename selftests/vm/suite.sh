@@ -109,10 +109,7 @@ run_harness() { # NAME TEST VARIANT CASE
 
 # Benchmarks (bench) run only when named.
 # "all" (the default): every test of the main boot, benchmarks not included.
-# vf_driver first: after a test that routed the VF's RX to an MSI-X vector
-# (traffic), QEMU's emulated VF went on raising that vector with IVAR0
-# cleared, and vf_driver's "no MSI" cases fail (not yet traced; README).
-all="vf_driver region_info bar_access invalidate mailbox traffic migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs log_flood dirty_exact dirty_contract dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind"
+all="region_info bar_access invalidate mailbox traffic vf_driver migration_fsm migration_stream stream_xkernel_save migration_reset stale_fd reset_race migration_pfdown migrate tracker_arcs log_flood dirty_exact dirty_contract dirty_map dirty_vmm dirty_log unmap_race hostile_guest bind"
 tests=${IVF_TESTS:-all}
 tests=" $tests "
 tests=${tests/ all / $all }
