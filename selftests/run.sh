@@ -63,7 +63,7 @@ KVER=$(ivf_kver)
 KDIR=$(ivf_kdir "$KVER")
 
 # What each boot runs (see the boots below for what they are).
-btests=${IVF_TESTS_BPO-vf_driver region_info bar_access invalidate mailbox traffic migration_fsm migration_stream migration_reset stale_fd migrate tracker_arcs dirty_exact dirty_contract dirty_map dirty_vmm unmap_race stream_xkernel_resume stream_xkernel_save}
+btests=${IVF_TESTS_BPO-region_info bar_access invalidate mailbox traffic vf_driver migration_fsm migration_stream migration_reset stale_fd migrate tracker_arcs dirty_exact dirty_contract dirty_map dirty_vmm unmap_race stream_xkernel_resume stream_xkernel_save}
 [ -z "${IVF_TESTS:-}" ] || [ -n "${IVF_TESTS_BPO:-}" ] || btests=
 bkernel=${IVF_KERNEL_BPO:-trixie-bpo}
 qtests=${IVF_TESTS_QEMU-stream_xkernel_resume qemu_migrate libvirt}
@@ -326,8 +326,8 @@ fi
 # the container (type1), where the tracker also pins in type1 once the
 # device is in PRE_COPY: DMA logging through it, the pulses' exactness, two
 # threads unmapping at once and the tracker out of memory (fault injection),
-# with lockdep too: the tracker holds no pin across type1's unmap callback.
-# A run of chosen tests (IVF_TESTS) leaves it out unless it names its own.
+# with lockdep too: the tracker holds no pin across type1's unmap callback;
+# last, a stock QEMU migrating through iommufd (qemu_migrate). A run of chosen tests (IVF_TESTS) leaves it out unless it names its own.
 [ -n "$nested" ] || qtestsi=
 # The lab's second kernel, with IOMMUFD (started in the background at the
 # beginning; cached).
@@ -346,24 +346,19 @@ fi
 if [ -n "$iommufd_kernel" ] && [ -n "$itests$itests1$qtestsi" ]; then
 	IVF_KERNEL=iommufd selftests/vm/lab.sh build
 	verdict "module builds for the IOMMUFD lab kernel" $?
-	# KASAN slows the guest's kernel about twentyfold under TCG: dirty_exact
-	# checks 4000 frames per run there (26000 on Debian's kernel), and the
-	# hostile-guest soak runs 30 s (60 s there). A harness test opens the
-	# device afresh for each case, which KASAN makes slow (migrate:cdev_log
-	# about 200 s): a binary gets 20 min there.
-	[ -z "$itests" ] ||
-		IVF_KERNEL=iommufd IVF_EXACT_FRAMES=4000 \
-		IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} \
-		IVF_HOSTILE_SECS=${IVF_HOSTILE_SECS:-30} IVF_TESTS=$itests \
-		lab_suite "lab-iommufd" 2100
-	[ -z "$itests1" ] ||
-		IVF_KERNEL=iommufd IVF_EXACT_FRAMES=4000 \
-		IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} \
-		IVF_TESTS=$itests1 lab_suite "lab-iommufd-type1" 1500
-	[ -z "$qtestsi" ] ||
-		IVF_KERNEL=iommufd IVF_SMP=2 IVF_NESTED=$nested IVF_QM_IOMMUFD=1 \
-		IVF_QM_SCENARIOS="${IVF_QM_SCENARIOS_IOMMUFD:-precopy}" \
-		IVF_TESTS=$qtestsi \
-		lab_suite "lab-iommufd-qemu" 1800
+	# One boot runs all three lists (a sanitizer boot costs about 4 min
+	# before its first test). KASAN slows the guest's kernel about
+	# twentyfold under TCG: dirty_exact checks 4000 frames per run there
+	# (26000 on Debian's kernel), and the hostile-guest soak runs 30 s
+	# (60 s there). A harness test opens the device afresh for each case,
+	# which KASAN makes slow (migrate:cdev_log about 200 s): a binary gets
+	# 20 min there. Two vCPUs: the nested QEMUs of qemu_migrate, and the
+	# traffic threads, the tracker's poller and the peer's NIC of the
+	# others.
+	IVF_KERNEL=iommufd IVF_SMP=2 IVF_NESTED=$nested IVF_QM_IOMMUFD=1 \
+	IVF_QM_SCENARIOS="${IVF_QM_SCENARIOS_IOMMUFD:-precopy}" \
+	IVF_EXACT_FRAMES=4000 IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} \
+	IVF_HOSTILE_SECS=${IVF_HOSTILE_SECS:-30} \
+	IVF_TESTS="$itests $itests1 $qtestsi" lab_suite "lab-iommufd" 3600
 fi
 summary

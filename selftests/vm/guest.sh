@@ -28,6 +28,10 @@ exec {sleepfd}<> <(:)
 nap() { read -rt "$1" -u "$sleepfd" _ || true; }
 
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+# kmemleak (the IOMMUFD lab kernel) scans all memory every 10 min on its
+# own, a minute of a TCG guest's CPU each time: only at the end here.
+[ ! -w /sys/kernel/debug/kmemleak ] ||
+	echo scan=off >/sys/kernel/debug/kmemleak 2>/dev/null
 mkdir -p /run/netns
 kver=$(uname -r)
 # No IPv6 chatter (ND, MLD) on the wire: off in this netns; the peers in

@@ -46,6 +46,9 @@ KAPPEND=no_timer_check
 # this a hung poller held the boot until its timeout (session 10's CI).
 KAPPEND="$KAPPEND softlockup_panic=1 hung_task_panic=1 panic_print=0x20"
 MODDIR=$IVF_REPO
+# slub_debug=U: the tests count live slab objects allocated through the
+# driver (alloc_traces); P: poisoning.
+SLUB_APPEND="slub_debug=UP,kmalloc-*"
 # IVF_KERNEL=iommufd: the lab's own kernel with IOMMUFD (kernel-iommufd.sh);
 # the module is built for it in a copy of the sources, so the repository's
 # .ko stays the Debian kernel's.
@@ -59,6 +62,11 @@ if [ "${IVF_KERNEL:-debian}" = iommufd ]; then
 	# tests that unmap pages pinned through type1: type1 itself takes
 	# iommu->lock under device_list_lock there (README, "The lab").
 	[ "${IVF_LOCKDEP:-1}" != 0 ] || KAPPEND="$KAPPEND lockdep.prove_locking=0"
+	# No slub_debug there: KASAN's redzones and quarantine catch what its
+	# poisoning would, no test counts slab objects on that kernel
+	# (kmemleak checks leaks instead), and poisoning every kmalloc costs
+	# time under TCG.
+	SLUB_APPEND=
 elif [ "${IVF_KERNEL:-debian}" != debian ]; then
 	paths=$("$IVF_REPO/selftests/vm/kernel-debian.sh" "$IVF_KERNEL") ||
 		die "no kernel '$IVF_KERNEL' (IVF_KERNEL: debian, iommufd, trixie-bpo, trixie, sid or a version like 7.3)"
@@ -222,7 +230,7 @@ run() {
 		-netdev hubport,id=pP,hubid=0 \
 		-device e1000e,netdev=pP,addr=0x6,mac=52:54:00:00:0c:01 \
 		-kernel "$KROOT/boot/vmlinuz-$KVER" -initrd "$initrd" \
-		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=${IVF_LOGLEVEL:-4} $KAPPEND ${IVF_APPEND-slub_debug=UP,kmalloc-*} ivf_out=$out${binds:+ ivf_bind=$binds}" \
+		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=${IVF_LOGLEVEL:-4} $KAPPEND ${IVF_APPEND-$SLUB_APPEND} ivf_out=$out${binds:+ ivf_bind=$binds}" \
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
 		-virtfs local,path="$out",mount_tag=ivfout,security_model=none \
 		"${shares[@]}" \
