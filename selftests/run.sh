@@ -266,6 +266,77 @@ xk_saved() {
 last_run=
 xk_main=
 
+# The lab's IOMMUFD kernel (started building in the background at the
+# beginning; cached): the DMA logging backend, the hardening tests and the
+# migration tests through iommufd, with lockdep, KASAN and kmemleak; then
+# the container (type1), where the tracker also pins in type1 once the
+# device is in PRE_COPY: DMA logging through it, the pulses' exactness, two
+# threads unmapping at once and the tracker out of memory (fault injection),
+# with lockdep too: the tracker holds no pin across type1's unmap callback.
+# Two lanes: this one boots the IOMMUFD kernel for the DMA logging list (one
+# vCPU), beside the Debian boots and then the type1 list's boot (one vCPU
+# each): the two cores take a guest each. A sanitizer boot costs about
+# 4 min before its first test. KASAN slows the guest's kernel about twentyfold under TCG:
+# dirty_exact checks 4000 frames per run there (26000 on Debian's kernel),
+# and the hostile-guest soak runs 30 s (60 s there). A harness test opens
+# the device afresh for each case, which KASAN makes slow (migrate:cdev_log
+# about 200 s): a binary gets 20 min there. Its output goes to a file and
+# its verdicts are counted at san_join. A run of chosen tests (IVF_TESTS)
+# leaves it out unless it names its own.
+san_lane() {
+	local rc
+	prep_wait kernel-iommufd
+	rc=$?
+	[ $rc = 0 ] || tail -n 25 "$IVF_CACHE/logs/kernel-iommufd.log"
+	verdict "lab IOMMUFD kernel (Debian's linux-source-6.12 with IOMMUFD, VFIO cdev, lockdep, KASAN, kmemleak)" $rc
+	[ $rc = 0 ] || return
+	if [ -z "${IVF_SKIP_HOST:-}" ]; then
+		quiet selftests/kbuild-iommufd.sh
+		verdict "module builds with CONFIG_IOMMUFD_DRIVER (DMA logging), sparse and W=1 clean" $?
+	fi
+	[ -n "$itests$itests1$qtestsi" ] || return
+	IVF_KERNEL=iommufd selftests/vm/lab.sh build
+	rc=$?
+	verdict "module builds for the IOMMUFD lab kernel" $rc
+	[ $rc = 0 ] || return
+	touch "$prep/iommufd.ok"
+	[ -n "$itests" ] || return
+	IVF_KERNEL=iommufd IVF_EXACT_FRAMES=4000 \
+	IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} \
+	IVF_HOSTILE_SECS=${IVF_HOSTILE_SECS:-30} IVF_TESTS=$itests \
+		lab_suite "lab-iommufd" 2700
+}
+san_pid=
+if [ -z "${IVF_NO_IOMMUFD:-}" ]; then
+	echo "# lab-iommufd: in the background beside the Debian boots (its results after them)"
+	{ san_lane; touch "$prep/san.done"; } >"$prep/san.out" 2>&1 &
+	san_pid=$!
+	prep_pids="$prep_pids $san_pid"
+fi
+# whether the sanitizer lane built the module for its kernel (waits for it)
+san_ready() {
+	while [ -n "$san_pid" ] && [ ! -f "$prep/iommufd.ok" ] &&
+		[ ! -f "$prep/san.done" ]; do
+		sleep 2
+	done
+	[ -f "$prep/iommufd.ok" ]
+}
+# wait for the sanitizer lane; count and show its verdicts
+san_join() {
+	local line n
+	[ -n "$san_pid" ] || return 0
+	wait "$san_pid"
+	san_pid=
+	while IFS= read -r line; do
+		case $line in
+		"not ok - "*) verdict "${line#not ok - }" 1 ;;
+		"ok - "*" # SKIP") n=${line#ok - }; verdict "${n% # SKIP}" 4 ;;
+		"ok - "*) verdict "${line#ok - }" 0 ;;
+		*) echo "$line" ;;
+		esac
+	done <"$prep/san.out"
+}
+
 # Debian's kernel: everything. The guest part takes 5-30 min under TCG
 # (the host's speed varies a lot).
 # The benchmarks (make bench) run here too while they stay cheap (42 s).
@@ -301,6 +372,17 @@ if [ -n "$btests" ]; then
 	fi
 fi
 
+# The type1 list on the IOMMUFD kernel: this lane's last boot, beside the
+# sanitizer lane's (they take about as long).
+if [ -n "$itests1" ] && san_ready; then
+	IVF_KERNEL=iommufd IVF_EXACT_FRAMES=4000 \
+	IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} \
+		IVF_TESTS=$itests1 lab_suite "lab-iommufd-type1" 1500
+fi
+
+# The sanitizer lane's verdicts, once it is done.
+san_join
+
 # A stock QEMU (the host's) live-migrating a real Linux guest whose igbvf
 # drives the VF, inside the lab: its own boot, with two vCPUs for the nested
 # QEMUs (selftests/tests/qemu_migrate.sh; about 8 min). On the IOMMUFD
@@ -321,44 +403,13 @@ fi
 [ -z "$qtests" ] || [ -z "$nested" ] ||
 	IVF_SMP=2 IVF_NESTED=$nested IVF_TESTS=$qtests IVF_XK_IN=$xk_bpo \
 		lab_suite "lab-qemu" 1500
-# The lab's IOMMUFD kernel: the DMA logging backend, the hardening tests and
-# the migration tests through iommufd, with lockdep, KASAN and kmemleak; then
-# the container (type1), where the tracker also pins in type1 once the
-# device is in PRE_COPY: DMA logging through it, the pulses' exactness, two
-# threads unmapping at once and the tracker out of memory (fault injection),
-# with lockdep too: the tracker holds no pin across type1's unmap callback;
-# last, a stock QEMU migrating through iommufd (qemu_migrate). A run of chosen tests (IVF_TESTS) leaves it out unless it names its own.
+# The stock QEMU through iommufd: its own boot of the IOMMUFD kernel, alone
+# like the stock-QEMU boot (nested QEMUs miss their flow windows on a
+# shared host).
 [ -n "$nested" ] || qtestsi=
-# The lab's second kernel, with IOMMUFD (started in the background at the
-# beginning; cached).
-iommufd_kernel=
-if [ -z "${IVF_NO_IOMMUFD:-}" ]; then
-	prep_wait kernel-iommufd
-	rc=$?
-	[ $rc = 0 ] || tail -n 25 "$IVF_CACHE/logs/kernel-iommufd.log"
-	verdict "lab IOMMUFD kernel (Debian's linux-source-6.12 with IOMMUFD, VFIO cdev, lockdep, KASAN, kmemleak)" $rc
-	[ $rc != 0 ] || iommufd_kernel=1
-	if [ -z "${IVF_SKIP_HOST:-}" ]; then
-		quiet selftests/kbuild-iommufd.sh
-		verdict "module builds with CONFIG_IOMMUFD_DRIVER (DMA logging), sparse and W=1 clean" $?
-	fi
-fi
-if [ -n "$iommufd_kernel" ] && [ -n "$itests$itests1$qtestsi" ]; then
-	IVF_KERNEL=iommufd selftests/vm/lab.sh build
-	verdict "module builds for the IOMMUFD lab kernel" $?
-	# One boot runs all three lists (a sanitizer boot costs about 4 min
-	# before its first test). KASAN slows the guest's kernel about
-	# twentyfold under TCG: dirty_exact checks 4000 frames per run there
-	# (26000 on Debian's kernel), and the hostile-guest soak runs 30 s
-	# (60 s there). A harness test opens the device afresh for each case,
-	# which KASAN makes slow (migrate:cdev_log about 200 s): a binary gets
-	# 20 min there. Two vCPUs: the nested QEMUs of qemu_migrate, and the
-	# traffic threads, the tracker's poller and the peer's NIC of the
-	# others.
+if [ -f "$prep/iommufd.ok" ] && [ -n "$qtestsi" ]; then
 	IVF_KERNEL=iommufd IVF_SMP=2 IVF_NESTED=$nested IVF_QM_IOMMUFD=1 \
 	IVF_QM_SCENARIOS="${IVF_QM_SCENARIOS_IOMMUFD:-precopy}" \
-	IVF_EXACT_FRAMES=4000 IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} \
-	IVF_HOSTILE_SECS=${IVF_HOSTILE_SECS:-30} \
-	IVF_TESTS="$itests $itests1 $qtestsi" lab_suite "lab-iommufd" 3600
+	IVF_TESTS=$qtestsi lab_suite "lab-iommufd-qemu" 1800
 fi
 summary
