@@ -3,9 +3,11 @@
 #
 # The whole test suite: host checks (sparse/W=1 build, also for Debian's
 # trixie, trixie-backports and sid kernels in build roots; checkpatch, DKMS)
-# and the lab tests in guest boots: Debian's kernel, Debian's 7.x from
-# trixie-backports, the stock-QEMU boot, then the lab's IOMMUFD kernel for
-# the DMA logging backend. Prepares the machine first
+# and the lab tests in guest boots, in two lanes (a guest per core): the
+# lab's IOMMUFD kernel for the DMA logging backend in the background, and
+# Debian's kernel, Debian's 7.x from trixie-backports and the IOMMUFD
+# kernel's container list; then, alone, the stock-QEMU boot and the stock
+# QEMU through iommufd. Prepares the machine first
 # (selftests/vm/setup.sh). Ends with "N passed, N failed, N skipped" and
 # exits non-zero on any failure.
 #
@@ -14,7 +16,8 @@
 #   IVF_TESTS_BPO="region_info"       ... on Debian's trixie-backports 7.x
 #                                     (IVF_KERNEL_BPO: another, e.g. trixie)
 #   IVF_TESTS_IOMMUFD="dirty_log:cdev_log" ... on the IOMMUFD kernel, lockdep on
-#   IVF_TESTS_IOMMUFD_TYPE1="..."     ... on it through type1
+#   IVF_TESTS_IOMMUFD_TYPE1="..."     ... in its second boot (the type1
+#                                     list, and two of the iommufd list)
 #   IVF_TESTS_QEMU="qemu_migrate"     the stock-QEMU boot (left out when
 #                                     only IVF_TESTS is given)
 #   IVF_TESTS_IOMMUFD_QEMU=...        ... on the IOMMUFD kernel, through
@@ -68,8 +71,8 @@ btests=${IVF_TESTS_BPO-region_info bar_access invalidate mailbox traffic vf_driv
 bkernel=${IVF_KERNEL_BPO:-trixie-bpo}
 qtests=${IVF_TESTS_QEMU-stream_xkernel_resume qemu_migrate libvirt}
 qtestsi=${IVF_TESTS_IOMMUFD_QEMU-qemu_migrate}
-itests=${IVF_TESTS_IOMMUFD-dirty_log:cdev_log tracker_arcs:cdev_log stale_fd:cdev_log reset_race:cdev_log log_bound:cdev_log iommufd_race:cdev_log dirty_contract:cdev_log dirty_vmm:cdev_log migration_fsm:cdev_log migrate:cdev_log migration_reset:cdev_log migration_stream:cdev_log hostile_guest:cdev_log}
-itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log:group_log dirty_exact:group_log unmap_race:container alloc_fail:container}
+itests=${IVF_TESTS_IOMMUFD-dirty_log:cdev_log tracker_arcs:cdev_log stale_fd:cdev_log reset_race:cdev_log log_bound:cdev_log iommufd_race:cdev_log dirty_contract:cdev_log dirty_vmm:cdev_log migrate:cdev_log migration_stream:cdev_log hostile_guest:cdev_log}
+itests1=${IVF_TESTS_IOMMUFD_TYPE1-dirty_log:group_log dirty_exact:group_log unmap_race:container alloc_fail:container migration_fsm:cdev_log migration_reset:cdev_log}
 if [ -n "${IVF_TESTS:-}" ]; then
 	[ -n "${IVF_TESTS_QEMU:-}" ] || qtests=
 	[ -n "${IVF_TESTS_IOMMUFD_QEMU:-}" ] || qtestsi=
@@ -274,15 +277,14 @@ xk_main=
 # threads unmapping at once and the tracker out of memory (fault injection),
 # with lockdep too: the tracker holds no pin across type1's unmap callback.
 # Two lanes: this one boots the IOMMUFD kernel for the DMA logging list (one
-# vCPU), beside the Debian boots and then the type1 list's boot (one vCPU
-# each): the two cores take a guest each. A sanitizer boot costs about
-# 4 min before its first test. KASAN slows the guest's kernel about twentyfold under TCG:
-# dirty_exact checks 4000 frames per run there (26000 on Debian's kernel),
-# and the hostile-guest soak runs 30 s (60 s there). A harness test opens
-# the device afresh for each case, which KASAN makes slow (migrate:cdev_log
-# about 200 s): a binary gets 20 min there. Its output goes to a file and
-# its verdicts are counted at san_join. A run of chosen tests (IVF_TESTS)
-# leaves it out unless it names its own.
+# vCPU) beside the other's Debian boots and then the IOMMUFD kernel's second
+# boot (one vCPU each): the two cores take a guest each. A sanitizer boot
+# costs about 4 min before its first test, and KASAN slows the guest's
+# kernel about twentyfold under TCG: the hostile-guest soak runs 30 s there
+# (60 s on Debian's kernel), and a harness binary gets 20 min (a case opens
+# the device afresh, which KASAN makes slow: migrate:cdev_log about 200 s).
+# The lane's output goes to a file; its verdicts are counted at san_join. A
+# run of chosen tests (IVF_TESTS) leaves it out unless it names its own.
 san_lane() {
 	local rc
 	prep_wait kernel-iommufd
@@ -301,7 +303,7 @@ san_lane() {
 	[ $rc = 0 ] || return
 	touch "$prep/iommufd.ok"
 	[ -n "$itests" ] || return
-	IVF_KERNEL=iommufd IVF_EXACT_FRAMES=4000 \
+	IVF_KERNEL=iommufd \
 	IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} \
 	IVF_HOSTILE_SECS=${IVF_HOSTILE_SECS:-30} IVF_TESTS=$itests \
 		lab_suite "lab-iommufd" 2700
@@ -372,12 +374,15 @@ if [ -n "$btests" ]; then
 	fi
 fi
 
-# The type1 list on the IOMMUFD kernel: this lane's last boot, beside the
-# sanitizer lane's (they take about as long).
+# The IOMMUFD kernel's second boot: this lane's last, beside the sanitizer
+# lane's first, which it evens out (the type1 list, and two tests of the
+# iommufd list). dirty_exact checks 2000 frames a run there (26000 on
+# Debian's kernel): the sanitizer looks for memory and lock errors on the
+# same paths, and each frame costs about twenty times as much.
 if [ -n "$itests1" ] && san_ready; then
-	IVF_KERNEL=iommufd IVF_EXACT_FRAMES=4000 \
+	IVF_KERNEL=iommufd IVF_EXACT_FRAMES=2000 \
 	IVF_TEST_TIMEOUT=${IVF_TEST_TIMEOUT:-1200} \
-		IVF_TESTS=$itests1 lab_suite "lab-iommufd-type1" 1500
+		IVF_TESTS=$itests1 lab_suite "lab-iommufd-2" 1500
 fi
 
 # The sanitizer lane's verdicts, once it is done.
