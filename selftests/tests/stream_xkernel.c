@@ -449,7 +449,7 @@ FIXTURE_SETUP(stream_xkernel)
 		SKIP(return, "bad IVF_VF0_MAC");
 	ret = peer_open(&peer, ns, ifname, FRAME_ETHERTYPE);
 	ASSERT_EQ(0, ret) TH_LOG("peer socket on %s (%s)",
-				 env_get("IVF_PEER_IF"), err_str(ret));
+				 ifname, err_str(ret));
 	self->peer_open = true;
 }
 
