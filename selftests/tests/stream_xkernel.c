@@ -538,9 +538,10 @@ static void check_tally(struct __test_metadata *_metadata, struct dtraffic *g,
 /*
  * The variant's save, from IVF_XK_IN, resumed as QEMU's destination does,
  * up to RUNNING_P2P (@regs: its ring registers checked there), then
- * RUNNING. SKIP without IVF_XK_IN.
+ * RUNNING. SKIP without IVF_XK_IN: false then, and the case returns (a
+ * SKIP in this helper returns from it only).
  */
-static void resume(struct __test_metadata *_metadata,
+static bool resume(struct __test_metadata *_metadata,
 		   FIXTURE_DATA(stream_xkernel) *self,
 		   const FIXTURE_VARIANT(stream_xkernel) *variant, bool regs)
 {
@@ -554,7 +555,7 @@ static void resume(struct __test_metadata *_metadata,
 	int fd = -1, ret;
 
 	if (!dir)
-		SKIP(return, "nothing to resume: no saved state given (IVF_XK_IN; run.sh gives the former boot's, and that boot did not run)");
+		SKIP(return false, "nothing to resume: no saved state given (IVF_XK_IN; run.sh gives the former boot's, and that boot did not run)");
 	ASSERT_TRUE(!stat(dir, &st) && S_ISDIR(st.st_mode))
 		TH_LOG("a saved state in %s (IVF_XK_IN)", dir);
 	uname(&u);
@@ -624,6 +625,7 @@ static void resume(struct __test_metadata *_metadata,
 	ret = mig_set_state(d, S_RUNNING, NULL);
 	ASSERT_EQ(0, ret) TH_LOG("%s: RUNNING_P2P -> RUNNING: %s", name,
 				 err_str(ret));
+	return true;
 }
 
 /* new traffic both ways on the resumed VF */
@@ -644,7 +646,8 @@ static void traffic(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(stream_xkernel, resume_takes_saved_stream_to_running,
 	       CASE_TIMEOUT)
 {
-	resume(_metadata, self, variant, true);
+	if (!resume(_metadata, self, variant, true))
+		return;
 }
 
 /* the frames the source had received, unread by the guest */
@@ -654,7 +657,8 @@ TEST_F_TIMEOUT(stream_xkernel, resume_keeps_unread_rx_frames_in_order,
 	struct old_rx old = { 0 };
 	int spins;
 
-	resume(_metadata, self, variant, false);
+	if (!resume(_metadata, self, variant, false))
+		return;
 	for (spins = 0; spins < 20; spins++)
 		if (ivf_rx_poll(&self->v, old_cb, &old, 64) <= 0 &&
 		    old.n >= self->im.pending)
@@ -670,7 +674,8 @@ TEST_F_TIMEOUT(stream_xkernel, resume_passes_frames_both_ways, CASE_TIMEOUT)
 {
 	struct old_rx old = { 0 };
 
-	resume(_metadata, self, variant, false);
+	if (!resume(_metadata, self, variant, false))
+		return;
 	/* the saved frames first, as the guest would */
 	while (ivf_rx_poll(&self->v, old_cb, &old, 64) > 0)
 		;
@@ -692,7 +697,8 @@ TEST_F_TIMEOUT(stream_xkernel, resume_keeps_pf_config_filters_and_mailbox,
 	uint32_t got1, got2;
 	int ret;
 
-	resume(_metadata, self, variant, false);
+	if (!resume(_metadata, self, variant, false))
+		return;
 	while (ivf_rx_poll(&self->v, old_cb, &old, 64) > 0)
 		;
 	ASSERT_EQ(0, dtraffic_paced_init(&self->g, &peer, vf_mac, RATE,
