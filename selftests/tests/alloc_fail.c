@@ -160,16 +160,9 @@ static int fi_pollers(bool on)
 FIXTURE(alloc_fail) {
 	const char *bdf;
 	bool fi_set;
-	struct peer peer;
-	bool peer_open;
+	struct dcase dc;	/* peer, session, checker, traffic */
 	struct kmsg km;
 	bool km_open;
-	struct dsess s;
-	bool sess_open;
-	struct dcheck ck;
-	bool ck_init;
-	struct dtraffic t;
-	bool t_init;
 	/* the RX ring a case moved, put back before the close */
 	volatile union ivf_rx_desc *rx_ring;
 	uint64_t rx_iova;
@@ -191,10 +184,10 @@ FIXTURE_SETUP(alloc_fail)
 	if (access(DBGFS "/failslab/task-filter", W_OK) ||
 	    access(DBGFS "/fail_page_alloc/task-filter", W_OK))
 		SKIP(return, "no failslab/fail_page_alloc in debugfs (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS)");
-	ret = peer_open(&self->peer, ns, ifname, FRAME_ETHERTYPE);
+	ret = peer_open(&self->dc.peer, ns, ifname, FRAME_ETHERTYPE);
 	ASSERT_EQ(0, ret)
 		TH_LOG("peer socket on %s in %s: %s", ifname, ns, err_str(ret));
-	self->peer_open = true;
+	self->dc.peer_open = true;
 	if (kmsg_open(&self->km))
 		TH_LOG("no /dev/kmsg: log checks will fail");
 	else
@@ -213,20 +206,13 @@ FIXTURE_TEARDOWN(alloc_fail)
 {
 	fi_pollers(false);
 	if (self->rx_moved) {
-		self->s.v.rx_ring = self->rx_ring;
-		self->s.v.rx_ring_dma.iova = self->rx_iova;
-		self->s.v.rx_count = self->rx_count;
+		self->dc.s.v.rx_ring = self->rx_ring;
+		self->dc.s.v.rx_ring_dma.iova = self->rx_iova;
+		self->dc.s.v.rx_count = self->rx_count;
 	}
-	if (self->t_init)
-		dtraffic_free(&self->t);
-	if (self->ck_init)
-		dcheck_free(&self->ck);
-	if (self->sess_open)
-		dsess_close(&self->s);
+	dcase_free(&self->dc);
 	if (self->km_open)
 		kmsg_close(&self->km);
-	if (self->peer_open)
-		peer_close(&self->peer);
 	if (self->fi_set)
 		fi_teardown();
 }
@@ -246,18 +232,18 @@ static void sess_up(struct __test_metadata *_metadata,
 
 	sc.backend = variant->backend;
 	sc.snapshots = !!name;
-	self->sess_open = true;
-	ret = dsess_open(&self->s, self->bdf, &sc);
+	self->dc.sess_open = true;
+	ret = dsess_open(&self->dc.s, self->bdf, &sc);
 	if (!ret && name) {
-		self->ck_init = true;
-		ret = dcheck_init(&self->ck, &self->s, name);
+		self->dc.ck_init = true;
+		ret = dcheck_init(&self->dc.ck, &self->dc.s, name);
 	}
 	ASSERT_EQ(0, ret) TH_LOG("session set up: %s", err_str(ret));
 	if (name)
-		dsess_canary(&self->s, 0x0a110cf0);
-	dtraffic_init(&self->t, &dtraffic_mixed, &self->s.v, &self->s.rx,
-		      &self->peer);
-	self->t_init = true;
+		dsess_canary(&self->dc.s, 0x0a110cf0);
+	dtraffic_init(&self->dc.t, &dtraffic_mixed, &self->dc.s.v, &self->dc.s.rx,
+		      &self->dc.peer);
+	self->dc.t_init = true;
 }
 
 /*
@@ -267,12 +253,12 @@ static void sess_up(struct __test_metadata *_metadata,
 static void engage(struct __test_metadata *_metadata,
 		   FIXTURE_DATA(alloc_fail) *self, uint64_t frames, bool pulse)
 {
-	int ret = dsess_engage(&self->s);
+	int ret = dsess_engage(&self->dc.s);
 
-	if (!ret && self->ck_init)
-		ret = dcheck_begin(&self->ck) ?:
-		      dcheck_traffic(&self->ck, &self->t, frames);
-	ASSERT_TRUE(!ret && (!pulse || self->ck.pulse))
+	if (!ret && self->dc.ck_init)
+		ret = dcheck_begin(&self->dc.ck) ?:
+		      dcheck_traffic(&self->dc.ck, &self->dc.t, frames);
+	ASSERT_TRUE(!ret && (!pulse || self->dc.ck.pulse))
 		TH_LOG("tracking engaged%s, %llu frames in (%s)",
 		       pulse ? ", pulsing" : "", (unsigned long long)frames,
 		       err_str(ret));
@@ -289,7 +275,7 @@ static void fail_poller(struct __test_metadata *_metadata)
 
 static long long dbg(FIXTURE_DATA(alloc_fail) *self, const char *key)
 {
-	return (long long)dsess_dbg(&self->s, key);
+	return (long long)dsess_dbg(&self->dc.s, key);
 }
 
 /* wait up to @ms for debugfs @key to exceed @than */
@@ -315,7 +301,7 @@ static bool logged(FIXTURE_DATA(alloc_fail) *self, const char *what)
 static void checker_verdict(struct __test_metadata *_metadata,
 			    FIXTURE_DATA(alloc_fail) *self, uint64_t quiet)
 {
-	struct dcheck *ck = &self->ck;
+	struct dcheck *ck = &self->dc.ck;
 
 	dcheck_print(ck);
 	EXPECT_TRUE(!ck->misses && !quiet)
@@ -332,8 +318,8 @@ static void checker_verdict(struct __test_metadata *_metadata,
 static void reset_receives(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(alloc_fail) *self)
 {
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	uint64_t rcvd = t->vf_rcvd;
 	int ret;
 
@@ -359,7 +345,7 @@ static void reset_receives(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(alloc_fail, failed_pins_are_retried_and_no_page_goes_missing,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
+	struct dtraffic *t = &self->dc.t;
 	long long failed0, failed;
 	uint64_t quiet = 0, rcvd;
 	int ret;
@@ -369,7 +355,7 @@ TEST_F_TIMEOUT(alloc_fail, failed_pins_are_retried_and_no_page_goes_missing,
 	failed0 = dbg(self, "pulse_failed");
 	fail_poller(_metadata);
 	rcvd = t->vf_rcvd;
-	ret = dcheck_traffic(&self->ck, t, 2000);
+	ret = dcheck_traffic(&self->dc.ck, t, 2000);
 	failed = dbg(self, "pulse_failed") - failed0;
 	fi_pollers(false);
 	TH_LOG("pins failing: %llu frames in, %lld page pins failed (debugfs pulse_failed, last error %lld)",
@@ -378,16 +364,16 @@ TEST_F_TIMEOUT(alloc_fail, failed_pins_are_retried_and_no_page_goes_missing,
 	EXPECT_TRUE(!ret && t->vf_rcvd - rcvd > 1000)
 		TH_LOG("frames must keep flowing meanwhile (%s)", err_str(ret));
 	EXPECT_LT(0, failed) TH_LOG("type1 must fail to pin");
-	ret = dcheck_traffic(&self->ck, t, 1000) ?:
-	      dsess_state(&self->s, VFIO_DEVICE_STATE_PRE_COPY_P2P) ?:
-	      dcheck_end(&self->ck, &quiet);
+	ret = dcheck_traffic(&self->dc.ck, t, 1000) ?:
+	      dsess_state(&self->dc.s, VFIO_DEVICE_STATE_PRE_COPY_P2P) ?:
+	      dcheck_end(&self->dc.ck, &quiet);
 	ASSERT_EQ(0, ret)
 		TH_LOG("memory back, 1000 frames more, device quiesced, last reports: %s",
 		       err_str(ret));
 	checker_verdict(_metadata, self, quiet);
-	EXPECT_LT(0ull, self->ck.late_resolved)
+	EXPECT_LT(0ull, self->dc.ck.late_resolved)
 		TH_LOG("pages the failed pins left out must be reported later (%llu)",
-		       (unsigned long long)self->ck.late_resolved);
+		       (unsigned long long)self->dc.ck.late_resolved);
 	EXPECT_EQ(0, dbg(self, "lost"))
 		TH_LOG("nothing may be lost (debugfs lost %lld)",
 		       dbg(self, "lost"));
@@ -405,8 +391,8 @@ TEST_F_TIMEOUT(alloc_fail,
 	       ring_layout_without_memory_keeps_queue_disabled_until_memory_back,
 	       CASE_TIMEOUT)
 {
-	struct dtraffic *t = &self->t;
-	struct dsess *s = &self->s;
+	struct dtraffic *t = &self->dc.t;
+	struct dsess *s = &self->dc.s;
 	unsigned int i, dd = 0;
 	uint64_t quiet = 0, iova;
 	long long nomem;
@@ -437,7 +423,7 @@ TEST_F_TIMEOUT(alloc_fail,
 	ivf_wr(&s->v, IVF_RDH(0), 0);
 	ivf_wr(&s->v, IVF_RDT(0), 0);
 	rxpool_post_all(&s->rx);
-	dcheck_rings_from_ivf(&self->ck);
+	dcheck_rings_from_ivf(&self->dc.ck);
 	ivf_wr(&s->v, IVF_RXDCTL(0), RXDCTL_ON);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	ivf_wr(&s->v, IVF_RDT(0), s->v.rx_count - 1);
@@ -449,23 +435,23 @@ TEST_F_TIMEOUT(alloc_fail,
 		       nomem);
 	EXPECT_TRUE(logged(self, "no memory to lay out RX queue"))
 		TH_LOG("the driver must log that the queue stays disabled");
-	got = vf_rx_burst(&s->v, &self->peer, 16, 300, &seq);
+	got = vf_rx_burst(&s->v, &self->dc.peer, 16, 300, &seq);
 	for (i = 0; i < s->v.rx_count; i++)
 		dd += !!(s->v.rx_ring[i].wb.status_error & IVF_RXD_STAT_DD);
 	EXPECT_TRUE(got == 0 && dd == 0)
 		TH_LOG("the queue must be held disabled: of 16 frames sent none may land (%d received, %u descriptors written)",
 		       got, dd);
-	ret = dcheck_round(&self->ck);
+	ret = dcheck_round(&self->dc.ck);
 	fi_pollers(false);
 
 	/* memory back: the queue comes up */
 	dsess_wait_polls(s, 5);
 	TH_LOG("memory back after %lld failed layouts",
 	       dbg(self, "layout_nomem"));
-	ret = ret ?: dcheck_round(&self->ck) ?:
-	      dcheck_traffic(&self->ck, t, 1500) ?:
+	ret = ret ?: dcheck_round(&self->dc.ck) ?:
+	      dcheck_traffic(&self->dc.ck, t, 1500) ?:
 	      dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P) ?:
-	      dcheck_end(&self->ck, &quiet);
+	      dcheck_end(&self->dc.ck, &quiet);
 	ASSERT_EQ(0, ret)
 		TH_LOG("memory back, frames on the resized ring, device quiesced, last reports: %s",
 		       err_str(ret));
@@ -474,7 +460,7 @@ TEST_F_TIMEOUT(alloc_fail,
 		TH_LOG("frames must flow on the resized ring (%llu in all, %llu lost)",
 		       (unsigned long long)t->vf_rcvd,
 		       (unsigned long long)t->vf_lost);
-	EXPECT_LT(0ull, dcheck_region_written(&self->ck, s->r_spare))
+	EXPECT_LT(0ull, dcheck_region_written(&self->dc.ck, s->r_spare))
 		TH_LOG("the device must write the new ring");
 	checker_verdict(_metadata, self, quiet);
 }
@@ -488,7 +474,7 @@ TEST_F_TIMEOUT(alloc_fail,
 	       failed_pulse_far_from_others_is_lost_at_once_and_refuses_stop_copy,
 	       CASE_TIMEOUT)
 {
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	long long lost, polls0, polls1;
 	uint32_t seq = 0;
 	int ret, n, sent;
@@ -515,7 +501,7 @@ TEST_F_TIMEOUT(alloc_fail,
 	n = fi_pollers(true);
 	if (self->km_open)
 		kmsg_mark(&self->km);
-	sent = peer_frames_to_vf(&self->peer, &s->v, 9, SPREAD_BUFS, 0, &seq);
+	sent = peer_frames_to_vf(&self->dc.peer, &s->v, 9, SPREAD_BUFS, 0, &seq);
 	polls0 = dbg(self, "polls");
 	ret = wait_dbg(self, "lost", 0, 3000);
 	TH_LOG("%d frames into buffers 12 MiB apart, the poller's pins failing (%d threads): debugfs lost %lld, pulse_failed %lld",
@@ -577,8 +563,8 @@ static void lose_pages(struct __test_metadata *_metadata,
 		       FIXTURE_DATA(alloc_fail) *self,
 		       const FIXTURE_VARIANT(alloc_fail) *variant)
 {
-	struct dtraffic *t = &self->t;
-	struct quiesce q = { .s = &self->s };
+	struct dtraffic *t = &self->dc.t;
+	struct quiesce q = { .s = &self->dc.s };
 	pthread_t th;
 	int ret, n;
 
@@ -605,7 +591,7 @@ static void lose_pages(struct __test_metadata *_metadata,
 TEST_F_TIMEOUT(alloc_fail, pages_lost_at_quiesce_refuse_stop_copy,
 	       CASE_TIMEOUT)
 {
-	struct dcheck *ck = &self->ck;
+	struct dcheck *ck = &self->dc.ck;
 	uint64_t quiet = 0;
 	uint32_t state = 0;
 	int ret;
@@ -624,13 +610,13 @@ TEST_F_TIMEOUT(alloc_fail, pages_lost_at_quiesce_refuse_stop_copy,
 		       (unsigned long long)ck->misses, dbg(self, "lost"));
 	if (self->km_open)
 		kmsg_mark(&self->km);
-	ret = mig_set_state(&self->s.d, VFIO_DEVICE_STATE_STOP_COPY, NULL);
+	ret = mig_set_state(&self->dc.s.d, VFIO_DEVICE_STATE_STOP_COPY, NULL);
 	EXPECT_EQ(-EIO, ret)
 		TH_LOG("PRE_COPY_P2P -> STOP_COPY must be refused with EIO (%s)",
 		       err_str(ret));
 	EXPECT_TRUE(logged(self, "STOP_COPY refused"))
 		TH_LOG("the refusal must be in the kernel log");
-	ret = mig_get_state(&self->s.d, &state);
+	ret = mig_get_state(&self->dc.s.d, &state);
 	EXPECT_TRUE(!ret && state == VFIO_DEVICE_STATE_PRE_COPY_P2P)
 		TH_LOG("the device must stay in PRE_COPY_P2P (state %u)", state);
 }
@@ -638,7 +624,7 @@ TEST_F_TIMEOUT(alloc_fail, pages_lost_at_quiesce_refuse_stop_copy,
 TEST_F_TIMEOUT(alloc_fail, cancelled_migration_after_lost_pages_restarts_clean,
 	       CASE_TIMEOUT)
 {
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	uint8_t *buf = NULL;
 	uint64_t quiet = 0;
 	size_t len = 0;
@@ -646,7 +632,7 @@ TEST_F_TIMEOUT(alloc_fail, cancelled_migration_after_lost_pages_restarts_clean,
 	int ret;
 
 	lose_pages(_metadata, self, variant);
-	dcheck_end(&self->ck, &quiet);
+	dcheck_end(&self->dc.ck, &quiet);
 	ret = mig_set_state(&s->d, VFIO_DEVICE_STATE_STOP_COPY, NULL);
 	ASSERT_EQ(-EIO, ret)
 		TH_LOG("STOP_COPY must be refused first (%s)", err_str(ret));
@@ -657,7 +643,7 @@ TEST_F_TIMEOUT(alloc_fail, cancelled_migration_after_lost_pages_restarts_clean,
 	EXPECT_TRUE(!ret && dbg(self, "lost") == 0)
 		TH_LOG("cancelled, a new migration must start clean (%s, debugfs lost %lld)",
 		       err_str(ret), dbg(self, "lost"));
-	ret = ret ?: dcheck_traffic(&self->ck, &self->t, 500) ?:
+	ret = ret ?: dcheck_traffic(&self->dc.ck, &self->dc.t, 500) ?:
 	      dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY_P2P) ?:
 	      dsess_state(s, VFIO_DEVICE_STATE_STOP_COPY);
 	/* the pre-copy fd carries on into STOP_COPY */

@@ -97,12 +97,9 @@ static int kernel_has_iova_bitmap(void)
 FIXTURE(dirty_log) {
 	const char *bdf;
 	struct vfio_backend backend;
-	struct peer peer;
-	bool peer_open;
+	struct dcase dc;	/* peer and session (no checker, no traffic) */
 	struct kmsg km;
 	bool km_open;
-	struct dsess s;
-	bool sess_open;
 	long slab0;	/* live allocations through the module before */
 	uint64_t *bm;	/* a report over the session's span */
 };
@@ -124,31 +121,28 @@ FIXTURE_SETUP(dirty_log)
 	if (kernel_has_iova_bitmap() == 0)
 		SKIP(return, "no CONFIG_IOMMUFD_DRIVER: no DMA logging on this kernel (dirty_log_absent checks that)");
 	self->km_open = !kmsg_open(&self->km);
-	ret = peer_open(&self->peer, ns, ifname, FRAME_ETHERTYPE);
+	ret = peer_open(&self->dc.peer, ns, ifname, FRAME_ETHERTYPE);
 	ASSERT_EQ(0, ret) TH_LOG("peer socket: %s", strerror(-ret));
-	self->peer_open = true;
+	self->dc.peer_open = true;
 	self->slab0 = ivf_slab_live();
 	sc.backend = self->backend;
-	ret = dsess_open(&self->s, self->bdf, &sc);
+	ret = dsess_open(&self->dc.s, self->bdf, &sc);
 	if (ret)
-		dsess_close(&self->s);
+		dsess_close(&self->dc.s);
 	ASSERT_EQ(0, ret)
 		TH_LOG("session on %s through %s: %s", self->bdf,
 		       self->backend.open == VFIO_OPEN_CDEV ?
 		       "its cdev and iommufd" : "its group",
 		       strerror(-ret));
-	self->sess_open = true;
-	self->bm = calloc(dmem_words(&self->s.m), 8);
+	self->dc.sess_open = true;
+	self->bm = calloc(dmem_words(&self->dc.s.m), 8);
 	ASSERT_NE(NULL, self->bm);
 }
 
 FIXTURE_TEARDOWN(dirty_log)
 {
-	if (self->sess_open)
-		dsess_close(&self->s);
+	dcase_free(&self->dc);
 	free(self->bm);
-	if (self->peer_open)
-		peer_close(&self->peer);
 	if (self->km_open)
 		kmsg_close(&self->km);
 }
@@ -181,11 +175,11 @@ static void log_mark(FIXTURE_DATA(dirty_log) *self)
 /* a burst of @frames each way-ish, inline; 0 or -errno */
 static int burst(FIXTURE_DATA(dirty_log) *self, uint64_t frames)
 {
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	struct dtraffic t;
 	int ret;
 
-	dtraffic_init(&t, &dtraffic_mixed, &s->v, &s->rx, &self->peer);
+	dtraffic_init(&t, &dtraffic_mixed, &s->v, &s->rx, &self->dc.peer);
 	t.c.rx_target = frames;
 	ret = dtraffic_run(&t);
 	dtraffic_print(&t, "burst: ");
@@ -311,12 +305,12 @@ TEST_F_TIMEOUT(dirty_log, offered_with_pre_copy, CASE_TIMEOUT)
 	uint64_t flags = 0;
 	int ret;
 
-	ret = dirty_log_probe(&self->s.d);
+	ret = dirty_log_probe(&self->dc.s.d);
 	TH_LOG("kernel CONFIG_IOMMUFD_DRIVER: %s; DMA logging probe: %s",
 	       kernel_has_iova_bitmap() < 0 ? "unknown" : "y", err_str(ret));
 	EXPECT_EQ(0, ret)
 		TH_LOG("with the kernel's iova_bitmap the driver offers DMA logging");
-	ret = mig_flags(&self->s.d, &flags);
+	ret = mig_flags(&self->dc.s.d, &flags);
 	TH_LOG("migration flags 0x%llx (%s)", (unsigned long long)flags,
 	       err_str(ret));
 	EXPECT_TRUE(!ret && (flags & VFIO_MIGRATION_PRE_COPY))
@@ -330,7 +324,7 @@ TEST_F_TIMEOUT(dirty_log, report_before_start_refused, CASE_TIMEOUT)
 	int ret;
 
 	log_mark(self);
-	ret = report(&self->s, DIRTY_PGSIZE, self->bm);
+	ret = report(&self->dc.s, DIRTY_PGSIZE, self->bm);
 	EXPECT_EQ(-EINVAL, ret)
 		TH_LOG("a report before start is refused with EINVAL: %s",
 		       err_str(ret));
@@ -343,7 +337,7 @@ TEST_F_TIMEOUT(dirty_log, start_without_ranges_refused, CASE_TIMEOUT)
 	uint64_t pgsize = DIRTY_PGSIZE;
 	int ret;
 
-	ret = dirty_log_start(&self->s.d, NULL, 0, &pgsize);
+	ret = dirty_log_start(&self->dc.s.d, NULL, 0, &pgsize);
 	EXPECT_EQ(-EINVAL, ret)
 		TH_LOG("a start without ranges is refused with EINVAL: %s",
 		       err_str(ret));
@@ -351,12 +345,12 @@ TEST_F_TIMEOUT(dirty_log, start_without_ranges_refused, CASE_TIMEOUT)
 
 TEST_F_TIMEOUT(dirty_log, start_with_257_ranges_refused, CASE_TIMEOUT)
 {
-	struct vfio_device_feature_dma_logging_range *r = ranges(&self->s);
+	struct vfio_device_feature_dma_logging_range *r = ranges(&self->dc.s);
 	uint64_t pgsize = 0x10000;
 	int ret;
 
 	ASSERT_NE(NULL, r);
-	ret = dirty_log_start(&self->s.d, r, 257, &pgsize);
+	ret = dirty_log_start(&self->dc.s.d, r, 257, &pgsize);
 	free(r);
 	EXPECT_EQ(-E2BIG, ret)
 		TH_LOG("a start with 257 ranges is refused with E2BIG (the core's limit): %s",
@@ -365,7 +359,7 @@ TEST_F_TIMEOUT(dirty_log, start_with_257_ranges_refused, CASE_TIMEOUT)
 
 TEST_F_TIMEOUT(dirty_log, start_takes_256_ranges_in_4k_pages, CASE_TIMEOUT)
 {
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	uint64_t pgsize;
 	int ret;
 
@@ -386,10 +380,10 @@ TEST_F_TIMEOUT(dirty_log, second_start_refused, CASE_TIMEOUT)
 	struct vfio_device_feature_dma_logging_range r;
 	int ret;
 
-	ret = logging_on(&self->s);
+	ret = logging_on(&self->dc.s);
 	ASSERT_EQ(0, ret) TH_LOG("logging started: %s", err_str(ret));
 	log_mark(self);
-	ret = start_span(&self->s, &r);
+	ret = start_span(&self->dc.s, &r);
 	EXPECT_EQ(-EBUSY, ret)
 		TH_LOG("a second start is refused with EBUSY: %s",
 		       err_str(ret));
@@ -406,7 +400,7 @@ TEST_F_TIMEOUT(dirty_log, second_start_refused, CASE_TIMEOUT)
 static int burst_reported(FIXTURE_DATA(dirty_log) *self, uint64_t frames,
 			  uint64_t pgsize, size_t *changed, size_t *miss)
 {
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	int ret;
 
 	ret = logging_on(s) ?: report(s, DIRTY_PGSIZE, self->bm);
@@ -420,7 +414,7 @@ static int burst_reported(FIXTURE_DATA(dirty_log) *self, uint64_t frames,
 
 TEST_F_TIMEOUT(dirty_log, report_has_every_device_write, CASE_TIMEOUT)
 {
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	size_t changed, miss, idle;
 	int ret;
 
@@ -440,7 +434,7 @@ TEST_F_TIMEOUT(dirty_log, report_has_every_device_write, CASE_TIMEOUT)
 TEST_F_TIMEOUT(dirty_log, report_clears_what_device_is_done_with,
 	       CASE_TIMEOUT)
 {
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	size_t changed, miss, n1, n2;
 	uint64_t *bm2;
 	int ret;
@@ -471,7 +465,7 @@ TEST_F_TIMEOUT(dirty_log, report_clears_what_device_is_done_with,
 
 TEST_F_TIMEOUT(dirty_log, report_in_8k_pages_misses_nothing, CASE_TIMEOUT)
 {
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	size_t changed, miss;
 	int ret;
 
@@ -493,7 +487,7 @@ TEST_F_TIMEOUT(dirty_log, report_in_8k_pages_misses_nothing, CASE_TIMEOUT)
 TEST_F_TIMEOUT(dirty_log, report_over_256_mib_succeeds, CASE_TIMEOUT)
 {
 	const uint64_t len = 256ull << 20;
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	double us[21];
 	uint64_t *bm, t0;
 	int i, ret;
@@ -523,11 +517,11 @@ TEST_F_TIMEOUT(dirty_log, stop_is_idempotent, CASE_TIMEOUT)
 {
 	int ret, ret2;
 
-	ret = logging_on(&self->s);
+	ret = logging_on(&self->dc.s);
 	ASSERT_EQ(0, ret) TH_LOG("logging started: %s", err_str(ret));
 	log_mark(self);
-	ret = dirty_log_stop(&self->s.d);
-	ret2 = dirty_log_stop(&self->s.d);
+	ret = dirty_log_stop(&self->dc.s.d);
+	ret2 = dirty_log_stop(&self->dc.s.d);
 	EXPECT_TRUE(!ret && !ret2)
 		TH_LOG("stop, and stop again, succeed: %s, %s", err_str(ret),
 		       err_str(ret2));
@@ -537,7 +531,7 @@ TEST_F_TIMEOUT(dirty_log, stop_is_idempotent, CASE_TIMEOUT)
 
 TEST_F_TIMEOUT(dirty_log, stop_ends_reports_and_tracking, CASE_TIMEOUT)
 {
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	int ret;
 
 	ret = logging_on(s) ?: dirty_log_stop(&s->d);
@@ -558,7 +552,7 @@ TEST_F_TIMEOUT(dirty_log, stop_ends_reports_and_tracking, CASE_TIMEOUT)
 TEST_F_TIMEOUT(dirty_log, start_again_after_stop, CASE_TIMEOUT)
 {
 	struct vfio_device_feature_dma_logging_range r;
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	int ret;
 
 	ret = logging_on(s) ?: dirty_log_stop(&s->d);
@@ -576,14 +570,13 @@ TEST_F_TIMEOUT(dirty_log, start_again_after_stop, CASE_TIMEOUT)
 /* a container's type1 (not iommufd) pins what the tracker reports */
 static bool through_container(FIXTURE_DATA(dirty_log) *self)
 {
-	return self->s.d.iommufd < 0;
+	return self->dc.s.d.iommufd < 0;
 }
 
-TEST_F_TIMEOUT(dirty_log, pre_copy_pins_only_through_a_container,
-	       CASE_TIMEOUT)
+/* logging started, RUNNING -> PRE_COPY, and the poller ran a few times */
+static void logging_in_pre_copy(struct __test_metadata *_metadata,
+				struct dsess *s)
 {
-	struct dsess *s = &self->s;
-	uint64_t pulsing, scope;
 	int ret;
 
 	ret = dirty_start(&s->d);
@@ -591,6 +584,15 @@ TEST_F_TIMEOUT(dirty_log, pre_copy_pins_only_through_a_container,
 	ret = dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY);
 	ASSERT_EQ(0, ret) TH_LOG("RUNNING -> PRE_COPY: %s", err_str(ret));
 	dsess_wait_polls(s, 3);
+}
+
+TEST_F_TIMEOUT(dirty_log, pre_copy_pins_only_through_a_container,
+	       CASE_TIMEOUT)
+{
+	struct dsess *s = &self->dc.s;
+	uint64_t pulsing, scope;
+
+	logging_in_pre_copy(_metadata, s);
 	pulsing = dsess_dbg(s, "pulsing");
 	scope = dsess_dbg(s, "pinned_scope");
 	TH_LOG("PRE_COPY while logging: debugfs pulsing %lld, pinned_scope %lld",
@@ -609,14 +611,11 @@ TEST_F_TIMEOUT(dirty_log, log_stop_in_pre_copy_then_logging_again,
 	       CASE_TIMEOUT)
 {
 	bool type1 = through_container(self);
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	uint64_t tracking;
 	int ret;
 
-	ret = dirty_start(&s->d) ?: dsess_state(s, VFIO_DEVICE_STATE_PRE_COPY);
-	ASSERT_EQ(0, ret) TH_LOG("logging started, RUNNING -> PRE_COPY: %s",
-				 err_str(ret));
-	dsess_wait_polls(s, 3);
+	logging_in_pre_copy(_metadata, s);
 	ret = dirty_log_stop(&s->d);
 	tracking = dsess_dbg(s, "tracking");
 	TH_LOG("log stop in PRE_COPY: %s; debugfs tracking %lld",
@@ -638,7 +637,7 @@ TEST_F_TIMEOUT(dirty_log, log_stop_in_pre_copy_then_logging_again,
 TEST_F_TIMEOUT(dirty_log, device_reset_keeps_logging_misses_nothing,
 	       CASE_TIMEOUT)
 {
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	size_t changed, miss;
 	int ret;
 
@@ -670,7 +669,7 @@ TEST_F_TIMEOUT(dirty_log, device_reset_keeps_logging_misses_nothing,
 
 TEST_F_TIMEOUT(dirty_log, close_ends_logging, CASE_TIMEOUT)
 {
-	struct dsess *s = &self->s;
+	struct dsess *s = &self->dc.s;
 	struct vfio_device_feature_dma_logging_range r = {
 		.iova = s->m.lo, .length = s->m.hi - s->m.lo,
 	};
@@ -682,7 +681,7 @@ TEST_F_TIMEOUT(dirty_log, close_ends_logging, CASE_TIMEOUT)
 
 	ret = dirty_start(&s->d);
 	ASSERT_EQ(0, ret) TH_LOG("logging started: %s", err_str(ret));
-	dtraffic_init(&t, &dtraffic_mixed, &s->v, &s->rx, &self->peer);
+	dtraffic_init(&t, &dtraffic_mixed, &s->v, &s->rx, &self->dc.peer);
 	t.c.rx_target = 0;
 	ret = dtraffic_start(&t);
 	usleep(300000);
@@ -693,7 +692,7 @@ TEST_F_TIMEOUT(dirty_log, close_ends_logging, CASE_TIMEOUT)
 	dtraffic_stop(&t);
 	dtraffic_free(&t);
 	dsess_close(s);
-	self->sess_open = false;
+	self->dc.sess_open = false;
 
 	ret = vfio_dev_open_backend(&d2, self->bdf, &self->backend);
 	ASSERT_EQ(0, ret) TH_LOG("reopen: %s", err_str(ret));
