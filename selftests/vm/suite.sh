@@ -63,6 +63,17 @@ end_session() { # SID
 	done
 }
 
+# A binary's case list (its -l, through harness-list.awk) in
+# listed[COMMAND], asked once a run: starting a binary costs seconds on a
+# sanitizer kernel, and stream_xkernel is asked a dozen times a boot. Not
+# in a subshell, or the list is lost with it.
+declare -A listed=()
+list_cases() { # COMMAND...
+	local key="$*"
+	[ -n "${listed[$key]+set}" ] ||
+		listed[$key]=$("$@" -l 2>&1 | awk -f selftests/vm/harness-list.awk)
+}
+
 run_harness() { # NAME TEST VARIANT CASE
 	local name=$1 bin=$2 variant=$3 tcase=$4 rc c sid tmo=600
 	local log=$IVF_OUT/${1//:/.}.log awk=selftests/vm/harness
@@ -82,12 +93,14 @@ run_harness() { # NAME TEST VARIANT CASE
 		esac
 	fi
 	# the cases to run, from the binary's own list
+	list_cases "${cmd[@]}"
 	while read -r c; do
+		[ -n "$c" ] || continue
 		[ -z "$variant" ] || [[ $c == *".$variant."* ]] || continue
 		[ -z "$tcase" ] || [[ $c == *".$tcase" ]] || continue
 		cases+=("$c")
 		[ -z "$variant$tcase" ] || args+=(-r "$c")
-	done < <("${cmd[@]}" -l 2>&1 | awk -f "$awk-list.awk")
+	done <<<"${listed[${cmd[*]}]}"
 	if [ ${#cases[@]} = 0 ]; then
 		echo "not ok $name (no such case in ${cmd[*]} -l)" >>"$res"
 		return
@@ -120,12 +133,13 @@ tests=${tests/ all / $all }
 # it with nothing to save into). One harness run per case name (in both
 # variants): run_harness picks a case by its full name only.
 xk_cases() { # PREFIX: stream_xkernel's case names that start with it
-	"$B/stream_xkernel" -l 2>&1 | awk -f selftests/vm/harness-list.awk |
+	printf '%s\n' "${listed[$B/stream_xkernel]}" |
 		sed -n "s/.*\\.\\($1[a-z0-9_]*\\)\$/\\1/p" | awk '!seen[$0]++'
 }
 
 run_xk() { # NAME
 	local c
+	list_cases "$B/stream_xkernel"
 	[ "$1" = stream_xkernel_save ] ||
 		for c in $(xk_cases resume_); do
 			IVF_XK_SAVE= run_harness "$1:$c" stream_xkernel "" "$c"
