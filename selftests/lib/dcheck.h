@@ -95,7 +95,9 @@ void dcheck_print(const struct dcheck *ck);
 
 /*
  * What a case of checked traffic holds: the peer, the session, the traffic
- * on it and the checker, each with whether it is set up.
+ * on it and the checker, each with whether it is set up. The fixtures of
+ * dirty_contract, dirty_exact, alloc_fail and dirty_log (which sets up
+ * only the first two) hold one.
  */
 struct dcase {
 	struct peer peer;
