@@ -375,10 +375,9 @@ if [ -n "$btests" ]; then
 fi
 
 # The IOMMUFD kernel's second boot (DMA logging through type1, the tracker
-# out of memory): this lane's last, beside the sanitizer lane's boot, whose
-# list is the longer (the lanes took 24 and 34 min in session 14 with
-# unmap_race:container, migration_fsm:cdev_log and migration_reset:cdev_log
-# here; they moved there). dirty_exact checks 2000 frames a run there (26000 on
+# out of memory): this lane's last, beside the sanitizer lane's boot. The
+# two lists are split so that both lanes take about as long (README, "What
+# a run costs"). dirty_exact checks 2000 frames a run there (26000 on
 # Debian's kernel): the sanitizer looks for memory and lock errors on the
 # same paths, and each frame costs about twenty times as much.
 if [ -n "$itests1" ] && san_ready; then
